@@ -1,0 +1,1 @@
+"""Benchmarks of nav-rewards; run them as modules, e.g. `python -m bench.leaderboards`."""

@@ -1,0 +1,52 @@
+"""The `rewards` command: one CLI for serving, migrating, importing and checking catalogues."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bots.commands.catalog import catalog
+from bots.commands.database import db
+from bots.commands.leaderboard import leaderboard
+from bots.commands.members import members
+from bots.commands.serve import serve
+from rewards.errors import RewardsError
+from rewards.settings import SettingsError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nav-rewards", prog_name="rewards")
+def cli() -> None:
+    """nav-rewards: kudos, badges, nominations and leaderboards for Teams, Slack and Telegram."""
+
+
+cli.add_command(serve)
+cli.add_command(db)
+cli.add_command(members)
+cli.add_command(catalog)
+cli.add_command(leaderboard)
+
+
+def main() -> None:
+    """Entry point: settings and domain errors become one readable line and exit code 2 / 1."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as problem:
+        problem.show()
+        sys.exit(problem.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except SettingsError as problem:
+        click.echo(f"Configuration error: {problem}", err=True)
+        sys.exit(2)
+    except RewardsError as problem:
+        click.echo(f"Error: {problem}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Sub-commands of the `rewards` CLI, one module per group."""

@@ -1,0 +1,1 @@
+"""Platform-neutral conversations (/kudos, /badge, /leaderboard, /me, /help) that drive the core."""

@@ -1,0 +1,33 @@
+"""The one table of chat commands. `/help`, the Teams manifest's command list, the Slack app
+manifest and Telegram's `setMyCommands` are all generated from it, so they cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    description: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("kudos", "/kudos @someone message #tag", "Thank one or more people, with tags."),
+    Command("badge", "/badge", "Give a badge to someone."),
+    Command(
+        "leaderboard",
+        "/leaderboard [week|month|quarter|year|all] [points|badges|kudos] [#tag|department]",
+        "See who is on top.",
+    ),
+    Command("me", "/me", "Your points, badges and recent kudos."),
+    Command("help", "/help", "What I can do."),
+    Command("cancel", "/cancel", "Stop what we were doing."),
+)
+
+
+def help_text() -> str:
+    lines = ["Here is what I can do:"]
+    lines.extend(f"  {c.usage}\n      {c.description}" for c in COMMANDS)
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The reward catalogue: the seed's JSON format, validated into typed definitions."""

@@ -1,0 +1,1 @@
+"""Achievement functions named by `function_path`, resolved only through `registry`."""

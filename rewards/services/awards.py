@@ -1,0 +1,420 @@
+"""The one award pipeline. Every path that gives a reward (chat, API, scheduler, nominations,
+workflows) comes through `AwardService.award`, so permissions, availability, duplicate rules,
+messages and the ledger behave the same everywhere.
+
+Duplicates are refused by the database: each award carries an `award_key` with a unique index that
+encodes what may not happen twice:
+
+- `multiple: false`            -> ``r{reward}:m{member}:once``
+- `timeframe` set              -> ``r{reward}:m{member}:{bucket}`` (bucket in the member's zone)
+- an explicit idempotency key  -> ``r{reward}:k:{key}`` (API retries, lottery draws)
+- otherwise                    -> a fresh random key (repeatable rewards)
+
+Fifty concurrent identical requests therefore make one award and one ledger entry; the others get
+`AlreadyAwarded`. Revoking rewrites the key, so a revoked once-only reward can be earned again.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from rewards.catalog.model import RewardCore, RewardKind
+from rewards.catalog.permissions import PermissionEntry, allows
+from rewards.clock import Clock, SystemClock, as_utc, local_now, timeframe_bucket
+from rewards.errors import (
+    AlreadyAwarded,
+    InvalidInput,
+    NotAllowed,
+    NotAvailable,
+    NotFound,
+    SelfAward,
+    UnknownMember,
+    UnknownReward,
+)
+from rewards.services._subjects import Person, load_people
+from rewards.services.admins import is_admin
+from rewards.settings import Settings
+from rewards.store.db import Database
+from rewards.store.models import Award, LedgerEntry, Reward
+from rewards.templates import render
+
+MAX_MESSAGE = 1000
+
+
+class AwardSource(StrEnum):
+    DIALOG = "dialog"
+    API = "api"
+    RULE = "rule"
+    EVENT = "event"
+    NOMINATION = "nomination"
+    WORKFLOW = "workflow"
+    ADMIN = "admin"
+
+
+PERSON_SOURCES = frozenset({AwardSource.DIALOG, AwardSource.API})
+
+_TIMEFRAME_WORDS = {
+    "hourly": "this hour",
+    "daily": "today",
+    "weekly": "this week",
+    "biweekly": "in these two weeks",
+    "monthly": "this month",
+    "quarterly": "this quarter",
+    "yearly": "this year",
+}
+
+
+@dataclass(frozen=True)
+class AwardView:
+    id: int
+    reward_id: int
+    reward_name: str
+    member_id: int
+    member_name: str
+    giver_id: int | None
+    giver_name: str | None
+    points: int
+    message: str | None
+    source: str
+    awarded_at: datetime
+    revoked_at: datetime | None = None
+
+
+def reward_core(row: Reward) -> RewardCore:
+    """The core fields of a stored reward (its `definition` keeps the whole catalogue entry)."""
+    fields = {k: v for k, v in row.definition.items() if k in RewardCore.model_fields}
+    return RewardCore.model_validate(fields)
+
+
+def describe_entries(entries: tuple[PermissionEntry, ...]) -> str:
+    """A short phrase for refusals, e.g. "job code MANAGER or DIRECTOR"."""
+    phrases = []
+    for entry in entries:
+        parts = []
+        if entry.job_code:
+            parts.append("job code " + " or ".join(entry.job_code))
+        if entry.department:
+            parts.append("department " + " or ".join(entry.department))
+        if entry.groups:
+            parts.append("group " + " or ".join(entry.groups))
+        if entry.members:
+            parts.append("named people")
+        phrases.append(" in ".join(parts))
+    return "; or ".join(p for p in phrases if p) or "nobody"
+
+
+class AwardService:
+    def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock or SystemClock()
+
+    async def _reward(self, session: AsyncSession, reward_id: int) -> tuple[Reward, RewardCore]:
+        row = await session.get(Reward, reward_id)
+        if row is None:
+            raise UnknownReward(f"There is no reward with id {reward_id}.")
+        return row, reward_core(row)
+
+    def check_giver(self, reward: RewardCore, giver: Person, receiver: Person | None) -> None:
+        """Raise if `giver` may not give `reward` (to `receiver`, when known)."""
+        if not reward.reward_type.person_can_give:
+            raise NotAllowed(
+                f"{reward.reward} is a {reward.reward_type.value}: it is given automatically, "
+                "not by people."
+            )
+        if not allows(reward.assigner, giver.subject):
+            raise NotAllowed(
+                f"Only people with {describe_entries(reward.assigner)} can give {reward.reward}."
+            )
+        if receiver is not None and receiver.id == giver.id:
+            raise SelfAward(f"You can't give {reward.reward} to yourself.")
+
+    def check_receiver(self, reward: RewardCore, receiver: Person) -> None:
+        if not receiver.active:
+            raise NotAllowed(f"{receiver.display_name} is not an active member.")
+        if not allows(reward.awardee, receiver.subject):
+            raise NotAllowed(
+                f"{reward.reward} can only go to people with {describe_entries(reward.awardee)}."
+            )
+
+    def check_available(self, reward: RewardCore, receiver: Person, now: datetime) -> None:
+        if not reward.enabled:
+            raise NotAvailable(f"{reward.reward} is switched off.")
+        rule = reward.availability_rule
+        if rule is not None and not rule.is_available(
+            local_now(now, receiver.timezone, self.settings.timezone)
+        ):
+            raise NotAvailable(f"{reward.reward} is only available {rule.describe()}.")
+
+    def award_key(
+        self, reward: RewardCore, receiver: Person, now: datetime, idempotency_key: str | None
+    ) -> str:
+        if idempotency_key:
+            return f"r{reward.reward_id}:k:{idempotency_key}"[:300]
+        if not reward.multiple:
+            return f"r{reward.reward_id}:m{receiver.id}:once"
+        if reward.timeframe is not None:
+            bucket = timeframe_bucket(
+                reward.timeframe.value, now, receiver.timezone, self.settings.timezone
+            )
+            return f"r{reward.reward_id}:m{receiver.id}:{bucket}"
+        cooldown = reward.cooldown_minutes or self.settings.reward_cooldown_minutes
+        if cooldown:
+            slot = int(now.timestamp()) // (cooldown * 60)
+            return f"r{reward.reward_id}:m{receiver.id}:cd{slot}"
+        return f"r{reward.reward_id}:m{receiver.id}:{uuid.uuid4().hex}"
+
+    async def _check_cooldown(
+        self, session: AsyncSession, reward: RewardCore, receiver: Person, now: datetime
+    ) -> None:
+        cooldown = reward.cooldown_minutes or self.settings.reward_cooldown_minutes
+        if not (reward.multiple and cooldown):
+            return
+        last = await session.scalar(
+            select(col(Award.awarded_at))
+            .where(
+                col(Award.reward_id) == reward.reward_id,
+                col(Award.member_id) == receiver.id,
+                col(Award.revoked_at).is_(None),
+            )
+            .order_by(col(Award.awarded_at).desc())
+            .limit(1)
+        )
+        if last is not None and as_utc(last) > now - timedelta(minutes=cooldown):
+            wait = as_utc(last) + timedelta(minutes=cooldown) - now
+            minutes = max(1, math.ceil(wait.total_seconds() / 60))
+            raise AlreadyAwarded(
+                f"{receiver.display_name} just received {reward.reward}; it can be given again in "
+                f"{minutes} minute{'s' if minutes != 1 else ''}."
+            )
+
+    def _message(
+        self,
+        reward: RewardCore,
+        receiver: Person,
+        giver: Person | None,
+        now: datetime,
+        message: str | None,
+        args: dict[str, Any],
+    ) -> str | None:
+        if message is not None:
+            message = message.strip()
+            if len(message) > MAX_MESSAGE:
+                raise InvalidInput(
+                    f"The message is too long ({len(message)} characters; at most {MAX_MESSAGE})."
+                )
+            if message:
+                return message
+        if reward.message:
+            local = local_now(now, receiver.timezone, self.settings.timezone)
+            env = {
+                "timestamp": local.isoformat(),
+                "date": local.date().isoformat(),
+                "year": local.year,
+                "month_name": local.strftime("%B"),
+                "day_name": local.strftime("%A"),
+                "timezone": str(local.tzinfo),
+                "giver": giver.display_name if giver else None,
+            }
+            reward_vars = {
+                "id": reward.reward_id,
+                "name": reward.reward,
+                "reward": reward.reward,
+                "description": reward.description,
+                "points": reward.points,
+                "type": reward.reward_type.value,
+                "category": reward.reward_category,
+            }
+            return render(
+                reward.message,
+                user=receiver.template_vars(),
+                reward=reward_vars,
+                env=env,
+                args=args,
+            )
+        return None
+
+    def _duplicate_sentence(self, reward: RewardCore, receiver: Person, key: str) -> str:
+        if ":k:" in key:
+            return f"This request to give {reward.reward} was already carried out."
+        if not reward.multiple:
+            return f"{receiver.display_name} already has {reward.reward}."
+        if reward.timeframe is not None:
+            when = _TIMEFRAME_WORDS.get(reward.timeframe.value, "in this period")
+            return f"{receiver.display_name} already received {reward.reward} {when}."
+        return f"{receiver.display_name} just received {reward.reward}; try again later."
+
+    async def award(
+        self,
+        reward_id: int,
+        to: int,
+        by: int | None = None,
+        message: str | None = None,
+        *,
+        source: AwardSource = AwardSource.DIALOG,
+        args: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> AwardView:
+        """Give reward `reward_id` to member `to`, from member `by` (None: the system).
+
+        Raises `UnknownReward`, `UnknownMember`, `NotAllowed`, `SelfAward`, `NotAvailable`,
+        `AlreadyAwarded` or `InvalidInput`, each with a sentence for the person who asked.
+        """
+        now = self.clock.now()
+        args = dict(args or {})
+        try:
+            async with self.db.write() as session:
+                row, reward = await self._reward(session, reward_id)
+                people = await load_people(session, [to] + ([by] if by is not None else []))
+                receiver = _person(people, to)
+                giver = _person(people, by) if by is not None else None
+                if giver is not None and giver.id == receiver.id:
+                    raise SelfAward(f"You can't give {reward.reward} to yourself.")
+                if giver is not None or source in PERSON_SOURCES:
+                    if giver is None:
+                        raise InvalidInput(f"Say who is giving {reward.reward}.")
+                    self.check_giver(reward, giver, receiver)
+                self.check_receiver(reward, receiver)
+                self.check_available(reward, receiver, now)
+                await self._check_cooldown(session, reward, receiver, now)
+                key = self.award_key(reward, receiver, now, idempotency_key)
+                text = self._message(reward, receiver, giver, now, message, args)
+                award = Award(
+                    reward_id=reward.reward_id,
+                    member_id=receiver.id,
+                    giver_id=giver.id if giver else None,
+                    message=text,
+                    points=reward.points,
+                    source=source.value,
+                    award_key=key,
+                    context=args,
+                    awarded_at=now,
+                )
+                session.add(award)
+                await session.flush()
+                assert award.id is not None
+                if reward.points:
+                    session.add(
+                        LedgerEntry(
+                            member_id=receiver.id,
+                            points=reward.points,
+                            kind="award",
+                            award_id=award.id,
+                            note=reward.reward,
+                            created_at=now,
+                        )
+                    )
+                    await session.flush()
+                return _view(award, row.name, receiver, giver)
+        except IntegrityError as problem:
+            if "award_key" not in str(problem.orig):
+                raise
+            raise AlreadyAwarded(self._duplicate_sentence(reward, receiver, key)) from None
+
+    async def revoke(self, award_id: int, by: int | None, reason: str | None = None) -> AwardView:
+        """Revoke an award: the points go back through a reversal entry; nothing is deleted.
+
+        The giver of the award and administrators may revoke; `by=None` is the system.
+        """
+        now = self.clock.now()
+        reason = (reason or "").strip()[:MAX_MESSAGE] or None
+        async with self.db.write() as session:
+            award = await session.get(Award, award_id)
+            if award is None:
+                raise NotFound(f"There is no award with id {award_id}.")
+            people = await load_people(
+                session, [award.member_id] + [p for p in (by, award.giver_id) if p is not None]
+            )
+            if by is not None:
+                actor = _person(people, by)
+                if award.giver_id != by and not is_admin(self.settings, actor.subject):
+                    raise NotAllowed(
+                        "Only the person who gave this award or an admin can revoke it."
+                    )
+            result = await session.execute(
+                update(Award)
+                .where(Award.id == award_id, Award.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+                .values(
+                    revoked_at=now,
+                    revoked_by_id=by,
+                    revoke_reason=reason,
+                    award_key=f"{award.award_key}#revoked{award_id}"[:300],
+                )
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise AlreadyAwarded("This award was already revoked.")
+            if award.points:
+                session.add(
+                    LedgerEntry(
+                        member_id=award.member_id,
+                        points=-award.points,
+                        kind="reversal",
+                        award_id=award_id,
+                        note=reason or "revoked",
+                        created_at=now,
+                    )
+                )
+            reward = await session.get(Reward, award.reward_id)
+            await session.flush()
+            await session.refresh(award)
+            giver = people.get(award.giver_id) if award.giver_id is not None else None
+            return _view(award, reward.name if reward else "", people[award.member_id], giver)
+
+    async def givable(self, giver_id: int, now: datetime | None = None) -> list[RewardCore]:
+        """User Badges this member may give right now (assigner rules, availability, enabled)."""
+        now = now or self.clock.now()
+        async with self.db.read() as session:
+            giver = _person(await load_people(session, [giver_id]), giver_id)
+            rows = (
+                await session.execute(
+                    select(Reward).where(Reward.enabled.is_(True)).order_by(Reward.name)  # type: ignore[attr-defined]
+                )
+            ).scalars()
+            result = []
+            for row in rows:
+                reward = reward_core(row)
+                if reward.reward_type is not RewardKind.USER:
+                    continue
+                if not allows(reward.assigner, giver.subject):
+                    continue
+                rule = reward.availability_rule
+                if rule is not None and not rule.is_available(
+                    local_now(now, giver.timezone, self.settings.timezone)
+                ):
+                    continue
+                result.append(reward)
+            return result
+
+
+def _person(people: dict[int, Person], member_id: int | None) -> Person:
+    if member_id is None or member_id not in people:
+        raise UnknownMember(f"I don't know a member with id {member_id}.")
+    return people[member_id]
+
+
+def _view(award: Award, reward_name: str, receiver: Person, giver: Person | None) -> AwardView:
+    assert award.id is not None
+    return AwardView(
+        id=award.id,
+        reward_id=award.reward_id,
+        reward_name=reward_name,
+        member_id=receiver.id,
+        member_name=receiver.display_name,
+        giver_id=giver.id if giver else None,
+        giver_name=giver.display_name if giver else None,
+        points=award.points,
+        message=award.message,
+        source=award.source,
+        awarded_at=as_utc(award.awarded_at),
+        revoked_at=as_utc(award.revoked_at) if award.revoked_at else None,
+    )

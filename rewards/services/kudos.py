@@ -1,0 +1,206 @@
+"""Kudos: quick peer-to-peer recognition with tags, worth `KUDOS_POINTS` to each receiver.
+
+Tags are normalised to one key: case and a leading `#` never matter, so `#TeamWork` and `teamwork`
+are one tag. A predefined list is seeded; any other tag
+a person types becomes a custom tag on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from rewards.clock import Clock, SystemClock, as_utc
+from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
+from rewards.services._subjects import load_people
+from rewards.services.sql import insert_ignoring_duplicates
+from rewards.settings import Settings
+from rewards.store.db import Database
+from rewards.store.models import Kudos, KudosReceiver, KudosTag, KudosTagLink, LedgerEntry
+
+KUDOS_TAG_TABLE = KudosTag.__table__  # type: ignore[attr-defined]
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 40
+TAG_PATTERN = re.compile(r"^[\w-]+$")
+
+PREDEFINED_TAGS: tuple[tuple[str, str], ...] = (
+    ("Teamwork", "Worked together to get it done"),
+    ("Ownership", "Took responsibility from start to finish"),
+    ("Innovation", "A new idea that made a difference"),
+    ("Customer-First", "Went the extra mile for a customer"),
+    ("Helpfulness", "Helped someone out"),
+    ("Leadership", "Showed the way"),
+    ("Learning", "Learned or taught something new"),
+    ("Quality", "Sweated the details"),
+    ("Mentoring", "Helped someone grow"),
+    ("Thank-You", "Simply: thanks"),
+)
+
+
+def normalise_tag(raw: str) -> str:
+    """The key of a tag: no leading `#`, case-folded. Raises InvalidInput for unusable tags."""
+    tag = raw.strip().lstrip("#").strip()
+    if not tag:
+        raise InvalidInput("A tag can't be empty.")
+    if len(tag) > MAX_TAG_LENGTH:
+        raise InvalidInput(
+            f"The tag #{tag[:20]}… is too long (at most {MAX_TAG_LENGTH} characters)."
+        )
+    if not TAG_PATTERN.match(tag):
+        raise InvalidInput(f"The tag #{tag} may only use letters, digits, '-' and '_'.")
+    return tag.casefold()
+
+
+@dataclass(frozen=True)
+class KudosView:
+    id: int
+    giver_id: int
+    giver_name: str
+    receivers: tuple[tuple[int, str], ...]
+    message: str
+    tags: tuple[str, ...]
+    points_each: int
+    visibility: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TagView:
+    name: str
+    label: str
+    description: str | None
+    predefined: bool
+
+
+async def ensure_predefined_tags(db: Database, clock: Clock | None = None) -> None:
+    """Seed the predefined tags; safe to run at every start and from several processes."""
+    now = (clock or SystemClock()).now()
+    rows = [
+        {
+            "name": normalise_tag(label),
+            "label": label,
+            "description": text,
+            "predefined": True,
+            "created_at": now,
+        }
+        for label, text in PREDEFINED_TAGS
+    ]
+    async with db.write() as session:
+        await insert_ignoring_duplicates(session, KUDOS_TAG_TABLE, rows)
+
+
+async def list_tags(db: Database) -> list[TagView]:
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(KudosTag).order_by(KudosTag.predefined.desc(), KudosTag.name)  # type: ignore[attr-defined]
+            )
+        ).scalars()
+        return [TagView(r.name, r.label, r.description, r.predefined) for r in rows]
+
+
+class KudosService:
+    def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock or SystemClock()
+
+    def _validate(
+        self, giver_id: int, receivers: list[int], message: str, tags: list[str], visibility: str
+    ) -> tuple[list[int], str, dict[str, str]]:
+        unique = list(dict.fromkeys(receivers))
+        if not unique:
+            raise InvalidInput("Who are the kudos for? Name at least one person.")
+        if len(unique) > self.settings.kudos_max_receivers:
+            raise InvalidInput(
+                f"Kudos can go to at most {self.settings.kudos_max_receivers} people at once."
+            )
+        if giver_id in unique:
+            raise SelfAward("You can't send kudos to yourself, but thanks for the enthusiasm!")
+        text = (message or "").strip()
+        if not text:
+            raise InvalidInput("Add a few words: what are the kudos for?")
+        if len(text) > self.settings.kudos_max_message:
+            raise InvalidInput(
+                f"The message is too long ({len(text)} characters; at most "
+                f"{self.settings.kudos_max_message})."
+            )
+        if visibility not in {"public", "private"}:
+            raise InvalidInput("Visibility is either public or private.")
+        normalised: dict[str, str] = {}
+        for raw in tags:
+            label = raw.strip().lstrip("#").strip()
+            normalised.setdefault(normalise_tag(raw), label)
+        if len(normalised) > MAX_TAGS:
+            raise InvalidInput(f"Use at most {MAX_TAGS} tags.")
+        return unique, text, normalised
+
+    async def give(
+        self,
+        giver_id: int,
+        receivers: list[int],
+        message: str,
+        tags: list[str] | None = None,
+        *,
+        visibility: str = "public",
+        channel: dict[str, Any] | None = None,
+    ) -> KudosView:
+        """Record kudos from `giver_id` to `receivers` and credit each receiver's points."""
+        unique, text, tag_map = self._validate(giver_id, receivers, message, tags or [], visibility)
+        now = self.clock.now()
+        points = self.settings.kudos_points
+        async with self.db.write() as session:
+            people = await load_people(session, [giver_id, *unique])
+            if giver_id not in people:
+                raise UnknownMember(f"I don't know a member with id {giver_id}.")
+            missing = [r for r in unique if r not in people]
+            if missing:
+                raise UnknownMember(f"I don't know a member with id {missing[0]}.")
+            inactive = [people[r].display_name for r in unique if not people[r].active]
+            if inactive:
+                raise NotAllowed(f"{inactive[0]} is not an active member.")
+            kudos = Kudos(
+                giver_id=giver_id,
+                message=text,
+                visibility=visibility,
+                channel=channel,
+                created_at=now,
+            )
+            session.add(kudos)
+            await session.flush()
+            assert kudos.id is not None
+            await insert_ignoring_duplicates(
+                session,
+                KUDOS_TAG_TABLE,
+                [
+                    {"name": key, "label": label, "predefined": False, "created_at": now}
+                    for key, label in tag_map.items()
+                ],
+            )
+            session.add_all(
+                KudosReceiver(kudos_id=kudos.id, member_id=r, created_at=now) for r in unique
+            )
+            session.add_all(KudosTagLink(kudos_id=kudos.id, tag=t, created_at=now) for t in tag_map)
+            if points:
+                session.add_all(
+                    LedgerEntry(
+                        member_id=r, points=points, kind="kudos", kudos_id=kudos.id, created_at=now
+                    )
+                    for r in unique
+                )
+            await session.flush()
+            return KudosView(
+                id=kudos.id,
+                giver_id=giver_id,
+                giver_name=people[giver_id].display_name,
+                receivers=tuple((r, people[r].display_name) for r in unique),
+                message=text,
+                tags=tuple(tag_map),
+                points_each=points,
+                visibility=visibility,
+                created_at=as_utc(now),
+            )

@@ -1,0 +1,240 @@
+"""Leaderboards and tag trends: each one indexed, grouped query, never a loop over members.
+
+Windows are calendar periods in the organisation's time zone (`TIMEZONE`): the ISO week from
+Monday, the month, the quarter, the year, or all time. Members who opted out of leaderboards and
+inactive members are left off. Ties share a rank (1, 2, 2, 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.sql import Select
+
+from rewards.clock import Clock, SystemClock, period_start
+from rewards.errors import InvalidInput
+from rewards.services.kudos import normalise_tag
+from rewards.settings import Settings
+from rewards.store.db import Database
+from rewards.store.models import (
+    Award,
+    Kudos,
+    KudosReceiver,
+    KudosTag,
+    KudosTagLink,
+    LedgerEntry,
+    Member,
+    MemberGroup,
+    Reward,
+    RewardCategory,
+)
+
+MAX_LIMIT = 100
+
+
+class Metric(StrEnum):
+    POINTS = "points"
+    BADGES = "badges"
+    KUDOS_RECEIVED = "kudos"
+    KUDOS_GIVEN = "kudos_given"
+
+
+class Period(StrEnum):
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class LeaderboardFilter:
+    department: str | None = None
+    group: str | None = None
+    category: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    member_id: int
+    display_name: str
+    department: str | None
+    value: int
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    metric: Metric
+    period: Period
+    since: datetime | None
+    filters: LeaderboardFilter
+    rows: tuple[LeaderboardRow, ...]
+
+
+@dataclass(frozen=True)
+class TagTrend:
+    tag: str
+    label: str
+    count: int
+
+
+def _col(model: Any, name: str) -> Any:
+    return getattr(model, name)
+
+
+class LeaderboardService:
+    def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock or SystemClock()
+
+    def _query(
+        self, metric: Metric, since: datetime | None, filters: LeaderboardFilter
+    ) -> Select[Any]:
+        member_id: Any
+        value: Any
+        if metric is Metric.POINTS:
+            value = func.sum(_col(LedgerEntry, "points"))
+            member_id = _col(LedgerEntry, "member_id")
+            query = select(member_id, value.label("value")).select_from(LedgerEntry)
+            time_col = _col(LedgerEntry, "created_at")
+            if filters.category:
+                query = query.join(Award, _col(Award, "id") == _col(LedgerEntry, "award_id"))
+            if filters.tag:
+                query = query.join(
+                    KudosTagLink,
+                    and_(
+                        _col(KudosTagLink, "kudos_id") == _col(LedgerEntry, "kudos_id"),
+                        _col(KudosTagLink, "tag") == normalise_tag(filters.tag),
+                    ),
+                )
+        elif metric is Metric.BADGES:
+            if filters.tag:
+                raise InvalidInput("A tag filter applies to points and kudos, not to badges.")
+            value = func.count()
+            member_id = _col(Award, "member_id")
+            query = (
+                select(member_id, value.label("value"))
+                .select_from(Award)
+                .where(_col(Award, "revoked_at").is_(None))
+            )
+            time_col = _col(Award, "awarded_at")
+        else:
+            if filters.category:
+                raise InvalidInput("A category filter applies to points and badges, not to kudos.")
+            if metric is Metric.KUDOS_RECEIVED:
+                value = func.count()
+                member_id = _col(KudosReceiver, "member_id")
+                query = select(member_id, value.label("value")).select_from(KudosReceiver)
+                time_col = _col(KudosReceiver, "created_at")
+                kudos_id = _col(KudosReceiver, "kudos_id")
+            else:
+                value = func.count()
+                member_id = _col(Kudos, "giver_id")
+                query = select(member_id, value.label("value")).select_from(Kudos)
+                time_col = _col(Kudos, "created_at")
+                kudos_id = _col(Kudos, "id")
+            if filters.tag:
+                query = query.join(
+                    KudosTagLink,
+                    and_(
+                        _col(KudosTagLink, "kudos_id") == kudos_id,
+                        _col(KudosTagLink, "tag") == normalise_tag(filters.tag),
+                    ),
+                )
+        if filters.category:
+            query = query.join(Reward, _col(Reward, "id") == _col(Award, "reward_id")).join(
+                RewardCategory,
+                and_(
+                    _col(RewardCategory, "id") == _col(Reward, "category_id"),
+                    func.lower(_col(RewardCategory, "name")) == filters.category.lower(),
+                ),
+            )
+        query = query.join(Member, _col(Member, "id") == member_id).where(
+            _col(Member, "active").is_(True), _col(Member, "leaderboard_opt_out").is_(False)
+        )
+        if since is not None:
+            query = query.where(time_col >= since)
+        if filters.department:
+            query = query.where(
+                func.lower(_col(Member, "department")) == filters.department.lower()
+            )
+        if filters.group:
+            query = query.where(
+                exists().where(
+                    _col(MemberGroup, "member_id") == member_id,
+                    func.lower(_col(MemberGroup, "name")) == filters.group.lower(),
+                )
+            )
+        return query.group_by(member_id).having(value > 0)
+
+    async def leaderboard(
+        self,
+        metric: Metric | str = Metric.POINTS,
+        period: Period | str = Period.MONTH,
+        filters: LeaderboardFilter | None = None,
+        *,
+        limit: int = 10,
+        now: datetime | None = None,
+    ) -> Leaderboard:
+        """The top `limit` members for `metric` in the calendar `period` containing `now`."""
+        try:
+            metric = Metric(metric)
+        except ValueError:
+            raise InvalidInput(
+                f"Leaderboards rank by {', '.join(m.value for m in Metric)}."
+            ) from None
+        try:
+            period = Period(period)
+        except ValueError:
+            raise InvalidInput(
+                f"Leaderboard periods are {', '.join(p.value for p in Period)}."
+            ) from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"A leaderboard shows between 1 and {MAX_LIMIT} people.")
+        filters = filters or LeaderboardFilter()
+        since = period_start(period.value, now or self.clock.now(), self.settings.timezone)
+        inner = self._query(metric, since, filters).subquery()
+        query = (
+            select(
+                inner.c[0].label("member_id"),
+                inner.c.value,
+                _col(Member, "display_name"),
+                _col(Member, "department"),
+            )
+            .join(Member, _col(Member, "id") == inner.c[0])
+            .order_by(inner.c.value.desc(), _col(Member, "display_name"), _col(Member, "id"))
+            .limit(limit)
+        )
+        async with self.db.read() as session:
+            result = (await session.execute(query)).all()
+        rows: list[LeaderboardRow] = []
+        for position, (member, value, name, department) in enumerate(result, start=1):
+            rank = rows[-1].rank if rows and rows[-1].value == int(value) else position
+            rows.append(LeaderboardRow(rank, member, name, department, int(value)))
+        return Leaderboard(metric, period, since, filters, tuple(rows))
+
+    async def tag_trends(
+        self, period: Period | str = Period.MONTH, *, limit: int = 10, now: datetime | None = None
+    ) -> list[TagTrend]:
+        """The most used kudos tags in the period, most used first."""
+        period = Period(period)
+        since = period_start(period.value, now or self.clock.now(), self.settings.timezone)
+        count = func.count().label("uses")
+        query = (
+            select(_col(KudosTagLink, "tag"), _col(KudosTag, "label"), count)
+            .join(KudosTag, _col(KudosTag, "name") == _col(KudosTagLink, "tag"))
+            .group_by(_col(KudosTagLink, "tag"), _col(KudosTag, "label"))
+            .order_by(count.desc(), _col(KudosTagLink, "tag"))
+            .limit(max(1, min(limit, MAX_LIMIT)))
+        )
+        if since is not None:
+            query = query.where(_col(KudosTagLink, "created_at") >= since)
+        async with self.db.read() as session:
+            return [TagTrend(tag, label, int(n)) for tag, label, n in await session.execute(query)]

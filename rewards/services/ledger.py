@@ -1,0 +1,138 @@
+"""A member's points: the balance is the sum of the append-only ledger; history explains it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from rewards.clock import as_utc
+from rewards.errors import InvalidInput, UnknownMember
+from rewards.store.db import Database
+from rewards.store.models import Award, Kudos, KudosReceiver, LedgerEntry, Member, Reward
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    id: int
+    kind: str
+    points: int
+    created_at: datetime
+    description: str
+    award_id: int | None
+    kudos_id: int | None
+
+
+@dataclass(frozen=True)
+class MemberSummary:
+    member_id: int
+    display_name: str
+    balance: int
+    badges: int
+    kudos_received: int
+    kudos_given: int
+
+
+def _col(model: Any, name: str) -> Any:
+    return getattr(model, name)
+
+
+async def balance(db: Database, member_id: int) -> int:
+    async with db.read() as session:
+        if await session.get(Member, member_id) is None:
+            raise UnknownMember(f"I don't know a member with id {member_id}.")
+        total = await session.scalar(
+            select(func.coalesce(func.sum(_col(LedgerEntry, "points")), 0)).where(
+                _col(LedgerEntry, "member_id") == member_id
+            )
+        )
+        return int(total or 0)
+
+
+async def summary(db: Database, member_id: int) -> MemberSummary:
+    """Balance and counts for `/me`, in one round trip of scalar sub-queries."""
+    async with db.read() as session:
+        member = await session.get(Member, member_id)
+        if member is None:
+            raise UnknownMember(f"I don't know a member with id {member_id}.")
+        points = select(func.coalesce(func.sum(_col(LedgerEntry, "points")), 0)).where(
+            _col(LedgerEntry, "member_id") == member_id
+        )
+        badges = (
+            select(func.count())
+            .select_from(Award)
+            .where(_col(Award, "member_id") == member_id, _col(Award, "revoked_at").is_(None))
+        )
+        received = (
+            select(func.count())
+            .select_from(KudosReceiver)
+            .where(_col(KudosReceiver, "member_id") == member_id)
+        )
+        given = select(func.count()).select_from(Kudos).where(_col(Kudos, "giver_id") == member_id)
+        row = (
+            await session.execute(
+                select(
+                    points.scalar_subquery(),
+                    badges.scalar_subquery(),
+                    received.scalar_subquery(),
+                    given.scalar_subquery(),
+                )
+            )
+        ).one()
+        return MemberSummary(member_id, member.display_name, *(int(v) for v in row))
+
+
+async def history(
+    db: Database, member_id: int, *, limit: int = 20, before_id: int | None = None
+) -> list[LedgerLine]:
+    """Newest first; page with `before_id` (the smallest id of the previous page)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"Ask for between 1 and {MAX_PAGE} entries.")
+    giver = Member.__table__.alias("giver")  # type: ignore[attr-defined]
+    query = (
+        select(
+            LedgerEntry,
+            _col(Reward, "name"),
+            giver.c.display_name,
+        )
+        .outerjoin(Award, _col(Award, "id") == _col(LedgerEntry, "award_id"))
+        .outerjoin(Reward, _col(Reward, "id") == _col(Award, "reward_id"))
+        .outerjoin(Kudos, _col(Kudos, "id") == _col(LedgerEntry, "kudos_id"))
+        .outerjoin(giver, giver.c.id == _col(Kudos, "giver_id"))
+        .where(_col(LedgerEntry, "member_id") == member_id)
+        .order_by(_col(LedgerEntry, "id").desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(_col(LedgerEntry, "id") < before_id)
+    async with db.read() as session:
+        if await session.get(Member, member_id) is None:
+            raise UnknownMember(f"I don't know a member with id {member_id}.")
+        lines = []
+        for entry, reward_name, kudos_giver in await session.execute(query):
+            if entry.kind == "award":
+                text = f"Received {reward_name}"
+            elif entry.kind == "reversal":
+                text = f"{reward_name} revoked" + (
+                    f": {entry.note}" if entry.note and entry.note != "revoked" else ""
+                )
+            elif entry.kind == "kudos":
+                text = f"Kudos from {kudos_giver}"
+            else:
+                text = entry.note or "Adjustment"
+            lines.append(
+                LedgerLine(
+                    entry.id,
+                    entry.kind,
+                    entry.points,
+                    as_utc(entry.created_at),
+                    text,
+                    entry.award_id,
+                    entry.kudos_id,
+                )
+            )
+        return lines

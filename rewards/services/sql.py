@@ -1,0 +1,21 @@
+"""Small dialect helpers shared by services (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def insert_ignoring_duplicates(
+    session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: concurrent writers of the same row both succeed."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(insert(table).values(list(rows)).on_conflict_do_nothing())

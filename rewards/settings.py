@@ -1,0 +1,205 @@
+"""Settings read once from the environment and `env/.env`.
+
+The names follow the original project's `env/.env` where it has them (`DBHOST`, `DBPORT`, ...),
+so an existing file keeps working. The process environment wins over the file, and
+`DATABASE_URL` wins over the `DB*` parts. Every value is checked here, at start, so a typo fails
+with a message naming the setting instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_SQLITE_PATH = Path("var") / "rewards.db"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a dotenv file: `KEY=value` lines, `#` comments, optional quotes, `export ` prefix."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].strip()
+        if "=" not in line:
+            raise SettingsError(f"{path}:{number}: expected KEY=value, got {raw!r}")
+        key, _, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not key or any(c.isspace() for c in key):
+            raise SettingsError(f"{path}:{number}: expected KEY=value, got {raw!r}")
+        if value[:1] in ("'", '"'):
+            # A quoted value ends at its closing quote; only a comment may follow it.
+            end = value.find(value[0], 1)
+            if end < 0:
+                raise SettingsError(f"{path}:{number}: {key} has an unterminated quoted value")
+            rest = value[end + 1 :].strip()
+            if rest and not rest.startswith("#"):
+                raise SettingsError(f"{path}:{number}: {key} has text after its closing quote")
+            value = value[1:end]
+        else:
+            for marker in (" #", "\t#"):
+                value = value.split(marker, 1)[0]
+            value = value.rstrip()
+        values[key] = value
+    return values
+
+
+def _bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(name: str, raw: str | None, default: int, *, low: int = 0, high: int = 2**31) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _zone(name: str, raw: str | None, default: str) -> str:
+    value = raw or default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
+        raise SettingsError(
+            f"{name} must be an IANA time zone such as Europe/Madrid, got {value!r}"
+        ) from None
+    return value
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    url = env.get("DATABASE_URL", "").strip()
+    if url:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite:///"):
+            url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        if not (url.startswith("postgresql+asyncpg://") or url.startswith("sqlite+aiosqlite://")):
+            raise SettingsError(
+                "DATABASE_URL must be a postgresql:// or sqlite:/// URL, got " + url.split("://")[0]
+            )
+        return url
+    if env.get("DBHOST"):
+        port = _int("DBPORT", env.get("DBPORT"), 5432, low=1, high=65535)
+        name = env.get("DBNAME") or "navigator"
+        user = env.get("DBUSER") or "postgres"
+        password = env.get("DBPWD", "")
+        auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+        host = env["DBHOST"].strip()
+        if ":" in host and not host.startswith("["):  # a bare IPv6 address
+            host = f"[{host}]"
+        return f"postgresql+asyncpg://{auth}@{host}:{port}/{quote(name, safe='')}"
+    return f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration for one process."""
+
+    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
+    timezone: str = "UTC"
+    host: str = "127.0.0.1"
+    port: int = 3978
+    catalog_files: tuple[str, ...] = ("examples/rewards.json",)
+    reward_scheduler: bool = True
+    enable_rewards: bool = True
+    kudos_points: int = 5
+    kudos_max_message: int = 500
+    kudos_max_receivers: int = 10
+    reward_cooldown_minutes: int = 0
+    admins: tuple[str, ...] = ()
+    function_modules: tuple[str, ...] = ()
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    telegram_bot_token: str = ""
+    telegram_chat_id: str = ""
+    bot_app_id: str = ""
+    bot_app_secret: str = ""
+    bot_tenant_id: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def redacted_database_url(self) -> str:
+        """The database URL with any password hidden, for logs."""
+        head, sep, tail = self.database_url.partition("://")
+        if "@" in tail and ":" in tail.split("@", 1)[0]:
+            creds, host = tail.split("@", 1)
+            tail = creds.split(":", 1)[0] + ":***@" + host
+        return head + sep + tail
+
+
+def _csv(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").replace(";", ",").split(",") if part.strip())
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> Settings:
+    """Merge `env/.env` (or `env_file`) under the process environment and validate everything."""
+    process = dict(os.environ if environ is None else environ)
+    file_path = env_file or Path(process.get("REWARDS_ENV_FILE", "env/.env"))
+    env = {**read_env_file(file_path), **process}
+    catalog = (
+        _csv(env.get("REWARDS_CATALOG")) if "REWARDS_CATALOG" in env else ("examples/rewards.json",)
+    )
+    return Settings(
+        database_url=_database_url(env),
+        timezone=_zone("TIMEZONE", env.get("TIMEZONE"), "UTC"),
+        host=env.get("HOST") or "127.0.0.1",
+        port=_int("PORT", env.get("PORT"), 3978, low=0, high=65535),
+        catalog_files=catalog,
+        reward_scheduler=_bool("REWARD_SCHEDULER", env.get("REWARD_SCHEDULER"), True),
+        enable_rewards=_bool("ENABLE_REWARDS", env.get("ENABLE_REWARDS"), True),
+        kudos_points=_int("KUDOS_POINTS", env.get("KUDOS_POINTS"), 5, high=1_000_000),
+        kudos_max_message=_int(
+            "KUDOS_MAX_MESSAGE", env.get("KUDOS_MAX_MESSAGE"), 500, low=1, high=10_000
+        ),
+        kudos_max_receivers=_int(
+            "KUDOS_MAX_RECEIVERS", env.get("KUDOS_MAX_RECEIVERS"), 10, low=1, high=100
+        ),
+        reward_cooldown_minutes=_int(
+            "REWARD_COOLDOWN_MINUTES", env.get("REWARD_COOLDOWN_MINUTES"), 0, high=525_600
+        ),
+        admins=tuple(a.lower() for a in _csv(env.get("REWARDS_ADMINS"))),
+        function_modules=_csv(env.get("REWARDS_FUNCTION_MODULES")),
+        smtp_host=env.get("SMTP_HOST", ""),
+        smtp_port=_int("SMTP_PORT", env.get("SMTP_PORT"), 587, low=1, high=65535),
+        smtp_user=env.get("SMTP_USER", ""),
+        smtp_password=env.get("SMTP_PASSWORD", ""),
+        smtp_from=env.get("SMTP_FROM", "") or env.get("SMTP_USER", ""),
+        telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", ""),
+        telegram_chat_id=env.get("TELEGRAM_CHAT_ID", ""),
+        bot_app_id=env.get("BOT_REWARDS_ID") or env.get("MICROSOFT_APP_ID", ""),
+        bot_app_secret=env.get("BOT_REWARDS_SECRET") or env.get("MICROSOFT_APP_PASSWORD", ""),
+        bot_tenant_id=env.get("REWARDS_TENANT_ID") or env.get("MICROSOFT_APP_TENANT_ID", ""),
+        extra={k: v for k, v in env.items() if k.startswith(("SLACK_", "TELEGRAM_", "RABBITMQ_"))},
+    )

@@ -1,0 +1,1 @@
+"""The SQLModel store: tables, engine set-up and migrations."""

@@ -1,0 +1,216 @@
+"""Tables of the rewards store.
+
+Design notes:
+- Times are `UTCDateTime`; the member's zone is applied in services, never in storage.
+- The points ledger is append-only: balances and leaderboards are sums over it; revocation writes a
+  reversal entry.
+- `award.award_key` is unique. It encodes what may not happen twice (once ever, once per timeframe
+  bucket, once per draw, once per client idempotency key), so duplicates are refused by the
+  database itself rather than by a check-then-insert that races.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from rewards.store.types import JSONType, UTCDateTime
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time(*, nullable: bool = False, index: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)
+    return Field(default_factory=_utcnow, sa_type=UTCDateTime, nullable=False, index=index)
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "member"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    display_name: str = Field(max_length=200)
+    job_code: str | None = Field(default=None, max_length=100, index=True)
+    department: str | None = Field(default=None, max_length=200, index=True)
+    manager_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("member.id", ondelete="SET NULL"))
+    )
+    birthday_month: int | None = None
+    birthday_day: int | None = None
+    birth_year: int | None = None
+    hire_date: date | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=35)
+    active: bool = True
+    leaderboard_opt_out: bool = False
+    celebrations_opt_out: bool = False
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class MemberGroup(SQLModel, table=True):
+    __tablename__ = "member_group"
+    __table_args__ = (Index("ix_member_group_name", "name"),)
+
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    )
+    name: str = Field(max_length=200, primary_key=True)
+
+
+class PlatformAccount(SQLModel, table=True):
+    __tablename__ = "platform_account"
+    __table_args__ = (
+        UniqueConstraint("platform", "tenant", "user_id", name="uq_platform_account"),
+        Index("ix_platform_account_username", "platform", "username"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("member.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    platform: str = Field(max_length=20)
+    tenant: str = Field(default="", max_length=100)
+    user_id: str = Field(max_length=200)
+    username: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _time()
+
+
+class RewardCategory(SQLModel, table=True):
+    __tablename__ = "reward_category"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+
+
+class RewardGroup(SQLModel, table=True):
+    __tablename__ = "reward_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+
+
+class RewardType(SQLModel, table=True):
+    __tablename__ = "reward_type"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+
+
+class Reward(SQLModel, table=True):
+    """A catalogue entry. `definition` keeps the whole validated JSON, so nothing is lost."""
+
+    __tablename__ = "reward"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    name: str = Field(max_length=200)
+    description: str | None = None
+    points: int = 10
+    reward_type_id: int = Field(foreign_key="reward_type.id", index=True)
+    category_id: int = Field(foreign_key="reward_category.id", index=True)
+    group_id: int | None = Field(default=None, foreign_key="reward_group.id")
+    multiple: bool = False
+    timeframe: str | None = Field(default=None, max_length=20)
+    icon: str | None = None
+    definition: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    fingerprint: str = Field(max_length=64)
+    enabled: bool = True
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class Award(SQLModel, table=True):
+    __tablename__ = "award"
+    __table_args__ = (
+        Index("ix_award_member_time", "member_id", "awarded_at"),
+        Index("ix_award_time", "awarded_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reward_id: int = Field(foreign_key="reward.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    giver_id: int | None = Field(default=None, foreign_key="member.id")
+    message: str | None = None
+    points: int = 0
+    source: str = Field(max_length=20)
+    award_key: str = Field(max_length=300, unique=True)
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    awarded_at: datetime = _time()
+    revoked_at: datetime | None = _time(nullable=True)
+    revoked_by_id: int | None = Field(default=None, foreign_key="member.id")
+    revoke_reason: str | None = None
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Append-only. Kinds: award, kudos, reversal, adjustment."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        Index("ix_ledger_time_member", "created_at", "member_id"),
+        Index("ix_ledger_member_time", "member_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    points: int
+    kind: str = Field(max_length=20)
+    award_id: int | None = Field(default=None, foreign_key="award.id", index=True)
+    kudos_id: int | None = Field(default=None, foreign_key="kudos.id", index=True)
+    note: str | None = None
+    created_at: datetime = _time()
+
+
+class Kudos(SQLModel, table=True):
+    __tablename__ = "kudos"
+    __table_args__ = (Index("ix_kudos_giver_time", "giver_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    giver_id: int = Field(foreign_key="member.id")
+    message: str
+    visibility: str = Field(default="public", max_length=10)
+    channel: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    created_at: datetime = _time(index=True)
+
+
+class KudosReceiver(SQLModel, table=True):
+    __tablename__ = "kudos_receiver"
+    __table_args__ = (Index("ix_kudos_receiver_time_member", "created_at", "member_id"),)
+
+    kudos_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("kudos.id", ondelete="CASCADE"), primary_key=True)
+    )
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id"), primary_key=True, index=True)
+    )
+    created_at: datetime = _time()
+
+
+class KudosTag(SQLModel, table=True):
+    """A tag; `name` is the normalised key (`#TeamWork` and `teamwork` are one tag)."""
+
+    __tablename__ = "kudos_tag"
+
+    name: str = Field(max_length=50, primary_key=True)
+    label: str = Field(max_length=50)
+    description: str | None = None
+    predefined: bool = False
+    created_at: datetime = _time()
+
+
+class KudosTagLink(SQLModel, table=True):
+    __tablename__ = "kudos_tag_link"
+    __table_args__ = (Index("ix_kudos_tag_link_tag_time", "tag", "created_at"),)
+
+    kudos_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("kudos.id", ondelete="CASCADE"), primary_key=True)
+    )
+    tag: str = Field(sa_column=Column(ForeignKey("kudos_tag.name"), primary_key=True))
+    created_at: datetime = _time()

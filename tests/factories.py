@@ -1,0 +1,85 @@
+"""Test data builders that write straight to the store, so core tests do not depend on the
+catalogue loader or the member import (which have their own tests)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from rewards.store.db import Database
+from rewards.store.models import Member, MemberGroup, Reward, RewardCategory, RewardType
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def add_member(
+    db: Database,
+    name: str,
+    *,
+    job_code: str | None = "EMPLOYEE",
+    department: str | None = "Engineering",
+    groups: tuple[str, ...] = (),
+    timezone: str | None = None,
+    opt_out: bool = False,
+    active: bool = True,
+) -> int:
+    async with db.write() as session:
+        member = Member(
+            email=f"{name.lower().replace(' ', '.')}@example.com",
+            display_name=name,
+            job_code=job_code,
+            department=department,
+            timezone=timezone,
+            leaderboard_opt_out=opt_out,
+            active=active,
+            created_at=T0,
+            updated_at=T0,
+        )
+        session.add(member)
+        await session.flush()
+        assert member.id is not None
+        session.add_all(MemberGroup(member_id=member.id, name=g) for g in groups)
+        return member.id
+
+
+async def _named(session: Any, model: Any, name: str) -> int:
+    found = await session.scalar(select(model.id).where(model.name == name))
+    if found is not None:
+        return int(found)
+    row = model(name=name)
+    session.add(row)
+    await session.flush()
+    return int(row.id)
+
+
+async def add_reward(db: Database, **definition: Any) -> int:
+    """Store a reward from catalogue-style fields (defaults: a User Badge worth 10 points)."""
+    definition.setdefault("reward", f"Badge {definition['reward_id']}")
+    definition.setdefault("reward_category", "Recognition")
+    definition.setdefault("reward_type", "User Badge")
+    definition.setdefault("points", 10)
+    async with db.write() as session:
+        category = await _named(session, RewardCategory, definition["reward_category"])
+        kind = await _named(session, RewardType, definition["reward_type"])
+        session.add(
+            Reward(
+                id=definition["reward_id"],
+                name=definition["reward"],
+                points=definition["points"],
+                reward_type_id=kind,
+                category_id=category,
+                multiple=definition.get("multiple", False),
+                timeframe=definition.get("timeframe"),
+                definition=definition,
+                fingerprint=hashlib.sha256(
+                    json.dumps(definition, sort_keys=True).encode()
+                ).hexdigest(),
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+    return int(definition["reward_id"])

@@ -1,0 +1,153 @@
+"""The Alembic history builds exactly the schema the models describe, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from click.testing import CliRunner
+from sqlalchemy import Connection, func, inspect, select
+from sqlmodel import SQLModel
+
+import rewards.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from rewards.store.db import Database
+from rewards.store.migrate import alembic_config, upgrade_async
+
+MODEL_TABLES = {table.name for table in SQLModel.metadata.sorted_tables}
+
+
+def head_revision() -> str:
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, f"the migration history must have one head, found {heads}"
+    return heads[0]
+
+
+def _diff(connection: Connection) -> list[Any]:
+    # The same options as migrations/env.py (compare_type), plus server defaults: nothing is
+    # ignored, so any drift between the models and the migrations fails here.
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _snapshot(connection: Connection) -> dict[str, Any]:
+    """Tables, columns, indexes, unique and foreign keys, as reported by the database."""
+    inspector = inspect(connection)
+    result: dict[str, Any] = {}
+    for table in sorted(inspector.get_table_names()):
+        result[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
+            ],
+            "indexes": sorted(
+                (i["name"] or "", tuple(i["column_names"])) for i in inspector.get_indexes(table)
+            ),
+            "unique": sorted(
+                tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)
+            ),
+            "foreign": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            ),
+        }
+    return result
+
+
+async def _run(url: str, work: Any) -> Any:
+    database = Database(url)
+    try:
+        async with database.engine.connect() as connection:
+            return await connection.run_sync(work)
+    finally:
+        await database.dispose()
+
+
+async def _downgrade_async(url: str, revision: str) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(url), revision)
+
+
+def test_history_has_a_single_head() -> None:
+    assert head_revision()
+
+
+async def test_migrated_schema_matches_the_models(database: Database) -> None:
+    async with database.engine.connect() as connection:
+        differences = await connection.run_sync(_diff)
+        tables = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+    assert differences == []
+    assert tables == MODEL_TABLES | {"alembic_version"}
+
+
+async def test_upgrading_twice_is_a_no_op(database: Database) -> None:
+    before = await _run(database.url, _snapshot)
+    assert await _run(database.url, _revision) == head_revision()
+
+    await upgrade_async(database.url)
+
+    assert await _run(database.url, _snapshot) == before
+    assert await _run(database.url, _revision) == head_revision()
+    assert await _run(database.url, _diff) == []
+
+
+async def test_upgrade_from_empty_then_downgrade_and_upgrade_again(
+    unmigrated_database_url: str,
+) -> None:
+    url = unmigrated_database_url
+    await upgrade_async(url)
+    assert await _run(url, _diff) == []
+
+    await _downgrade_async(url, "base")
+    tables = await _run(url, lambda c: set(inspect(c).get_table_names()))
+    assert tables <= {"alembic_version"}
+    assert await _run(url, _revision) is None
+
+    await upgrade_async(url)
+    assert await _run(url, _diff) == []
+    assert await _run(url, _revision) == head_revision()
+
+
+def test_cli_db_upgrade_creates_the_tables(tmp_path: Path) -> None:
+    from bots.cli import cli
+
+    path = tmp_path / "var" / "cli.db"  # the directory does not exist yet
+    env = {"DATABASE_URL": f"sqlite:///{path}", "REWARDS_ENV_FILE": str(tmp_path / "none.env")}
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "revision head" in result.output
+
+    with closing(sqlite3.connect(path)) as connection:
+        tables = {
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        (version,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert tables >= MODEL_TABLES
+    assert version == head_revision()
+
+    # Running it again is harmless.
+    again = CliRunner().invoke(cli, ["db", "upgrade"], env=env, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+
+
+async def test_database_fixture_starts_empty(database: Database) -> None:
+    """Each test gets every table empty (PostgreSQL is shared by the session and emptied)."""
+
+    def counts(connection: Connection) -> dict[str, int]:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in SQLModel.metadata.sorted_tables
+        }
+
+    assert set((await _run(database.url, counts)).values()) == {0}

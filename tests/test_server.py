@@ -1,0 +1,97 @@
+"""The server: health check, catalogue loaded at start, and the README's run command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bots.server import create_app
+from rewards.errors import CatalogError
+from rewards.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "rewards.json"
+
+
+def example_count() -> int:
+    return len(json.loads(EXAMPLES.read_text()))
+
+
+async def test_healthz_reports_the_loaded_catalogue(database):
+    settings = Settings(database_url=database.url, catalog_files=(str(EXAMPLES),))
+    async with TestClient(TestServer(create_app(settings))) as client:
+        response = await client.get("/healthz")
+        assert response.status == 200
+        assert await response.json() == {
+            "status": "ok",
+            "database": "ok",
+            "rewards": example_count(),
+        }
+
+
+async def test_a_broken_catalogue_stops_the_start(database, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text(
+        json.dumps(
+            [{"reward_id": 1, "reward": "X", "reward_category": "C", "reward_type": "Badge Type"}]
+        )
+    )
+    settings = Settings(database_url=database.url, catalog_files=(str(broken),))
+    with pytest.raises(CatalogError, match="reward 1: reward_type"):
+        async with TestClient(TestServer(create_app(settings))):
+            pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_run_command_serves_healthz_on_the_sqlite_default(tmp_path):
+    """`bash scripts/run.sh` with no settings: SQLite under var/, the examples loaded."""
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DB", "REWARDS_"))
+    }
+    env.update(PORT=str(port), REWARDS_ENV_FILE=str(tmp_path / "none.env"))
+    process = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "run.sh")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        body = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/healthz", timeout=2
+                ) as response:
+                    body = json.loads(response.read())
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert body == {"status": "ok", "database": "ok", "rewards": example_count()}, (
+            process.stdout.read().decode()
+            if process.poll() is not None and process.stdout
+            else "no answer"
+        )
+        assert (ROOT / "var" / "rewards.db").is_file()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        if process.stdout:
+            process.stdout.close()
