@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -44,7 +45,7 @@ class Budget:
     """How long to spend per measurement: `seconds` of repeats, within [minimum, maximum]."""
 
     seconds: float = 2.0
-    minimum: int = 5
+    minimum: int = 3
     maximum: int = 30
 
     def repeats(self, warm_seconds: float) -> int:
@@ -53,10 +54,15 @@ class Budget:
         return max(self.minimum, min(self.maximum, int(self.seconds / warm_seconds)))
 
 
-async def measure(call: Callable[[], Awaitable[Any]], budget: Budget) -> Sample:
-    """Warm up once, then time `budget.repeats()` further calls."""
+async def measure(
+    call: Callable[[], Awaitable[Any]],
+    budget: Budget,
+    around_warmup: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> Sample:
+    """Warm up once (inside `around_warmup()`, e.g. to record SQL), then time the repeats."""
     start = time.perf_counter()
-    result = await call()
+    with around_warmup() if around_warmup is not None else nullcontext():
+        result = await call()
     warm = time.perf_counter() - start
     times = []
     for _ in range(budget.repeats(warm)):

@@ -31,7 +31,9 @@ cli.add_command(leaderboard)
 def main() -> None:
     """Entry point: settings and domain errors become one readable line and exit code 2 / 1."""
     try:
-        cli(standalone_mode=False)
+        # In non-standalone mode click returns `ctx.exit(n)` codes instead of exiting.
+        code = cli(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as problem:

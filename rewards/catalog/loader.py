@@ -47,8 +47,9 @@ from rewards.catalog.workflow import (
     collect_workflow,
     step_callback_issues,
 )
-from rewards.errors import CatalogError, CatalogProblem
+from rewards.errors import CatalogError, CatalogProblem, TemplateRefused
 from rewards.functions.registry import FunctionKind, FunctionRegistry, default_registry
+from rewards.templates import check_template
 
 DEFAULT_EVENTS: dict[RewardKind, tuple[str, ...]] = {RewardKind.AUTOMATED: ("login",)}
 _EVENT_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
@@ -337,6 +338,11 @@ def _parse_reward(
     }
     if registry is not None:
         issues.extend(_function_issues(raw, registry))
+    if core is not None and core.message:
+        try:
+            check_template(core.message)
+        except TemplateRefused as refused:
+            issues.append(("message", str(refused)))
     kind = core.reward_type if core is not None else _kind_as_written(raw)
     if kind is not None:
         issues.extend(_type_issues(kind, raw, parts))

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.sql import Select
+from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, period_start
 from rewards.errors import InvalidInput
@@ -49,6 +50,15 @@ class Period(StrEnum):
     QUARTER = "quarter"
     YEAR = "year"
     ALL = "all"
+
+
+# The covering index each metric's window query scans (see rewards/store/models.py).
+WINDOW_INDEX = {
+    Metric.POINTS: "ix_ledger_time_member_points",
+    Metric.BADGES: "ix_award_time_member",
+    Metric.KUDOS_RECEIVED: "ix_kudos_receiver_time_member",
+    Metric.KUDOS_GIVEN: "ix_kudos_time_giver",
+}
 
 
 @dataclass(frozen=True)
@@ -99,9 +109,11 @@ class LeaderboardService:
     ) -> Select[Any]:
         member_id: Any
         value: Any
+        driving: Any
         if metric is Metric.POINTS:
             value = func.sum(_col(LedgerEntry, "points"))
             member_id = _col(LedgerEntry, "member_id")
+            driving = LedgerEntry
             query = select(member_id, value.label("value")).select_from(LedgerEntry)
             time_col = _col(LedgerEntry, "created_at")
             if filters.category:
@@ -119,6 +131,7 @@ class LeaderboardService:
                 raise InvalidInput("A tag filter applies to points and kudos, not to badges.")
             value = func.count()
             member_id = _col(Award, "member_id")
+            driving = Award
             query = (
                 select(member_id, value.label("value"))
                 .select_from(Award)
@@ -131,12 +144,14 @@ class LeaderboardService:
             if metric is Metric.KUDOS_RECEIVED:
                 value = func.count()
                 member_id = _col(KudosReceiver, "member_id")
+                driving = KudosReceiver
                 query = select(member_id, value.label("value")).select_from(KudosReceiver)
                 time_col = _col(KudosReceiver, "created_at")
                 kudos_id = _col(KudosReceiver, "kudos_id")
             else:
                 value = func.count()
                 member_id = _col(Kudos, "giver_id")
+                driving = Kudos
                 query = select(member_id, value.label("value")).select_from(Kudos)
                 time_col = _col(Kudos, "created_at")
                 kudos_id = _col(Kudos, "id")
@@ -161,6 +176,11 @@ class LeaderboardService:
         )
         if since is not None:
             query = query.where(time_col >= since)
+            if filters.tag:
+                # Tag links carry their kudos' time: let the (tag, created_at) index drive.
+                query = query.where(col(KudosTagLink.created_at) >= since)
+            else:
+                query = query.with_hint(driving, f"INDEXED BY {WINDOW_INDEX[metric]}", "sqlite")
         if filters.department:
             query = query.where(
                 func.lower(_col(Member, "department")) == filters.department.lower()

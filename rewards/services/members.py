@@ -31,7 +31,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import available_timezones
@@ -47,6 +47,10 @@ from rewards.store.db import Database
 from rewards.store.models import Member, MemberGroup, PlatformAccount
 
 __all__ = [
+    "ACCOUNT",
+    "MEMBER",
+    "MEMBER_COLUMNS",
+    "MEMBER_GROUP",
     "PLACEHOLDER_DOMAIN_SUFFIX",
     "AccountView",
     "MemberView",
@@ -63,6 +67,8 @@ __all__ = [
     "normalise_email",
     "normalise_platform",
     "normalise_username",
+    "pending_user_id",
+    "placeholder_email",
     "resolve",
     "set_preferences",
 ]
@@ -207,7 +213,8 @@ def _default_display_name(email: str | None, username: str | None, platform: str
 
 # --- views ----------------------------------------------------------------------------------
 
-_MEMBER_COLUMNS = (
+# Every column a view needs, in one place, so bulk readers (the importer) select the same shape.
+MEMBER_COLUMNS = (
     MEMBER.c.id,
     MEMBER.c.email,
     MEMBER.c.display_name,
@@ -288,7 +295,7 @@ async def _views_in(
 
 async def _members_where_in(session: AsyncSession, *conditions: Any) -> list[MemberView]:
     rows = (
-        await session.execute(select(*_MEMBER_COLUMNS).where(*conditions).order_by(MEMBER.c.id))
+        await session.execute(select(*MEMBER_COLUMNS).where(*conditions).order_by(MEMBER.c.id))
     ).all()
     return await _views_in(session, rows)
 
@@ -418,6 +425,8 @@ async def _resolve_in(session: AsyncSession, ref: int | str) -> MemberView:
         )
     if text.isdigit():
         return await _resolve_in(session, int(text))
+    if text.lower().startswith("mailto:"):
+        text = text[len("mailto:") :]
     if "@" in text and not text.startswith("@"):
         email = normalise_email(text)
         if is_valid_email(email):
@@ -473,7 +482,7 @@ async def _list_members_in(
         conditions.append(MEMBER.c.id > after_id)
     rows = (
         await session.execute(
-            select(*_MEMBER_COLUMNS).where(*conditions).order_by(MEMBER.c.id).limit(limit)
+            select(*MEMBER_COLUMNS).where(*conditions).order_by(MEMBER.c.id).limit(limit)
         )
     ).all()
     return await _views_in(session, rows)
@@ -631,7 +640,7 @@ async def _ensure_once(session: AsyncSession, p: _Profile, clock: Clock) -> int:
     return member_id_or_none
 
 
-async def _enrich(session: AsyncSession, member_id: int, p: _Profile, now: Any) -> None:
+async def _enrich(session: AsyncSession, member_id: int, p: _Profile, now: datetime) -> None:
     """Fill what the member lacks from the platform profile; never overwrite imported HR data.
 
     A placeholder email is replaced by the real one unless another member already has it (we

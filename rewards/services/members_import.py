@@ -38,21 +38,33 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.clock import Clock, SystemClock
 from rewards.errors import InvalidInput
 from rewards.services.members import (
-    _MEMBER_COLUMNS,
     ACCOUNT,
     MAX_DISPLAY_NAME,
     MEMBER,
+    MEMBER_COLUMNS,
     MEMBER_GROUP,
     is_placeholder_email,
     is_valid_email,
@@ -96,8 +108,10 @@ _KNOWN = frozenset(KNOWN_COLUMNS)
 
 # Rows per write batch. The widest batch is a member insert of 16 columns: 16,000 parameters.
 MAX_CHUNK = 1000
-# Values per IN (...) list when loading what already exists.
+# Values per lookup. SQLite gets `IN (?, ?, ...)` with one parameter per value; PostgreSQL gets
+# `= ANY($1)` with one array parameter, which is cheaper to render and lets it take more at once.
 IN_CHUNK = 500
+PG_IN_CHUNK = 5000
 
 _TRUE = frozenset({"true", "yes", "y", "1", "t", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "f", "off"})
@@ -689,6 +703,23 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+class _Lookup:
+    """`column IN values`, phrased and chunked for the session's database."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
+        self.size = PG_IN_CHUNK if self.postgresql else IN_CHUNK
+
+    def chunks(self, values: Iterable[Any]) -> Iterator[Sequence[Any]]:
+        return _chunks(sorted(set(values)), self.size)
+
+    def where_in(self, column: Any, values: Sequence[Any]) -> Any:
+        if not self.postgresql:
+            return column.in_(values)
+        kind = Integer() if values and isinstance(values[0], int) else String()
+        return column == any_(literal(list(values), ARRAY(kind)))
+
+
 @dataclass(eq=False)
 class _Plan:
     """What to do with one accepted record."""
@@ -703,7 +734,8 @@ class _Plan:
     new_accounts: list[_Account] = field(default_factory=list)
     username_updates: list[tuple[int, str]] = field(default_factory=list)  # (account id, name)
     pending_to_drop: list[int] = field(default_factory=list)  # account ids
-    manager_deferred: bool = False  # the manager is created by this import
+    manager_is_new: bool = False  # the manager is created by this import; id known once written
+    manager_fixup: bool = False  # created with no manager (a cycle of new members), linked last
 
     @property
     def changed(self) -> bool:
@@ -713,7 +745,7 @@ class _Plan:
             or self.new_accounts
             or self.username_updates
             or self.pending_to_drop
-            or self.manager_deferred
+            or self.manager_is_new
         )
 
 
@@ -755,8 +787,11 @@ def _default_name(email: str) -> str:
 
 async def _load_members(session: AsyncSession, emails: Iterable[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for chunk in _chunks(sorted(set(emails)), IN_CHUNK):
-        for row in await session.execute(select(*_MEMBER_COLUMNS).where(MEMBER.c.email.in_(chunk))):
+    lookup = _Lookup(session)
+    for chunk in lookup.chunks(emails):
+        for row in await session.execute(
+            select(*MEMBER_COLUMNS).where(lookup.where_in(MEMBER.c.email, chunk))
+        ):
             found[row.email] = row
     return found
 
@@ -781,6 +816,7 @@ async def _load_accounts_by_key(
         MEMBER.c.email,
     )
     joined = ACCOUNT.join(MEMBER, MEMBER.c.id == ACCOUNT.c.member_id)
+    lookup = _Lookup(session)
     by_key: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for platform, ids in wanted.items():
         # The unique index is (platform, tenant, user_id). Naming the few tenants lets both
@@ -795,23 +831,23 @@ async def _load_accounts_by_key(
         )
         if not tenants:
             continue
-        for chunk in _chunks(sorted(ids), IN_CHUNK):
+        for chunk in lookup.chunks(ids):
             for row in await session.execute(
                 select(*columns)
                 .select_from(joined)
                 .where(
                     ACCOUNT.c.platform == platform,
                     ACCOUNT.c.tenant.in_(tenants),
-                    ACCOUNT.c.user_id.in_(chunk),
+                    lookup.where_in(ACCOUNT.c.user_id, chunk),
                 )
             ):
                 by_key[(row.platform, row.user_id)].append(row)
     by_username: dict[str, list[Any]] = defaultdict(list)
-    for chunk in _chunks(sorted(usernames), IN_CHUNK):
+    for chunk in lookup.chunks(usernames):
         for row in await session.execute(
             select(*columns)
             .select_from(joined)
-            .where(ACCOUNT.c.platform == "telegram", ACCOUNT.c.username.in_(chunk))
+            .where(ACCOUNT.c.platform == "telegram", lookup.where_in(ACCOUNT.c.username, chunk))
         ):
             by_username[row.username].append(row)
     return by_key, by_username
@@ -821,8 +857,10 @@ async def _load_by_member(
     session: AsyncSession, table: Any, columns: Sequence[Any], member_ids: Iterable[int]
 ) -> dict[int, list[Any]]:
     found: dict[int, list[Any]] = defaultdict(list)
-    for chunk in _chunks(sorted(set(member_ids)), IN_CHUNK):
-        for row in await session.execute(select(*columns).where(table.c.member_id.in_(chunk))):
+    lookup = _Lookup(session)
+    for chunk in lookup.chunks(member_ids):
+        where = lookup.where_in(table.c.member_id, chunk)
+        for row in await session.execute(select(*columns).where(where)):
             found[row.member_id].append(row)
     return found
 
@@ -947,8 +985,10 @@ async def _import_in(
     current_by_id = {row.id: row for row in existing.values()}
     targets = [plan.member_id for plan in plans if plan.member_id is not None]
     missing = [t for t in targets if t not in current_by_id]  # adopted placeholder members
-    for ids in _chunks(missing, IN_CHUNK):
-        for member in await session.execute(select(*_MEMBER_COLUMNS).where(MEMBER.c.id.in_(ids))):
+    lookup = _Lookup(session)
+    for ids in lookup.chunks(missing):
+        where = lookup.where_in(MEMBER.c.id, ids)
+        for member in await session.execute(select(*MEMBER_COLUMNS).where(where)):
             current_by_id[member.id] = member
     for plan in plans:
         if plan.member_id is not None:
@@ -974,30 +1014,81 @@ async def _import_in(
     for plan in plans:
         _plan_changes(plan, current_by_id, ids_by_email, group_rows, account_rows)
 
-    # 5. Write, batch by batch, in file order.
+    # 5. Write. New members go in manager-before-report order, so a report's manager_id is known
+    #    when it is inserted instead of being patched by a second UPDATE per row; only members
+    #    caught in a management cycle are linked afterwards.
     now = clock.now()
     done = parsed.rejected_rows + len(refused)
-    deferred_managers: list[_Plan] = []
-    for batch in _chunks(plans, chunk_size):
+    creates = [plan for plan in plans if plan.is_new]
+    batches = [batch for level in _creation_levels(creates) for batch in _chunks(level, chunk_size)]
+    batches.extend(_chunks([plan for plan in plans if not plan.is_new], chunk_size))
+    for batch in batches:
         await _write_batch(session, batch, ids_by_email, now, report)
-        deferred_managers.extend(p for p in batch if p.manager_deferred)
         done = min(parsed.row_count, done + len(batch))
         if progress is not None:
             progress(done)
-    manager_updates = [
+    fixups = [
         {"b_id": plan.member_id, "b_manager": ids_by_email[plan.record.manager_email or ""]}
-        for plan in deferred_managers
+        for plan in creates
+        if plan.manager_fixup
     ]
     statement = (
         update(MEMBER)
         .where(MEMBER.c.id == bindparam("b_id"))
         .values(manager_id=bindparam("b_manager"))
     )
-    for params in _chunks(manager_updates, chunk_size):
+    for params in _chunks(fixups, chunk_size):
         await session.execute(statement, list(params))
-    if progress is not None and done < parsed.row_count:
-        progress(parsed.row_count)
+    if progress is not None and (done < parsed.row_count or not batches):
+        progress(parsed.row_count)  # also when every row was rejected: the bar must finish
+    if session.get_bind().dialect.name == "postgresql" and report.created + report.updated >= 1000:
+        # A bulk load leaves PostgreSQL's statistics describing the old, smaller tables until
+        # autovacuum catches up; the next import's `email IN (...)` lookups were then planned as
+        # sequential scans (minutes instead of seconds). Refresh them with the data.
+        await session.execute(text("ANALYZE member, member_group, platform_account"))
     return report
+
+
+def _creation_levels(creates: Sequence[_Plan]) -> list[list[_Plan]]:
+    """New members grouped so every member's manager is in an earlier group (or not new).
+
+    Level 0 has no new manager; level n is managed by someone at level n - 1. Members in a
+    management cycle, or reporting into one, cannot be ordered: they form the last group, are
+    inserted without a manager and get `manager_fixup` so the manager is set afterwards.
+    """
+    by_email = {plan.record.email: plan for plan in creates}
+    level: dict[str, int] = {}
+    cyclic: set[str] = set()
+    for plan in creates:
+        path: list[str] = []
+        on_path: set[str] = set()
+        email: str | None = plan.record.email
+        base = -1
+        while email is not None and email in by_email and email not in level:
+            if email in cyclic or email in on_path:
+                base = -2  # reaches a cycle
+                break
+            path.append(email)
+            on_path.add(email)
+            manager = by_email[email].record.manager_email
+            email = manager if by_email[email].manager_is_new else None
+        if base != -2 and email is not None and email in level:
+            base = level[email]
+        for depth, member in enumerate(reversed(path), start=1):
+            if base == -2:
+                cyclic.add(member)
+            else:
+                level[member] = base + depth
+    groups: dict[int, list[_Plan]] = defaultdict(list)
+    last: list[_Plan] = []
+    for plan in creates:
+        if plan.record.email in cyclic:
+            plan.manager_fixup = plan.manager_is_new
+            last.append(plan)
+        else:
+            groups[level[plan.record.email]].append(plan)
+    ordered = [groups[key] for key in sorted(groups)]
+    return [*ordered, last] if last else ordered
 
 
 def _plan_changes(
@@ -1012,7 +1103,7 @@ def _plan_changes(
     if record.sets_manager and record.manager_email:
         known = ids_by_email.get(record.manager_email)
         if known is None:
-            plan.manager_deferred = True  # created below; linked once it has an id
+            plan.manager_is_new = True
         else:
             manager_id = known
     if plan.member_id is None:
@@ -1026,14 +1117,16 @@ def _plan_changes(
         plan.new_accounts = list(record.accounts)
         plan.groups_changed = bool(record.groups)
         return
-    current = current_by_id[plan.member_id]
-    merged = {name: getattr(current, name) for name in _MANAGED}
+    current = current_by_id[plan.member_id]._mapping
+    merged = {name: current[name] for name in _MANAGED}
     merged.update(record.values)
     merged["email"] = record.email
-    if record.sets_manager and not plan.manager_deferred:
+    if record.sets_manager and not plan.manager_is_new:
         merged["manager_id"] = manager_id
     plan.merged = merged
-    plan.member_changed = any(merged[name] != getattr(current, name) for name in _MANAGED)
+    plan.member_changed = plan.manager_is_new or any(
+        merged[name] != current[name] for name in _MANAGED
+    )
     if record.groups is not None:
         have = {row.name for row in group_rows.get(plan.member_id, ())}
         plan.groups_changed = have != set(record.groups)
@@ -1058,7 +1151,7 @@ async def _write_batch(
     session: AsyncSession,
     batch: Sequence[_Plan],
     ids_by_email: dict[str, int],
-    now: Any,
+    now: datetime,
     report: ImportReport,
 ) -> None:
     creates = [plan for plan in batch if plan.is_new]
@@ -1071,6 +1164,9 @@ async def _write_batch(
             else:
                 report.unchanged += 1
 
+    for plan in batch:
+        if plan.manager_is_new and not plan.manager_fixup:
+            plan.merged["manager_id"] = ids_by_email[plan.record.manager_email or ""]
     if creates:
         rows = [{**plan.merged, "created_at": now, "updated_at": now} for plan in creates]
         # Matched back by email, not by position: SQLite does not promise RETURNING order, and

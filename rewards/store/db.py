@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -28,7 +29,21 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
+class _HintingSQLiteCompiler(SQLiteCompiler):
+    """Renders `select().with_hint(table, "INDEXED BY ix", "sqlite")`, which SQLAlchemy drops.
+
+    Without statistics SQLite prefers an index that returns rows already grouped by member over
+    the time-range index, so a one-week leaderboard scans the whole ledger. Leaderboards name the
+    covering time index explicitly instead.
+    """
+
+    def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+        return text
+
+
 def _prepare_sqlite(engine: AsyncEngine) -> None:
+    engine.sync_engine.dialect.statement_compiler = _HintingSQLiteCompiler
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.

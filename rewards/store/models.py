@@ -39,7 +39,8 @@ class Member(SQLModel, table=True):
     job_code: str | None = Field(default=None, max_length=100, index=True)
     department: str | None = Field(default=None, max_length=200, index=True)
     manager_id: int | None = Field(
-        default=None, sa_column=Column(Integer, ForeignKey("member.id", ondelete="SET NULL"))
+        default=None,
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="SET NULL"), index=True),
     )
     birthday_month: int | None = None
     birthday_day: int | None = None
@@ -131,7 +132,8 @@ class Award(SQLModel, table=True):
     __tablename__ = "award"
     __table_args__ = (
         Index("ix_award_member_time", "member_id", "awarded_at"),
-        Index("ix_award_time", "awarded_at"),
+        # Covers the badges leaderboard of a window without touching the table.
+        Index("ix_award_time_member", "awarded_at", "member_id", "revoked_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -154,7 +156,8 @@ class LedgerEntry(SQLModel, table=True):
 
     __tablename__ = "ledger_entry"
     __table_args__ = (
-        Index("ix_ledger_time_member", "created_at", "member_id"),
+        # Covers the points leaderboard of a window: an index-only range scan.
+        Index("ix_ledger_time_member_points", "created_at", "member_id", "points"),
         Index("ix_ledger_member_time", "member_id", "created_at"),
     )
 
@@ -170,14 +173,17 @@ class LedgerEntry(SQLModel, table=True):
 
 class Kudos(SQLModel, table=True):
     __tablename__ = "kudos"
-    __table_args__ = (Index("ix_kudos_giver_time", "giver_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_kudos_giver_time", "giver_id", "created_at"),
+        Index("ix_kudos_time_giver", "created_at", "giver_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     giver_id: int = Field(foreign_key="member.id")
     message: str
     visibility: str = Field(default="public", max_length=10)
     channel: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
-    created_at: datetime = _time(index=True)
+    created_at: datetime = _time()
 
 
 class KudosReceiver(SQLModel, table=True):

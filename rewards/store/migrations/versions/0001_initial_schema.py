@@ -54,6 +54,7 @@ def upgrade() -> None:
     with op.batch_alter_table('member', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_member_department'), ['department'], unique=False)
         batch_op.create_index(batch_op.f('ix_member_job_code'), ['job_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_member_manager_id'), ['manager_id'], unique=False)
 
     op.create_table('reward_category',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -84,8 +85,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('kudos', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_kudos_created_at'), ['created_at'], unique=False)
         batch_op.create_index('ix_kudos_giver_time', ['giver_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_kudos_time_giver', ['created_at', 'giver_id'], unique=False)
 
     op.create_table('member_group',
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -161,7 +162,7 @@ def upgrade() -> None:
     with op.batch_alter_table('award', schema=None) as batch_op:
         batch_op.create_index('ix_award_member_time', ['member_id', 'awarded_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_award_reward_id'), ['reward_id'], unique=False)
-        batch_op.create_index('ix_award_time', ['awarded_at'], unique=False)
+        batch_op.create_index('ix_award_time_member', ['awarded_at', 'member_id', 'revoked_at'], unique=False)
 
     op.create_table('kudos_receiver',
     sa.Column('kudos_id', sa.Integer(), nullable=False),
@@ -204,13 +205,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_ledger_entry_award_id'), ['award_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entry_kudos_id'), ['kudos_id'], unique=False)
         batch_op.create_index('ix_ledger_member_time', ['member_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_ledger_time_member', ['created_at', 'member_id'], unique=False)
+        batch_op.create_index('ix_ledger_time_member_points', ['created_at', 'member_id', 'points'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
-        batch_op.drop_index('ix_ledger_time_member')
+        batch_op.drop_index('ix_ledger_time_member_points')
         batch_op.drop_index('ix_ledger_member_time')
         batch_op.drop_index(batch_op.f('ix_ledger_entry_kudos_id'))
         batch_op.drop_index(batch_op.f('ix_ledger_entry_award_id'))
@@ -226,7 +227,7 @@ def downgrade() -> None:
 
     op.drop_table('kudos_receiver')
     with op.batch_alter_table('award', schema=None) as batch_op:
-        batch_op.drop_index('ix_award_time')
+        batch_op.drop_index('ix_award_time_member')
         batch_op.drop_index(batch_op.f('ix_award_reward_id'))
         batch_op.drop_index('ix_award_member_time')
 
@@ -247,13 +248,14 @@ def downgrade() -> None:
     op.drop_table('member_group')
     with op.batch_alter_table('kudos', schema=None) as batch_op:
         batch_op.drop_index('ix_kudos_giver_time')
-        batch_op.drop_index(batch_op.f('ix_kudos_created_at'))
+        batch_op.drop_index('ix_kudos_time_giver')
 
     op.drop_table('kudos')
     op.drop_table('reward_type')
     op.drop_table('reward_group')
     op.drop_table('reward_category')
     with op.batch_alter_table('member', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_manager_id'))
         batch_op.drop_index(batch_op.f('ix_member_job_code'))
         batch_op.drop_index(batch_op.f('ix_member_department'))
 
