@@ -328,7 +328,7 @@ def _entry_times(rng: random.Random, entries: int) -> list[int]:
     times: list[int] = []
     for offset, n in enumerate(per_day):
         day_start = start_day + offset * DAY
-        day_times = []
+        day_times: list[int] = []
         while len(day_times) < n:
             # UTC working hours of a mostly American organisation, with a European morning.
             second = int(rng.gauss(16.5, 4.0) * 3600) % DAY

@@ -27,6 +27,8 @@ import argparse
 import asyncio
 import csv
 import gc
+import hashlib
+import os
 import shlex
 import shutil
 import sqlite3
@@ -37,10 +39,11 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, func, or_, select
 from sqlalchemy.engine import make_url
 
@@ -290,7 +293,7 @@ async def naive_leaderboard(db: Database, board: Board) -> list[tuple[int, int]]
             return []
         cutoff = ranking[min(LIMIT, len(ranking)) - 1][0]
         candidates = [(value, member) for value, member in ranking if value >= cutoff]
-        names = dict(
+        names: dict[int, str] = dict(
             (
                 await session.execute(
                     select(_col(Member, "id"), _col(Member, "display_name")).where(
@@ -328,8 +331,32 @@ def write_members_csv(ds: Dataset, path: Path) -> None:
             )
 
 
+def _file_version(path: Path) -> str:
+    """Which revision of a file was measured (the tree may be edited between runs)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{path.name} sha256 {digest}, modified {modified}"
+
+
+def _module_version(function: Any) -> str:
+    return _file_version(Path(sys.modules[function.__module__].__file__ or ""))
+
+
+def code_versions() -> str:
+    """The measured code: the services, the models and the migrations that made the indexes."""
+    files = [
+        Path(sys.modules[module].__file__ or "")
+        for module in ("rewards.services.leaderboards", "rewards.services.ledger")
+    ]
+    files.append(Path(sys.modules["rewards.store.models"].__file__ or ""))
+    versions = Path(sys.modules["rewards.store.migrate"].__file__ or "").parent / "migrations"
+    files += sorted((versions / "versions").glob("0*.py"))
+    return "; ".join(_file_version(f) for f in files)
+
+
 @dataclass
 class ImportTiming:
+    version: str = ""
     created_s: float | None = None
     created_report: str = ""
     unchanged_s: float | None = None
@@ -340,7 +367,7 @@ class ImportTiming:
         if self.created_s is None or self.unchanged_s is None:
             return [f"- members import ({rows:,} CSV rows): n/a — {self.note}"]
         return [
-            f"- members import into an empty database ({rows:,} CSV rows): "
+            f"- members import ({self.version}) into an empty database ({rows:,} CSV rows): "
             f"{self.created_s:.1f} s ({rows / self.created_s:,.0f} rows/s) — {self.created_report}",
             f"- members import again, nothing to change: {self.unchanged_s:.1f} s "
             f"({rows / self.unchanged_s:,.0f} rows/s) — {self.unchanged_report}",
@@ -364,7 +391,7 @@ async def time_import(url: str, csv_path: Path) -> ImportTiming:
     except ImportError as problem:
         return ImportTiming(note=f"rewards.services.members_import is not importable ({problem})")
     db = Database(url)
-    timing = ImportTiming()
+    timing = ImportTiming(version=_module_version(import_members))
     try:
         clock = FixedClock(NOW)
         start = time.perf_counter()
@@ -518,8 +545,10 @@ async def bench_backend(
     raw = await _open_raw(backend)
     service = LeaderboardService(db, Settings(timezone=TIMEZONE), FixedClock(NOW))
     budget = Budget(args.budget, args.min_repeats, args.max_repeats)
-    # The naive baseline is only a yardstick, and its year/all windows take seconds per run.
-    naive_budget = Budget(args.budget, max(2, args.min_repeats - 1), args.max_repeats)
+    # The naive baseline is only a yardstick, and its year/all windows take seconds per run:
+    # one run suffices for those. Baselines skip the warm-up: the service run just before
+    # warmed the same rows.
+    naive_budget = Budget(args.budget, 1, args.max_repeats)
     rows: list[Row] = []
     plans: list[str] = []
     notes: list[str] = []
@@ -534,12 +563,17 @@ async def bench_backend(
                 return [(r.member_id, r.value) for r in result.rows]
 
             service_sample, statements = await _timed_call(recorder, call, budget)
-            raw_sample = await measure(lambda s=statements: raw.run(s), budget)  # type: ignore[misc]
+            raw_sample = await measure(
+                lambda s=statements: raw.run(s),  # type: ignore[misc]
+                budget,
+                warmup=False,
+            )
             naive_sample = None
             if not args.skip_naive:
                 naive_sample = await measure(
                     lambda board=board: naive_leaderboard(db, board),  # type: ignore[misc]
                     naive_budget,
+                    warmup=False,
                 )
             expected = service_sample.result
             mismatch = []
@@ -583,7 +617,11 @@ async def bench_backend(
 
             for name, fn in (("ledger.summary", summary), ("ledger.history (20)", history)):
                 sample, statements = await _timed_call(recorder, fn, budget)
-                raw_sample = await measure(lambda s=statements: raw.run(s), budget)  # type: ignore[misc]
+                raw_sample = await measure(
+                    lambda s=statements: raw.run(s),  # type: ignore[misc]
+                    budget,
+                    warmup=False,
+                )
                 rows.append(Row(f"{name} {label}", sample, raw_sample, None))
     finally:
         await raw.close()
@@ -592,9 +630,10 @@ async def bench_backend(
     out += [
         "### Timings",
         "",
-        f"Medians over adaptive repeats (≥{budget.minimum}, ~{budget.seconds:g} s each) after a "
-        "warm-up; p95 is nearest-rank. limit=10, TIMEZONE=America/New_York, "
-        f"now={NOW.isoformat()}.",
+        "Milliseconds; median and nearest-rank p95 of as many runs as fit in "
+        f"~{budget.seconds:g} s (service: after one warm-up, at least {budget.minimum} runs; "
+        f"raw SQL: at least {budget.minimum} runs right after the service's; naive: at least "
+        f"{naive_budget.minimum}). limit=10, TIMEZONE={TIMEZONE}, now={NOW.isoformat()}.",
         "",
         *table(rows),
         "",
@@ -735,13 +774,19 @@ async def _bench_one(
         "",
         *machine_lines(backend.version if backend.name == "postgresql" else None),
         f"- data set generated in {generated_s:.1f} s (shared by all databases)",
+        f"- code measured: {code_versions()}",
     ]
     section = await bench_backend(backend, ds, args, csv_path, header)
-    section.append(f"Section run time: {time.perf_counter() - start:.0f} s")
+    load = os.getloadavg()
+    section.append(
+        f"Section run time: {time.perf_counter() - start:.0f} s; load average at the end: "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
     text = "\n".join(section) + "\n"
     print(text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / f"leaderboards-{backend.name}.md").write_text(text, encoding="utf-8")
+    suffix = "-analyze" if backend.name == "sqlite" and args.sqlite_analyze else ""
+    (RESULTS_DIR / f"leaderboards-{backend.name}{suffix}.md").write_text(text, encoding="utf-8")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -758,7 +803,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument(
-        "--budget", type=float, default=2.0, help="seconds of repeats per measurement"
+        "--budget", type=float, default=1.0, help="seconds of repeats per measurement"
     )
     parser.add_argument("--min-repeats", type=int, default=3)
     parser.add_argument("--max-repeats", type=int, default=30)

@@ -44,7 +44,7 @@ class Sample:
 class Budget:
     """How long to spend per measurement: `seconds` of repeats, within [minimum, maximum]."""
 
-    seconds: float = 2.0
+    seconds: float = 1.0
     minimum: int = 3
     maximum: int = 30
 
@@ -58,14 +58,22 @@ async def measure(
     call: Callable[[], Awaitable[Any]],
     budget: Budget,
     around_warmup: Callable[[], AbstractContextManager[Any]] | None = None,
+    *,
+    warmup: bool = True,
 ) -> Sample:
-    """Warm up once (inside `around_warmup()`, e.g. to record SQL), then time the repeats."""
+    """Time `call` as often as `budget` allows and return the durations and its first result.
+
+    With `warmup`, a first untimed run (inside `around_warmup()`, e.g. to record its SQL) fills
+    caches and sizes the repeats. Without it, the first run is timed and counted: that is for
+    baselines replaying work that was just run warm, where a second untimed run of a multi-second
+    query would only make the benchmark longer.
+    """
     start = time.perf_counter()
     with around_warmup() if around_warmup is not None else nullcontext():
         result = await call()
-    warm = time.perf_counter() - start
-    times = []
-    for _ in range(budget.repeats(warm)):
+    first = time.perf_counter() - start
+    times = [] if warmup else [first * 1000]
+    for _ in range(budget.repeats(first) - len(times)):
         start = time.perf_counter()
         await call()
         times.append((time.perf_counter() - start) * 1000)

@@ -52,13 +52,23 @@ class Period(StrEnum):
     ALL = "all"
 
 
-# The covering index each metric's window query scans (see rewards/store/models.py).
-WINDOW_INDEX = {
+# The covering indexes a window query scans (see rewards/store/models.py). Short windows read a
+# time range of the time-first index; long ones read the member-first index in order, which
+# groups without a sort. SQLite is told which (it has no statistics to choose by); PostgreSQL
+# chooses well on its own.
+TIME_INDEX = {
     Metric.POINTS: "ix_ledger_time_member_points",
     Metric.BADGES: "ix_award_time_member",
     Metric.KUDOS_RECEIVED: "ix_kudos_receiver_time_member",
     Metric.KUDOS_GIVEN: "ix_kudos_time_giver",
 }
+MEMBER_INDEX = {
+    Metric.POINTS: "ix_ledger_member_time_points",
+    Metric.BADGES: "ix_award_member_time_revoked",
+    Metric.KUDOS_RECEIVED: "ix_kudos_receiver_member_time",
+    Metric.KUDOS_GIVEN: "ix_kudos_giver_time",
+}
+SHORT_PERIODS = frozenset({Period.WEEK, Period.MONTH})
 
 
 @dataclass(frozen=True)
@@ -105,8 +115,12 @@ class LeaderboardService:
         self.clock = clock or SystemClock()
 
     def _query(
-        self, metric: Metric, since: datetime | None, filters: LeaderboardFilter
+        self, metric: Metric, period: Period, since: datetime | None, filters: LeaderboardFilter
     ) -> Select[Any]:
+        """Per-member totals for the window: only the fact table (and tag or category joins).
+
+        Members are joined after grouping, once per ranked member rather than once per row.
+        """
         member_id: Any
         value: Any
         driving: Any
@@ -171,27 +185,14 @@ class LeaderboardService:
                     func.lower(_col(RewardCategory, "name")) == filters.category.lower(),
                 ),
             )
-        query = query.join(Member, _col(Member, "id") == member_id).where(
-            _col(Member, "active").is_(True), _col(Member, "leaderboard_opt_out").is_(False)
-        )
         if since is not None:
             query = query.where(time_col >= since)
-            if filters.tag:
-                # Tag links carry their kudos' time: let the (tag, created_at) index drive.
-                query = query.where(col(KudosTagLink.created_at) >= since)
-            else:
-                query = query.with_hint(driving, f"INDEXED BY {WINDOW_INDEX[metric]}", "sqlite")
-        if filters.department:
-            query = query.where(
-                func.lower(_col(Member, "department")) == filters.department.lower()
-            )
-        if filters.group:
-            query = query.where(
-                exists().where(
-                    _col(MemberGroup, "member_id") == member_id,
-                    func.lower(_col(MemberGroup, "name")) == filters.group.lower(),
-                )
-            )
+        if filters.tag and since is not None:
+            # Tag links carry their kudos' time: let the (tag, created_at) index drive.
+            query = query.where(col(KudosTagLink.created_at) >= since)
+        elif not filters.tag:
+            index = TIME_INDEX if period in SHORT_PERIODS else MEMBER_INDEX
+            query = query.with_hint(driving, f"INDEXED BY {index[metric]}", "sqlite")
         return query.group_by(member_id).having(value > 0)
 
     async def leaderboard(
@@ -220,7 +221,7 @@ class LeaderboardService:
             raise InvalidInput(f"A leaderboard shows between 1 and {MAX_LIMIT} people.")
         filters = filters or LeaderboardFilter()
         since = period_start(period.value, now or self.clock.now(), self.settings.timezone)
-        inner = self._query(metric, since, filters).subquery()
+        inner = self._query(metric, period, since, filters).subquery()
         query = (
             select(
                 inner.c[0].label("member_id"),
@@ -229,9 +230,21 @@ class LeaderboardService:
                 _col(Member, "department"),
             )
             .join(Member, _col(Member, "id") == inner.c[0])
+            .where(_col(Member, "active").is_(True), _col(Member, "leaderboard_opt_out").is_(False))
             .order_by(inner.c.value.desc(), _col(Member, "display_name"), _col(Member, "id"))
             .limit(limit)
         )
+        if filters.department:
+            query = query.where(
+                func.lower(_col(Member, "department")) == filters.department.lower()
+            )
+        if filters.group:
+            query = query.where(
+                exists().where(
+                    _col(MemberGroup, "member_id") == inner.c[0],
+                    func.lower(_col(MemberGroup, "name")) == filters.group.lower(),
+                )
+            )
         async with self.db.read() as session:
             result = (await session.execute(query)).all()
         rows: list[LeaderboardRow] = []

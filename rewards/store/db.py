@@ -19,7 +19,6 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
 
 
 def ensure_sqlite_dir(url: str) -> None:
@@ -69,8 +68,10 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             ensure_sqlite_dir(url)
+            # Pooled: opening an aiosqlite connection starts a thread and runs the PRAGMAs,
+            # several milliseconds that a small query should not pay every time.
             self.engine = create_async_engine(
-                url, echo=echo, poolclass=NullPool, connect_args={"timeout": 30}
+                url, echo=echo, pool_size=5, max_overflow=10, connect_args={"timeout": 30}
             )
             _prepare_sqlite(self.engine)
             self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")

@@ -131,7 +131,8 @@ class Reward(SQLModel, table=True):
 class Award(SQLModel, table=True):
     __tablename__ = "award"
     __table_args__ = (
-        Index("ix_award_member_time", "member_id", "awarded_at"),
+        # Member-first covering indexes serve long leaderboard windows and a member's history.
+        Index("ix_award_member_time_revoked", "member_id", "awarded_at", "revoked_at"),
         # Covers the badges leaderboard of a window without touching the table.
         Index("ix_award_time_member", "awarded_at", "member_id", "revoked_at"),
     )
@@ -158,7 +159,7 @@ class LedgerEntry(SQLModel, table=True):
     __table_args__ = (
         # Covers the points leaderboard of a window: an index-only range scan.
         Index("ix_ledger_time_member_points", "created_at", "member_id", "points"),
-        Index("ix_ledger_member_time", "member_id", "created_at"),
+        Index("ix_ledger_member_time_points", "member_id", "created_at", "points"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -188,14 +189,15 @@ class Kudos(SQLModel, table=True):
 
 class KudosReceiver(SQLModel, table=True):
     __tablename__ = "kudos_receiver"
-    __table_args__ = (Index("ix_kudos_receiver_time_member", "created_at", "member_id"),)
+    __table_args__ = (
+        Index("ix_kudos_receiver_time_member", "created_at", "member_id"),
+        Index("ix_kudos_receiver_member_time", "member_id", "created_at"),
+    )
 
     kudos_id: int = Field(
         sa_column=Column(Integer, ForeignKey("kudos.id", ondelete="CASCADE"), primary_key=True)
     )
-    member_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("member.id"), primary_key=True, index=True)
-    )
+    member_id: int = Field(sa_column=Column(Integer, ForeignKey("member.id"), primary_key=True))
     created_at: datetime = _time()
 
 

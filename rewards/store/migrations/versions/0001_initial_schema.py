@@ -160,7 +160,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('award_key')
     )
     with op.batch_alter_table('award', schema=None) as batch_op:
-        batch_op.create_index('ix_award_member_time', ['member_id', 'awarded_at'], unique=False)
+        batch_op.create_index('ix_award_member_time_revoked', ['member_id', 'awarded_at', 'revoked_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_award_reward_id'), ['reward_id'], unique=False)
         batch_op.create_index('ix_award_time_member', ['awarded_at', 'member_id', 'revoked_at'], unique=False)
 
@@ -173,7 +173,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('kudos_id', 'member_id')
     )
     with op.batch_alter_table('kudos_receiver', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_kudos_receiver_member_id'), ['member_id'], unique=False)
+        batch_op.create_index('ix_kudos_receiver_member_time', ['member_id', 'created_at'], unique=False)
         batch_op.create_index('ix_kudos_receiver_time_member', ['created_at', 'member_id'], unique=False)
 
     op.create_table('kudos_tag_link',
@@ -204,7 +204,7 @@ def upgrade() -> None:
     with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_entry_award_id'), ['award_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entry_kudos_id'), ['kudos_id'], unique=False)
-        batch_op.create_index('ix_ledger_member_time', ['member_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_ledger_member_time_points', ['member_id', 'created_at', 'points'], unique=False)
         batch_op.create_index('ix_ledger_time_member_points', ['created_at', 'member_id', 'points'], unique=False)
 
 
@@ -212,7 +212,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_time_member_points')
-        batch_op.drop_index('ix_ledger_member_time')
+        batch_op.drop_index('ix_ledger_member_time_points')
         batch_op.drop_index(batch_op.f('ix_ledger_entry_kudos_id'))
         batch_op.drop_index(batch_op.f('ix_ledger_entry_award_id'))
 
@@ -223,13 +223,13 @@ def downgrade() -> None:
     op.drop_table('kudos_tag_link')
     with op.batch_alter_table('kudos_receiver', schema=None) as batch_op:
         batch_op.drop_index('ix_kudos_receiver_time_member')
-        batch_op.drop_index(batch_op.f('ix_kudos_receiver_member_id'))
+        batch_op.drop_index('ix_kudos_receiver_member_time')
 
     op.drop_table('kudos_receiver')
     with op.batch_alter_table('award', schema=None) as batch_op:
         batch_op.drop_index('ix_award_time_member')
         batch_op.drop_index(batch_op.f('ix_award_reward_id'))
-        batch_op.drop_index('ix_award_member_time')
+        batch_op.drop_index('ix_award_member_time_revoked')
 
     op.drop_table('award')
     with op.batch_alter_table('reward', schema=None) as batch_op:
