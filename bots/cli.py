@@ -7,6 +7,7 @@ import sys
 import click
 
 from bots.commands.catalog import catalog
+from bots.commands.chat import chat
 from bots.commands.database import db
 from bots.commands.leaderboard import leaderboard
 from bots.commands.members import members
@@ -26,6 +27,7 @@ cli.add_command(db)
 cli.add_command(members)
 cli.add_command(catalog)
 cli.add_command(leaderboard)
+cli.add_command(chat)
 
 
 def main() -> None:

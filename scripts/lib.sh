@@ -99,3 +99,57 @@ ensure_venv() {
     fi
     printf '%s\n' "$want" >"$VENV_STAMP"
 }
+
+# Root, or passwordless sudo, for apt-get; prints the command prefix (empty for root). Fails otherwise.
+_root_prefix() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        printf ''
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        printf 'sudo -n'
+    else
+        return 1
+    fi
+}
+
+# The card renderer check (tools/cardrender/render.js): the official Adaptive Cards JS renderer in
+# headless Chromium. Installs Debian's chromium plus the fonts screenshots need when /usr/bin/chromium
+# (or $CHROMIUM) is missing, node/npm when missing, and runs `npm ci` in tools/cardrender when
+# node_modules is missing or older than package-lock.json. Quiet and quick when everything is there.
+ensure_card_renderer() {
+    local dir="$REPO_ROOT/tools/cardrender" chromium="${CHROMIUM:-/usr/bin/chromium}"
+    local need_apt=() prefix start log
+    [[ -x "$chromium" ]] || need_apt+=(chromium fonts-noto-color-emoji fonts-liberation2)
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        need_apt+=(nodejs npm)
+    fi
+    if [[ "${#need_apt[@]}" -gt 0 ]]; then
+        command -v apt-get >/dev/null 2>&1 ||
+            die "card renderer needs: ${need_apt[*]} (apt-get is unavailable: install them, or set CHROMIUM=/path/to/chromium)"
+        prefix="$(_root_prefix)" ||
+            die "card renderer needs: ${need_apt[*]}; not root and no passwordless sudo: run apt-get install -y --no-install-recommends ${need_apt[*]}"
+        info "card renderer: apt-get install ${need_apt[*]}"
+        start="$(now)"
+        # shellcheck disable=SC2086  # $prefix is empty or "sudo -n"
+        $prefix env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null ||
+            die "apt-get update failed"
+        # shellcheck disable=SC2086
+        $prefix env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${need_apt[@]}" </dev/null >/dev/null || die "apt-get install ${need_apt[*]} failed"
+        info "card renderer: apt-get done in $(elapsed_since "$start")"
+        [[ -x "$chromium" ]] || die "chromium was installed but $chromium is still missing"
+    fi
+
+    if [[ ! -d "$dir/node_modules" || "$dir/package-lock.json" -nt "$dir/node_modules" ]]; then
+        start="$(now)"
+        log="$(mktemp "${TMPDIR:-/tmp}/nav-rewards-npm-ci.XXXXXX")"
+        info "card renderer: npm ci in tools/cardrender (log: $log)"
+        if ! (cd "$dir" && npm ci --no-audit --no-fund </dev/null >"$log" 2>&1); then
+            tail -n 40 "$log" >&2
+            die "npm ci in tools/cardrender failed (full log: $log)"
+        fi
+        # npm ci does not always bump the directory's mtime: mark it fresh for the check above.
+        touch "$dir/node_modules"
+        rm -f "$log"
+        info "card renderer: npm ci done in $(elapsed_since "$start")"
+    fi
+}

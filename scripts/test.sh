@@ -11,7 +11,8 @@
 # happens. Every step runs even if an earlier one failed; the exit status is non-zero if any did.
 #
 # Environment knobs: PG_BIN=/path/to/postgres/bin to pick the server binaries; PYTHON=python3.12
-# to pick the interpreter for a new .venv.
+# to pick the interpreter for a new .venv; CHROMIUM=/path/to/chromium for the card renderer check
+# (default /usr/bin/chromium, apt-installed with node/npm when missing; npm ci in tools/cardrender).
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -180,6 +181,14 @@ start_pg
 SETUP_PG_TIME="$(elapsed_since "$start")"
 info "done in $SETUP_PG_TIME"
 
+section "Card renderer (Adaptive Cards JS in headless Chromium)"
+start="$(now)"
+ensure_card_renderer
+export REWARDS_CARD_RENDERER="$REPO_ROOT/tools/cardrender/render.js"
+export REWARDS_TEST_REQUIRE_RENDERER=1
+SETUP_CARDS_TIME="$(elapsed_since "$start")"
+info "done in $SETUP_CARDS_TIME"
+
 run_step "ruff check" ruff check .
 run_step "ruff format --check" ruff format --check .
 run_step "mypy" mypy
@@ -190,6 +199,7 @@ run_step "pytest" pytest "$@"
 section "Summary"
 printf '  %-22s %-20s %s\n' "venv" "ok" "$SETUP_VENV_TIME"
 printf '  %-22s %-20s %s\n' "postgresql start" "ok" "$SETUP_PG_TIME"
+printf '  %-22s %-20s %s\n' "card renderer" "ok" "$SETUP_CARDS_TIME"
 failed=0
 for i in "${!STEP_NAMES[@]}"; do
     printf '  %-22s %-20s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_TIMES[$i]}"

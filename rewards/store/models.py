@@ -222,3 +222,29 @@ class KudosTagLink(SQLModel, table=True):
     )
     tag: str = Field(sa_column=Column(ForeignKey("kudos_tag.name"), primary_key=True))
     created_at: datetime = _time()
+
+
+class ConversationState(SQLModel, table=True):
+    """Where one person's chat conversation with the bot stands, so any replica can continue it.
+
+    One row per (platform, tenant, chat, user_id). `nonce` changes on every step and is carried in
+    the card's action tokens: a click whose nonce no longer matches is a stale or double click.
+    Expired rows are ignored and deleted on the next load.
+    """
+
+    __tablename__ = "conversation_state"
+    __table_args__ = (
+        UniqueConstraint("platform", "tenant", "chat", "user_id", name="uq_conversation_state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    tenant: str = Field(default="", max_length=100)
+    chat: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    dialog: str = Field(max_length=40)
+    step: str = Field(max_length=40)
+    values: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    nonce: str = Field(max_length=16)
+    expires_at: datetime = _time(index=True)
+    updated_at: datetime = _time()

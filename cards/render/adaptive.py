@@ -1,0 +1,248 @@
+"""Adaptive Card 1.5 JSON for Teams.
+
+Plain dicts, no builder library (see tech-spike §2.1); the unit tests validate every sample against
+the official 1.5 schema. We target 1.5 because `Action.Execute` (Universal Actions, so a press can
+refresh the card for everyone) and `style: heading` need it, and Teams supports it.
+
+Buttons are `Action.Execute` with ``verb`` = the action token and ``data = {"token": token}`` so
+the bot reads the token the same way whichever action type is used; `execute=False` gives
+`Action.Submit` instead (bots not registered for Universal Actions, the card designer).
+
+Text safety: Adaptive Cards draw TextBlock and FactSet text as a markdown subset, so user text like
+``[click me](https://evil)`` would become a link in the bot's name. We neutralise exactly that: a
+zero-width space is put between ``]`` and ``(`` so the link syntax no longer matches, while the
+text reads the same. Other markdown (``**bold**``, lists) is harmless and left alone; nothing is
+HTML-escaped because Adaptive Cards do not interpret HTML. Bare URLs are still auto-linked by
+Teams itself; that shows the real address, so it is not disguised and is left alone.
+
+Inputs: text and people fields are `Input.Text` (people as "@name or email"; the dialog resolves
+them), choices are `Input.ChoiceSet` (compact; a multi-select with at most 8 choices is shown
+expanded as checkboxes), confirm is `Input.Toggle` ("true"/"false"). Multi-select values arrive
+comma-joined, as Adaptive Cards send them. `allow_custom` adds ``<name>__custom``.
+Cancel buttons use ``associatedInputs: "none"`` so required inputs never block them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cards.model import (
+    Action,
+    Block,
+    Card,
+    Columns,
+    Facts,
+    Field,
+    FieldKind,
+    Form,
+    Image,
+    ItemList,
+    Row,
+    Text,
+    Tone,
+)
+from cards.render import custom_field_id, is_web_url
+
+SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
+VERSION = "1.5"
+PEOPLE_PLACEHOLDER = "@name or email"
+
+_COLORS = {
+    Tone.DEFAULT: "Default",
+    Tone.ACCENT: "Accent",
+    Tone.GOOD: "Good",
+    Tone.WARNING: "Warning",
+    Tone.ATTENTION: "Attention",
+}
+_SIZES = {"small": "Small", "medium": "Medium", "large": "Large"}
+_STYLES = {"positive": "positive", "destructive": "destructive"}
+
+Json = dict[str, Any]
+
+
+def safe_markdown(text: str) -> str:
+    """Break markdown link syntax (``](``) in user text; see the module docstring."""
+    return text.replace("](", "]\u200b(")
+
+
+def _text_block(text: str, **props: Any) -> Json:
+    return {"type": "TextBlock", "text": safe_markdown(text), "wrap": True, **props}
+
+
+def _text(block: Text) -> Json:
+    props: Json = {}
+    if block.heading:
+        props.update(weight="Bolder", size="Medium")
+    if block.tone is Tone.SUBTLE:
+        props["isSubtle"] = True
+    elif block.tone is not Tone.DEFAULT:
+        props["color"] = _COLORS[block.tone]
+    return _text_block(block.text, **props)
+
+
+def _row(row: Row) -> Json:
+    """A list row as three columns: lead (medal), name with detail below, value on the right."""
+    middle: list[Json] = [_text_block(row.text)]
+    if row.detail:
+        middle.append(_text_block(row.detail, isSubtle=True, size="Small", spacing="None"))
+    columns: list[Json] = []
+    if row.lead:
+        columns.append({"type": "Column", "width": "auto", "items": [_text_block(row.lead)]})
+    columns.append({"type": "Column", "width": "stretch", "items": middle})
+    if row.value:
+        value = _text_block(row.value, weight="Bolder", horizontalAlignment="Right")
+        columns.append({"type": "Column", "width": "auto", "items": [value]})
+    return {"type": "ColumnSet", "columns": columns}
+
+
+def _block(block: Block) -> list[Json]:
+    if isinstance(block, Text):
+        return [_text(block)]
+    if isinstance(block, Facts):
+        facts = [
+            {"title": safe_markdown(f.label), "value": safe_markdown(f.value)} for f in block.facts
+        ]
+        return [{"type": "FactSet", "facts": facts}]
+    if isinstance(block, Image):
+        if not is_web_url(block.url):
+            return []
+        return [
+            {
+                "type": "Image",
+                "url": block.url,
+                "altText": block.alt,
+                "size": _SIZES.get(block.size, "Small"),
+            }
+        ]
+    if isinstance(block, ItemList):
+        if not block.rows:
+            return [_text_block(block.empty, isSubtle=True)]
+        return [{"type": "Container", "items": [_row(r) for r in block.rows]}]
+    if isinstance(block, Columns):
+        columns = [
+            {"type": "Column", "width": "stretch", "items": [j for b in col for j in _block(b)]}
+            for col in block.columns
+        ]
+        return [{"type": "ColumnSet", "columns": columns}]
+    raise TypeError(f"unknown block {block!r}")  # pragma: no cover - Block is a closed union
+
+
+def _value(field: Field) -> str | None:
+    if field.value is None:
+        return None
+    if isinstance(field.value, tuple):
+        return ",".join(field.value)
+    return field.value
+
+
+def _input(field: Field) -> list[Json]:
+    common: Json = {"id": field.name, "label": field.label, "isRequired": field.required}
+    if field.required:
+        common["errorMessage"] = "Please fill this in."
+    value = _value(field)
+    if field.kind is FieldKind.CONFIRM:
+        toggle: Json = {
+            "type": "Input.Toggle",
+            "title": field.label,
+            "valueOn": "true",
+            "valueOff": "false",
+            **common,
+        }
+        if value is not None:
+            toggle["value"] = value
+        return [toggle]
+    if field.kind in (FieldKind.CHOICE, FieldKind.MULTI_CHOICE):
+        multi = field.kind is FieldKind.MULTI_CHOICE
+        choices = [
+            {
+                "title": f"{c.title} — {c.description}" if c.description else c.title,
+                "value": c.value,
+            }
+            for c in field.choices
+        ]
+        element: Json = {
+            "type": "Input.ChoiceSet",
+            "choices": choices,
+            "style": "expanded" if multi and len(choices) <= 8 else "compact",
+            "isMultiSelect": multi,
+            "wrap": True,
+            **common,
+        }
+        if field.placeholder:
+            element["placeholder"] = field.placeholder
+        if value is not None:
+            element["value"] = value
+        inputs = [element]
+        if field.allow_custom:
+            inputs.append(
+                {
+                    "type": "Input.Text",
+                    "id": custom_field_id(field.name),
+                    "label": f"Other {field.label.lower()} (comma separated)",
+                    "isRequired": False,
+                    "maxLength": 200,
+                }
+            )
+        return inputs
+    text: Json = {"type": "Input.Text", **common}
+    if field.kind is FieldKind.MULTILINE:
+        text["isMultiline"] = True
+    placeholder = field.placeholder
+    if field.kind in (FieldKind.PEOPLE, FieldKind.PERSON):
+        placeholder = placeholder or PEOPLE_PLACEHOLDER
+    if placeholder:
+        text["placeholder"] = placeholder
+    if field.max_length is not None:
+        text["maxLength"] = field.max_length
+    if value is not None:
+        text["value"] = value
+    return [text]
+
+
+def _action(action: Action, *, execute: bool) -> Json:
+    if action.url is not None:
+        out: Json = {"type": "Action.OpenUrl", "title": action.title, "url": action.url}
+    else:
+        token = action.token or ""
+        out = {
+            "type": "Action.Execute" if execute else "Action.Submit",
+            "title": action.title,
+            "data": {"token": token},
+        }
+        if execute:
+            out["verb"] = token
+        # Cancel must not be blocked by the form's required inputs.
+        out["associatedInputs"] = "auto" if action.submits_form else "none"
+    if action.style in _STYLES:
+        out["style"] = _STYLES[action.style]
+    return out
+
+
+def _form(form: Form) -> list[Json]:
+    return [j for f in form.fields for j in _input(f)]
+
+
+def to_adaptive(card: Card, *, execute: bool = True) -> dict[str, Any]:
+    """The card as Adaptive Card 1.5 JSON (a dict ready for `json.dumps`)."""
+    body: list[Json] = [_text_block(card.title, size="Large", weight="Bolder", style="heading")]
+    for block in card.body:
+        body.extend(_block(block))
+    actions: list[Json] = []
+    if card.form is not None:
+        body.extend(_form(card.form))
+        actions.append(_action(card.form.submit, execute=execute))
+        if card.form.cancel is not None:
+            actions.append(_action(card.form.cancel, execute=execute))
+    actions.extend(
+        _action(a, execute=execute) for a in card.actions if a.url is None or is_web_url(a.url)
+    )
+    out: dict[str, Any] = {
+        "$schema": SCHEMA_URL,
+        "type": "AdaptiveCard",
+        "version": VERSION,
+        "fallbackText": card.summary,
+        "body": body,
+    }
+    if actions:
+        out["actions"] = actions
+    return out

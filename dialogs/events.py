@@ -1,0 +1,52 @@
+"""What reaches a dialog: inbound events and the turn they arrive in, free of platform objects.
+
+Each platform adapter (bots/) turns its activity into one `Event` and a `Turn`; the engine answers
+with replies (`dialogs.replies`). Nothing here knows about Teams, Slack or Telegram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewards.services.conversations import ConversationKey
+
+
+@dataclass(frozen=True)
+class Command:
+    """`/name args...`; `name` without the slash, `args` the raw rest of the line."""
+
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Text:
+    """A plain message: an answer to the current question, or chatter."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button press: the action token and, for form submits, the form's values."""
+
+    token: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+Event = Command | Text | Action
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Who acts, in which conversation, and what the platform can show.
+
+    `whole_forms` is True where a whole form fits on one card or modal (Teams, Slack); False where
+    the engine must ask field by field (Telegram, console).
+    """
+
+    member_id: int
+    key: ConversationKey
+    whole_forms: bool = True

@@ -1,0 +1,119 @@
+"""Read-only commands: `/leaderboard`, `/me` and `/help`. They finish in one turn."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cards.actions import BadToken, encode
+from cards.screens import help_card, leaderboard, my_rewards
+from dialogs.base import Context, Dialog, Finish, Step
+from dialogs.commands import COMMANDS
+from dialogs.replies import Show
+from rewards.services import ledger, profile
+from rewards.services.leaderboards import LeaderboardFilter, Metric, Period
+
+FULL_LIMIT = 50
+METRIC_WORDS = {m.value: m for m in Metric} | {
+    "given": Metric.KUDOS_GIVEN,
+    "received": Metric.KUDOS_RECEIVED,
+    "point": Metric.POINTS,
+    "badge": Metric.BADGES,
+}
+PERIOD_WORDS = {p.value: p for p in Period} | {"alltime": Period.ALL, "all-time": Period.ALL}
+_REF_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+@dataclass(frozen=True)
+class BoardQuery:
+    period: Period = Period.MONTH
+    metric: Metric = Metric.POINTS
+    tag: str | None = None
+    department: str | None = None
+
+
+def parse_board_args(args: str) -> BoardQuery:
+    """Words in any order: a period, a metric, `#tag`; anything else names a department."""
+    period, metric, tag = Period.MONTH, Metric.POINTS, None
+    department: list[str] = []
+    for word in args.split():
+        folded = word.casefold()
+        if folded in PERIOD_WORDS:
+            period = PERIOD_WORDS[folded]
+        elif folded in METRIC_WORDS:
+            metric = METRIC_WORDS[folded]
+        elif word.startswith("#") and len(word) > 1:
+            tag = word[1:]
+        else:
+            department.append(word)
+    return BoardQuery(period, metric, tag, " ".join(department) or None)
+
+
+def _full_token(query: BoardQuery) -> str | None:
+    """A "full leaderboard" button, when the query fits in a token (else no button)."""
+    scope = f"t-{query.tag}" if query.tag else f"d-{query.department}" if query.department else ""
+    if not _REF_SAFE.fullmatch(scope):
+        return None
+    try:
+        return encode("leaderboard", "full", f"{query.period.value}.{query.metric.value}.{scope}")
+    except BadToken:
+        return None
+
+
+class LeaderboardDialog(Dialog):
+    name = "leaderboard"
+
+    async def _show(self, ctx: Context, query: BoardQuery, *, full: bool) -> Step:
+        board = await ctx.core.leaderboards.leaderboard(
+            query.metric,
+            query.period,
+            LeaderboardFilter(department=query.department, tag=query.tag),
+            limit=FULL_LIMIT if full else 10,
+            now=ctx.now,
+        )
+        card = leaderboard(
+            board,
+            full=None if full else _full_token(query),
+            give_kudos=encode("kudos", "start"),
+        )
+        return Finish((Show(card),))
+
+    async def start(self, ctx: Context, args: str) -> Step:
+        return await self._show(ctx, parse_board_args(args), full=False)
+
+    async def action(self, ctx: Context, verb: str, ref: str) -> Step | None:
+        if verb != "full":
+            return None
+        period, _, rest = ref.partition(".")
+        metric, _, scope = rest.partition(".")
+        if period not in PERIOD_WORDS or metric not in METRIC_WORDS:
+            return None
+        kind, _, value = scope.partition("-")
+        query = BoardQuery(
+            PERIOD_WORDS[period],
+            METRIC_WORDS[metric],
+            tag=value if kind == "t" and value else None,
+            department=value if kind == "d" and value else None,
+        )
+        return await self._show(ctx, query, full=True)
+
+
+class MeDialog(Dialog):
+    name = "me"
+
+    async def start(self, ctx: Context, args: str) -> Step:
+        db = ctx.core.db
+        summary = await ledger.summary(db, ctx.member_id)
+        rank = await profile.points_rank(db, ctx.member_id, ctx.now, ctx.core.settings.timezone)
+        awards = await profile.recent_awards(db, ctx.member_id, limit=5)
+        kudos = [line for line in await ledger.history(db, ctx.member_id, limit=50)]
+        recent_kudos = [line for line in kudos if line.kind == "kudos"][:5]
+        card = my_rewards(summary, rank=rank, recent_awards=awards, recent_kudos=recent_kudos)
+        return Finish((Show(card),))
+
+
+class HelpDialog(Dialog):
+    name = "help"
+
+    async def start(self, ctx: Context, args: str) -> Step:
+        return Finish((Show(help_card([(c.usage, c.description) for c in COMMANDS])),))

@@ -1,0 +1,138 @@
+"""Conversation state in the database, so a restart or another replica continues a conversation.
+
+A conversation is keyed by (platform, tenant, chat, user): the same person in two chats holds two
+conversations. The state is plain JSON (dialog, step, values) plus a `nonce`: a short random
+string that changes on every step and travels in the card's action tokens, so a click on an old
+card (or the second of a double click) is recognised and refused without changing anything.
+
+Writes are single statements (an upsert, a compare-and-swap update, a delete), so concurrent
+replicas never interleave a read and a write of the same conversation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import SQLModel
+
+from rewards.clock import as_utc
+from rewards.store.db import Database
+from rewards.store.models import ConversationState
+
+STATE = SQLModel.metadata.tables[ConversationState.__tablename__]
+KEY_COLUMNS = ("platform", "tenant", "chat", "user_id")
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    """Who is talking where. `tenant` is empty on platforms without workspaces (Telegram)."""
+
+    platform: str
+    tenant: str
+    chat: str
+    user: str
+
+    def _where(self) -> tuple[Any, ...]:
+        return (
+            STATE.c.platform == self.platform[:20],
+            STATE.c.tenant == self.tenant[:100],
+            STATE.c.chat == self.chat[:200],
+            STATE.c.user_id == self.user[:200],
+        )
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a dialog stands: its name, its step, the values collected so far, and the nonce."""
+
+    dialog: str
+    step: str
+    values: dict[str, Any] = field(default_factory=dict)
+    nonce: str = field(default_factory=lambda: new_nonce())
+    expires_at: datetime | None = None
+
+
+def new_nonce() -> str:
+    """Eight URL-safe characters: short enough for a 64-byte Telegram callback token."""
+    return secrets.token_urlsafe(6)
+
+
+async def load(db: Database, key: ConversationKey, now: datetime) -> State | None:
+    """The live state of the conversation, or None. An expired state is deleted and not returned."""
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(
+                    STATE.c.dialog,
+                    STATE.c.step,
+                    STATE.c["values"],
+                    STATE.c.nonce,
+                    STATE.c.expires_at,
+                ).where(*key._where())
+            )
+        ).first()
+    if row is None:
+        return None
+    expires_at = as_utc(row.expires_at)
+    if expires_at <= as_utc(now):
+        async with db.write() as session:
+            await session.execute(
+                delete(STATE).where(*key._where(), STATE.c.expires_at <= as_utc(now))
+            )
+        return None
+    return State(row.dialog, row.step, dict(row[2] or {}), row.nonce, expires_at)
+
+
+async def save(
+    db: Database, key: ConversationKey, state: State, now: datetime, ttl: timedelta
+) -> State:
+    """Insert or replace the conversation's state (one upsert statement); returns it as stored."""
+    expires_at = as_utc(now) + ttl
+    values = {
+        "platform": key.platform[:20],
+        "tenant": key.tenant[:100],
+        "chat": key.chat[:200],
+        "user_id": key.user[:200],
+        "dialog": state.dialog,
+        "step": state.step,
+        "values": state.values,
+        "nonce": state.nonce,
+        "expires_at": expires_at,
+        "updated_at": as_utc(now),
+    }
+    async with db.write() as session:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = insert(STATE).values(values)
+        changed = {name: statement.excluded[name] for name in values if name not in KEY_COLUMNS}
+        await session.execute(
+            statement.on_conflict_do_update(index_elements=list(KEY_COLUMNS), set_=changed)
+        )
+    return State(state.dialog, state.step, dict(state.values), state.nonce, expires_at)
+
+
+async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: datetime) -> bool:
+    """Swap the nonce from `nonce` to `new` if it still is `nonce` and the state is live.
+
+    Exactly one of two concurrent clicks on the same card wins; the other gets False and must
+    change nothing.
+    """
+    async with db.write() as session:
+        result = await session.execute(
+            update(STATE)
+            .where(*key._where(), STATE.c.nonce == nonce, STATE.c.expires_at > as_utc(now))
+            .values(nonce=new, updated_at=as_utc(now))
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def clear(db: Database, key: ConversationKey) -> bool:
+    """Forget the conversation's state; True if there was one."""
+    async with db.write() as session:
+        result = await session.execute(delete(STATE).where(*key._where()))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
