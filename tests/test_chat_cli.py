@@ -65,3 +65,21 @@ def test_unknown_member_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["chat", "--as", "ghost@example.com"], input="", env=env)
     assert result.exit_code == 2
     assert "no member has the email 'ghost@example.com'" in result.output
+
+
+def test_newcomer_gets_the_example_catalogue_without_loading_it(tmp_path: Path) -> None:
+    """Import people, then chat: the catalogue files load at chat start, as at server start."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}",
+        "REWARDS_ENV_FILE": str(tmp_path / "none.env"),
+        "REWARDS_CATALOG": str(EXAMPLES),
+    }
+    people = tmp_path / "people.csv"
+    people.write_text(PEOPLE)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["members", "import", str(people)], env=env)
+    assert result.exit_code == 0, result.output
+    script = "/badge\n1\n@li\n\n1\n"
+    result = runner.invoke(cli, ["chat", "--as", "ana@example.com"], input=script, env=env)
+    assert result.exit_code == 0, result.output
+    assert "Li Wei received Employee of the Month from Ana Lopez" in result.output

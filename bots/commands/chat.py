@@ -15,6 +15,7 @@ from typing import TextIO
 import click
 
 from bots.commands.common import with_database
+from bots.server import load_catalog_files
 from cards.model import Card
 from cards.render.text import to_text
 from dialogs.engine import DialogEngine
@@ -63,6 +64,8 @@ async def run_chat(db: Database, settings: Settings, email: str, lines: TextIO, 
         return 2
     core = Core(settings=settings, db=db)
     await ensure_predefined_tags(db, core.clock)
+    # As at server start: a newcomer who never ran `rewards serve` still gets the catalogue.
+    await load_catalog_files(core)
     engine = DialogEngine(core)
     turn = Turn(member.id, ConversationKey(PLATFORM, "", "terminal", str(member.id)), False)
     out.write(f"Hi {member.display_name}! Type /help for commands, /quit to leave.\n")
