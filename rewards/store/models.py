@@ -248,3 +248,41 @@ class ConversationState(SQLModel, table=True):
     nonce: str = Field(max_length=16)
     expires_at: datetime = _time(index=True)
     updated_at: datetime = _time()
+
+
+class ChannelReference(SQLModel, table=True):
+    """How to reach a chat or channel outside a conversation turn (proactive posts, DMs).
+
+    `reference` is the platform's own addressing data (a Teams conversation reference with its
+    service URL, a Slack channel id, a Telegram chat id), kept as JSON so any replica can post.
+    """
+
+    __tablename__ = "channel_reference"
+    __table_args__ = (
+        UniqueConstraint("platform", "tenant", "chat_id", name="uq_channel_reference"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    tenant: str = Field(default="", max_length=100)
+    chat_id: str = Field(max_length=300)
+    kind: str = Field(default="channel", max_length=20)  # channel | group | personal
+    name: str | None = Field(default=None, max_length=200)
+    member_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), index=True),
+    )
+    reference: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    updated_at: datetime = _time()
+
+
+class InboundEvent(SQLModel, table=True):
+    """Platform deliveries already processed: retried webhooks are absorbed by the unique key."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (UniqueConstraint("platform", "event_id", name="uq_inbound_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    event_id: str = Field(max_length=200)
+    received_at: datetime = _time(index=True)

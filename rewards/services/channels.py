@@ -1,0 +1,145 @@
+"""Where the bot can post outside a conversation turn, and which deliveries it already handled.
+
+Both live in the database so that any replica can post into a channel captured by another, and a
+webhook retried by the platform (Slack's `X-Slack-Retry-Num`, a re-sent Telegram update) is
+processed once, whichever replica receives it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
+
+from rewards.clock import Clock, SystemClock, as_utc
+from rewards.store.db import Database
+from rewards.store.models import ChannelReference, InboundEvent
+
+CHANNEL_TABLE = ChannelReference.__table__  # type: ignore[attr-defined]
+INBOUND_TABLE = InboundEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    platform: str
+    tenant: str
+    chat_id: str
+    kind: str
+    name: str | None
+    member_id: int | None
+    reference: dict[str, Any]
+    updated_at: datetime
+
+
+def _view(row: ChannelReference) -> ChannelView:
+    return ChannelView(
+        row.platform,
+        row.tenant,
+        row.chat_id,
+        row.kind,
+        row.name,
+        row.member_id,
+        dict(row.reference),
+        as_utc(row.updated_at),
+    )
+
+
+async def remember_channel(
+    db: Database,
+    platform: str,
+    chat_id: str,
+    reference: dict[str, Any],
+    *,
+    tenant: str = "",
+    kind: str = "channel",
+    name: str | None = None,
+    member_id: int | None = None,
+    clock: Clock | None = None,
+) -> None:
+    """Store (or refresh) how to reach a chat; one statement, safe under concurrent turns."""
+    now = (clock or SystemClock()).now()
+    row = {
+        "platform": platform,
+        "tenant": tenant,
+        "chat_id": chat_id,
+        "kind": kind,
+        "name": name,
+        "member_id": member_id,
+        "reference": reference,
+        "updated_at": now,
+    }
+    async with db.write() as session:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(CHANNEL_TABLE).values(row)
+        statement = statement.on_conflict_do_update(
+            index_elements=["platform", "tenant", "chat_id"],
+            set_={k: statement.excluded[k] for k in ("kind", "name", "reference", "updated_at")}
+            | ({"member_id": statement.excluded.member_id} if member_id is not None else {}),
+        )
+        await session.execute(statement)
+
+
+async def find_channel(
+    db: Database, platform: str, chat_id: str, *, tenant: str = ""
+) -> ChannelView | None:
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(ChannelReference).where(
+                    col(ChannelReference.platform) == platform,
+                    col(ChannelReference.tenant) == tenant,
+                    col(ChannelReference.chat_id) == chat_id,
+                )
+            )
+        ).scalar_one_or_none()
+        return _view(row) if row else None
+
+
+async def personal_channel(db: Database, platform: str, member_id: int) -> ChannelView | None:
+    """The member's one-to-one chat with the bot on `platform`, most recently seen first."""
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(ChannelReference)
+                .where(
+                    col(ChannelReference.platform) == platform,
+                    col(ChannelReference.member_id) == member_id,
+                    col(ChannelReference.kind) == "personal",
+                )
+                .order_by(col(ChannelReference.updated_at).desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return _view(row) if row else None
+
+
+async def list_channels(db: Database, platform: str | None = None) -> list[ChannelView]:
+    query = select(ChannelReference).order_by(col(ChannelReference.id))
+    if platform:
+        query = query.where(col(ChannelReference.platform) == platform)
+    async with db.read() as session:
+        return [_view(r) for r in (await session.execute(query)).scalars()]
+
+
+async def first_delivery(
+    db: Database, platform: str, event_id: str, *, clock: Clock | None = None
+) -> bool:
+    """True the first time `(platform, event_id)` is seen, False for every repeat."""
+    now = (clock or SystemClock()).now()
+    async with db.write() as session:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(INBOUND_TABLE)
+            .values(platform=platform, event_id=event_id[:200], received_at=now)
+            .on_conflict_do_nothing()
+            .returning(INBOUND_TABLE.c.id)
+        )
+        # A row comes back only when this call inserted it: exactly one caller wins.
+        return (await session.execute(statement)).first() is not None
