@@ -10,6 +10,7 @@ from bots.commands.catalog import catalog
 from bots.commands.chat import chat
 from bots.commands.database import db
 from bots.commands.leaderboard import leaderboard
+from bots.commands.manifest import manifest
 from bots.commands.members import members
 from bots.commands.serve import serve
 from rewards.errors import RewardsError
@@ -28,6 +29,7 @@ cli.add_command(members)
 cli.add_command(catalog)
 cli.add_command(leaderboard)
 cli.add_command(chat)
+cli.add_command(manifest)
 
 
 def main() -> None:

@@ -58,8 +58,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok", "rewards": int(rewards or 0)})
 
 
-def create_app(settings: Settings, core: Core | None = None) -> web.Application:
-    """Build the application; `core` may be passed in by tests (for a pinned clock)."""
+def create_app(
+    settings: Settings, core: Core | None = None, *, platforms: bool = True
+) -> web.Application:
+    """Build the application; `core` may be passed in by tests (for a pinned clock), and
+    `platforms=False` leaves the chat platforms for a test to mount itself."""
     app = web.Application(client_max_size=1024 * 1024)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -72,4 +75,21 @@ def create_app(settings: Settings, core: Core | None = None) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
+    if platforms:
+        mount_platforms(app, settings)
     return app
+
+
+def mount_platforms(app: web.Application, settings: Settings) -> list[str]:
+    """Mount each chat platform whose settings are present (Teams always: without an app id it
+    serves only loopback clients, for the Bot Framework Emulator)."""
+    from bots import slack, teams, telegram
+
+    mounted = ["teams"]
+    teams.setup(app, settings)
+    if slack.setup(app, settings):
+        mounted.append("slack")
+    if telegram.setup(app, settings):
+        mounted.append("telegram")
+    log.info("platforms mounted: %s", ", ".join(mounted))
+    return mounted

@@ -95,3 +95,24 @@ def test_run_command_serves_healthz_on_the_sqlite_default(tmp_path):
         process.wait(timeout=30)
         if process.stdout:
             process.stdout.close()
+
+
+def test_platforms_are_mounted_by_their_settings():
+    def routes(settings: Settings) -> set[str]:
+        app = create_app(settings)
+        return {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+
+    bare = routes(Settings())
+    assert "/api/messages" in bare  # Teams: loopback-only without an app id (Emulator)
+    assert "/slack/events" not in bare and "/telegram/webhook" not in bare
+    full = routes(
+        Settings(
+            extra={
+                "SLACK_BOT_TOKEN": "xoxb-test",
+                "SLACK_SIGNING_SECRET": "secret",
+                "TELEGRAM_BOT_TOKEN": "123:abc",
+                "TELEGRAM_WEBHOOK_SECRET": "s3cret",
+            }
+        )
+    )
+    assert {"/api/messages", "/slack/events", "/telegram/webhook", "/healthz"} <= full

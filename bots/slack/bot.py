@@ -1,0 +1,518 @@
+"""The Slack adapter: slash commands, interactivity and events on `POST /slack/events`.
+
+slack-bolt's `AsyncApp` verifies every request (signing secret, 5-minute window: anything else is
+a 401 before a single row is written) and routes it to the listeners below. Each listener acks at
+once and runs the dialog in a background task, because Slack wants an answer within 3 seconds and
+a dialog may wait on the database. The one exception is a modal submit, whose answer (close,
+update, or per-field errors) depends on the dialog: it gets a 2-second budget and, when the dialog
+is slower, the modal is closed and the result posted when ready.
+
+Replies go out through the Web API (`AsyncWebClient`, base URL from `SLACK_API_URL`): cards with
+`chat.postMessage`, updates of a clicked message with `chat.update`, forms as modals with
+`views.open`, short sentences as ephemeral messages. Retried deliveries are absorbed with
+`first_delivery` on the event id (or the trigger id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots.commands.manifest import command_for_slack
+from bots.server import CORE
+from bots.slack.people import PLATFORM, SlackPeople
+from cards.actions import BadToken, decode, encode
+from cards.model import Card
+from cards.model import Text as TextBlock
+from cards.render.blockkit import to_blocks, to_modal
+from dialogs.commands import COMMANDS
+from dialogs.engine import APOLOGY, CANCEL, SUBMIT, DialogEngine
+from dialogs.events import Action, Command, Event, Text, Turn
+from dialogs.replies import Reply, Say, Show, Update
+from rewards.core import Core
+from rewards.services import conversations
+from rewards.services.channels import first_delivery, remember_channel
+from rewards.services.conversations import ConversationKey
+from rewards.settings import Settings
+
+log = logging.getLogger("bots.slack")
+
+DEFAULT_API_URL = "https://slack.com/api/"
+VIEW_BUDGET = 2.0  # seconds a modal submit may take before the modal is closed regardless
+LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
+
+
+def channel_kind(channel_id: str, channel_name: str = "") -> str:
+    """`personal` for a DM with the bot, `group` for private channels and group DMs."""
+    if channel_id.startswith("D") or channel_name == "directmessage":
+        return "personal"
+    if channel_id.startswith("G") or channel_name in ("privategroup", "mpdm"):
+        return "group"
+    return "channel"
+
+
+def state_values(state: Mapping[str, Any]) -> dict[str, Any]:
+    """`view.state.values` as `{field name: value}` (block_id = action_id = field name)."""
+    values: dict[str, Any] = {}
+    for block_id, elements in state.items():
+        for element in elements.values():
+            kind = element.get("type")
+            value: Any
+            if kind == "static_select":
+                option = element.get("selected_option") or {}
+                value = option.get("value", "")
+            elif kind == "multi_static_select":
+                value = [o["value"] for o in element.get("selected_options") or []]
+            elif kind == "checkboxes":
+                value = "true" if element.get("selected_options") else "false"
+            else:
+                value = element.get("value") or ""
+            values[block_id] = value
+    return values
+
+
+def error_field(card: Card, values: Mapping[str, Any], sentence: str) -> str:
+    """Which input a refusal is about: the one whose value or label it quotes, else the first."""
+    assert card.form is not None
+    fields = card.form.fields
+    lowered = sentence.casefold()
+    for field in fields:
+        value = values.get(field.name)
+        parts = [value] if isinstance(value, str) else list(value or [])
+        if any(
+            len(p.strip().lstrip("@")) > 1 and p.strip().lstrip("@").casefold() in lowered
+            for p in parts
+        ):
+            return field.name
+    for field in fields:
+        if field.label and field.label.casefold() in lowered:
+            return field.name
+    return fields[0].name
+
+
+def _notice_text(card: Card) -> str:
+    texts = [b.text for b in card.body if isinstance(b, TextBlock)]
+    return " ".join(texts) or card.summary
+
+
+def _delivery_id(body: Mapping[str, Any], raw: str) -> str:
+    """What identifies one delivery across Slack's retries."""
+    for key in ("event_id", "trigger_id"):
+        if body.get(key):
+            return f"{key}:{body[key]}"
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass
+class Where:
+    """Where a turn's replies go."""
+
+    team: str
+    channel: str
+    user: str
+    kind: str = "channel"
+    trigger_id: str | None = None
+    message_ts: str | None = None
+    respond: AsyncRespond | None = None
+
+
+class SlackBot:
+    """One Slack app (one bot token) mounted on the shared aiohttp server."""
+
+    def __init__(self, app: web.Application, settings: Settings) -> None:
+        extra = settings.extra
+        base_url = extra.get("SLACK_API_URL") or DEFAULT_API_URL
+        self.app = app
+        self.client = AsyncWebClient(
+            token=extra["SLACK_BOT_TOKEN"],
+            base_url=base_url if base_url.endswith("/") else base_url + "/",
+        )
+        self.bolt = AsyncApp(
+            client=self.client,
+            signing_secret=extra["SLACK_SIGNING_SECRET"],
+            request_verification_enabled=True,
+            process_before_response=False,
+        )
+        self.view_budget = VIEW_BUDGET
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._engine: DialogEngine | None = None
+        # Every slash command of the app; the manifest's names map back to the command table
+        # (`/myrewards` is `/me`, which Slack reserves); unknown ones get the engine's answer.
+        self.bolt.command(re.compile(r"^/.+"))(self._on_command)
+        self.bolt.action(re.compile(r".*"))(self._on_action)
+        self.bolt.view_submission(re.compile(r".*"))(self._on_view_submission)
+        self.bolt.view_closed(re.compile(r".*"))(self._on_view_closed)
+        self.bolt.event("app_mention")(self._on_event)
+        self.bolt.event("message")(self._on_event)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def core(self) -> Core:
+        return self.app[CORE]
+
+    @property
+    def engine(self) -> DialogEngine:
+        core = self.core
+        if self._engine is None or self._engine.core is not core:
+            self._engine = DialogEngine(core)
+        return self._engine
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """`POST /slack/events`: bolt verifies the signature (401 otherwise) and dispatches."""
+        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._guard(work))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("slack turn failed")
+
+    async def drain(self) -> None:
+        """Wait for every background turn (tests; shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def shutdown(self, _app: web.Application) -> None:
+        try:
+            await asyncio.wait_for(self.drain(), timeout=10)
+        except TimeoutError:
+            for task in list(self.tasks):
+                task.cancel()
+
+    async def _first(self, body: Mapping[str, Any], raw: str) -> bool:
+        return await first_delivery(
+            self.core.db, PLATFORM, _delivery_id(body, raw), clock=self.core.clock
+        )
+
+    async def _turn(self, where: Where, event: Event) -> list[Reply]:
+        """Resolve the sender and mentions, remember the channel, run the dialog engine."""
+        core = self.core
+        people = SlackPeople(core.db, self.client, where.team)
+        sender = await people.member(where.user)
+        await remember_channel(
+            core.db,
+            PLATFORM,
+            where.channel,
+            {"channel": where.channel, "team": where.team},
+            tenant=where.team,
+            kind=where.kind,
+            member_id=sender.id if where.kind == "personal" else None,
+            clock=core.clock,
+        )
+        if isinstance(event, Command):
+            event = Command(event.name, await people.rewrite(event.args))
+        elif isinstance(event, Text):
+            event = Text(await people.rewrite(event.text))
+        turn = Turn(sender.id, self._key(where))
+        return await self.engine.handle(turn, event)
+
+    def _key(self, where: Where) -> ConversationKey:
+        return ConversationKey(PLATFORM, where.team, where.channel, where.user)
+
+    async def _form_step(self, where: Where) -> str:
+        """The dialog step a form being shown belongs to (kept in the modal's private_metadata)."""
+        state = await conversations.load(self.core.db, self._key(where), self.core.clock.now())
+        return state.step if state is not None else ""
+
+    async def _current_token(self, token: str, where: Where, step: str) -> str:
+        """The submit token a still-open modal should use now.
+
+        A refused submit answers `response_action: errors`, which leaves the modal (and its
+        callback_id) as it was, while the engine has moved the conversation to a new nonce. When
+        the conversation is still at the step the modal was opened for, the modal's next submit
+        is meant for it, so it gets the current nonce; otherwise the old token stays (and is stale).
+        """
+        try:
+            parsed = decode(token)
+        except BadToken:
+            return token
+        if parsed.verb != SUBMIT or not step:
+            return token
+        state = await conversations.load(self.core.db, self._key(where), self.core.clock.now())
+        if (
+            state is not None
+            and state.dialog == parsed.dialog
+            and state.step == step
+            and state.nonce != parsed.ref
+        ):
+            return encode(parsed.dialog, SUBMIT, state.nonce)
+        return token
+
+    async def _safe_turn(self, where: Where, event: Event) -> list[Reply]:
+        try:
+            return await self._turn(where, event)
+        except Exception:
+            log.exception("slack turn failed before the dialog engine")
+            return [Say(APOLOGY)]
+
+    # --- listeners -----------------------------------------------------------------------------
+
+    async def _on_command(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, request: Any
+    ) -> None:
+        await ack()
+        self._spawn(self._command(body, respond, request.raw_body))
+
+    async def _command(self, body: dict[str, Any], respond: AsyncRespond, raw: str) -> None:
+        if not await self._first(body, raw):
+            return
+        channel = body.get("channel_id", "")
+        where = Where(
+            team=body.get("team_id", ""),
+            channel=channel,
+            user=body.get("user_id", ""),
+            kind=channel_kind(channel, body.get("channel_name", "")),
+            trigger_id=body.get("trigger_id"),
+            respond=respond,
+        )
+        name = command_for_slack(str(body.get("command", "")))
+        replies = await self._safe_turn(where, Command(name, body.get("text") or ""))
+        await self.deliver(replies, where)
+
+    async def _on_action(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None, request: Any
+    ) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        if action.get("type") != "button" or not action.get("value"):
+            return  # link buttons and selects inside forms need no answer
+        self._spawn(self._action(body, str(action["value"]), respond, request.raw_body))
+
+    async def _action(
+        self, body: dict[str, Any], token: str, respond: AsyncRespond | None, raw: str
+    ) -> None:
+        if not await self._first(body, raw):
+            return
+        container = body.get("container") or {}
+        meta = _metadata((body.get("view") or {}).get("private_metadata"))
+        channel = (
+            (body.get("channel") or {}).get("id")
+            or container.get("channel_id")
+            or meta.get("channel", "")
+        )
+        where = Where(
+            team=(body.get("team") or {}).get("id") or meta.get("team", ""),
+            channel=channel,
+            user=(body.get("user") or {}).get("id", ""),
+            kind=channel_kind(channel),
+            trigger_id=body.get("trigger_id"),
+            message_ts=container.get("message_ts") or (body.get("message") or {}).get("ts"),
+            respond=respond,
+        )
+        await self.deliver(await self._safe_turn(where, Action(token)), where)
+
+    async def _on_view_submission(self, ack: AsyncAck, body: dict[str, Any], request: Any) -> None:
+        view = body.get("view") or {}
+        meta = _metadata(view.get("private_metadata"))
+        channel = meta.get("channel", "")
+        where = Where(
+            team=(body.get("team") or {}).get("id") or view.get("team_id") or meta.get("team", ""),
+            channel=channel,
+            user=(body.get("user") or {}).get("id", ""),
+            kind=channel_kind(channel),
+        )
+        values = state_values((view.get("state") or {}).get("values") or {})
+        token = str(view.get("callback_id", ""))
+
+        async def submit() -> list[Reply] | None:
+            if not await self._first(body, request.raw_body):
+                return None
+            current = await self._current_token(token, where, meta.get("step", ""))
+            return await self._safe_turn(where, Action(current, values))
+
+        work = asyncio.ensure_future(submit())
+        try:
+            replies = await asyncio.wait_for(asyncio.shield(work), self.view_budget)
+        except TimeoutError:
+            await ack(response_action="clear")
+            self._spawn(self._late(work, where))
+            return
+        except Exception:
+            log.exception("slack modal submit failed")
+            await ack(response_action="errors", errors=_first_block(view, APOLOGY))
+            return
+        if replies is None:  # a repeated delivery
+            await ack()
+            return
+        form = next(
+            (r.card for r in replies if isinstance(r, Show | Update) and r.card.form is not None),
+            None,
+        )
+        if form is not None:
+            problems = [
+                _notice_text(r.card)
+                for r in replies
+                if isinstance(r, Show | Update) and r.card.screen == "notice"
+            ] + [r.text for r in replies if isinstance(r, Say)]
+            if problems:
+                sentence = " ".join(problems)
+                await ack(
+                    response_action="errors", errors={error_field(form, values, sentence): sentence}
+                )
+            else:
+                step = await self._form_step(where)
+                await ack(response_action="update", view=self._modal(form, where, step))
+            return
+        await ack(response_action="clear")
+        self._spawn(self.deliver(replies, where))
+
+    async def _late(self, work: asyncio.Future[list[Reply] | None], where: Where) -> None:
+        replies = await work
+        if replies:
+            await self.deliver(replies, where)
+
+    async def _on_view_closed(self, ack: AsyncAck, body: dict[str, Any], request: Any) -> None:
+        await ack()
+        self._spawn(self._view_closed(body, request.raw_body))
+
+    async def _view_closed(self, body: dict[str, Any], raw: str) -> None:
+        """The modal's Cancel: end the dialog quietly (Slack has already closed the modal)."""
+        view = body.get("view") or {}
+        try:
+            token = decode(str(view.get("callback_id", "")))
+            cancel = encode(token.dialog, CANCEL, token.ref)
+        except BadToken:
+            return
+        if not await self._first(body, raw):
+            return
+        meta = _metadata(view.get("private_metadata"))
+        channel = meta.get("channel", "")
+        where = Where(
+            team=(body.get("team") or {}).get("id") or meta.get("team", ""),
+            channel=channel,
+            user=(body.get("user") or {}).get("id", ""),
+            kind=channel_kind(channel),
+        )
+        await self._safe_turn(where, Action(cancel))
+
+    async def _on_event(self, ack: AsyncAck, body: dict[str, Any], request: Any) -> None:
+        await ack()
+        event = body.get("event") or {}
+        if event.get("bot_id") or event.get("subtype"):
+            return
+        if event.get("type") == "message" and event.get("channel_type") != "im":
+            return  # channel chatter is not for us; mentions arrive as app_mention
+        self._spawn(self._event(body, event, request.raw_body))
+
+    async def _event(self, body: dict[str, Any], event: dict[str, Any], raw: str) -> None:
+        if not await self._first(body, raw):
+            return
+        text = str(event.get("text") or "")
+        if event.get("type") == "app_mention":
+            text = LEADING_MENTION.sub("", text, count=1)
+        first = text.strip().split(" ", 1)[0].lower()
+        if first in {c.name for c in COMMANDS} | {CANCEL}:
+            text = "/" + text.strip()
+        channel = str(event.get("channel", ""))
+        where = Where(
+            team=str(body.get("team_id") or event.get("team") or ""),
+            channel=channel,
+            user=str(event.get("user", "")),
+            kind="personal" if event.get("channel_type") == "im" else channel_kind(channel),
+        )
+        await self.deliver(await self._safe_turn(where, Text(text)), where)
+
+    # --- replies -------------------------------------------------------------------------------
+
+    def _modal(self, card: Card, where: Where, step: str = "") -> dict[str, Any]:
+        assert card.form is not None and card.form.submit.token is not None
+        data = {"channel": where.channel, "team": where.team} | ({"step": step} if step else {})
+        metadata = json.dumps(data)
+        return to_modal(card, callback_id=card.form.submit.token, private_metadata=metadata)
+
+    async def deliver(self, replies: list[Reply], where: Where) -> None:
+        """Send the dialog's replies: modals for forms, posts, updates, ephemeral sentences."""
+        for reply in replies:
+            if isinstance(reply, Show | Update):
+                card = reply.card
+                modal = card.form is not None and bool(card.form.submit.token)
+                if modal and where.trigger_id and await self._open(card, where):
+                    continue
+                if isinstance(reply, Update) and where.message_ts:
+                    await self._update(card, where)
+                    continue
+                await self._post(card, where)
+            elif isinstance(reply, Say):
+                await self._say(reply.text, where)
+
+    async def _open(self, card: Card, where: Where) -> bool:
+        trigger_id, where.trigger_id = where.trigger_id, None  # a trigger opens one modal
+        try:
+            view = self._modal(card, where, await self._form_step(where))
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as problem:  # e.g. expired_trigger_id: post the card instead
+            log.warning("views.open failed: %s", problem.response.get("error"))
+            return False
+        return True
+
+    async def _post(self, card: Card, where: Where) -> None:
+        try:
+            await self.client.chat_postMessage(
+                channel=where.channel, blocks=to_blocks(card), text=card.summary
+            )
+        except SlackApiError as problem:
+            log.warning("chat.postMessage failed: %s", problem.response.get("error"))
+            if where.respond is not None:  # e.g. not_in_channel: the command's response_url works
+                await where.respond(
+                    text=card.summary,
+                    blocks=to_blocks(card),
+                    response_type="in_channel",
+                    replace_original=False,
+                )
+
+    async def _update(self, card: Card, where: Where) -> None:
+        try:
+            await self.client.chat_update(
+                channel=where.channel,
+                ts=where.message_ts or "",
+                blocks=to_blocks(card),
+                text=card.summary,
+            )
+        except SlackApiError as problem:
+            log.warning("chat.update failed: %s", problem.response.get("error"))
+            await self._post(card, where)
+
+    async def _say(self, text: str, where: Where) -> None:
+        try:
+            if where.respond is not None:
+                await where.respond(text=text, response_type="ephemeral", replace_original=False)
+            elif where.kind == "personal":
+                await self.client.chat_postMessage(channel=where.channel, text=text)
+            else:
+                await self.client.chat_postEphemeral(
+                    channel=where.channel, user=where.user, text=text
+                )
+        except SlackApiError as problem:
+            log.warning("could not say %r: %s", text, problem.response.get("error"))
+
+
+def _metadata(raw: object) -> dict[str, str]:
+    try:
+        data = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _first_block(view: Mapping[str, Any], sentence: str) -> dict[str, str]:
+    inputs = [b["block_id"] for b in view.get("blocks") or [] if b.get("type") == "input"]
+    return {inputs[0]: sentence} if inputs else {}

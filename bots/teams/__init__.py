@@ -1,0 +1,194 @@
+"""Microsoft Teams (Bot Framework) adapter: `setup(app, settings)` adds `POST /api/messages`.
+
+Authenticity: with an app id every request must carry a Bot Framework JWT; a missing, malformed or
+forged token is answered 401 (the SDK itself would answer 500 to a malformed one, so we wrap it)
+and nothing reaches the bot. Without an app id authentication is off, which is only safe for the
+Bot Framework Emulator on this machine: then only loopback clients are served and a warning is
+logged once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import TurnContext, serializer_helper
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity
+from botframework.connector.auth import AuthenticationConstants as Auth
+from botframework.connector.auth import CallerIdConstants
+
+from bots.teams.bot import RewardsTeamsBot
+from bots.teams.gateway import TeamsGateway
+from rewards.settings import Settings
+
+log = logging.getLogger("bots.teams")
+
+__all__ = ["ADAPTER", "GATEWAY", "RewardsTeamsBot", "TeamsGateway", "make_adapter", "setup"]
+
+ADAPTER = web.AppKey("teams_adapter", CloudAdapter)
+GATEWAY = web.AppKey("teams_gateway", TeamsGateway)
+
+
+class _Config:
+    """What ConfigurationBotFrameworkAuthentication reads (attribute names are the SDK's)."""
+
+    def __init__(self, settings: Settings, openid_metadata_url: str | None) -> None:
+        self.APP_ID = settings.bot_app_id
+        self.APP_PASSWORD = settings.bot_app_secret
+        self.APP_TENANTID = settings.bot_tenant_id
+        self.APP_TYPE = "SingleTenant" if settings.bot_tenant_id else "MultiTenant"
+        if openid_metadata_url:
+            # Any one of these switches the SDK to its "parameterized" cloud, which needs them
+            # all: the public cloud's values, with the signing keys read from elsewhere (tests).
+            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = openid_metadata_url
+            self.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = openid_metadata_url
+            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = Auth.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = (
+                Auth.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX + Auth.DEFAULT_CHANNEL_AUTH_TENANT
+            )
+            self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = Auth.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+            self.OAUTH_URL = Auth.OAUTH_URL
+            self.CALLER_ID = CallerIdConstants.public_azure_channel.value
+
+
+def make_adapter(settings: Settings, *, openid_metadata_url: str | None = None) -> CloudAdapter:
+    adapter = CloudAdapter(
+        ConfigurationBotFrameworkAuthentication(_Config(settings, openid_metadata_url))
+    )
+
+    async def on_error(context: TurnContext, error: Exception) -> None:
+        log.error("teams: turn failed", exc_info=error)
+
+    adapter.on_turn_error = on_error
+    return adapter
+
+
+def _loopback(address: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 (with or without brackets and port) and `localhost`."""
+    if not address:
+        return False
+    host = address.strip().strip('"')
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    getall = getattr(headers, "getall", None)
+    if getall is not None:
+        return list(getall(name, []))
+    value = headers.get(name)
+    return [value] if value else []
+
+
+def is_loopback_request(remote: str | None, headers: Mapping[str, str]) -> bool:
+    """True when the peer and every proxy hop it names (X-Forwarded-For, Forwarded) are local.
+
+    Behind a reverse proxy on the same machine every peer looks local, so the forwarding headers
+    count too: a request forwarded for anyone else is not served without authentication.
+    """
+    if not _loopback(remote):
+        return False
+    hops: list[str] = []
+    for value in _header_values(headers, "X-Forwarded-For"):
+        hops += [h.strip() for h in value.split(",") if h.strip()]
+    for value in _header_values(headers, "Forwarded"):
+        for part in value.replace(",", ";").split(";"):
+            key, _, raw = part.strip().partition("=")
+            if key.strip().lower() == "for":
+                hops.append(raw)
+    return all(_loopback(h) for h in hops)
+
+
+def _unauthorized() -> web.Response:
+    return web.json_response({"error": "unauthorized"}, status=401)
+
+
+def make_handler(
+    adapter: CloudAdapter, bot: RewardsTeamsBot, settings: Settings
+) -> Any:  # the aiohttp handler
+    warned = False
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        nonlocal warned
+        authenticated = bool(settings.bot_app_id)
+        if not authenticated:
+            if not warned:
+                warned = True
+                log.warning(
+                    "teams: BOT_REWARDS_ID is not set, so Bot Framework authentication is OFF; "
+                    "only loopback clients (the Bot Framework Emulator) are served"
+                )
+            if not is_loopback_request(request.remote, request.headers):
+                log.warning("teams: refused %s: no app id, not a loopback client", request.remote)
+                return _unauthorized()
+        auth_header = request.headers.get("Authorization", "")
+        if authenticated and not auth_header.startswith("Bearer "):
+            return _unauthorized()
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.json_response({"error": "expected application/json"}, status=415)
+        try:
+            body = json.loads(await request.read())
+            activity = Activity().deserialize(body) if isinstance(body, dict) else None
+        except Exception:  # not JSON, or not shaped like an Activity
+            activity = None
+        if activity is None or not activity.type:
+            return web.json_response({"error": "expected an Activity"}, status=400)
+
+        started = False
+
+        async def logic(context: TurnContext) -> None:
+            nonlocal started
+            started = True
+            await bot.on_turn(context)
+
+        try:
+            invoke = await adapter.process_activity(auth_header, activity, logic)
+        except Exception as problem:
+            if not started:  # authentication (or the token's key lookup) failed: not our caller
+                log.warning("teams: refused an activity: %s: %s", type(problem).__name__, problem)
+                return _unauthorized()
+            log.exception("teams: activity failed")
+            return web.json_response({"error": "internal error"}, status=500)
+        if invoke is not None:
+            body = invoke.body
+            if body is not None and not isinstance(body, dict | list | str | int | float | bool):
+                body = serializer_helper(body)
+            return web.json_response(body, status=invoke.status)
+        return web.Response(status=200)
+
+    return messages
+
+
+def setup(
+    app: web.Application, settings: Settings, *, openid_metadata_url: str | None = None
+) -> None:
+    """Add `POST /api/messages`; `app[ADAPTER]` and, once started, `app[GATEWAY]` are set."""
+    from bots.server import CORE  # here, not at the top: bots.server will import this module
+
+    # msrest warns about every Teams channelData field it has no model for; that is just noise.
+    logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
+
+    adapter = make_adapter(settings, openid_metadata_url=openid_metadata_url)
+    bot = RewardsTeamsBot(lambda: app[CORE])
+    app[ADAPTER] = adapter
+
+    async def gateway(app: web.Application) -> Any:
+        app[GATEWAY] = TeamsGateway(app[CORE], adapter, settings.bot_app_id)
+        yield
+
+    app.cleanup_ctx.append(gateway)
+    app.router.add_post("/api/messages", make_handler(adapter, bot, settings))

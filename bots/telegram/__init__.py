@@ -1,0 +1,190 @@
+"""Telegram on the shared aiohttp server: `setup(app, settings)` mounts it.
+
+Settings (all in `settings.extra`, see docs/connect-telegram.md):
+
+- `TELEGRAM_BOT_TOKEN`: without it Telegram stays off (`setup` returns False).
+- `TELEGRAM_WEBHOOK_SECRET`: required for `POST /telegram/webhook`; every request must carry it in
+  `X-Telegram-Bot-Api-Secret-Token` (403 otherwise, before anything is read or written). Without
+  a secret the webhook is not mounted at all.
+- `TELEGRAM_WEBHOOK_URL`: the public URL of that route. With it (and a secret) the bot calls
+  `setWebhook` on start; without it the bot long-polls `getUpdates` in a background task.
+- `TELEGRAM_API_URL`: the Bot API server (default `https://api.telegram.org`); point it at a
+  self-hosted `telegram-bot-api` server or, in tests, at a fake.
+
+python-telegram-bot's `Application` is built with `.updater(None)`: its own web server and polling
+loop would each want to own the event loop, so we feed it updates ourselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from json import JSONDecodeError
+
+from aiohttp import web
+from telegram import BotCommand
+from telegram.ext import Application, ApplicationBuilder
+
+from bots.telegram.bot import ALLOWED_UPDATES, TelegramBot
+from bots.telegram.gateway import TelegramGateway
+from dialogs.commands import COMMANDS
+from rewards.settings import Settings
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "SECRET_HEADER",
+    "TELEGRAM",
+    "WEBHOOK_PATH",
+    "TelegramBot",
+    "TelegramGateway",
+    "TelegramRuntime",
+    "setup",
+]
+
+log = logging.getLogger("bots.telegram")
+
+DEFAULT_API_URL = "https://api.telegram.org"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates call open
+POLL_BACKOFF = 5.0  # seconds to wait after a failed getUpdates
+
+
+@dataclass
+class TelegramRuntime:
+    """Telegram's part of the app state; `bot` and `gateway` exist once the server has started."""
+
+    settings: Settings
+    application: Application  # type: ignore[type-arg]
+    secret: str
+    webhook_url: str
+    poll_timeout: int = POLL_TIMEOUT
+    bot: TelegramBot | None = None
+    gateway: TelegramGateway | None = None
+    poller: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+TELEGRAM = web.AppKey("telegram", TelegramRuntime)
+
+
+def _setting(settings: Settings, name: str) -> str:
+    return (settings.extra.get(name) or "").strip()
+
+
+def setup(app: web.Application, settings: Settings) -> bool:
+    """Mount Telegram on `app` (built by `bots.server.create_app`); False when it is not configured.
+
+    Call it before the app starts: the start-up hook it adds runs after the one creating `Core`.
+    """
+    token = _setting(settings, "TELEGRAM_BOT_TOKEN") or settings.telegram_bot_token.strip()
+    if not token:
+        log.info("Telegram is off: TELEGRAM_BOT_TOKEN is not set")
+        return False
+    api = (_setting(settings, "TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .updater(None)
+        .build()
+    )
+    secret = _setting(settings, "TELEGRAM_WEBHOOK_SECRET")
+    webhook_url = _setting(settings, "TELEGRAM_WEBHOOK_URL")
+    runtime = TelegramRuntime(settings, application, secret, webhook_url)
+    app[TELEGRAM] = runtime
+    if secret:
+        app.router.add_post(WEBHOOK_PATH, webhook)
+    else:
+        log.warning(
+            "Telegram webhook not mounted: TELEGRAM_WEBHOOK_SECRET is not set, and a webhook "
+            "without a secret would accept updates from anyone; using long polling instead"
+        )
+    app.cleanup_ctx.append(_lifecycle)
+    return True
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    from bots.server import CORE  # here, so bots.server may import this package at its top
+
+    runtime = app[TELEGRAM]
+    application = runtime.application
+    await application.initialize()  # getMe: a wrong token stops the start here, loudly
+    await application.start()
+    bot = TelegramBot(app[CORE], application.bot)
+    runtime.bot = bot
+    runtime.gateway = TelegramGateway(app[CORE], application.bot)
+    log.info("Telegram bot @%s ready", bot.username)
+    await _set_commands(runtime)
+    if runtime.webhook_url and runtime.secret:
+        await application.bot.set_webhook(
+            runtime.webhook_url,
+            secret_token=runtime.secret,
+            allowed_updates=list(ALLOWED_UPDATES),
+        )
+    else:
+        if runtime.webhook_url:
+            log.warning("TELEGRAM_WEBHOOK_URL ignored without TELEGRAM_WEBHOOK_SECRET")
+        runtime.poller = asyncio.create_task(_poll(runtime, bot), name="telegram-polling")
+    try:
+        yield
+    finally:
+        if runtime.poller is not None:
+            runtime.poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runtime.poller
+            runtime.poller = None
+        runtime.bot = runtime.gateway = None
+        await application.stop()
+        await application.shutdown()
+
+
+async def _set_commands(runtime: TelegramRuntime) -> None:
+    commands = [BotCommand(c.name, c.description) for c in COMMANDS]
+    try:
+        await runtime.application.bot.set_my_commands(commands)
+    except Exception:  # the menu is a convenience; the bot works without it
+        log.warning("setMyCommands failed", exc_info=True)
+
+
+async def _poll(runtime: TelegramRuntime, bot: TelegramBot) -> None:
+    """Long-poll getUpdates until cancelled; each update goes through `handle_update`."""
+    api = runtime.application.bot
+    await api.delete_webhook()  # getUpdates is refused while a webhook is set
+    offset: int | None = None
+    while True:
+        try:
+            updates = await api.get_updates(
+                offset=offset, timeout=runtime.poll_timeout, allowed_updates=list(ALLOWED_UPDATES)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("getUpdates failed; retrying in %.0fs", POLL_BACKOFF, exc_info=True)
+            await asyncio.sleep(POLL_BACKOFF)
+            continue
+        for update in updates:
+            offset = update.update_id + 1
+            await bot.handle_update(update)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """`POST /telegram/webhook`: check the secret, then handle the update before answering."""
+    runtime = request.app[TELEGRAM]
+    given = request.headers.get(SECRET_HEADER, "").encode()
+    if not hmac.compare_digest(given, runtime.secret.encode()):
+        return web.Response(status=403, text="forbidden")
+    if runtime.bot is None:
+        return web.Response(status=503, text="starting")
+    try:
+        data = await request.json()
+    except (JSONDecodeError, UnicodeDecodeError):
+        return web.Response(status=400, text="not JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        return web.Response(status=400, text="not a Telegram update")
+    await runtime.bot.handle_json(data)
+    return web.json_response({"ok": True})

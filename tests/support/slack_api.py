@@ -1,0 +1,135 @@
+"""A fake Slack Web API on 127.0.0.1 for the Slack adapter's tests.
+
+Point `AsyncWebClient(base_url=fake.api_url)` at it (`SLACK_API_URL`). It records every call
+(method, parameters from the query string, form or JSON body, and the Authorization header) and
+answers like Slack for the methods the bot uses: auth.test, chat.postMessage, chat.postEphemeral,
+chat.update, views.open, users.info (from `users`), conversations.open. `response_url` posts go to
+`fake.response_url(name)` and are recorded under the method name `response_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+BOT_USER = "UBOT0001"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    auth: str | None
+
+
+@dataclass
+class FakeSlackApi:
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    team_id: str = "T0001"
+
+    def __post_init__(self) -> None:
+        self._ts = itertools.count(1)
+        self._changed = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{name}", self._response)
+        self.server = TestServer(app, host="127.0.0.1")
+
+    async def __aenter__(self) -> FakeSlackApi:
+        await self.server.start_server()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.server.close()
+
+    @property
+    def api_url(self) -> str:
+        return str(self.server.make_url("/api/"))
+
+    def response_url(self, name: str = "cmd") -> str:
+        return str(self.server.make_url(f"/response/{name}"))
+
+    def add_user(self, user_id: str, real_name: str, email: str, tz: str = "Europe/Oslo") -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": real_name.lower().replace(" ", "."),
+            "real_name": real_name,
+            "tz": tz,
+            "profile": {"real_name": real_name, "display_name": real_name, "email": email},
+        }
+
+    def of(self, method: str) -> list[dict[str, Any]]:
+        return [c.params for c in self.calls if c.method == method]
+
+    def methods(self) -> list[str]:
+        return [c.method for c in self.calls if c.method != "auth.test"]
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                params.update(await request.post())
+        for key in ("blocks", "view"):  # form-encoded calls carry these as JSON strings
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        return params
+
+    def _record(self, method: str, params: dict[str, Any], request: web.Request) -> None:
+        self.calls.append(Call(method, params, request.headers.get("Authorization")))
+        self._changed.set()
+
+    async def wait_for(self, method: str, count: int = 1) -> None:
+        """Wait (at most 10 s) until `method` was called at least `count` times."""
+        async with asyncio.timeout(10):
+            while len(self.of(method)) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def _response(self, request: web.Request) -> web.Response:
+        self._record("response_url", await request.json(), request)
+        return web.Response(text="ok")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self._record(method, params, request)
+        return web.json_response(self._answer(method, params))
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        ts = f"1763990000.{next(self._ts):06d}"
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://example.slack.com/",
+                "team": "Example",
+                "user": "rewards",
+                "team_id": self.team_id,
+                "user_id": BOT_USER,
+                "bot_id": "B0001",
+            }
+        if method == "chat.postMessage":
+            return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": {"ts": ts}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": ts}
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        if method == "views.open":
+            view = dict(params.get("view") or {})
+            view.update(id="V0001", hash="1763990000.abc", team_id=self.team_id)
+            return {"ok": True, "view": view}
+        if method == "users.info":
+            user = self.users.get(str(params.get("user")))
+            return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(params.get("users", ""))[1:]}}
+        return {"ok": False, "error": "unknown_method"}
