@@ -286,3 +286,50 @@ class InboundEvent(SQLModel, table=True):
     platform: str = Field(max_length=20)
     event_id: str = Field(max_length=200)
     received_at: datetime = _time(index=True)
+
+
+class LotteryRun(SQLModel, table=True):
+    """One recorded draw: enough to re-run it and get the same winners (`rewards lottery verify`).
+
+    `draw_key` (reward + period bucket or job fire time) is unique, so a restart or a second
+    replica can never draw twice for the same period.
+    """
+
+    __tablename__ = "lottery_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reward_id: int = Field(foreign_key="reward.id", index=True)
+    draw_key: str = Field(max_length=200, unique=True)
+    seed: str = Field(max_length=64)
+    eligible_count: int
+    eligible_hash: str = Field(max_length=64)
+    winners: list[int] = Field(default_factory=list, sa_type=JSONType)
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    drawn_at: datetime = _time()
+
+
+class MemberActivity(SQLModel, table=True):
+    """One row per member per local day with any activity (chat, API login): login streaks."""
+
+    __tablename__ = "member_activity"
+
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: date = Field(primary_key=True)
+    first_seen_at: datetime = _time()
+
+
+class AttendanceRecord(SQLModel, table=True):
+    """Attendance data sets loaded by `rewards attendance import` or the API; one row per
+    (data set, member, day)."""
+
+    __tablename__ = "attendance_record"
+    __table_args__ = (Index("ix_attendance_dataset_day", "dataset", "day"),)
+
+    dataset: str = Field(max_length=100, primary_key=True)
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: date = Field(primary_key=True)
+    present: bool = True
