@@ -6,10 +6,12 @@ import sys
 
 import click
 
+from bots.commands.attendance import attendance
 from bots.commands.catalog import catalog
 from bots.commands.chat import chat
 from bots.commands.database import db
 from bots.commands.leaderboard import leaderboard
+from bots.commands.lottery import lottery
 from bots.commands.manifest import manifest
 from bots.commands.members import members
 from bots.commands.serve import serve
@@ -30,6 +32,8 @@ cli.add_command(catalog)
 cli.add_command(leaderboard)
 cli.add_command(chat)
 cli.add_command(manifest)
+cli.add_command(attendance)
+cli.add_command(lottery)
 
 
 def main() -> None:

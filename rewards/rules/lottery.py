@@ -1,0 +1,260 @@
+"""RandomUsers: a recorded, reproducible, weighted draw without replacement.
+
+- The eligible set is loaded in one query, sorted by member id: active members matching the
+  rule's `filters` (departments, job codes, groups, minimum tenure in the organisation's zone),
+  minus the members who won this reward (a non-revoked award) in the `recent_winner_days` before
+  the draw when `exclude_recent_winners` is set.
+- The draw is Efraimidis-Spirakis weighted sampling without replacement: every eligible member, in
+  id order, gets one ``u`` from ``random.Random(seed)`` and the key ``log(u) / weight`` (the log of
+  ``u ** (1 / weight)``, same order, no underflow); the `count` largest keys win. The chance of
+  being drawn first is exactly weight / total weight (the original sorted by
+  ``random() * weight``, which is biased).
+- Every draw is recorded in `lottery_run` under its unique `draw_key` with the seed, the size and
+  sha256 of the eligible ids, the winners and the parameters, so a restart or a second replica
+  returns the recorded run instead of drawing again, and `verify` can re-run it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from rewards.catalog.rules import RandomUsers
+from rewards.clock import as_utc, local_today
+from rewards.rules.base import Candidate, EvalContext
+from rewards.store.db import Database
+from rewards.store.models import Award, LotteryRun, Member, MemberGroup, Reward
+
+
+@dataclass(frozen=True)
+class Eligible:
+    """The sorted eligible member ids and each one's weight."""
+
+    ids: list[int]
+    weights: dict[int, float]
+
+    @property
+    def hash(self) -> str:
+        return eligible_hash(self.ids)
+
+
+@dataclass(frozen=True)
+class LotteryResult:
+    run: LotteryRun
+    winners: list[int]
+    candidates: list[Candidate]
+    created: bool  # False: the draw_key was already recorded and this is that run
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    run: LotteryRun
+    recomputed_winners: list[int]
+    matches: bool
+    eligible_hash_matches: bool
+    current_eligible_count: int
+    reward_name: str | None = None
+    names: dict[int, str] = field(default_factory=dict)
+
+
+def eligible_hash(ids: Sequence[int]) -> str:
+    """sha256 of the comma-joined sorted member ids."""
+    return hashlib.sha256(",".join(str(i) for i in sorted(ids)).encode()).hexdigest()
+
+
+def replay(
+    seed: str, ids: Sequence[int], weights_by_id: Mapping[int, float], count: int
+) -> list[int]:
+    """The winners of a draw, in draw order; pure and deterministic.
+
+    `ids` are taken in ascending order whatever order they are given in; a missing weight is 1.
+    """
+    rng = random.Random(seed)
+    keyed: list[tuple[float, int]] = []
+    for member_id in sorted(ids):
+        u = 1.0 - rng.random()  # (0, 1]: log is defined
+        weight = float(weights_by_id.get(member_id, 1.0))
+        keyed.append((math.log(u) / weight, member_id))
+    keyed.sort(key=lambda item: (-item[0], item[1]))
+    return [member_id for _, member_id in keyed[: max(count, 0)]]
+
+
+def _weight(
+    rule: RandomUsers, department: str | None, job_code: str | None, groups: Sequence[str]
+) -> float:
+    weights = rule.weights
+    if weights is None:
+        return 1.0
+    value = 1.0
+    if department is not None:
+        value *= float(weights.department.get(department, 1.0))
+    if job_code is not None:
+        value *= float(weights.job_code.get(job_code, 1.0))
+    for group in groups:
+        value *= float(weights.group.get(group, 1.0))
+    return value
+
+
+async def _eligible(
+    session: AsyncSession, reward_id: int, rule: RandomUsers, now: datetime, org_zone: str
+) -> Eligible:
+    criteria = rule.filters
+    conditions: list[Any] = [col(Member.active).is_(True)]
+    if criteria.departments:
+        conditions.append(col(Member.department).in_(criteria.departments))
+    if criteria.job_codes:
+        conditions.append(col(Member.job_code).in_(criteria.job_codes))
+    if criteria.groups:
+        conditions.append(
+            exists().where(
+                col(MemberGroup.member_id) == col(Member.id),
+                col(MemberGroup.name).in_(criteria.groups),
+            )
+        )
+    if criteria.min_tenure_days:
+        latest = local_today(now, None, org_zone) - timedelta(days=criteria.min_tenure_days)
+        conditions.append(and_(col(Member.hire_date).is_not(None), col(Member.hire_date) <= latest))
+    if rule.exclude_recent_winners:
+        moment = as_utc(now)
+        conditions.append(
+            ~exists().where(
+                col(Award.member_id) == col(Member.id),
+                col(Award.reward_id) == reward_id,
+                col(Award.revoked_at).is_(None),
+                col(Award.awarded_at) >= moment - timedelta(days=rule.recent_winner_days),
+                col(Award.awarded_at) < moment,
+            )
+        )
+    query = (
+        select(Member.id, col(Member.department), col(Member.job_code))
+        .where(*conditions)
+        .order_by(col(Member.id))
+    )
+    rows = (await session.execute(query)).all()
+    ids = [int(row[0]) for row in rows]
+    groups: dict[int, list[str]] = {}
+    if rule.weights is not None and rule.weights.group and ids:
+        # Only the weighted groups; filtered to the eligible members in Python.
+        listed = select(MemberGroup.member_id, col(MemberGroup.name)).where(
+            col(MemberGroup.name).in_(list(rule.weights.group))
+        )
+        eligible_ids = set(ids)
+        for member_id, name in (await session.execute(listed)).all():
+            if member_id in eligible_ids:
+                groups.setdefault(int(member_id), []).append(str(name))
+    weights = {
+        int(member_id): _weight(rule, department, job_code, groups.get(int(member_id), ()))
+        for member_id, department, job_code in rows
+    }
+    return Eligible(ids=ids, weights=weights)
+
+
+def _parameters(rule: RandomUsers, now: datetime, org_zone: str) -> dict[str, Any]:
+    return {"rule": rule.to_json(), "now": as_utc(now).isoformat(), "timezone": org_zone}
+
+
+def _result(run: LotteryRun, *, created: bool) -> LotteryResult:
+    winners = [int(w) for w in run.winners]
+    candidates = [
+        Candidate(
+            member_id=w,
+            key=f"draw:{run.draw_key}",
+            args={"draw_key": run.draw_key, "lottery_run_id": run.id, "rank": rank},
+        )
+        for rank, w in enumerate(winners, start=1)
+    ]
+    return LotteryResult(run=run, winners=winners, candidates=candidates, created=created)
+
+
+async def _recorded(session: AsyncSession, draw_key: str) -> LotteryRun | None:
+    found = await session.scalar(select(LotteryRun).where(LotteryRun.draw_key == draw_key))
+    return found
+
+
+async def draw(ctx: EvalContext, rule: RandomUsers, *, draw_key: str) -> LotteryResult:
+    """Draw `rule.count` winners for `draw_key`, or return the run already recorded for it."""
+    async with ctx.db.read() as session:
+        existing = await _recorded(session, draw_key)
+    if existing is not None:
+        return _result(existing, created=False)
+    org_zone = ctx.settings.timezone
+    try:
+        async with ctx.db.write() as session:
+            existing = await _recorded(session, draw_key)
+            if existing is not None:
+                return _result(existing, created=False)
+            eligible = await _eligible(session, ctx.reward_id, rule, ctx.now, org_zone)
+            seed = secrets.token_hex(16)
+            run = LotteryRun(
+                reward_id=ctx.reward_id,
+                draw_key=draw_key,
+                seed=seed,
+                eligible_count=len(eligible.ids),
+                eligible_hash=eligible.hash,
+                winners=replay(seed, eligible.ids, eligible.weights, rule.count),
+                parameters=_parameters(rule, ctx.now, org_zone),
+                drawn_at=as_utc(ctx.now),
+            )
+            session.add(run)
+            await session.flush()
+        return _result(run, created=True)
+    except IntegrityError:
+        # Another process recorded the same draw_key first: its run is the draw.
+        async with ctx.db.read() as session:
+            existing = await _recorded(session, draw_key)
+        if existing is None:
+            raise
+        return _result(existing, created=False)
+
+
+def rule_of(run: LotteryRun) -> RandomUsers:
+    """The RandomUsers rule recorded with a run."""
+    entry = run.parameters.get("rule") or ["RandomUsers"]
+    params = entry[1] if len(entry) > 1 else {}
+    return RandomUsers.model_validate(params)
+
+
+async def verify(db: Database, run_id: int) -> VerifyResult | None:
+    """Re-run a recorded draw from its seed and parameters over the CURRENT members.
+
+    `eligible_hash_matches` says whether the eligible set is still the recorded one; when it is
+    not (members joined, left or changed since), different winners are expected and do not by
+    themselves mean the draw was tampered with. None when there is no such run.
+    """
+    async with db.read() as session:
+        run = await session.get(LotteryRun, run_id)
+        if run is None:
+            return None
+        rule = rule_of(run)
+        now = datetime.fromisoformat(run.parameters.get("now") or run.drawn_at.isoformat())
+        org_zone = str(run.parameters.get("timezone") or "UTC")
+        eligible = await _eligible(session, run.reward_id, rule, now, org_zone)
+        reward_name = await session.scalar(select(Reward.name).where(Reward.id == run.reward_id))
+        winner_ids = {int(w) for w in run.winners}
+        names: dict[int, str] = {}
+        if winner_ids:
+            named = select(Member.id, col(Member.display_name)).where(
+                col(Member.id).in_(winner_ids)
+            )
+            names = {int(i): str(n) for i, n in (await session.execute(named)).all()}
+    recomputed = replay(run.seed, eligible.ids, eligible.weights, rule.count)
+    return VerifyResult(
+        run=run,
+        recomputed_winners=recomputed,
+        matches=recomputed == [int(w) for w in run.winners],
+        eligible_hash_matches=eligible.hash == run.eligible_hash,
+        current_eligible_count=len(eligible.ids),
+        reward_name=reward_name,
+        names=names,
+    )

@@ -1,0 +1,280 @@
+"""RandomUsers draws: eligibility, weighting, recording under draw_key, verification and CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+
+from bots.commands.lottery import lottery
+from rewards.catalog.rules import MemberCriteria, RandomUsers, RandomWeights
+from rewards.rules.base import EvalContext
+from rewards.rules.lottery import draw, eligible_hash, replay, verify
+from rewards.settings import Settings
+from rewards.store.db import Database
+from rewards.store.migrate import upgrade
+from rewards.store.models import Award, LotteryRun, Member
+from tests.factories import add_member, add_reward
+
+NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+
+
+async def _ctx(db: Database, now: datetime = NOW) -> EvalContext:
+    reward_id = await add_reward(db, reward_id=7, reward="Lucky Draw")
+    return EvalContext(db=db, now=now, settings=Settings(), reward_id=reward_id)
+
+
+async def _hire(db: Database, member_id: int, hired: date) -> None:
+    async with db.write() as session:
+        await session.execute(
+            update(Member).where(Member.id == member_id).values(hire_date=hired)  # type: ignore[arg-type]
+        )
+
+
+async def _win(
+    db: Database, reward_id: int, member_id: int, at: datetime, *, revoked: bool = False
+) -> None:
+    async with db.write() as session:
+        session.add(
+            Award(
+                reward_id=reward_id,
+                member_id=member_id,
+                source="lottery",
+                award_key=f"test:{reward_id}:{member_id}:{at.isoformat()}",
+                awarded_at=at,
+                revoked_at=at if revoked else None,
+            )
+        )
+
+
+async def _runs(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(LotteryRun)) or 0)
+
+
+# --- the pure draw ----------------------------------------------------------------------------
+
+
+def test_replay_is_deterministic_and_ignores_input_order() -> None:
+    ids = list(range(1, 21))
+    first = replay("abc", ids, {}, 5)
+    assert first == replay("abc", list(reversed(ids)), {}, 5)
+    assert len(first) == len(set(first)) == 5
+    assert replay("abd", ids, {}, 5) != first
+    assert replay("abc", ids, {}, 50) == replay("abc", ids, {}, 20)  # everyone, once
+    assert sorted(replay("abc", ids, {}, 50)) == ids
+    assert replay("abc", [], {}, 3) == []
+
+
+def test_weights_bias_the_draw_in_proportion() -> None:
+    # Member 1 has weight 5 among nine of weight 1: drawn first with probability 5/14.
+    ids = list(range(1, 11))
+    weights = {1: 5.0}
+    runs = 4000
+    first = Counter(replay(f"seed-{i}", ids, weights, 1)[0] for i in range(runs))
+    assert abs(first[1] / runs - 5 / 14) < 0.03
+    for other in range(2, 11):
+        assert abs(first[other] / runs - 1 / 14) < 0.02
+    # Without replacement: in a draw of 3 the heavy member is almost always included, never twice.
+    three = [replay(f"seed-{i}", ids, weights, 3) for i in range(1000)]
+    assert all(len(set(w)) == 3 for w in three)
+    unweighted = Counter(replay(f"seed-{i}", ids, {}, 1)[0] for i in range(runs))
+    assert abs(unweighted[1] / runs - 0.1) < 0.02
+
+
+# --- draws against the store ------------------------------------------------------------------
+
+
+async def test_draw_picks_count_winners_and_records_the_run(database: Database) -> None:
+    ids = [await add_member(database, f"Member {i}") for i in range(6)]
+    await add_member(database, "Gone", active=False)
+    ctx = await _ctx(database)
+
+    result = await draw(ctx, RandomUsers(count=2), draw_key="7:2026-11")
+
+    assert result.created
+    assert len(result.winners) == 2 and set(result.winners) <= set(ids)
+    run = result.run
+    assert run.eligible_count == 6
+    assert run.eligible_hash == eligible_hash(ids)
+    assert run.winners == result.winners
+    assert run.parameters == {
+        "rule": RandomUsers(count=2).to_json(),
+        "now": NOW.isoformat(),
+        "timezone": "UTC",
+    }
+    assert replay(run.seed, ids, {}, 2) == run.winners
+    assert [c.member_id for c in result.candidates] == result.winners
+    assert {c.key for c in result.candidates} == {"draw:7:2026-11"}
+
+
+async def test_filters_departments_job_codes_groups_and_tenure(database: Database) -> None:
+    match = await add_member(
+        database, "Match", department="Sales", job_code="REP", groups=("Mentors",)
+    )
+    await add_member(database, "Wrong Dept", department="Ops", job_code="REP", groups=("Mentors",))
+    await add_member(database, "Wrong Job", department="Sales", job_code="MGR", groups=("Mentors",))
+    await add_member(database, "No Group", department="Sales", job_code="REP", groups=("Other",))
+    junior = await add_member(
+        database, "Junior", department="Sales", job_code="REP", groups=("Mentors",)
+    )
+    await _hire(database, match, date(2026, 1, 1))
+    await _hire(database, junior, date(2026, 11, 1))
+    ctx = await _ctx(database)
+    rule = RandomUsers(
+        count=5,
+        filters=MemberCriteria(
+            departments=("Sales",), job_codes=("REP",), groups=("Mentors",), min_tenure_days=30
+        ),
+    )
+
+    result = await draw(ctx, rule, draw_key="filters")
+
+    assert result.winners == [match]
+    assert result.run.eligible_count == 1
+
+
+async def test_recent_winners_of_this_reward_are_excluded(database: Database) -> None:
+    recent = await add_member(database, "Recent")
+    old = await add_member(database, "Old")
+    revoked = await add_member(database, "Revoked")
+    other_reward = await add_member(database, "Other Reward")
+    ctx = await _ctx(database)
+    await add_reward(database, reward_id=8)
+    await _win(database, 7, recent, NOW - timedelta(days=3))
+    await _win(database, 7, old, NOW - timedelta(days=40))
+    await _win(database, 7, revoked, NOW - timedelta(days=1), revoked=True)
+    await _win(database, 8, other_reward, NOW - timedelta(days=1))
+    rule = RandomUsers(count=10, exclude_recent_winners=True, recent_winner_days=30)
+
+    result = await draw(ctx, rule, draw_key="recent")
+
+    assert sorted(result.winners) == sorted([old, revoked, other_reward])
+    without = await draw(ctx, RandomUsers(count=10), draw_key="no-exclusion")
+    assert sorted(without.winners) == sorted([recent, old, revoked, other_reward])
+
+
+async def test_weights_are_applied_by_member_attributes(database: Database) -> None:
+    sales = await add_member(database, "Sales", department="Sales", groups=("Mentors",))
+    ops = await add_member(database, "Ops", department="Ops", job_code="LEAD")
+    plain = await add_member(database, "Plain", department="Ops")
+    ctx = await _ctx(database)
+    rule = RandomUsers(
+        count=3,
+        weights=RandomWeights(
+            department={"Sales": 2}, job_code={"LEAD": 0.5}, group={"Mentors": 1.5}
+        ),
+    )
+
+    result = await draw(ctx, rule, draw_key="weighted")
+
+    expected = {sales: 3.0, ops: 0.5, plain: 1.0}
+    assert result.winners == replay(result.run.seed, [sales, ops, plain], expected, 3)
+
+
+async def test_the_same_draw_key_returns_the_recorded_run(database: Database) -> None:
+    for i in range(10):
+        await add_member(database, f"Member {i}")
+    ctx = await _ctx(database)
+    first = await draw(ctx, RandomUsers(count=3), draw_key="7:2026-W47")
+    again = await draw(ctx, RandomUsers(count=3), draw_key="7:2026-W47")
+    assert not again.created
+    assert again.run.id == first.run.id and again.winners == first.winners
+    assert await _runs(database) == 1
+
+
+async def test_concurrent_draws_with_one_key_record_one_run(database: Database) -> None:
+    for i in range(10):
+        await add_member(database, f"Member {i}")
+    ctx = await _ctx(database)
+    results = await asyncio.gather(
+        *(draw(ctx, RandomUsers(count=2), draw_key="race") for _ in range(10))
+    )
+    assert len({r.run.id for r in results}) == 1
+    assert len({tuple(r.winners) for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await _runs(database) == 1
+
+
+async def test_verify_reproduces_the_recorded_winners(database: Database) -> None:
+    ids = [
+        await add_member(database, f"Member {i}", department="Sales" if i % 2 else "Ops")
+        for i in range(8)
+    ]
+    ctx = await _ctx(database)
+    rule = RandomUsers(count=3, weights=RandomWeights(department={"Sales": 3}))
+    result = await draw(ctx, rule, draw_key="verify")
+    assert result.run.id is not None
+
+    checked = await verify(database, result.run.id)
+
+    assert checked is not None
+    assert checked.matches and checked.eligible_hash_matches
+    assert checked.recomputed_winners == result.winners
+    assert checked.reward_name == "Lucky Draw"
+    assert set(checked.names) == set(result.winners)
+    # A member joining later changes the eligible hash (and may change the winners).
+    await add_member(database, "Newcomer")
+    later = await verify(database, result.run.id)
+    assert later is not None and not later.eligible_hash_matches
+    assert later.current_eligible_count == len(ids) + 1
+    assert await verify(database, 999) is None
+
+
+# --- the CLI ----------------------------------------------------------------------------------
+
+
+def _cli_setup(path: Path) -> tuple[dict[str, str], int]:
+    upgrade(f"sqlite+aiosqlite:///{path}")
+
+    async def setup() -> int:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            for i in range(5):
+                await add_member(db, f"Member {i}")
+            ctx = await _ctx(db)
+            result = await draw(ctx, RandomUsers(count=2), draw_key="cli")
+            assert result.run.id is not None
+            return result.run.id
+        finally:
+            await db.dispose()
+
+    run_id = asyncio.run(setup())
+    env = {"DATABASE_URL": f"sqlite:///{path}", "REWARDS_ENV_FILE": str(path.parent / "no.env")}
+    return env, run_id
+
+
+def test_cli_verify_exit_codes(tmp_path: Path) -> None:
+    path = tmp_path / "cli.db"
+    env, run_id = _cli_setup(path)
+
+    ok = CliRunner().invoke(lottery, ["verify", str(run_id)], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "verified: the same winners" in ok.output
+    assert "Lucky Draw" in ok.output and "draw key:  cli" in ok.output
+    assert "Member " in ok.output
+
+    missing = CliRunner().invoke(lottery, ["verify", "999"], env=env)
+    assert missing.exit_code == 2
+    assert "no lottery run 999" in missing.output
+
+    async def tamper() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            async with db.write() as session:
+                run = await session.get(LotteryRun, run_id)
+                assert run is not None
+                everyone = [1, 2, 3, 4, 5]
+                run.winners = [m for m in everyone if m not in run.winners][:2]
+        finally:
+            await db.dispose()
+
+    asyncio.run(tamper())
+    bad = CliRunner().invoke(lottery, ["verify", str(run_id)], env=env)
+    assert bad.exit_code == 1, bad.output
+    assert "MISMATCH" in bad.output
+    assert "eligible members are the same" in bad.output
