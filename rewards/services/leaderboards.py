@@ -104,10 +104,6 @@ class TagTrend:
     count: int
 
 
-def _col(model: Any, name: str) -> Any:
-    return getattr(model, name)
-
-
 class LeaderboardService:
     def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
         self.db = db
@@ -124,65 +120,66 @@ class LeaderboardService:
         member_id: Any
         value: Any
         driving: Any
+        kudos_id: Any
         if metric is Metric.POINTS:
-            value = func.sum(_col(LedgerEntry, "points"))
-            member_id = _col(LedgerEntry, "member_id")
+            value = func.sum(col(LedgerEntry.points))
+            member_id = col(LedgerEntry.member_id)
             driving = LedgerEntry
             query = select(member_id, value.label("value")).select_from(LedgerEntry)
-            time_col = _col(LedgerEntry, "created_at")
+            time_col = col(LedgerEntry.created_at)
             if filters.category:
-                query = query.join(Award, _col(Award, "id") == _col(LedgerEntry, "award_id"))
+                query = query.join(Award, col(Award.id) == col(LedgerEntry.award_id))
             if filters.tag:
                 query = query.join(
                     KudosTagLink,
                     and_(
-                        _col(KudosTagLink, "kudos_id") == _col(LedgerEntry, "kudos_id"),
-                        _col(KudosTagLink, "tag") == normalise_tag(filters.tag),
+                        col(KudosTagLink.kudos_id) == col(LedgerEntry.kudos_id),
+                        col(KudosTagLink.tag) == normalise_tag(filters.tag),
                     ),
                 )
         elif metric is Metric.BADGES:
             if filters.tag:
                 raise InvalidInput("A tag filter applies to points and kudos, not to badges.")
             value = func.count()
-            member_id = _col(Award, "member_id")
+            member_id = col(Award.member_id)
             driving = Award
             query = (
                 select(member_id, value.label("value"))
                 .select_from(Award)
-                .where(_col(Award, "revoked_at").is_(None))
+                .where(col(Award.revoked_at).is_(None))
             )
-            time_col = _col(Award, "awarded_at")
+            time_col = col(Award.awarded_at)
         else:
             if filters.category:
                 raise InvalidInput("A category filter applies to points and badges, not to kudos.")
             if metric is Metric.KUDOS_RECEIVED:
                 value = func.count()
-                member_id = _col(KudosReceiver, "member_id")
+                member_id = col(KudosReceiver.member_id)
                 driving = KudosReceiver
                 query = select(member_id, value.label("value")).select_from(KudosReceiver)
-                time_col = _col(KudosReceiver, "created_at")
-                kudos_id = _col(KudosReceiver, "kudos_id")
+                time_col = col(KudosReceiver.created_at)
+                kudos_id = col(KudosReceiver.kudos_id)
             else:
                 value = func.count()
-                member_id = _col(Kudos, "giver_id")
+                member_id = col(Kudos.giver_id)
                 driving = Kudos
                 query = select(member_id, value.label("value")).select_from(Kudos)
-                time_col = _col(Kudos, "created_at")
-                kudos_id = _col(Kudos, "id")
+                time_col = col(Kudos.created_at)
+                kudos_id = col(Kudos.id)
             if filters.tag:
                 query = query.join(
                     KudosTagLink,
                     and_(
-                        _col(KudosTagLink, "kudos_id") == kudos_id,
-                        _col(KudosTagLink, "tag") == normalise_tag(filters.tag),
+                        col(KudosTagLink.kudos_id) == kudos_id,
+                        col(KudosTagLink.tag) == normalise_tag(filters.tag),
                     ),
                 )
         if filters.category:
-            query = query.join(Reward, _col(Reward, "id") == _col(Award, "reward_id")).join(
+            query = query.join(Reward, col(Reward.id) == col(Award.reward_id)).join(
                 RewardCategory,
                 and_(
-                    _col(RewardCategory, "id") == _col(Reward, "category_id"),
-                    func.lower(_col(RewardCategory, "name")) == filters.category.lower(),
+                    col(RewardCategory.id) == col(Reward.category_id),
+                    func.lower(col(RewardCategory.name)) == filters.category.lower(),
                 ),
             )
         if since is not None:
@@ -226,23 +223,21 @@ class LeaderboardService:
             select(
                 inner.c[0].label("member_id"),
                 inner.c.value,
-                _col(Member, "display_name"),
-                _col(Member, "department"),
+                col(Member.display_name),
+                col(Member.department),
             )
-            .join(Member, _col(Member, "id") == inner.c[0])
-            .where(_col(Member, "active").is_(True), _col(Member, "leaderboard_opt_out").is_(False))
-            .order_by(inner.c.value.desc(), _col(Member, "display_name"), _col(Member, "id"))
+            .join(Member, col(Member.id) == inner.c[0])
+            .where(col(Member.active).is_(True), col(Member.leaderboard_opt_out).is_(False))
+            .order_by(inner.c.value.desc(), col(Member.display_name), col(Member.id))
             .limit(limit)
         )
         if filters.department:
-            query = query.where(
-                func.lower(_col(Member, "department")) == filters.department.lower()
-            )
+            query = query.where(func.lower(col(Member.department)) == filters.department.lower())
         if filters.group:
             query = query.where(
                 exists().where(
-                    _col(MemberGroup, "member_id") == inner.c[0],
-                    func.lower(_col(MemberGroup, "name")) == filters.group.lower(),
+                    col(MemberGroup.member_id) == inner.c[0],
+                    func.lower(col(MemberGroup.name)) == filters.group.lower(),
                 )
             )
         async with self.db.read() as session:
@@ -261,13 +256,13 @@ class LeaderboardService:
         since = period_start(period.value, now or self.clock.now(), self.settings.timezone)
         count = func.count().label("uses")
         query = (
-            select(_col(KudosTagLink, "tag"), _col(KudosTag, "label"), count)
-            .join(KudosTag, _col(KudosTag, "name") == _col(KudosTagLink, "tag"))
-            .group_by(_col(KudosTagLink, "tag"), _col(KudosTag, "label"))
-            .order_by(count.desc(), _col(KudosTagLink, "tag"))
+            select(col(KudosTagLink.tag), col(KudosTag.label), count)
+            .join(KudosTag, col(KudosTag.name) == col(KudosTagLink.tag))
+            .group_by(col(KudosTagLink.tag), col(KudosTag.label))
+            .order_by(count.desc(), col(KudosTagLink.tag))
             .limit(max(1, min(limit, MAX_LIMIT)))
         )
         if since is not None:
-            query = query.where(_col(KudosTagLink, "created_at") >= since)
+            query = query.where(col(KudosTagLink.created_at) >= since)
         async with self.db.read() as session:
             return [TagTrend(tag, label, int(n)) for tag, label, n in await session.execute(query)]

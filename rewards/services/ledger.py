@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from rewards.clock import as_utc
 from rewards.errors import InvalidInput, UnknownMember
@@ -37,17 +37,13 @@ class MemberSummary:
     kudos_given: int
 
 
-def _col(model: Any, name: str) -> Any:
-    return getattr(model, name)
-
-
 async def balance(db: Database, member_id: int) -> int:
     async with db.read() as session:
         if await session.get(Member, member_id) is None:
             raise UnknownMember(f"I don't know a member with id {member_id}.")
         total = await session.scalar(
-            select(func.coalesce(func.sum(_col(LedgerEntry, "points")), 0)).where(
-                _col(LedgerEntry, "member_id") == member_id
+            select(func.coalesce(func.sum(col(LedgerEntry.points)), 0)).where(
+                col(LedgerEntry.member_id) == member_id
             )
         )
         return int(total or 0)
@@ -59,20 +55,20 @@ async def summary(db: Database, member_id: int) -> MemberSummary:
         member = await session.get(Member, member_id)
         if member is None:
             raise UnknownMember(f"I don't know a member with id {member_id}.")
-        points = select(func.coalesce(func.sum(_col(LedgerEntry, "points")), 0)).where(
-            _col(LedgerEntry, "member_id") == member_id
+        points = select(func.coalesce(func.sum(col(LedgerEntry.points)), 0)).where(
+            col(LedgerEntry.member_id) == member_id
         )
         badges = (
             select(func.count())
             .select_from(Award)
-            .where(_col(Award, "member_id") == member_id, _col(Award, "revoked_at").is_(None))
+            .where(col(Award.member_id) == member_id, col(Award.revoked_at).is_(None))
         )
         received = (
             select(func.count())
             .select_from(KudosReceiver)
-            .where(_col(KudosReceiver, "member_id") == member_id)
+            .where(col(KudosReceiver.member_id) == member_id)
         )
-        given = select(func.count()).select_from(Kudos).where(_col(Kudos, "giver_id") == member_id)
+        given = select(func.count()).select_from(Kudos).where(col(Kudos.giver_id) == member_id)
         row = (
             await session.execute(
                 select(
@@ -96,19 +92,19 @@ async def history(
     query = (
         select(
             LedgerEntry,
-            _col(Reward, "name"),
+            col(Reward.name),
             giver.c.display_name,
         )
-        .outerjoin(Award, _col(Award, "id") == _col(LedgerEntry, "award_id"))
-        .outerjoin(Reward, _col(Reward, "id") == _col(Award, "reward_id"))
-        .outerjoin(Kudos, _col(Kudos, "id") == _col(LedgerEntry, "kudos_id"))
-        .outerjoin(giver, giver.c.id == _col(Kudos, "giver_id"))
-        .where(_col(LedgerEntry, "member_id") == member_id)
-        .order_by(_col(LedgerEntry, "id").desc())
+        .outerjoin(Award, col(Award.id) == col(LedgerEntry.award_id))
+        .outerjoin(Reward, col(Reward.id) == col(Award.reward_id))
+        .outerjoin(Kudos, col(Kudos.id) == col(LedgerEntry.kudos_id))
+        .outerjoin(giver, giver.c.id == col(Kudos.giver_id))
+        .where(col(LedgerEntry.member_id) == member_id)
+        .order_by(col(LedgerEntry.id).desc())
         .limit(limit)
     )
     if before_id is not None:
-        query = query.where(_col(LedgerEntry, "id") < before_id)
+        query = query.where(col(LedgerEntry.id) < before_id)
     async with db.read() as session:
         if await session.get(Member, member_id) is None:
             raise UnknownMember(f"I don't know a member with id {member_id}.")
