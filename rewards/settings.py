@@ -90,6 +90,16 @@ def _zone(name: str, raw: str | None, default: str) -> str:
     return value
 
 
+def _choice(name: str, raw: str | None, choices: tuple[str, ...]) -> str:
+    """A setting with a fixed set of values; the first is the default."""
+    if raw is None or raw.strip() == "":
+        return choices[0]
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
 def _database_url(env: Mapping[str, str]) -> str:
     url = env.get("DATABASE_URL", "").strip()
     if url:
@@ -142,6 +152,18 @@ class Settings:
     bot_app_id: str = ""
     bot_app_secret: str = ""
     bot_tenant_id: str = ""
+    # Birthdays and anniversaries on a Saturday or Sunday: "on_day", "friday_before" or
+    # "monday_after" (the member's own calendar).
+    weekend_policy: str = "on_day"
+    # How often the sweep evaluates rewards without a `job` of their own (birthdays per member
+    # zone, achievements): every N minutes. Awards are idempotent, so the sweep may run often.
+    sweep_minutes: int = 60
+    # Default announcement places per platform (a reward's `announce` overrides them).
+    announce_teams: str = ""
+    announce_slack: str = ""
+    # Delivery retries: attempts before a delivery is marked failed, and the first back-off.
+    delivery_max_attempts: int = 5
+    delivery_backoff_seconds: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -201,5 +223,21 @@ def load_settings(
         bot_app_id=env.get("BOT_REWARDS_ID") or env.get("MICROSOFT_APP_ID", ""),
         bot_app_secret=env.get("BOT_REWARDS_SECRET") or env.get("MICROSOFT_APP_PASSWORD", ""),
         bot_tenant_id=env.get("REWARDS_TENANT_ID") or env.get("MICROSOFT_APP_TENANT_ID", ""),
+        weekend_policy=_choice(
+            "CELEBRATION_WEEKEND_POLICY",
+            env.get("CELEBRATION_WEEKEND_POLICY"),
+            ("on_day", "friday_before", "monday_after"),
+        ),
+        sweep_minutes=_int(
+            "REWARDS_SWEEP_MINUTES", env.get("REWARDS_SWEEP_MINUTES"), 60, low=1, high=1440
+        ),
+        announce_teams=env.get("ANNOUNCE_TEAMS_CHANNEL", ""),
+        announce_slack=env.get("ANNOUNCE_SLACK_CHANNEL", "") or env.get("SLACK_CHANNEL_ID", ""),
+        delivery_max_attempts=_int(
+            "DELIVERY_MAX_ATTEMPTS", env.get("DELIVERY_MAX_ATTEMPTS"), 5, low=1, high=100
+        ),
+        delivery_backoff_seconds=_int(
+            "DELIVERY_BACKOFF_SECONDS", env.get("DELIVERY_BACKOFF_SECONDS"), 30, low=1, high=86_400
+        ),
         extra={k: v for k, v in env.items() if k.startswith(("SLACK_", "TELEGRAM_", "RABBITMQ_"))},
     )

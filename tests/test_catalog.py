@@ -654,14 +654,19 @@ def test_date_job_skip_past_dates() -> None:
         ({"trigger": "date", "date": {"when": "x"}}, "job.date", '"when" is not a date setting'),
         ({"trigger": "interval", "interval": {"hours": 1}, "id": "a b"}, "job.id", "must be 1-200"),
         (
+            {"trigger": "interval", "interval": {"hours": 1}, "colaesce": True},
+            "job.colaesce",
+            "unknown field",
+        ),
+        (
             {"trigger": "interval", "interval": {"hours": 1}, "jitter": -1},
             "job.jitter",
             "Input should be",
         ),
         (
-            {"trigger": "interval", "interval": {"hours": 1}, "coalesce": True},
+            {"trigger": "interval", "interval": {"hours": 1}, "coalesce": "yes"},
             "job.coalesce",
-            "unknown field",
+            "Input should be",
         ),
     ],
 )

@@ -9,7 +9,8 @@ Three triggers, shaped as in the seed README (and as APScheduler 3 takes them):
   original's ``"date": {"run_date": ...}`` form is accepted too and normalised to the README's.
 
 Plus `id` (default ``reward_<reward_id>``, filled in by the loader), `name`, `timezone` (IANA;
-default: the organisation's TIMEZONE), `jitter` and `misfire_grace_time` (seconds).
+default: the organisation's TIMEZONE), `jitter` and `misfire_grace_time` (seconds), and
+`coalesce` (run missed fire times once instead of once each; default true).
 
 `rewards/` may not import APScheduler, so cron expressions are checked by `check_cron_field`, which
 accepts the APScheduler 3 grammar with APScheduler's ranges. It is deliberately a little stricter:
@@ -317,6 +318,7 @@ class JobSpec(BaseModel):
     timezone: StrictStr | None = None
     jitter: StrictInt | None = Field(default=None, ge=0, le=86_400)
     misfire_grace_time: StrictInt | None = Field(default=None, ge=1, le=31_536_000)
+    coalesce: StrictBool | None = None
 
     @model_validator(mode="before")
     @classmethod

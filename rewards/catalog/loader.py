@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
+from rewards.catalog.announce import AnnounceSpec, collect_announce
 from rewards.catalog.jobs import JobSpec, collect_job
 from rewards.catalog.model import RewardCore, RewardKind
 from rewards.catalog.nomination import NominationConfig, collect_nomination
@@ -121,6 +122,7 @@ class RewardDefinition(RewardCore):
     step_callbacks: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     nomination_config: NominationConfig | None = None
     events: tuple[EventSpec, ...] = ()
+    announce: AnnounceSpec | None = None
 
     @property
     def kind(self) -> RewardKind:
@@ -158,6 +160,8 @@ class RewardDefinition(RewardCore):
             )
         if self.events:
             data["events"] = [event.to_json() for event in self.events]
+        if self.announce is not None:
+            data["announce"] = self.announce.model_dump(mode="json", exclude_none=True)
         return data
 
     def fingerprint(self) -> str:
@@ -167,7 +171,15 @@ class RewardDefinition(RewardCore):
 
 
 CORE_FIELDS = tuple(RewardCore.model_fields)
-SECTION_FIELDS = ("rules", "job", "workflow", *OPTION_FIELDS, "nomination_config", "events")
+SECTION_FIELDS = (
+    "rules",
+    "job",
+    "workflow",
+    *OPTION_FIELDS,
+    "nomination_config",
+    "events",
+    "announce",
+)
 KNOWN_FIELDS = (*CORE_FIELDS, *SECTION_FIELDS)
 
 
@@ -328,6 +340,8 @@ def _parse_reward(
     issues.extend(found)
     events, found = collect_events(raw.get("events"))
     issues.extend(found)
+    announce, found = collect_announce(raw.get("announce"))
+    issues.extend(found)
     if options is not None:
         issues.extend(step_callback_issues(options, raw.get("workflow")))
     parts: dict[str, Any] = {
@@ -365,6 +379,7 @@ def _parse_reward(
         step_callbacks=options.step_callbacks,
         nomination_config=nomination,
         events=events,
+        announce=announce,
     )
     return definition, []
 

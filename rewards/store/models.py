@@ -333,3 +333,79 @@ class AttendanceRecord(SQLModel, table=True):
     )
     day: date = Field(primary_key=True)
     present: bool = True
+
+
+class MetricRecord(SQLModel, table=True):
+    """Numeric data sets (sales counts, training scores...) loaded by `rewards data import` or the
+    API: one value per (data set, member, day, column). BestSeller sums a column over a period."""
+
+    __tablename__ = "metric_record"
+    __table_args__ = (Index("ix_metric_dataset_name_day", "dataset", "name", "day"),)
+
+    dataset: str = Field(max_length=100, primary_key=True)
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: date = Field(primary_key=True)
+    name: str = Field(max_length=100, primary_key=True)
+    value: float = 0.0
+
+
+class JobRun(SQLModel, table=True):
+    """One claimed scheduler run. (job_id, fire_time) is unique, so among all processes sharing
+    the database exactly one runs each fire time; the others find the claim and skip."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job_id", "fire_time", name="uq_job_run"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=200)
+    fire_time: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    claimed_by: str = Field(max_length=200)
+    claimed_at: datetime = _time()
+    finished_at: datetime | None = _time(nullable=True)
+    status: str = Field(default="running", max_length=20)
+    detail: str | None = Field(default=None, max_length=4000)
+
+
+class Announcement(SQLModel, table=True):
+    """Results to announce (winners, birthdays, anniversaries, an award): written in the same
+    flow as the awards, delivered later by the notifier through `Delivery` rows, so a platform
+    that is down delays an announcement but never loses or repeats the award."""
+
+    __tablename__ = "announcement"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    reward_id: int | None = Field(default=None, foreign_key="reward.id", index=True)
+    kind: str = Field(max_length=30)
+    title: str = Field(max_length=300)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    created_at: datetime = _time(index=True)
+
+
+class Delivery(SQLModel, table=True):
+    """One announcement to one place: a channel or chat, a member's direct chat, or an email.
+
+    Unique per (announcement, channel, target), so enqueuing twice sends once. The notifier
+    retries failures with back-off (`attempts`, `next_attempt_at`) and records the last error;
+    after the last attempt the status is "failed" and stays visible."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "channel", "target", name="uq_delivery"),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("announcement.id", ondelete="CASCADE"), nullable=False)
+    )
+    channel: str = Field(max_length=20)
+    target: str = Field(max_length=300)
+    status: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    last_error: str | None = Field(default=None, max_length=2000)
+    sent_at: datetime | None = _time(nullable=True)
+    message_ref: str | None = Field(default=None, max_length=300)
