@@ -46,13 +46,15 @@ REQUIRE_PG = os.environ.get("REWARDS_TEST_REQUIRE_PG") == "1"
 # Tests must never read a developer's env/.env or reach a database named in their shell: a CLI test
 # that forgot to set DATABASE_URL would otherwise migrate and write to it. Tests that need a
 # setting pass it explicitly (CliRunner(env=...), load_settings(environ=...), monkeypatch).
-_SETTINGS = (  # noqa: SIM905  (one readable block rather than 31 lines)
+_SETTINGS = (  # noqa: SIM905  (one readable block rather than 40 lines)
     "DATABASE_URL DBHOST DBPORT DBNAME DBUSER DBPWD TIMEZONE HOST PORT REWARDS_CATALOG "
     "REWARD_SCHEDULER ENABLE_REWARDS KUDOS_POINTS KUDOS_MAX_MESSAGE KUDOS_MAX_RECEIVERS "
     "REWARD_COOLDOWN_MINUTES REWARDS_ADMINS REWARDS_FUNCTION_MODULES SMTP_HOST SMTP_PORT "
     "SMTP_USER SMTP_PASSWORD SMTP_FROM TELEGRAM_BOT_TOKEN TELEGRAM_CHAT_ID BOT_REWARDS_ID "
     "BOT_REWARDS_SECRET REWARDS_TENANT_ID MICROSOFT_APP_ID MICROSOFT_APP_PASSWORD "
-    "MICROSOFT_APP_TENANT_ID"
+    "MICROSOFT_APP_TENANT_ID CELEBRATION_WEEKEND_POLICY REWARDS_SWEEP_MINUTES "
+    "ANNOUNCE_TEAMS_CHANNEL ANNOUNCE_SLACK_CHANNEL SLACK_CHANNEL_ID DELIVERY_MAX_ATTEMPTS "
+    "DELIVERY_BACKOFF_SECONDS SLACK_BOT_TOKEN SLACK_SIGNING_SECRET"
 ).split()
 for _name in _SETTINGS:
     os.environ.pop(_name, None)
