@@ -9,6 +9,7 @@ import click
 from bots.commands.attendance import attendance
 from bots.commands.catalog import catalog
 from bots.commands.chat import chat
+from bots.commands.data import data
 from bots.commands.database import db
 from bots.commands.leaderboard import leaderboard
 from bots.commands.lottery import lottery
@@ -34,6 +35,7 @@ cli.add_command(chat)
 cli.add_command(manifest)
 cli.add_command(attendance)
 cli.add_command(lottery)
+cli.add_command(data)
 
 
 def main() -> None:

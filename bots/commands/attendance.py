@@ -13,19 +13,22 @@ imported (the file could not be used).
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from bots.commands.common import with_database
-from rewards.rules.attendance import known_members, upsert_attendance
-from rewards.services.members import normalise_email
+from bots.commands.csvtable import (
+    fail,
+    member_column,
+    parse_member,
+    read_table,
+    resolve_members,
+)
+from rewards.rules.attendance import upsert_attendance
 from rewards.settings import Settings
 from rewards.store.db import Database
 
@@ -48,55 +51,20 @@ class _Parsed:
     rejected: list[tuple[int, str]]
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"Error: {message} Nothing was imported.", err=True)
-    sys.exit(2)
-
-
 def _read(path: Path) -> _Parsed:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as problem:
-        _fail(f"cannot read {path}: {problem}.")
-    first = text.split("\n", 1)[0]
-    delimiter = max((",", ";", "\t"), key=first.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = [cell.strip().lower() for cell in next(reader)]
-    except StopIteration:
-        _fail(f"{path} is empty.")
-    except csv.Error as problem:
-        _fail(f"{path} is not valid CSV: {problem}.")
-    who = next((c for c in ("email", "member_id") if c in header), None)
+    table = read_table(path)
+    header = table.header
+    who = member_column(table)
     when = next((c for c in ("day", "attendance_date") if c in header), None)
-    if who is None or when is None:
-        _fail(f"{path} needs the columns email (or member_id) and day (or attendance_date).")
+    if when is None:
+        fail(f"{path} needs a day (or attendance_date) column.")
     rows: list[_Row] = []
     rejected: list[tuple[int, str]] = []
     seen: dict[tuple[str, date], int] = {}
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as problem:
-            _fail(f"{path} is not valid CSV near line {reader.line_num}: {problem}.")
-        line = reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
-        values = dict(zip(header, (cell.strip() for cell in cells), strict=False))
+    for line, values in table.rows():
         ref = values.get(who, "")
-        reasons: list[str] = []
-        email: str | None = None
-        member_id: int | None = None
-        if not ref:
-            reasons.append(f"{who} is missing")
-        elif who == "email":
-            email = normalise_email(ref)
-        elif ref.isdigit():
-            member_id = int(ref)
-        else:
-            reasons.append(f"member_id {ref!r} is not a number")
+        email, member_id, problem = parse_member(values, who)
+        reasons = [problem] if problem else []
         raw_day = values.get(when, "")
         try:
             day = date.fromisoformat(raw_day)
@@ -135,24 +103,11 @@ def import_command(file: Path, dataset: str) -> None:
     parsed = _read(file)
 
     async def work(database: Database, _settings: Settings) -> tuple[int, list[tuple[int, str]]]:
-        emails = {row.email for row in parsed.rows if row.email is not None}
-        ids = {row.member_id for row in parsed.rows if row.member_id is not None}
-        by_email, existing = await known_members(database, emails, ids)
-        rejected = list(parsed.rejected)
-        good: list[tuple[int, date, bool]] = []
-        for row in parsed.rows:
-            if row.email is not None:
-                member = by_email.get(row.email)
-                if member is None:
-                    rejected.append((row.line, f"no member with email {row.email}"))
-                    continue
-            else:
-                assert row.member_id is not None
-                if row.member_id not in existing:
-                    rejected.append((row.line, f"no member with id {row.member_id}"))
-                    continue
-                member = row.member_id
-            good.append((member, row.day, row.present))
+        found, missing = await resolve_members(
+            database, [(row.line, row.email, row.member_id) for row in parsed.rows]
+        )
+        rejected = list(parsed.rejected) + missing
+        good = [(found[row.line], row.day, row.present) for row in parsed.rows if row.line in found]
         return await upsert_attendance(database, dataset, good), sorted(rejected)
 
     imported, rejected = with_database(work)
