@@ -25,9 +25,11 @@ import hashlib
 import json
 import random
 from bisect import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
+from zoneinfo import ZoneInfo
 
 # The fixed "now" of every run: Wednesday 2026-11-18 15:00 UTC, as in the test suite's clock.
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
@@ -467,3 +469,92 @@ def generate(members: int = 100_000, entries: int = 2_000_000, seed: int = DEFAU
             quota_adjust -= 1
         position += 1
     return ds
+
+
+# --- daily-sweep data (bench/sweep.py): attendance records and daily activity --------------------
+
+ATTENDANCE_DATASET = "employee_attendance"
+# Attendance habits: (share of members, probability of attending a given weekday); sick days
+# and holidays make a perfect month rare (~15% of the members).
+ATTENDANCE_HABITS: tuple[tuple[float, float], ...] = ((0.05, 1.0), (0.45, 0.93), (0.50, 0.85))
+# Login habits: (share of members, probability of activity on a given day); the last share is
+# members on a current daily streak of 15 to 61 days (random before it).
+LOGIN_HABITS: tuple[tuple[float, float], ...] = (
+    (0.20, 0.0),
+    (0.38, 0.2),
+    (0.30, 0.6),
+    (0.08, 0.95),
+    (0.04, 1.0),
+)
+
+
+def _habit(rng: random.Random, habits: tuple[tuple[float, float], ...]) -> tuple[int, float]:
+    roll = rng.random()
+    for index, (share, probability) in enumerate(habits):
+        if roll < share:
+            return index, probability
+        roll -= share
+    return len(habits) - 1, habits[-1][1]
+
+
+def attendance_rows(
+    members: list[MemberRow], days: int, seed: int = DEFAULT_SEED
+) -> Iterator[tuple[str, int, date, bool]]:
+    """`attendance_record` rows (dataset, member_id, day, present) for the `days` days before
+    `NOW`'s UTC date, in primary-key order.
+
+    Like an HR export: weekdays only, plus the odd weekend shift; 8% of the members are not in
+    the data set at all. An absence is a `present = false` row half of the time and a missing
+    row the other half (the rules treat both as a missed day). Seeded per member, so a member's
+    rows do not depend on the member count.
+    """
+    first = NOW.date() - timedelta(days=days)
+    calendar_days = [first + timedelta(days=i) for i in range(days)]
+    for m in members:
+        rng = random.Random(f"{seed}:attendance:{m.id}")
+        if rng.random() < 0.08:
+            continue
+        _, probability = _habit(rng, ATTENDANCE_HABITS)
+        for day in calendar_days:
+            if day.weekday() >= 5:
+                if rng.random() < 0.02:
+                    yield (ATTENDANCE_DATASET, m.id, day, True)
+            elif rng.random() < probability:
+                yield (ATTENDANCE_DATASET, m.id, day, True)
+            elif rng.random() < 0.5:
+                yield (ATTENDANCE_DATASET, m.id, day, False)
+
+
+def activity_rows(
+    members: list[MemberRow], days: int, seed: int = DEFAULT_SEED
+) -> Iterator[tuple[int, date, datetime]]:
+    """`member_activity` rows (member_id, day, first_seen_at) for each member's `days` local days
+    up to and including the member's own today at `NOW` (Tokyo and Sydney are already on the
+    next day), in primary-key order.
+
+    Login habits follow `LOGIN_HABITS`; today has happened only in part, so a day-long habit
+    shows on today half as often. `first_seen_at` is 09:00 UTC of the day, or `NOW` for today.
+    """
+    todays = {tz: NOW.astimezone(ZoneInfo(tz)).date() for tz in {m.timezone for m in members}}
+    nine_am: dict[date, datetime] = {}
+    for m in members:
+        rng = random.Random(f"{seed}:activity:{m.id}")
+        habit, probability = _habit(rng, LOGIN_HABITS)
+        today = todays[m.timezone]
+        streak = rng.randint(15, days) if habit == len(LOGIN_HABITS) - 1 else 0
+        for back in range(days - 1, -1, -1):
+            day = today - timedelta(days=back)
+            if back == 0:
+                active = rng.random() < probability * 0.5
+            elif back <= streak:
+                active = True
+            else:
+                active = rng.random() < (probability if streak == 0 else 0.5)
+            if active:
+                if back == 0:
+                    yield (m.id, day, NOW)
+                    continue
+                seen = nine_am.get(day)
+                if seen is None:
+                    seen = nine_am[day] = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+                yield (m.id, day, seen)

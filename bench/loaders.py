@@ -352,3 +352,30 @@ async def load_postgresql(dsn: str, ds: Dataset) -> LoadReport:
     finally:
         await conn.close()
     return report
+
+
+async def copy_rows_postgresql(
+    dsn: str, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
+) -> int:
+    """COPY `rows` into `table` of the database at `dsn` in batches, then ANALYZE it; the count.
+
+    For tables `load_postgresql` does not fill (the sweep benchmark's attendance and activity).
+    Indexes are kept: the rows come in primary-key order, which keeps index maintenance cheap.
+    """
+    conn = await asyncpg.connect(dsn)
+    count = 0
+    try:
+        batch: list[tuple[Any, ...]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 200_000:
+                await conn.copy_records_to_table(table, records=batch, columns=list(columns))
+                count += len(batch)
+                batch = []
+        if batch:
+            await conn.copy_records_to_table(table, records=batch, columns=list(columns))
+            count += len(batch)
+        await conn.execute(f"VACUUM ANALYZE {table}")
+    finally:
+        await conn.close()
+    return count

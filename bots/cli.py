@@ -11,6 +11,8 @@ from bots.commands.catalog import catalog
 from bots.commands.chat import chat
 from bots.commands.data import data
 from bots.commands.database import db
+from bots.commands.deliveries import deliveries
+from bots.commands.jobs import jobs
 from bots.commands.leaderboard import leaderboard
 from bots.commands.lottery import lottery
 from bots.commands.manifest import manifest
@@ -28,6 +30,7 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(db)
+cli.add_command(deliveries)
 cli.add_command(members)
 cli.add_command(catalog)
 cli.add_command(leaderboard)
@@ -35,6 +38,7 @@ cli.add_command(chat)
 cli.add_command(manifest)
 cli.add_command(attendance)
 cli.add_command(lottery)
+cli.add_command(jobs)
 cli.add_command(data)
 
 

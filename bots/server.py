@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import func, select, text
 
+from bots.scheduler import RewardScheduler
 from rewards.catalog.loader import load_file
 from rewards.core import Core
 from rewards.services.catalog import load_catalog
@@ -27,6 +28,7 @@ from rewards.store.models import Reward
 log = logging.getLogger("rewards.server")
 
 CORE = web.AppKey("core", Core)
+SCHEDULER = web.AppKey("scheduler", RewardScheduler)
 
 
 async def load_catalog_files(core: Core) -> None:
@@ -58,6 +60,16 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok", "rewards": int(rewards or 0)})
 
 
+async def scheduling(app: web.Application) -> AsyncIterator[None]:
+    """Run the scheduler while the server runs (after the catalogue is loaded, stopped before the
+    database closes: cleanup contexts unwind in reverse)."""
+    scheduler = RewardScheduler(app[CORE])
+    await scheduler.start()
+    app[SCHEDULER] = scheduler
+    yield
+    await scheduler.stop()
+
+
 def create_app(
     settings: Settings, core: Core | None = None, *, platforms: bool = True
 ) -> web.Application:
@@ -74,6 +86,8 @@ def create_app(
         await app[CORE].close()
 
     app.cleanup_ctx.append(lifecycle)
+    if settings.reward_scheduler:
+        app.cleanup_ctx.append(scheduling)
     app.router.add_get("/healthz", healthz)
     if platforms:
         mount_platforms(app, settings)
@@ -83,7 +97,7 @@ def create_app(
 def mount_platforms(app: web.Application, settings: Settings) -> list[str]:
     """Mount each chat platform whose settings are present (Teams always: without an app id it
     serves only loopback clients, for the Bot Framework Emulator)."""
-    from bots import slack, teams, telegram
+    from bots import notifier, slack, teams, telegram
 
     mounted = ["teams"]
     teams.setup(app, settings)
@@ -91,5 +105,6 @@ def mount_platforms(app: web.Application, settings: Settings) -> list[str]:
         mounted.append("slack")
     if telegram.setup(app, settings):
         mounted.append("telegram")
+    notifier.setup(app, settings)  # delivers announcements through the platforms above
     log.info("platforms mounted: %s", ", ".join(mounted))
     return mounted

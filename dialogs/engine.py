@@ -13,6 +13,10 @@ turns every failure into a polite reply:
 
 Forms are shown whole where the platform can (`Turn.whole_forms`), otherwise field by field, and
 both end in the dialog's one `submit`.
+
+Every turn from a known member also records their activity (`core.events.touch`): one insert that
+does nothing after the first turn of their local day, which fires the "login" event for Automated
+Badges. A failure there is logged and never costs the member their answer.
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ class DialogEngine:
     async def handle(self, turn: Turn, event: Event) -> list[Reply]:
         """Answer one event. Never raises: failures become friendly replies."""
         ctx = Context(self.core, turn, self.core.clock.now())
+        try:
+            await self.core.events.touch(turn.member_id, now=ctx.now)
+        except Exception:
+            log.exception("recording activity failed for %r", turn.key)
         try:
             return await self._handle(ctx, event)
         except RewardsError as problem:

@@ -1,16 +1,26 @@
 """`Core`: the services of one process, built from settings. Dialogs, the REST API and the
-scheduler all receive the same `Core`, so every path shares one award pipeline and one ledger."""
+scheduler all receive the same `Core`, so every path shares one award pipeline and one ledger.
+
+The award and kudos services are the evented ones (`rewards.services.events`): whoever gives a
+kudos or a badge through the core also fires the Automated Badges listening to it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 from rewards.clock import Clock, SystemClock
-from rewards.services.awards import AwardService
-from rewards.services.kudos import KudosService
+from rewards.functions.registry import FunctionRegistry, build_registry
+from rewards.services.events import EventedAwards, EventedKudos, EventService
 from rewards.services.leaderboards import LeaderboardService
 from rewards.settings import Settings
 from rewards.store.db import Database
+
+
+@lru_cache(maxsize=8)
+def _registry(function_modules: tuple[str, ...]) -> FunctionRegistry:
+    return build_registry(function_modules=function_modules)
 
 
 @dataclass
@@ -20,9 +30,19 @@ class Core:
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
-        self.awards = AwardService(self.db, self.settings, self.clock)
-        self.kudos = KudosService(self.db, self.settings, self.clock)
+        self.events = EventService(self.db, self.settings, self.clock)
+        self.awards = EventedAwards(self.db, self.settings, self.clock, events=self.events)
+        self.events.awards = self.awards
+        self.kudos = EventedKudos(self.db, self.settings, self.clock, events=self.events)
         self.leaderboards = LeaderboardService(self.db, self.settings, self.clock)
+
+    @cached_property
+    def functions(self) -> FunctionRegistry:
+        """Achievement functions: built-ins, ``REWARDS_FUNCTION_MODULES``, entry points.
+
+        Built on first use (the chat never needs it) and shared by cores with the same modules.
+        """
+        return _registry(tuple(self.settings.function_modules))
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Core:

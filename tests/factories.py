@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +26,11 @@ async def add_member(
     timezone: str | None = None,
     opt_out: bool = False,
     active: bool = True,
+    birthday: tuple[int, int] | None = None,
+    hired: date | None = None,
+    celebrations_opt_out: bool = False,
 ) -> int:
+    """A member; `birthday` is (month, day), `hired` the hire date (celebration rules)."""
     async with db.write() as session:
         member = Member(
             email=f"{name.lower().replace(' ', '.')}@example.com",
@@ -36,6 +40,10 @@ async def add_member(
             timezone=timezone,
             leaderboard_opt_out=opt_out,
             active=active,
+            birthday_month=birthday[0] if birthday else None,
+            birthday_day=birthday[1] if birthday else None,
+            hire_date=hired,
+            celebrations_opt_out=celebrations_opt_out,
             created_at=T0,
             updated_at=T0,
         )

@@ -56,11 +56,12 @@ def renderings(card: Card) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLES))
-def test_golden(name: str) -> None:
+def golden_mismatches(folder: Path, name: str, card: Card) -> list[str]:
+    """The golden files of `card` under `folder` that its renderings no longer match (with
+    ``UPDATE_GOLDEN=1``: rewrite them and report none)."""
     mismatched = []
-    for suffix, rendered in renderings(SAMPLES[name]).items():
-        path = GOLDEN / f"{name}.{suffix}"
+    for suffix, rendered in renderings(card).items():
+        path = folder / f"{name}.{suffix}"
         if UPDATE:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(rendered, encoding="utf-8")
@@ -68,6 +69,12 @@ def test_golden(name: str) -> None:
         assert path.exists(), f"{path} is missing; run with UPDATE_GOLDEN=1"
         if path.read_text(encoding="utf-8") != rendered:
             mismatched.append(path.name)
+    return mismatched
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_golden(name: str) -> None:
+    mismatched = golden_mismatches(GOLDEN, name, SAMPLES[name])
     assert not mismatched, f"changed: {mismatched}; review, then regenerate with UPDATE_GOLDEN=1"
 
 

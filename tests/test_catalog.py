@@ -1110,23 +1110,23 @@ async def test_login_streak_counts_consecutive_distinct_days(
 async def test_training_and_sales_functions() -> None:
     conn = SqliteConn()
     conn.db.execute(
-        "CREATE TABLE training_result "
-        "(member_id INTEGER, module TEXT, score REAL, completed_at TEXT)"
+        "CREATE TABLE metric_record (dataset TEXT, member_id INTEGER, day TEXT, name TEXT, "
+        "value REAL)"
     )
     conn.db.executemany(
-        "INSERT INTO training_result VALUES (?, ?, ?, '2026-11-02')",
+        "INSERT INTO metric_record VALUES ('training', ?, ?, ?, ?)",
         [
-            (1, "product-knowledge", 60),
-            (1, "product-knowledge", 85),
-            (1, "sales-techniques", 100),
-            (2, "product-knowledge", 99),
+            (1, "2026-11-02", "product_knowledge", 60),
+            (1, "2026-11-03", "product_knowledge", 85),
+            (1, "2026-11-03", "sales_techniques", 100),
+            (2, "2026-11-03", "product_knowledge", 99),
         ],
     )
-    conn.db.execute("CREATE TABLE sale (member_id INTEGER, sold_at TEXT, amount REAL)")
     conn.db.executemany(
-        "INSERT INTO sale VALUES (?, ?, 10)",
-        [(1, "2026-10-31 23:00:00")] + [(1, f"2026-11-{d:02d} 12:00:00") for d in range(1, 31)] * 4,
+        "INSERT INTO metric_record VALUES ('sales', 1, ?, 'sales_count', 4)",
+        [("2026-10-31",)] + [(f"2026-11-{d:02d}",) for d in range(1, 31)],
     )
+    conn.db.execute("INSERT INTO metric_record VALUES ('sales', 3, '2026-11-02', 'revenue', 50)")
     env, ana, bo = When(TODAY), Who(1), Who(3)
     assert await check_product_knowledge(ana, env, conn) == 85
     assert await check_sales_training(ana, env, conn) == 100

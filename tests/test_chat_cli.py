@@ -53,7 +53,9 @@ def test_chat_session_gives_kudos_and_a_badge(tmp_path: Path) -> None:
 
     result = runner.invoke(cli, ["chat", "--as", "li@example.com"], input="/me\n", env=env)
     assert result.exit_code == 0
-    assert "Points:         205" in result.output
+    # 200 (the badge) + 5 (the kudos) + 20: Li's first turn of the day is a "login", which the
+    # example catalogue's Automated Badges "Welcome to Navigator" and "Welcome Badge" reward.
+    assert "Points:         225" in result.output
     assert "Rank:           #1" in result.output
 
 
@@ -79,7 +81,8 @@ def test_newcomer_gets_the_example_catalogue_without_loading_it(tmp_path: Path) 
     runner = CliRunner()
     result = runner.invoke(cli, ["members", "import", str(people)], env=env)
     assert result.exit_code == 0, result.output
-    script = "/badge\n1\n@li\n\n1\n"
+    # The badge by name: which badges are listed depends on the hour (Early Bird Special).
+    script = "/badge\nEmployee of the Month\n@li\n\n1\n"
     result = runner.invoke(cli, ["chat", "--as", "ana@example.com"], input=script, env=env)
     assert result.exit_code == 0, result.output
     assert "Li Wei received Employee of the Month from Ana Lopez" in result.output

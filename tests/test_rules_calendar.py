@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import update
-
 from rewards.catalog.rules import EmploymentDuration, WorkAnniversary
 from rewards.rules.base import EvalContext
 from rewards.rules.calendar import (
@@ -16,7 +14,6 @@ from rewards.rules.calendar import (
 )
 from rewards.settings import Settings
 from rewards.store.db import Database
-from rewards.store.models import Member
 from tests.factories import add_member, add_reward
 
 
@@ -30,19 +27,15 @@ async def _member(
     active: bool = True,
     celebrations_opt_out: bool = False,
 ) -> int:
-    member_id = await add_member(db, name, timezone=timezone, active=active)
-    async with db.write() as session:
-        await session.execute(
-            update(Member)
-            .where(Member.id == member_id)  # type: ignore[arg-type]
-            .values(
-                birthday_month=birthday[0] if birthday else None,
-                birthday_day=birthday[1] if birthday else None,
-                hire_date=hired,
-                celebrations_opt_out=celebrations_opt_out,
-            )
-        )
-    return member_id
+    return await add_member(
+        db,
+        name,
+        timezone=timezone,
+        active=active,
+        birthday=birthday,
+        hired=hired,
+        celebrations_opt_out=celebrations_opt_out,
+    )
 
 
 async def _ctx(db: Database, now: datetime, timezone: str = "UTC") -> EvalContext:
@@ -174,3 +167,73 @@ async def test_anniversary_in_the_members_zone(database: Database) -> None:
     ctx = await _ctx(database, datetime(2026, 3, 14, 12, 0, tzinfo=UTC))
     found = await employment_anniversaries(ctx, EmploymentDuration(years=6))
     assert [c.member_id for c in found] == [auckland]
+
+
+async def _policy_ctx(db: Database, now: datetime, policy: str) -> EvalContext:
+    return EvalContext(db=db, now=now, settings=Settings(weekend_policy=policy), reward_id=1)
+
+
+async def test_weekend_birthdays_move_to_the_friday_before(database: Database) -> None:
+    # 2026-11-21 is a Saturday and 2026-11-22 a Sunday.
+    saturday = await _member(database, "Sat", birthday=(11, 21))
+    sunday = await _member(database, "Sun", birthday=(11, 22))
+    friday = await _member(database, "Fri", birthday=(11, 20))
+    await add_reward(database, reward_id=1)
+    on_friday = await _policy_ctx(database, datetime(2026, 11, 20, 12, tzinfo=UTC), "friday_before")
+
+    found = await birthdays(on_friday)
+
+    assert [c.member_id for c in found] == [saturday, sunday, friday]
+    assert {c.key for c in found} == {"birthday:2026"}
+    assert found[0].args == {"birthday": "2026-11-21", "celebrated_on": "2026-11-20"}
+    assert found[2].args == {"birthday": "2026-11-20"}
+    for day in (21, 22):
+        weekend = await _policy_ctx(
+            database, datetime(2026, 11, day, 12, tzinfo=UTC), "friday_before"
+        )
+        assert await birthdays(weekend) == []
+    on_day = await _policy_ctx(database, datetime(2026, 11, 21, 12, tzinfo=UTC), "on_day")
+    assert [c.member_id for c in await birthdays(on_day)] == [saturday]
+
+
+async def test_weekend_birthdays_move_to_the_monday_after(database: Database) -> None:
+    saturday = await _member(database, "Sat", birthday=(11, 21))
+    sunday = await _member(database, "Sun", birthday=(11, 22))
+    monday = await _member(database, "Mon", birthday=(11, 23))
+    await add_reward(database, reward_id=1)
+    on_monday = await _policy_ctx(database, datetime(2026, 11, 23, 12, tzinfo=UTC), "monday_after")
+    assert [c.member_id for c in await birthdays(on_monday)] == [saturday, sunday, monday]
+    sunday_ctx = await _policy_ctx(database, datetime(2026, 11, 22, 12, tzinfo=UTC), "monday_after")
+    assert await birthdays(sunday_ctx) == []
+
+
+async def test_29_february_standing_in_on_a_sunday_moves_with_the_weekend(
+    database: Database,
+) -> None:
+    # 2027 is a common year and 28 February 2027 is a Sunday.
+    leapling = await _member(database, "Leap", birthday=(2, 29))
+    await add_reward(database, reward_id=1)
+    friday = await _policy_ctx(database, datetime(2027, 2, 26, 12, tzinfo=UTC), "friday_before")
+    found = await birthdays(friday)
+    assert [(c.member_id, c.key) for c in found] == [(leapling, "birthday:2027")]
+    assert found[0].args == {"birthday": "2027-02-28", "celebrated_on": "2027-02-26"}
+    monday = await _policy_ctx(database, datetime(2027, 3, 1, 12, tzinfo=UTC), "monday_after")
+    assert [c.member_id for c in await birthdays(monday)] == [leapling]
+    sunday = await _policy_ctx(database, datetime(2027, 2, 28, 12, tzinfo=UTC), "monday_after")
+    assert await birthdays(sunday) == []
+
+
+async def test_a_moved_celebration_keeps_the_occurrence_year_across_new_year(
+    database: Database,
+) -> None:
+    # 1 January 2028 is a Saturday: with friday_before it is celebrated on 31 December 2027,
+    # and it is the 2028 birthday and the 5th anniversary of a 1 January 2023 hire.
+    member = await _member(database, "Jan", birthday=(1, 1), hired=date(2023, 1, 1))
+    await add_reward(database, reward_id=1)
+    eve = await _policy_ctx(database, datetime(2027, 12, 31, 12, tzinfo=UTC), "friday_before")
+    assert [c.key for c in await birthdays(eve)] == ["birthday:2028"]
+    found = await work_anniversaries(eve, WorkAnniversary(years=5))
+    assert [(c.member_id, c.key) for c in found] == [(member, "anniversary:5")]
+    assert found[0].args["anniversary"] == "2028-01-01"
+    new_year = await _policy_ctx(database, datetime(2028, 1, 1, 12, tzinfo=UTC), "friday_before")
+    assert await birthdays(new_year) == []

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewards.functions.base import Connection, EvaluationEnv, MemberRef, scalar_number
+from rewards.functions.base import Connection, EvaluationEnv, MemberRef
 from rewards.functions.registry import achievement_function
-from rewards.functions.sales import SALES_IN_PERIOD
+from rewards.functions.sales import sales_in_period
 
 
 @achievement_function("rewards.functions.custom.check_sales_target")
@@ -21,5 +21,5 @@ async def check_sales_target(
     user: MemberRef, env: EvaluationEnv, conn: Connection, target: int = 100, **kwargs: Any
 ) -> int:
     """The member's sales in the period if they reached `target`, else 0."""
-    count = int(await scalar_number(conn, SALES_IN_PERIOD, user.id, env.start_date, env.end_date))
+    count = await sales_in_period(conn, user.id, env)
     return count if count >= target else 0

@@ -21,6 +21,12 @@ Two kinds, because they are called differently:
   shape; `conn` offers ``await conn.fetchval(sql, *args)``);
 - callbacks: ``async def f(member, reward, env, **kwargs)``.
 
+An achievement function may also declare a *batch form* (``achievement_function(name,
+batch=g)``): ``async def g(members, env, conn, **params) -> {member_id: value}`` answers for a
+whole population in a few set-based queries. The daily sweep over 100,000 members uses it when
+present, because one query per member is what made the original's sweep take hours; functions
+without one are still called per member, correctly but slowly.
+
 A registration that does not fit (not async, wrong arity, a name taken by another callable) is a
 startup error, not a surprise at 4 PM when the lottery runs.
 """
@@ -76,6 +82,7 @@ class RegisteredFunction:
     name: str
     kind: FunctionKind
     func: AsyncFunction
+    batch: AsyncFunction | None = None
 
     @property
     def summary(self) -> str:
@@ -120,10 +127,15 @@ def _check_shape(name: str, func: object, kind: FunctionKind) -> AsyncFunction:
 _DECLARED: dict[str, dict[str, RegisteredFunction]] = {}
 
 
-def _declare(kind: FunctionKind, name: str | None) -> Callable[[F], F]:
+def _declare(
+    kind: FunctionKind, name: str | None, batch: AsyncFunction | None = None
+) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         full_name = name or f"{func.__module__}.{func.__qualname__}"
-        entry = RegisteredFunction(full_name, kind, _check_shape(full_name, func, kind))
+        checked = _check_shape(full_name, func, kind)
+        if batch is not None:
+            _check_shape(f"{full_name} (batch form)", batch, kind)
+        entry = RegisteredFunction(full_name, kind, checked, batch)
         _DECLARED.setdefault(func.__module__, {})[full_name] = entry
         setattr(func, _KIND_MARK, kind)
         return func
@@ -131,9 +143,14 @@ def _declare(kind: FunctionKind, name: str | None) -> Callable[[F], F]:
     return decorate
 
 
-def achievement_function(name: str | None = None) -> Callable[[F], F]:
-    """Declare an achievement function, registered as `name` (default: ``module.function``)."""
-    return _declare(FunctionKind.ACHIEVEMENT, name)
+def achievement_function(
+    name: str | None = None, *, batch: AsyncFunction | None = None
+) -> Callable[[F], F]:
+    """Declare an achievement function, registered as `name` (default: ``module.function``).
+
+    `batch` is its optional set-based form (see the module docstring).
+    """
+    return _declare(FunctionKind.ACHIEVEMENT, name, batch)
 
 
 def completion_callback(name: str | None = None) -> Callable[[F], F]:
@@ -163,9 +180,12 @@ class FunctionRegistry:
             )
         self._functions[entry.name] = entry
 
-    def register(self, name: str, func: object, kind: FunctionKind) -> None:
+    def register(
+        self, name: str, func: object, kind: FunctionKind, *, batch: object | None = None
+    ) -> None:
         """Register a callable explicitly (tests, embedding applications)."""
-        self.add(RegisteredFunction(name, kind, _check_shape(name, func, kind)))
+        checked_batch = None if batch is None else _check_shape(f"{name} (batch form)", batch, kind)
+        self.add(RegisteredFunction(name, kind, _check_shape(name, func, kind), checked_batch))
 
     def load_module(self, module: str) -> list[str]:
         """Import `module` and register the functions it declares; return their names."""

@@ -1,7 +1,9 @@
 """Sales achievements.
 
-They read ``sale(member_id, sold_at, amount)``: one row per sale. Nothing in this repository
-writes that table yet; a deployment fills it from its sales system. With no rows the counts are 0.
+They read the ``sales`` data set's ``sales_count`` column in ``metric_record`` (a count per member
+per day), which a deployment loads from its sales system with ``rewards data import sales FILE``
+(or the API). With no rows the counts are 0. Periods are the reward's, as local dates: a day
+belongs to the period when ``start <= day < end``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,15 @@ from rewards.functions.base import Connection, EvaluationEnv, MemberRef, scalar_
 from rewards.functions.registry import achievement_function
 
 SALES_IN_PERIOD = (
-    "SELECT COUNT(*) FROM sale WHERE member_id = $1 AND sold_at >= $2 AND sold_at < $3"
+    "SELECT SUM(value) FROM metric_record WHERE dataset = 'sales' AND name = 'sales_count' "
+    "AND member_id = $1 AND day >= $2 AND day < $3"
 )
+
+
+async def sales_in_period(conn: Connection, member_id: int, env: EvaluationEnv) -> int:
+    """The member's sales count over the evaluated period."""
+    first, end = env.start_date.date(), env.end_date.date()
+    return int(await scalar_number(conn, SALES_IN_PERIOD, member_id, first, end))
 
 
 @achievement_function("rewards.functions.sales.check_first_sale")
@@ -21,7 +30,11 @@ async def check_first_sale(
     user: MemberRef, env: EvaluationEnv, conn: Connection, **kwargs: Any
 ) -> int:
     """1 once the member has made any sale, else 0 (the seed compares it with `gte 1`)."""
-    found = await conn.fetchval("SELECT 1 FROM sale WHERE member_id = $1 LIMIT 1", user.id)
+    found = await conn.fetchval(
+        "SELECT 1 FROM metric_record WHERE dataset = 'sales' AND name = 'sales_count' "
+        "AND member_id = $1 AND value > 0 LIMIT 1",
+        user.id,
+    )
     return 1 if found is not None else 0
 
 
@@ -30,4 +43,4 @@ async def get_sales_count(
     user: MemberRef, env: EvaluationEnv, conn: Connection, **kwargs: Any
 ) -> int:
     """The number of sales the member made in the evaluated period."""
-    return int(await scalar_number(conn, SALES_IN_PERIOD, user.id, env.start_date, env.end_date))
+    return await sales_in_period(conn, user.id, env)

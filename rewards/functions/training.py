@@ -1,8 +1,8 @@
 """Training achievements (the seed's Sales Mastery workflow).
 
-They read ``training_result(member_id, module, score, completed_at)``: one row per attempt, score
-0-100. Nothing in this repository writes that table yet; a deployment fills it from its learning
-system (an import, or an event handler of a later issue). With no rows the score is 0.
+They read the ``training`` data set in ``metric_record``: one column per module (its name, such as
+``product_knowledge``), the score 0-100 per member per day, loaded from a learning system with
+``rewards data import training FILE`` (or the API). The best score counts; with no rows it is 0.
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ from typing import Any
 from rewards.functions.base import Connection, EvaluationEnv, MemberRef, scalar_number
 from rewards.functions.registry import achievement_function
 
-_BEST_SCORE = "SELECT MAX(score) FROM training_result WHERE member_id = $1 AND module = $2"
+_BEST_SCORE = (
+    "SELECT MAX(value) FROM metric_record WHERE dataset = 'training' AND member_id = $1 "
+    "AND name = $2"
+)
 
 
 @achievement_function("rewards.functions.training.check_product_knowledge")
@@ -20,7 +23,7 @@ async def check_product_knowledge(
     user: MemberRef,
     env: EvaluationEnv,
     conn: Connection,
-    module: str = "product-knowledge",
+    module: str = "product_knowledge",
     **kwargs: Any,
 ) -> int | float:
     """The member's best score (0-100) in the product knowledge module."""
@@ -32,7 +35,7 @@ async def check_sales_training(
     user: MemberRef,
     env: EvaluationEnv,
     conn: Connection,
-    module: str = "sales-techniques",
+    module: str = "sales_techniques",
     **kwargs: Any,
 ) -> int | float:
     """The member's best score (0-100) in the sales techniques module."""

@@ -9,8 +9,18 @@ with the member's own zone (falling back to the organisation's `TIMEZONE`).
 (the original never matched it outside leap years, so those members were silently skipped). In a
 leap year it is celebrated on 29 February only, not also on the 28th.
 
-Candidate keys name the occurrence (``birthday:2027``, ``anniversary:5``), so a re-run of the same
-day, or of the next day in another zone, can never award twice.
+Weekends (``CELEBRATION_WEEKEND_POLICY``): with ``on_day`` (the default) a date is celebrated on
+the day itself. With ``friday_before`` an occurrence falling on a Saturday or Sunday in the
+member's zone is celebrated on the Friday before it, with ``monday_after`` on the Monday after it,
+so nobody's birthday passes unnoticed while the office is empty. The shift can cross a month or
+year end (a Sunday 1 January birthday is celebrated on Friday 30 December with
+``friday_before``), and it applies after the 29 February rule (a 28 February stand-in on a
+Saturday moves too).
+
+Candidate keys name the occurrence, not the day it is celebrated on (``birthday:2027``,
+``anniversary:5``), so a re-run of the same day, of the next day in another zone, or of the shifted
+day, can never award twice. args carry the occurrence (``birthday`` / ``anniversary``) and, when a
+weekend moved it, the day it is celebrated (``celebrated_on``).
 """
 
 from __future__ import annotations
@@ -39,11 +49,44 @@ def observed_day(month: int, day: int, year: int) -> tuple[int, int]:
     return (month, day)
 
 
+_FRIDAY, _SATURDAY = 4, 5
+
+
+def celebrated_on(occurrence: date, policy: str) -> date:
+    """The day an occurrence is celebrated under the weekend `policy` (see the module docstring)."""
+    weekday = occurrence.weekday()
+    if weekday < _SATURDAY or policy == "on_day":
+        return occurrence
+    if policy == "friday_before":
+        return occurrence - timedelta(days=weekday - _FRIDAY)
+    return occurrence + timedelta(days=7 - weekday)
+
+
+def occurrence_celebrated(month: int, day: int, today: date, policy: str) -> date | None:
+    """The occurrence of a yearly (month, day) that is celebrated on `today`, or None.
+
+    The shifted day can fall in the neighbouring year, so three years are tried.
+    """
+    for year in (today.year - 1, today.year, today.year + 1):
+        observed = observed_day(month, day, year)
+        occurrence = date(year, *observed)
+        if celebrated_on(occurrence, policy) == today:
+            return occurrence
+    return None
+
+
+def _moved(occurrence: date, today: date) -> dict[str, str]:
+    """``celebrated_on`` when a weekend moved the celebration, else nothing."""
+    return {} if occurrence == today else {"celebrated_on": today.isoformat()}
+
+
 def _window(ctx: EvalContext) -> list[tuple[int, int]]:
-    """Stored (month, day) pairs that could be celebrated on some local date around `ctx.now`."""
+    """Stored (month, day) pairs that could be celebrated on some local date around `ctx.now`
+    (two more days each way when weekends move celebrations)."""
     today = as_utc(ctx.now).date()
+    reach = 1 if ctx.settings.weekend_policy == "on_day" else 3
     pairs: set[tuple[int, int]] = set()
-    for offset in (-1, 0, 1):
+    for offset in range(-reach, reach + 1):
         day = today + timedelta(days=offset)
         pairs.add((day.month, day.day))
         if (day.month, day.day) == (_FEB, 28) and not _calendar.isleap(day.year):
@@ -79,16 +122,18 @@ async def birthdays(ctx: EvalContext) -> list[Candidate]:
     async with ctx.db.read() as session:
         rows = (await session.execute(query)).all()
     found: list[Candidate] = []
+    policy = ctx.settings.weekend_policy
     for member_id, b_month, b_day, tz in rows:
         if member_id is None or b_month is None or b_day is None:  # pragma: no cover
             continue
         today = local_today(ctx.now, tz, ctx.settings.timezone)
-        if observed_day(b_month, b_day, today.year) == (today.month, today.day):
+        occurrence = occurrence_celebrated(b_month, b_day, today, policy)
+        if occurrence is not None:
             found.append(
                 Candidate(
                     member_id=member_id,
-                    key=f"birthday:{today.year}",
-                    args={"birthday": today.isoformat()},
+                    key=f"birthday:{occurrence.year}",
+                    args={"birthday": occurrence.isoformat(), **_moved(occurrence, today)},
                 )
             )
     return found
@@ -107,16 +152,18 @@ async def _anniversaries(ctx: EvalContext, years: int | None) -> list[Candidate]
     async with ctx.db.read() as session:
         rows = (await session.execute(query)).all()
     found: list[Candidate] = []
+    policy = ctx.settings.weekend_policy
     for member_id, hired, tz in rows:
         if member_id is None or not isinstance(
             hired, date
         ):  # pragma: no cover - defensive against raw drivers
             continue
         today = local_today(ctx.now, tz, ctx.settings.timezone)
-        completed = today.year - hired.year
-        if completed < 1 or (years is not None and completed != years):
+        occurrence = occurrence_celebrated(hired.month, hired.day, today, policy)
+        if occurrence is None:
             continue
-        if observed_day(hired.month, hired.day, today.year) != (today.month, today.day):
+        completed = occurrence.year - hired.year
+        if completed < 1 or (years is not None and completed != years):
             continue
         found.append(
             Candidate(
@@ -125,7 +172,8 @@ async def _anniversaries(ctx: EvalContext, years: int | None) -> list[Candidate]
                 args={
                     "years_employed": completed,
                     "hire_date": hired.isoformat(),
-                    "anniversary": today.isoformat(),
+                    "anniversary": occurrence.isoformat(),
+                    **_moved(occurrence, today),
                 },
             )
         )

@@ -9,6 +9,10 @@
   ``u ** (1 / weight)``, same order, no underflow); the `count` largest keys win. The chance of
   being drawn first is exactly weight / total weight (the original sorted by
   ``random() * weight``, which is biased).
+- `within` (a RandomUsers rule AND-ed with other rules) narrows the eligible set to the members
+  who passed the other rules, and `exclude` removes members who could not receive the reward
+  (a once-only reward they already hold); both id lists are recorded with the run's parameters
+  so `verify` narrows the same way.
 - Every draw is recorded in `lottery_run` under its unique `draw_key` with the seed, the size and
   sha256 of the eligible ids, the winners and the parameters, so a restart or a second replica
   returns the recorded run instead of drawing again, and `verify` can re-run it.
@@ -20,7 +24,7 @@ import hashlib
 import math
 import random
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,7 +111,13 @@ def _weight(
 
 
 async def _eligible(
-    session: AsyncSession, reward_id: int, rule: RandomUsers, now: datetime, org_zone: str
+    session: AsyncSession,
+    reward_id: int,
+    rule: RandomUsers,
+    now: datetime,
+    org_zone: str,
+    within: Collection[int] | None = None,
+    exclude: Collection[int] | None = None,
 ) -> Eligible:
     criteria = rule.filters
     conditions: list[Any] = [col(Member.active).is_(True)]
@@ -142,6 +152,14 @@ async def _eligible(
         .order_by(col(Member.id))
     )
     rows = (await session.execute(query)).all()
+    if within is not None or exclude:
+        allowed = None if within is None else {int(i) for i in within}
+        barred = {int(i) for i in exclude or ()}
+        rows = [
+            row
+            for row in rows
+            if (allowed is None or int(row[0]) in allowed) and int(row[0]) not in barred
+        ]
     ids = [int(row[0]) for row in rows]
     groups: dict[int, list[str]] = {}
     if rule.weights is not None and rule.weights.group and ids:
@@ -160,8 +178,19 @@ async def _eligible(
     return Eligible(ids=ids, weights=weights)
 
 
-def _parameters(rule: RandomUsers, now: datetime, org_zone: str) -> dict[str, Any]:
-    return {"rule": rule.to_json(), "now": as_utc(now).isoformat(), "timezone": org_zone}
+def _parameters(
+    rule: RandomUsers,
+    now: datetime,
+    org_zone: str,
+    within: Collection[int] | None,
+    exclude: Collection[int] | None,
+) -> dict[str, Any]:
+    recorded = {"rule": rule.to_json(), "now": as_utc(now).isoformat(), "timezone": org_zone}
+    if within is not None:
+        recorded["within"] = sorted(int(i) for i in within)
+    if exclude:
+        recorded["exclude"] = sorted(int(i) for i in exclude)
+    return recorded
 
 
 def _result(run: LotteryRun, *, created: bool) -> LotteryResult:
@@ -182,8 +211,19 @@ async def _recorded(session: AsyncSession, draw_key: str) -> LotteryRun | None:
     return found
 
 
-async def draw(ctx: EvalContext, rule: RandomUsers, *, draw_key: str) -> LotteryResult:
-    """Draw `rule.count` winners for `draw_key`, or return the run already recorded for it."""
+async def draw(
+    ctx: EvalContext,
+    rule: RandomUsers,
+    *,
+    draw_key: str,
+    within: Collection[int] | None = None,
+    exclude: Collection[int] | None = None,
+) -> LotteryResult:
+    """Draw `rule.count` winners for `draw_key`, or return the run already recorded for it.
+
+    `within` limits the draw to those member ids and `exclude` leaves those out (see the module
+    docstring).
+    """
     async with ctx.db.read() as session:
         existing = await _recorded(session, draw_key)
     if existing is not None:
@@ -194,7 +234,9 @@ async def draw(ctx: EvalContext, rule: RandomUsers, *, draw_key: str) -> Lottery
             existing = await _recorded(session, draw_key)
             if existing is not None:
                 return _result(existing, created=False)
-            eligible = await _eligible(session, ctx.reward_id, rule, ctx.now, org_zone)
+            eligible = await _eligible(
+                session, ctx.reward_id, rule, ctx.now, org_zone, within, exclude
+            )
             seed = secrets.token_hex(16)
             run = LotteryRun(
                 reward_id=ctx.reward_id,
@@ -203,7 +245,7 @@ async def draw(ctx: EvalContext, rule: RandomUsers, *, draw_key: str) -> Lottery
                 eligible_count=len(eligible.ids),
                 eligible_hash=eligible.hash,
                 winners=replay(seed, eligible.ids, eligible.weights, rule.count),
-                parameters=_parameters(rule, ctx.now, org_zone),
+                parameters=_parameters(rule, ctx.now, org_zone, within, exclude),
                 drawn_at=as_utc(ctx.now),
             )
             session.add(run)
@@ -239,7 +281,9 @@ async def verify(db: Database, run_id: int) -> VerifyResult | None:
         rule = rule_of(run)
         now = datetime.fromisoformat(run.parameters.get("now") or run.drawn_at.isoformat())
         org_zone = str(run.parameters.get("timezone") or "UTC")
-        eligible = await _eligible(session, run.reward_id, rule, now, org_zone)
+        within = run.parameters.get("within")
+        exclude = run.parameters.get("exclude")
+        eligible = await _eligible(session, run.reward_id, rule, now, org_zone, within, exclude)
         reward_name = await session.scalar(select(Reward.name).where(Reward.id == run.reward_id))
         winner_ids = {int(w) for w in run.winners}
         names: dict[int, str] = {}

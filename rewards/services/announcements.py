@@ -8,24 +8,44 @@ evaluation announces nothing new) and one `Delivery` per place:
 - each recipient's direct chat on every enabled platform (unless `direct` is false);
 - each recipient's email when the reward asks for email and ``SMTP_*`` is set.
 
-Delivering is the notifier's job (`bots`), which has the platform gateways. Several recipients
-in one announcement become one card per channel ("folded"), and one direct message each.
+Delivering is the notifier's job (`bots.notifier`), which has the platform gateways. Several
+recipients in one announcement become one card per channel ("folded"), and one direct message
+each. This module holds the queue the notifier works from:
+
+- `claim_due()` reserves due pending deliveries for one process: the attempt is counted and
+  `next_attempt_at` moves to the end of a short lease (`LEASE`) in the same write, so another
+  notifier (another server process) does not see them as due; on PostgreSQL the rows are picked
+  with ``FOR UPDATE SKIP LOCKED``. A process that dies mid-send leaves its claims to be taken
+  again when the lease ends.
+- `mark_sent()` records the platform's message reference; `mark_failed_attempt()` schedules the
+  next attempt after ``DELIVERY_BACKOFF_SECONDS * 2^(attempt-1)`` (at most `MAX_BACKOFF`) or, after
+  ``DELIVERY_MAX_ATTEMPTS``, marks the delivery "failed" with the last error; `mark_skipped()`
+  records a delivery that cannot happen and is not retried (the bot never met the member there).
+  Each mark applies only while the claim is still the caller's (same attempt, still pending).
+- `list_deliveries()` / `list_failures()` and `retry_delivery()` serve ``rewards deliveries``;
+  a sent delivery is never re-queued, so nothing is announced twice.
+
+Statuses: "pending" (waiting or leased), "sent", "failed", "skipped". Awards are never touched:
+they are written before their announcement, so a platform outage cannot lose or repeat one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from rewards.catalog.announce import DEFAULT_ANNOUNCE, AnnounceSpec
+from rewards.clock import as_utc
+from rewards.errors import NotAvailable, NotFound
 from rewards.services.members import is_placeholder_email
 from rewards.settings import Settings
 from rewards.store.db import Database
-from rewards.store.models import Announcement, Delivery, Member, PlatformAccount
+from rewards.store.models import Announcement, Delivery, Member, PlatformAccount, Reward
 
 DIRECT_PREFIX = "member:"
 """A delivery target naming a member's direct chat (``member:42``) rather than a channel."""
@@ -148,3 +168,368 @@ async def announce(
             )
         await session.flush()
         return row.id
+
+
+# --- delivering ---------------------------------------------------------------------------------
+
+LEASE = timedelta(minutes=2)
+"""How long a claimed delivery is reserved for the process that claimed it. Longer than any one
+send (each platform call times out well within it), so a live process never loses its claim; a
+process that dies mid-send leaves the delivery to be picked up again once the lease runs out."""
+
+MAX_BACKOFF = timedelta(hours=1)
+"""The longest wait between two attempts, however many attempts came before."""
+
+PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class AnnouncementView:
+    """What a card needs: the announcement's kind, title, recipients and the reward's icon."""
+
+    id: int
+    key: str
+    kind: str
+    title: str
+    items: tuple[AnnouncedItem, ...]
+    created_at: datetime
+    reward_id: int | None = None
+    reward_name: str | None = None
+    icon: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def item_for(self, member_id: int) -> AnnouncedItem | None:
+        return next((item for item in self.items if item.member_id == member_id), None)
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    id: int
+    announcement_id: int
+    channel: str
+    target: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    sent_at: datetime | None
+    message_ref: str | None
+    title: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery this process has reserved until `lease_until`, with what to send.
+
+    `attempts` counts this attempt; the marks below only apply while the claim is still this
+    process's (same attempt, still pending), so a process whose lease ran out cannot overwrite
+    the outcome of the one that took over."""
+
+    id: int
+    channel: str
+    target: str
+    attempts: int
+    lease_until: datetime
+    announcement: AnnouncementView
+    member_id: int | None
+    """The recipient of a direct message or an email; None for a channel post."""
+
+
+def direct_member(target: str) -> int | None:
+    """The member id of a ``member:<id>`` target; None for a channel or an address."""
+    if not target.startswith(DIRECT_PREFIX):
+        return None
+    rest = target[len(DIRECT_PREFIX) :]
+    return int(rest) if rest.isdigit() else None
+
+
+def backoff(settings: Settings, attempts: int) -> timedelta:
+    """The wait after failed attempt number `attempts` (1, 2, ...): delivery_backoff_seconds,
+    doubled after each failure, never more than `MAX_BACKOFF`."""
+    exponent = max(attempts - 1, 0)
+    base = max(settings.delivery_backoff_seconds, 0)
+    if exponent > 30:  # 2**30 times anything is past the cap; avoid huge integers
+        return MAX_BACKOFF
+    return min(timedelta(seconds=base * 2**exponent), MAX_BACKOFF)
+
+
+def _delivery_view(row: Delivery, announcement: Announcement | None = None) -> DeliveryView:
+    assert row.id is not None
+    return DeliveryView(
+        id=row.id,
+        announcement_id=row.announcement_id,
+        channel=row.channel,
+        target=row.target,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=as_utc(row.next_attempt_at),
+        last_error=row.last_error,
+        sent_at=as_utc(row.sent_at) if row.sent_at else None,
+        message_ref=row.message_ref,
+        title=announcement.title if announcement else "",
+        kind=announcement.kind if announcement else "",
+    )
+
+
+def _items(payload: dict[str, Any]) -> tuple[AnnouncedItem, ...]:
+    items = []
+    for raw in payload.get("items") or []:
+        if not isinstance(raw, dict) or not isinstance(raw.get("member_id"), int):
+            continue
+        items.append(
+            AnnouncedItem(
+                member_id=raw["member_id"],
+                name=str(raw.get("name") or ""),
+                text=str(raw.get("text") or ""),
+                points=int(raw.get("points") or 0),
+                extra=dict(raw.get("extra") or {}),
+            )
+        )
+    return tuple(items)
+
+
+def _announcement_view(row: Announcement, reward: Reward | None) -> AnnouncementView:
+    assert row.id is not None
+    payload = dict(row.payload or {})
+    icon = payload.get("icon") if isinstance(payload.get("icon"), str) else None
+    if not icon and reward is not None:
+        defined = (reward.definition or {}).get("icon")
+        icon = reward.icon or (defined if isinstance(defined, str) else None)
+    return AnnouncementView(
+        id=row.id,
+        key=row.key,
+        kind=row.kind,
+        title=row.title,
+        items=_items(payload),
+        created_at=as_utc(row.created_at),
+        reward_id=row.reward_id,
+        reward_name=reward.name if reward else None,
+        icon=icon or None,
+        payload=payload,
+    )
+
+
+async def load_announcement(db: Database, announcement_id: int) -> AnnouncementView | None:
+    async with db.read() as session:
+        row = await session.get(Announcement, announcement_id)
+        if row is None:
+            return None
+        reward = await session.get(Reward, row.reward_id) if row.reward_id else None
+        return _announcement_view(row, reward)
+
+
+async def claim_due(
+    db: Database,
+    now: datetime,
+    *,
+    channels: Iterable[str],
+    limit: int = 20,
+    lease: timedelta = LEASE,
+) -> list[ClaimedDelivery]:
+    """Reserve up to `limit` pending deliveries on `channels` whose time has come.
+
+    One write transaction selects the due rows and, in the same statement that reserves them,
+    moves `next_attempt_at` to the end of the lease and counts the attempt. Another process
+    running the same query sees them as not due until the lease ends, so two notifiers never send
+    the same delivery. On PostgreSQL the selection takes row locks with SKIP LOCKED (a racing
+    claimer takes other rows instead of waiting) and the UPDATE re-checks the condition; SQLite
+    serialises writers with BEGIN IMMEDIATE, so the second claimer sees the first one's result.
+    """
+    wanted = sorted(set(channels))
+    if not wanted or limit <= 0:
+        return []
+    due = (
+        col(Delivery.status) == PENDING,
+        col(Delivery.next_attempt_at) <= now,
+        col(Delivery.channel).in_(wanted),
+    )
+    lease_until = now + lease
+    async with db.write() as session:
+        query = (
+            select(col(Delivery.id))
+            .where(*due)
+            .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
+            .limit(limit)
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list((await session.execute(query)).scalars())
+        if not ids:
+            return []
+        claimed = await session.execute(
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids), *due)
+            .values(attempts=col(Delivery.attempts) + 1, next_attempt_at=lease_until)
+            .returning(
+                col(Delivery.id),
+                col(Delivery.announcement_id),
+                col(Delivery.channel),
+                col(Delivery.target),
+                col(Delivery.attempts),
+            )
+        )
+        rows = claimed.all()
+        announcement_ids = {row.announcement_id for row in rows}
+        announcements = {
+            a.id: a
+            for a in (
+                await session.execute(
+                    select(Announcement).where(col(Announcement.id).in_(announcement_ids))
+                )
+            ).scalars()
+        }
+        reward_ids = {a.reward_id for a in announcements.values() if a.reward_id}
+        rewards = {
+            r.id: r
+            for r in (
+                await session.execute(select(Reward).where(col(Reward.id).in_(reward_ids)))
+            ).scalars()
+        }
+        emails = {row.target.lower() for row in rows if row.channel == "email"}
+        by_email: dict[str, int] = {}
+        if emails:
+            found = await session.execute(
+                select(col(Member.email), col(Member.id)).where(
+                    func.lower(col(Member.email)).in_(emails)
+                )
+            )
+            by_email = {email.lower(): member_id for email, member_id in found.all() if member_id}
+    views = {
+        a_id: _announcement_view(a, rewards.get(a.reward_id) if a.reward_id else None)
+        for a_id, a in announcements.items()
+        if a_id is not None
+    }
+    result = []
+    for row in sorted(rows, key=lambda r: r.id):
+        member_id = (
+            by_email.get(row.target.lower())
+            if row.channel == "email"
+            else direct_member(row.target)
+        )
+        result.append(
+            ClaimedDelivery(
+                id=row.id,
+                channel=row.channel,
+                target=row.target,
+                attempts=row.attempts,
+                lease_until=lease_until,
+                announcement=views[row.announcement_id],
+                member_id=member_id,
+            )
+        )
+    return result
+
+
+def _still_ours(claim: ClaimedDelivery) -> tuple[Any, ...]:
+    return (
+        col(Delivery.id) == claim.id,
+        col(Delivery.status) == PENDING,
+        col(Delivery.attempts) == claim.attempts,
+    )
+
+
+async def _mark(db: Database, claim: ClaimedDelivery, **values: Any) -> bool:
+    async with db.write() as session:
+        done = await session.execute(
+            update(Delivery).where(*_still_ours(claim)).values(**values).returning(col(Delivery.id))
+        )
+        return done.first() is not None
+
+
+def _error_text(error: str) -> str:
+    return error.strip()[:2000] or "unknown error"
+
+
+async def mark_sent(
+    db: Database, claim: ClaimedDelivery, now: datetime, message_ref: str = ""
+) -> bool:
+    """Record a successful send; False when the claim was no longer ours (it is sent anyway)."""
+    return await _mark(
+        db, claim, status=SENT, sent_at=now, message_ref=(message_ref or None), last_error=None
+    )
+
+
+async def mark_skipped(db: Database, claim: ClaimedDelivery, now: datetime, reason: str) -> bool:
+    """Record that there is nothing to send and nothing to retry (the bot never met the member
+    on that platform); the reason stays visible in `rewards deliveries list`."""
+    return await _mark(db, claim, status=SKIPPED, last_error=_error_text(reason))
+
+
+async def mark_failed_attempt(
+    db: Database,
+    settings: Settings,
+    claim: ClaimedDelivery,
+    now: datetime,
+    error: str,
+    *,
+    final: bool = False,
+) -> str:
+    """Record a failed attempt: retry after `backoff()` while attempts remain, else (or when
+    `final`) mark it failed for good. Returns the new status ("pending" or "failed")."""
+    if final or claim.attempts >= max(settings.delivery_max_attempts, 1):
+        await _mark(db, claim, status=FAILED, last_error=_error_text(error))
+        return FAILED
+    await _mark(
+        db,
+        claim,
+        next_attempt_at=now + backoff(settings, claim.attempts),
+        last_error=_error_text(error),
+    )
+    return PENDING
+
+
+async def release(db: Database, claim: ClaimedDelivery, now: datetime) -> bool:
+    """Give a claim back without counting the attempt (the process is stopping before sending)."""
+    return await _mark(db, claim, attempts=claim.attempts - 1, next_attempt_at=now)
+
+
+async def list_deliveries(
+    db: Database, *, status: str | None = None, failed: bool = False, limit: int = 200
+) -> list[DeliveryView]:
+    """Deliveries, newest first; `failed` lists the ones that need a person (failed, skipped)."""
+    query = (
+        select(Delivery, Announcement)
+        .join(Announcement, col(Announcement.id) == col(Delivery.announcement_id))
+        .order_by(col(Delivery.id).desc())
+        .limit(limit)
+    )
+    if failed:
+        query = query.where(col(Delivery.status).in_((FAILED, SKIPPED)))
+    elif status:
+        query = query.where(col(Delivery.status) == status)
+    async with db.read() as session:
+        rows = (await session.execute(query)).all()
+        return [_delivery_view(delivery, announcement) for delivery, announcement in rows]
+
+
+async def list_failures(db: Database, *, limit: int = 200) -> list[DeliveryView]:
+    """Deliveries that gave up (failed after the last attempt) or were skipped, newest first."""
+    return await list_deliveries(db, failed=True, limit=limit)
+
+
+async def get_delivery(db: Database, delivery_id: int) -> DeliveryView | None:
+    async with db.read() as session:
+        row = await session.get(Delivery, delivery_id)
+        if row is None:
+            return None
+        return _delivery_view(row, await session.get(Announcement, row.announcement_id))
+
+
+async def retry_delivery(db: Database, delivery_id: int, now: datetime) -> DeliveryView:
+    """Queue a failed or skipped delivery again with a fresh set of attempts.
+
+    A sent delivery is refused (it would be sent twice); a pending one is simply made due now."""
+    async with db.write() as session:
+        row = await session.get(Delivery, delivery_id)
+        if row is None:
+            raise NotFound(f"There is no delivery {delivery_id}.")
+        if row.status == SENT:
+            raise NotAvailable(f"Delivery {delivery_id} was already sent; it is not sent again.")
+        if row.status != PENDING:
+            row.attempts = 0
+        row.status = PENDING
+        row.next_attempt_at = now
+        session.add(row)
+        await session.flush()
+        return _delivery_view(row, await session.get(Announcement, row.announcement_id))

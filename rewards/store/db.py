@@ -76,8 +76,18 @@ class Database:
             _prepare_sqlite(self.engine)
             self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
+            # asyncpg prepares every statement; after five runs PostgreSQL may switch a prepared
+            # statement to a generic plan that ignores the actual dates, and the rule queries
+            # (attendance windows, login streaks) then became 2-5x slower from the sixth sweep on
+            # one pooled connection (bench/sweep.py). Custom plans keep them planned for their
+            # parameters.
             self.engine = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_pre_ping=True,
+                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
             )
             self._write_engine = self.engine
 

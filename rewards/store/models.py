@@ -353,16 +353,29 @@ class MetricRecord(SQLModel, table=True):
 
 class JobRun(SQLModel, table=True):
     """One claimed scheduler run. (job_id, fire_time) is unique, so among all processes sharing
-    the database exactly one runs each fire time; the others find the claim and skip."""
+    the database exactly one runs each fire time; the others find the claim and skip.
+
+    The owner refreshes `heartbeat_at` while the run is in progress. A "running" claim whose
+    heartbeat has stopped belongs to a dead process: another process takes it over (new
+    `claimed_by`, `attempts` + 1) and runs the idempotent job body again, so no run is lost.
+    """
 
     __tablename__ = "job_run"
-    __table_args__ = (UniqueConstraint("job_id", "fire_time", name="uq_job_run"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "fire_time", name="uq_job_run"),
+        Index("ix_job_run_status_heartbeat", "status", "heartbeat_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: str = Field(max_length=200)
     fire_time: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # What the job body is told (lottery draw keys derive from it): "<job id>:<fire time>" for
+    # scheduled runs, "manual:<time>" for `rewards jobs run`. A takeover re-runs with the same key.
+    run_key: str = Field(max_length=200)
     claimed_by: str = Field(max_length=200)
     claimed_at: datetime = _time()
+    heartbeat_at: datetime = _time()
+    attempts: int = 1
     finished_at: datetime | None = _time(nullable=True)
     status: str = Field(default="running", max_length=20)
     detail: str | None = Field(default=None, max_length=4000)

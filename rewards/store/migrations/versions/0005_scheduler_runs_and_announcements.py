@@ -26,14 +26,20 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('fire_time', rewards.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('run_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('claimed_at', rewards.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('heartbeat_at', rewards.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('finished_at', rewards.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('job_id', 'fire_time', name='uq_job_run')
     )
+    with op.batch_alter_table('job_run', schema=None) as batch_op:
+        batch_op.create_index('ix_job_run_status_heartbeat', ['status', 'heartbeat_at'], unique=False)
+
     op.create_table('metric_record',
     sa.Column('dataset', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -98,5 +104,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_metric_dataset_name_day')
 
     op.drop_table('metric_record')
+    with op.batch_alter_table('job_run', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_run_status_heartbeat')
+
     op.drop_table('job_run')
     # ### end Alembic commands ###

@@ -1,0 +1,86 @@
+"""Announcement delivery in the server process: `setup(app, settings)` starts a `Notifier`.
+
+What is delivered, where, and how failures are retried is described in `bots.notifier.notifier`;
+the queue itself (claims, back-off, failures) lives in `rewards.services.announcements`, and the
+email format in `bots.notifier.email`.
+
+`setup` stores the notifier as ``app[NOTIFIER]``; it starts after every start-up hook (so the
+platform gateways exist) and stops at shutdown, before the gateways are torn down. Whoever writes
+an announcement in this process calls ``app[NOTIFIER].wake()`` to have it sent at once rather
+than at the next tick (every `POLL_SECONDS`). Other processes writing announcements need not
+do anything: the next tick of any server's notifier picks them up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bots.gateway import ChannelGateway
+from bots.notifier.email import Mailer
+from bots.notifier.notifier import POLL_SECONDS, Gateways, Notifier, Report, capture_teams_errors
+from rewards.settings import Settings
+
+__all__ = ["NOTIFIER", "POLL_SECONDS", "Mailer", "Notifier", "Report", "app_gateways", "setup"]
+
+log = logging.getLogger("bots.notifier")
+
+NOTIFIER = web.AppKey("notifier", Notifier)
+
+
+def app_gateways(app: web.Application) -> Gateways:
+    """The gateways of the platforms mounted on `app` (None while one is still starting)."""
+    from bots.server import CORE  # here: bots.server imports this package
+    from bots.slack import SLACK, SlackGateway
+    from bots.teams import ADAPTER, GATEWAY
+    from bots.telegram import TELEGRAM
+
+    found: dict[str, ChannelGateway | None] = {}
+    if ADAPTER in app:
+        teams = app.get(GATEWAY)
+        if teams is not None:
+            capture_teams_errors(teams.adapter)
+        found["teams"] = teams
+    if SLACK in app:
+        found["slack"] = SlackGateway(app[CORE], app[SLACK].client) if CORE in app else None
+    if TELEGRAM in app:
+        found["telegram"] = app[TELEGRAM].gateway
+    return found
+
+
+def setup(
+    app: web.Application,
+    settings: Settings,
+    *,
+    interval: float = POLL_SECONDS,
+    run: bool = True,
+) -> Notifier:
+    """Create the notifier for `app` and tie it to the app's life; `run=False` builds it without
+    the background loop (tests drive `deliver_due()` themselves with a fixed clock)."""
+    from bots.server import CORE
+
+    notifier = Notifier(
+        lambda: app[CORE],
+        lambda: app_gateways(app),
+        Mailer.from_settings(settings),
+        interval=interval,
+    )
+    app[NOTIFIER] = notifier
+
+    async def start(app: web.Application) -> None:
+        if run:
+            notifier.start()
+            log.info(
+                "notifier started: every %.0fs, platforms %s, email %s",
+                interval,
+                ", ".join(sorted(app_gateways(app))) or "none",
+                "on" if notifier.mailer else "off",
+            )
+
+    async def stop(app: web.Application) -> None:
+        await notifier.stop()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
+    return notifier

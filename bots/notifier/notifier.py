@@ -1,0 +1,356 @@
+"""`Notifier`: sends due announcement deliveries through the platform gateways and SMTP.
+
+It runs inside the server process (see `bots.notifier.setup`): a loop that wakes every few seconds,
+and at once when `wake()` is called (after an announcement is written), claims due `Delivery`
+rows and sends each one:
+
+- a channel post (target: a channel's id or stored name): the folded announcement card through
+  the platform's gateway (`bots.gateway.ChannelGateway.post`);
+- a direct message (target ``member:<id>``): the recipient's personal card through
+  `ChannelGateway.direct`; when the bot never met that member on the platform it is "skipped"
+  with the reason, and not retried;
+- an email (target: an address): the personal card as a text + HTML message (`email.Mailer`).
+
+A failure (the platform answers 500, refuses the connection, times out, or the channel is
+unknown) is retried with exponential back-off, ``DELIVERY_BACKOFF_SECONDS * 2^(attempt-1)``
+capped at an hour, up to ``DELIVERY_MAX_ATTEMPTS``; after the last one the delivery is "failed"
+with the last error, listed by ``rewards deliveries list --failed`` and re-queued by
+``rewards deliveries retry ID``. A platform this server does not run at all (no token) fails its
+deliveries at once with the reason. A platform that is configured but still starting is left
+alone until it is ready. Awards are never touched here: they were written before the
+announcement, so a platform outage delays the news but never loses or repeats an award.
+
+Claims are leased (`rewards.services.announcements.claim_due`), so several server processes can
+run a notifier each over one database and every delivery is still sent once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from bots.gateway import ChannelGateway, PostedMessage
+from bots.notifier.email import Mailer
+from cards import announcements as screens
+from rewards.core import Core
+from rewards.errors import NotFound
+from rewards.services import announcements as deliveries
+from rewards.services.announcements import ClaimedDelivery
+from rewards.services.channels import list_channels
+
+log = logging.getLogger("bots.notifier")
+
+PLATFORMS = ("teams", "slack", "telegram")
+PLATFORM_NAMES = {"teams": "Microsoft Teams", "slack": "Slack", "telegram": "Telegram"}
+NOT_RUNNING = {
+    "teams": "Microsoft Teams is not mounted on this server.",
+    "slack": (
+        "Slack is not connected on this server (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)."
+    ),
+    "telegram": "Telegram is not connected on this server (set TELEGRAM_BOT_TOKEN).",
+    "email": "Email is off on this server (set SMTP_HOST).",
+}
+POLL_SECONDS = 5.0
+BATCH = 20
+PARALLEL = 5  # sends in flight at once: one slow platform must not hold up the others
+SEND_TIMEOUT = 60.0  # seconds per send; well inside the claim's lease
+
+Gateways = Mapping[str, ChannelGateway | None]
+"""Platform -> its gateway; None while the platform is mounted but not started yet; a platform
+missing from the mapping is not run by this server."""
+
+_TEAMS_ERRORS: ContextVar[list[BaseException] | None] = ContextVar("teams_errors", default=None)
+
+
+def capture_teams_errors(adapter: Any) -> None:
+    """Let the notifier see why a proactive Teams send failed.
+
+    The Bot Framework adapter hands an exception raised inside `continue_conversation` to its
+    `on_turn_error` handler and returns normally, so the gateway's caller would think the message
+    went out. This wraps the handler: while the notifier is sending (a context variable is set),
+    the error is collected for it to raise; otherwise the original handler runs as before.
+    """
+    original = getattr(adapter, "on_turn_error", None)
+    if adapter is None or getattr(original, "_notifier_capture", False):
+        return
+
+    async def on_turn_error(context: Any, error: Exception) -> None:
+        captured = _TEAMS_ERRORS.get()
+        if captured is not None:
+            captured.append(error)
+            return
+        if original is not None:
+            await original(context, error)
+
+    on_turn_error._notifier_capture = True  # type: ignore[attr-defined]
+    adapter.on_turn_error = on_turn_error
+
+
+@dataclass
+class Report:
+    """What one pass did; the loop logs it and tests assert on it."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    released: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed + self.skipped
+
+
+class SendFailed(Exception):
+    """A send that did not go out, with a sentence for the delivery's `last_error`."""
+
+
+def describe(error: BaseException) -> str:
+    """One line for `last_error`: the exception's class and message (never a traceback)."""
+    text = str(error).strip().replace("\n", " ")
+    if isinstance(error, SendFailed | NotFound):
+        return text
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name
+
+
+class Notifier:
+    """Delivers due announcements; `deliver_due()` is one pass, `start()` runs passes in a loop."""
+
+    def __init__(
+        self,
+        core: Core | Callable[[], Core],
+        gateways: Callable[[], Gateways],
+        mailer: Mailer | None = None,
+        *,
+        interval: float = POLL_SECONDS,
+        batch: int = BATCH,
+        parallel: int = PARALLEL,
+    ) -> None:
+        self._core = core
+        self.gateways = gateways
+        self.mailer = mailer
+        self.interval = interval
+        self.batch = batch
+        self.parallel = parallel
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def core(self) -> Core:
+        return self._core if isinstance(self._core, Core) else self._core()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Run a pass now rather than at the next tick (call after writing an announcement)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="rewards-notifier")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Finish the sends in flight (up to `grace` seconds), then stop; claims not yet sent
+        are given back so another process can send them without waiting for the lease."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                report = await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is down, say; the next tick tries again
+                log.exception("notifier: a delivery pass failed")
+                report = Report()
+            if report.handled:
+                log.info(
+                    "notifier: %d sent, %d to retry, %d failed, %d skipped",
+                    report.sent,
+                    report.retried,
+                    report.failed,
+                    report.skipped,
+                )
+            if report.handled >= self.batch and not self._stopping:
+                continue  # more may be due right now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    # --- one pass ------------------------------------------------------------------------------
+
+    def _channels(self, gateways: Gateways) -> list[str]:
+        """Channels to claim: ready platforms, email when on, and the platforms this server does
+        not run at all (to fail them with the reason). A platform still starting is skipped."""
+        channels = [p for p in PLATFORMS if p not in gateways or gateways[p] is not None]
+        channels.append("email")
+        return channels
+
+    async def deliver_due(self) -> Report:
+        """Claim the due deliveries (up to one batch) and send them; returns what happened."""
+        core = self.core
+        gateways = dict(self.gateways())
+        claims = await deliveries.claim_due(
+            core.db, core.clock.now(), channels=self._channels(gateways), limit=self.batch
+        )
+        report = Report()
+        if not claims:
+            return report
+        limit = asyncio.Semaphore(max(self.parallel, 1))
+
+        async def one(claim: ClaimedDelivery) -> None:
+            async with limit:
+                await self._deliver(core, gateways, claim, report)
+
+        await asyncio.gather(*(one(claim) for claim in claims))
+        return report
+
+    async def _deliver(
+        self, core: Core, gateways: Gateways, claim: ClaimedDelivery, report: Report
+    ) -> None:
+        if self._stopping:
+            await deliveries.release(core.db, claim, core.clock.now())
+            report.released += 1
+            return
+        unavailable = claim.channel not in gateways and claim.channel in PLATFORMS
+        if unavailable or (claim.channel == "email" and self.mailer is None):
+            await deliveries.mark_failed_attempt(
+                core.db,
+                core.settings,
+                claim,
+                core.clock.now(),
+                NOT_RUNNING[claim.channel],
+                final=True,
+            )
+            report.failed += 1
+            report.errors.append(NOT_RUNNING[claim.channel])
+            return
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                outcome = await self._send(core, gateways, claim)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            reason = describe(error)
+            log.warning(
+                "notifier: delivery %d (%s %s) attempt %d failed: %s",
+                claim.id,
+                claim.channel,
+                claim.target,
+                claim.attempts,
+                reason,
+            )
+            status = await deliveries.mark_failed_attempt(
+                core.db, core.settings, claim, core.clock.now(), reason
+            )
+            report.errors.append(reason)
+            if status == deliveries.FAILED:
+                report.failed += 1
+            else:
+                report.retried += 1
+            return
+        if isinstance(outcome, Skip):
+            await deliveries.mark_skipped(core.db, claim, core.clock.now(), outcome.reason)
+            report.skipped += 1
+            return
+        await deliveries.mark_sent(core.db, claim, core.clock.now(), outcome)
+        report.sent += 1
+
+    async def _send(self, core: Core, gateways: Gateways, claim: ClaimedDelivery) -> str | Skip:
+        """Send one claimed delivery; returns the message reference, or a `Skip`."""
+        view = claim.announcement
+        if claim.channel == "email":
+            assert self.mailer is not None
+            item = view.item_for(claim.member_id) if claim.member_id is not None else None
+            card = screens.personal(view, item) if item else screens.announcement(view)
+            return await self.mailer.send(claim.target, card)
+        gateway = gateways[claim.channel]
+        assert gateway is not None
+        platform = PLATFORM_NAMES.get(claim.channel, claim.channel)
+        if claim.target.startswith(deliveries.DIRECT_PREFIX):
+            item = view.item_for(claim.member_id) if claim.member_id is not None else None
+            if item is None:
+                return Skip(f"{claim.target} is not one of this announcement's recipients.")
+            posted = await self._call(
+                gateway, lambda: gateway.direct(item.member_id, screens.personal(view, item))
+            )
+            if posted is None:
+                return Skip(f"{item.name} has no direct chat with the bot on {platform} yet.")
+            return _ref(posted)
+        chat_id, tenant = await resolve_channel(core, claim.channel, claim.target)
+        card = screens.announcement(view)
+        sent = await self._call(gateway, lambda: gateway.post(chat_id, card, tenant=tenant))
+        if sent is None:  # pragma: no cover - post always returns a message
+            raise SendFailed(f"{platform} did not accept the message.")
+        return _ref(sent)
+
+    async def _call(self, gateway: ChannelGateway, send: Callable[[], Any]) -> PostedMessage | None:
+        """Run a gateway call; on Teams, errors the adapter swallowed are raised here."""
+        if gateway.platform != "teams":
+            result: PostedMessage | None = await send()
+            return result
+        capture_teams_errors(getattr(gateway, "adapter", None))
+        captured: list[BaseException] = []
+        token = _TEAMS_ERRORS.set(captured)
+        try:
+            result = await send()
+        finally:
+            _TEAMS_ERRORS.reset(token)
+        if captured:
+            raise captured[0]
+        return result
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+def _ref(posted: PostedMessage) -> str:
+    return f"{posted.chat_id}:{posted.message_id}" if posted.message_id else posted.chat_id
+
+
+async def resolve_channel(core: Core, platform: str, target: str) -> tuple[str, str]:
+    """(chat id, tenant) of the channel an announcement names by id or by its stored name.
+
+    Teams can only post where the bot has a stored conversation reference, so an unknown Teams
+    channel is an error (retried: the bot may be added meanwhile). Slack and Telegram accept a
+    raw channel or chat id (TELEGRAM_CHAT_ID is usually one the bot never stored), so an unknown
+    target is passed on as it is and the platform decides.
+    """
+    wanted = target.strip()
+    channels = [c for c in await list_channels(core.db, platform) if c.kind != "personal"]
+    by_id = [c for c in channels if c.chat_id == wanted]
+    by_name = [c for c in channels if c.name and c.name.strip().lower() == wanted.lower()]
+    for found in (by_id, by_name):
+        if found:
+            best = max(found, key=lambda c: c.updated_at)
+            return best.chat_id, best.tenant
+    if platform == "teams":
+        raise SendFailed(
+            f"The bot has not been added to a Teams channel named or with id {wanted!r}."
+        )
+    return wanted, ""

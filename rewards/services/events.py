@@ -1,0 +1,219 @@
+"""Events: what fires Automated Badges.
+
+`EventService.emit(name, member_id)` awards every enabled Automated Badge whose `events` names
+the event (``["login"]`` when the catalogue gives none), with source ``event``, so the reward's
+`multiple` / `timeframe` / cooldown limits apply as for any award. Events the core emits itself:
+
+- ``login``: a member's first activity of their local day (`activity`, called on every chat turn
+  and API request). Activity is recorded on every turn but "login" fires once per day, which is
+  how the seed's "Welcome to Navigator" (`multiple: true`, "10 points every time you log in")
+  pays once per login-day rather than once per message;
+- ``kudos.given`` (the giver) and ``kudos.received`` (each receiver) after a kudos;
+- ``badge.awarded`` (the receiver) after any award that did not itself come from an event.
+
+The last rule is the recursion guard: an Automated Badge fired by ``badge.awarded`` is an
+event-sourced award, so it emits nothing, and a chain is at most one level deep.
+
+`EventedAwards` and `EventedKudos` are the award and kudos services with the emission added; the
+`Core` uses them, so chat, the REST API and the scheduler all emit without knowing about events.
+An event that fails is logged and never undoes the kudos or award that caused it: those are
+already committed, and a missing bonus badge is better than a lost kudos.
+
+Event awards are not announced in channels (a daily login bonus would flood them); the award
+itself is what the member sees on `/me`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from rewards.catalog.loader import RewardDefinition
+from rewards.catalog.model import RewardKind
+from rewards.clock import Clock, SystemClock, local_today
+from rewards.errors import AlreadyAwarded, NotAllowed, NotAvailable, UnknownMember
+from rewards.rules.activity import record_activity
+from rewards.services.awards import AwardService, AwardSource, AwardView
+from rewards.services.catalog import list_definitions
+from rewards.services.kudos import KudosService, KudosView
+from rewards.settings import Settings
+from rewards.store.db import Database
+from rewards.store.models import Member
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVENTS = ("login",)
+LOGIN = "login"
+KUDOS_GIVEN = "kudos.given"
+KUDOS_RECEIVED = "kudos.received"
+BADGE_AWARDED = "badge.awarded"
+
+_SKIPS = (AlreadyAwarded, NotAvailable, NotAllowed, UnknownMember)
+
+
+def event_names(definition: RewardDefinition) -> tuple[str, ...]:
+    """The events an Automated Badge listens to (``login`` when none are given)."""
+    return tuple(event.name for event in definition.events) or DEFAULT_EVENTS
+
+
+class EventService:
+    """Emits events; `awards` is set by the `Core` once the award service exists."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.awards: AwardService = AwardService(db, settings, self.clock)
+
+    async def listeners(self, name: str) -> list[RewardDefinition]:
+        """Enabled Automated Badges fired by event `name`."""
+        automated = await list_definitions(self.db, kind=RewardKind.AUTOMATED)
+        return [d for d in automated if name in event_names(d)]
+
+    async def emit(
+        self,
+        name: str,
+        member_id: int,
+        payload: dict[str, Any] | None = None,
+        *,
+        now: datetime | None = None,
+        occurrence: str | None = None,
+    ) -> list[AwardView]:
+        """Fire event `name` for `member_id`; returns the awards it made.
+
+        `payload` becomes the awards' template `args`. `occurrence` names this happening of the
+        event (``login:2026-11-18``): a repeatable badge without a timeframe is then awarded at
+        most once per occurrence even if the event is emitted twice. A reward that refuses
+        (already awarded, not available, not for this member) is skipped silently.
+        `now` is accepted for callers that know the event's time; awards are stamped by the
+        clock.
+        """
+        made: list[AwardView] = []
+        for definition in await self.listeners(name):
+            key = None
+            if occurrence and definition.multiple and definition.timeframe is None:
+                key = f"{name}:{occurrence}:m{member_id}"
+            try:
+                made.append(
+                    await self.awards.award(
+                        definition.reward_id,
+                        member_id,
+                        source=AwardSource.EVENT,
+                        args=dict(payload or {}),
+                        idempotency_key=key,
+                    )
+                )
+            except _SKIPS:
+                continue
+        return made
+
+    async def emit_safely(
+        self, name: str, member_id: int, payload: dict[str, Any] | None = None
+    ) -> list[AwardView]:
+        """`emit`, logging instead of raising: for emissions after something already committed."""
+        try:
+            return await self.emit(name, member_id, payload)
+        except Exception:
+            log.exception("event %s for member %s failed", name, member_id)
+            return []
+
+    async def activity(
+        self, member_id: int, tz: str | None, *, now: datetime | None = None
+    ) -> bool:
+        """Record the member's activity; on their first of the local day, emit ``login``.
+
+        Returns True when this was that first activity. Never raises for the login awards.
+        """
+        moment = now or self.clock.now()
+        zone_name = tz or self.settings.timezone
+        if not await record_activity(self.db, member_id, moment, zone_name):
+            return False
+        day = local_today(moment, zone_name).isoformat()
+        try:
+            await self.emit(LOGIN, member_id, {"day": day}, now=moment, occurrence=day)
+        except Exception:
+            log.exception("login event for member %s failed", member_id)
+        return True
+
+    async def touch(self, member_id: int, *, now: datetime | None = None) -> bool:
+        """`activity` for a member known only by id (a chat turn): their zone is looked up.
+
+        An unknown member id records nothing.
+        """
+        async with self.db.read() as session:
+            found = (
+                await session.execute(
+                    select(col(Member.timezone)).where(col(Member.id) == member_id)
+                )
+            ).first()
+        if found is None:
+            return False
+        return await self.activity(member_id, found[0], now=now)
+
+
+class EventedAwards(AwardService):
+    """The award service, emitting ``badge.awarded`` after every award not made by an event."""
+
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock | None, *, events: EventService
+    ) -> None:
+        super().__init__(db, settings, clock)
+        self.events = events
+
+    async def award(
+        self,
+        reward_id: int,
+        to: int,
+        by: int | None = None,
+        message: str | None = None,
+        *,
+        source: AwardSource = AwardSource.DIALOG,
+        args: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> AwardView:
+        view = await super().award(
+            reward_id,
+            to,
+            by,
+            message,
+            source=source,
+            args=args,
+            idempotency_key=idempotency_key,
+        )
+        if source is not AwardSource.EVENT:
+            await self.events.emit_safely(
+                BADGE_AWARDED, view.member_id, {"award_id": view.id, "reward_id": view.reward_id}
+            )
+        return view
+
+
+class EventedKudos(KudosService):
+    """The kudos service, emitting ``kudos.given`` and ``kudos.received`` after each kudos."""
+
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock | None, *, events: EventService
+    ) -> None:
+        super().__init__(db, settings, clock)
+        self.events = events
+
+    async def give(
+        self,
+        giver_id: int,
+        receivers: list[int],
+        message: str,
+        tags: list[str] | None = None,
+        *,
+        visibility: str = "public",
+        channel: dict[str, Any] | None = None,
+    ) -> KudosView:
+        kudos = await super().give(
+            giver_id, receivers, message, tags, visibility=visibility, channel=channel
+        )
+        payload = {"kudos_id": kudos.id}
+        await self.events.emit_safely(KUDOS_GIVEN, kudos.giver_id, payload)
+        for receiver_id, _name in kudos.receivers:
+            await self.events.emit_safely(KUDOS_RECEIVED, receiver_id, payload)
+        return kudos
