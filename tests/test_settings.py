@@ -229,6 +229,10 @@ def test_defaults(tmp_path: Path) -> None:
         ("KUDOS_MAX_MESSAGE", "100000"),
         ("REWARD_COOLDOWN_MINUTES", "-5"),
         ("SMTP_PORT", "0"),
+        ("CELEBRATION_WEEKEND_POLICY", "saturday"),
+        ("REWARDS_SWEEP_MINUTES", "0"),
+        ("DELIVERY_MAX_ATTEMPTS", "0"),
+        ("DELIVERY_BACKOFF_SECONDS", "soon"),
     ],
 )
 def test_bad_values_fail_naming_the_setting(tmp_path: Path, name: str, value: str) -> None:
@@ -247,6 +251,27 @@ def test_bad_value_in_the_file_fails_too(tmp_path: Path) -> None:
 )
 def test_booleans(tmp_path: Path, raw: str, expected: bool) -> None:
     assert load(tmp_path, {"REWARD_SCHEDULER": raw}).reward_scheduler is expected
+
+
+def test_scheduler_and_announcement_settings(tmp_path: Path) -> None:
+    defaults = load(tmp_path, {})
+    assert (defaults.weekend_policy, defaults.sweep_minutes) == ("on_day", 60)
+    assert (defaults.delivery_max_attempts, defaults.delivery_backoff_seconds) == (5, 30)
+    settings = load(
+        tmp_path,
+        {
+            "CELEBRATION_WEEKEND_POLICY": "Monday_After",
+            "REWARDS_SWEEP_MINUTES": "15",
+            "ANNOUNCE_TEAMS_CHANNEL": "Rewards",
+            "ANNOUNCE_SLACK_CHANNEL": "C0123456",
+            "DELIVERY_MAX_ATTEMPTS": "8",
+            "DELIVERY_BACKOFF_SECONDS": "10",
+        },
+    )
+    assert settings.weekend_policy == "monday_after"
+    assert settings.sweep_minutes == 15
+    assert (settings.announce_teams, settings.announce_slack) == ("Rewards", "C0123456")
+    assert (settings.delivery_max_attempts, settings.delivery_backoff_seconds) == (8, 10)
 
 
 def test_valid_values_are_read(tmp_path: Path) -> None:
