@@ -1169,3 +1169,35 @@ def test_rules_module_registry_is_complete() -> None:
         "WorkAnniversary",
         "BestSeller",
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Where results are announced.
+
+
+def test_announce_section_round_trips_and_falls_back_to_settings() -> None:
+    spec = {"slack": "C0123456", "telegram": False, "email": True}
+    (definition,) = catalog(base(announce=spec))
+    assert definition.announce is not None
+    assert definition.to_json()["announce"] == {**spec, "direct": True}
+    assert definition_from_json(definition.to_json()) == definition
+    assert definition.announce.place("slack", "C999") == "C0123456"
+    assert definition.announce.place("teams", "Rewards") == "Rewards"  # the setting
+    assert definition.announce.place("telegram", "-100") is None  # switched off
+    (plain,) = catalog(base())
+    assert plain.announce is None and "announce" not in plain.to_json()
+
+
+@pytest.mark.parametrize(
+    ("announce", "field", "start"),
+    [
+        ({"slack": True}, "announce.slack", "name a channel"),
+        ({"whatsapp": "x"}, "announce.whatsapp", "unknown field"),
+        ({"email": "yes"}, "announce.email", "Input should be"),
+        ("C0123456", "announce", "must be an object"),
+    ],
+)
+def test_announce_problems_are_located(announce: object, field: str, start: str) -> None:
+    found = problems_of(parse_catalog, [base(7, announce=announce)])
+    assert found[0][:2] == (7, field), found
+    assert found[0][2].startswith(start), found
