@@ -422,3 +422,111 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=2000)
     sent_at: datetime | None = _time(nullable=True)
     message_ref: str | None = Field(default=None, max_length=300)
+
+
+class NominationCampaign(SQLModel, table=True):
+    """One run of a Nomination Badge: nominating, then voting, then closed (or cancelled).
+
+    `key` is unique (the job's run key, or the admin's request), so a job firing on two replicas,
+    or an admin clicking twice, opens one campaign. Phase times are stored, so any process moves
+    the phases on. `messages` keeps the posted cards (platform, chat, message id) to update them.
+    """
+
+    __tablename__ = "nomination_campaign"
+    __table_args__ = (Index("ix_campaign_status_reward", "status", "reward_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    reward_id: int = Field(foreign_key="reward.id")
+    status: str = Field(default="nominating", max_length=20)
+    opened_by: int | None = Field(default=None, foreign_key="member.id")
+    opened_at: datetime = _time()
+    nominations_close_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    voting_close_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    closed_at: datetime | None = _time(nullable=True)
+    closed_by: int | None = Field(default=None, foreign_key="member.id")
+    outcome: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    messages: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+
+
+class Nomination(SQLModel, table=True):
+    """A nominator's nomination of a nominee, with a reason. Unique per (campaign, nominator,
+    nominee): a person nominated by several people is one candidate with several reasons."""
+
+    __tablename__ = "nomination"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "nominator_id", "nominee_id", name="uq_nomination"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("nomination_campaign.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    nominator_id: int = Field(foreign_key="member.id")
+    nominee_id: int = Field(foreign_key="member.id", index=True)
+    reason: str = Field(max_length=1000)
+    created_at: datetime = _time()
+
+
+class NominationVote(SQLModel, table=True):
+    """A vote. Unique per (campaign, voter, slot) with slot < max_votes_per_user, so concurrent
+    clicks can never exceed the limit; changing a vote updates the slot in place."""
+
+    __tablename__ = "nomination_vote"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "voter_id", "slot", name="uq_vote_slot"),
+        UniqueConstraint("campaign_id", "voter_id", "nominee_id", name="uq_vote_nominee"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("nomination_campaign.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    voter_id: int = Field(foreign_key="member.id")
+    slot: int = 0
+    nominee_id: int = Field(foreign_key="member.id")
+    cast_at: datetime = _time()
+
+
+class WorkflowEnrollment(SQLModel, table=True):
+    """A member working through a Workflow Badge. `cycle` counts re-enrolments (a `multiple`
+    workflow can be completed again); unique per (reward, member, cycle)."""
+
+    __tablename__ = "workflow_enrollment"
+    __table_args__ = (
+        UniqueConstraint("reward_id", "member_id", "cycle", name="uq_workflow_enrollment"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reward_id: int = Field(foreign_key="reward.id")
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), nullable=False)
+    )
+    cycle: int = 1
+    status: str = Field(default="active", max_length=20)
+    enrolled_at: datetime = _time()
+    completed_at: datetime | None = _time(nullable=True)
+    award_id: int | None = Field(default=None, foreign_key="award.id")
+
+
+class WorkflowStepDone(SQLModel, table=True):
+    """A completed step of an enrolment; the primary key makes completing it twice a no-op."""
+
+    __tablename__ = "workflow_step_done"
+
+    enrollment_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("workflow_enrollment.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    step_index: int = Field(primary_key=True)
+    step: str = Field(max_length=200)
+    done_at: datetime = _time()
+    source: str = Field(default="evaluation", max_length=20)
+    done_by: int | None = Field(default=None, foreign_key="member.id")
