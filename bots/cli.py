@@ -17,6 +17,7 @@ from bots.commands.leaderboard import leaderboard
 from bots.commands.lottery import lottery
 from bots.commands.manifest import manifest
 from bots.commands.members import members
+from bots.commands.nominations import nominations
 from bots.commands.serve import serve
 from rewards.errors import RewardsError
 from rewards.settings import SettingsError
@@ -40,6 +41,7 @@ cli.add_command(attendance)
 cli.add_command(lottery)
 cli.add_command(jobs)
 cli.add_command(data)
+cli.add_command(nominations)
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ from rewards.catalog.loader import RewardDefinition
 from rewards.catalog.model import RewardKind
 from rewards.clock import as_utc
 from rewards.core import Core
+from rewards.errors import RewardsError
 from rewards.rules.evaluate import EvaluationReport, evaluate_reward, sweep
 from rewards.services import jobs as runs
 from rewards.services.catalog import list_definitions
@@ -65,6 +66,7 @@ from rewards.services.catalog import list_definitions
 log = logging.getLogger("rewards.scheduler")
 
 SWEEP_JOB_ID = "rewards.sweep"
+NOMINATIONS_JOB_ID = "rewards.nominations"  # moves nomination campaigns through their phases
 # A fire time may start this late (event loop busy, jitter) and still run.
 DEFAULT_MISFIRE_GRACE = 300
 # Claim liveness: the owner beats every HEARTBEAT seconds; after STALE_AFTER without a beat (five
@@ -80,8 +82,6 @@ _INTERVAL_ANCHOR = datetime(2000, 1, 1)
 # Rewards whose jobs do something other than evaluating rules: they get their own body later
 # (nomination campaigns, workflows); until then their jobs are listed as not scheduled.
 _NOT_YET = {
-    RewardKind.NOMINATION: "Nomination Badge jobs open nomination campaigns, which are not "
-    "available yet",
     RewardKind.WORKFLOW: "Workflow Badge jobs advance workflows, which are not available yet",
 }
 
@@ -193,9 +193,55 @@ async def sweep_body(core: Core, now: datetime, run_key: str) -> RunOutcome:
     return RunOutcome(runs.DONE, " ".join([text, *failed, *awarded]))
 
 
+def nomination_body(reward_id: int) -> Body:
+    """A Nomination Badge's job opens a campaign under the run key, so replicas open one."""
+
+    async def body(core: Core, now: datetime, run_key: str) -> RunOutcome:
+        try:
+            view = await core.nominations.open(reward_id, by=None, key=run_key, now=now)
+        except RewardsError as refused:  # e.g. the previous campaign is still open
+            return RunOutcome(runs.SKIPPED, str(refused))
+        return RunOutcome(
+            runs.DONE,
+            f"{view.reward_name}: campaign #{view.id} is {view.status} until "
+            f"{view.nominations_close_at.isoformat()}.",
+        )
+
+    return body
+
+
+async def nominations_body(core: Core, now: datetime, run_key: str) -> RunOutcome:
+    """Move due nomination campaigns on (voting, closed with winners awarded, cancelled)."""
+    changed = await core.nominations.advance(now)
+    if not changed:
+        return RunOutcome(runs.DONE, "No nomination campaign was due.")
+    return RunOutcome(
+        runs.DONE,
+        "; ".join(f"{view.reward_name} campaign #{view.id}: {view.status}" for view in changed)
+        + ".",
+    )
+
+
+def nominations_job() -> ScheduledJob:
+    """The built-in job moving nomination campaigns through their phases, every minute."""
+    anchor = _INTERVAL_ANCHOR.replace(tzinfo=UTC)
+    return ScheduledJob(
+        id=NOMINATIONS_JOB_ID,
+        name="Nomination campaigns: phases and closing",
+        description="every minute",
+        timezone="UTC",
+        trigger=IntervalTrigger(minutes=1, start_date=anchor, timezone=UTC),
+        body=nominations_body,
+        interval=timedelta(minutes=1),
+        anchor=anchor,
+    )
+
+
 def body_for(definition: RewardDefinition) -> Body | str:
     """The body of a reward's job, or the sentence why it is not scheduled. One dispatch point, so
     the nomination and workflow bodies plug in here when they exist."""
+    if definition.kind is RewardKind.NOMINATION:
+        return nomination_body(definition.reward_id)
     reason = _NOT_YET.get(definition.kind)
     if reason is not None:
         return reason
@@ -303,9 +349,9 @@ def plan_jobs(
         if definition.job is None or not definition.enabled:
             continue
         job_id = definition.job.with_default_id(definition.reward_id).id or ""
-        if job_id == SWEEP_JOB_ID:
+        if job_id in (SWEEP_JOB_ID, NOMINATIONS_JOB_ID):
             plan.not_scheduled[f"{job_id} (reward {definition.reward_id})"] = (
-                f'the job id "{job_id}" is the built-in sweep\'s; give this job another id.'
+                f'the job id "{job_id}" is a built-in job\'s; give this job another id.'
             )
             continue
         if job_id in plan.jobs or job_id in plan.not_scheduled:
@@ -319,6 +365,7 @@ def plan_jobs(
         else:
             plan.jobs[job_id] = scheduled
     plan.jobs[SWEEP_JOB_ID] = sweep_job(sweep_minutes)
+    plan.jobs[NOMINATIONS_JOB_ID] = nominations_job()
     return plan
 
 

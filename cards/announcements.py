@@ -13,7 +13,16 @@ from cards.model import Block, Card, Image, ItemList, Row, Text, Tone
 from cards.screens import _is_web_url, _names, _plural
 from rewards.services.announcements import AnnouncedItem, AnnouncementView
 
-EMOJI = {"lottery": "🎉", "birthday": "🎂", "anniversary": "🎊", "award": "🏅"}
+EMOJI = {
+    "lottery": "🎉",
+    "birthday": "🎂",
+    "anniversary": "🎊",
+    "award": "🏅",
+    "nomination_open": "🗳️",
+    "nomination_voting": "🗳️",
+    "nomination_winners": "🏆",
+    "nomination_cancelled": "🗳️",
+}
 """The lead of the title and of each line, per announcement kind (anything else: 🏅)."""
 
 GREETING = {

@@ -22,6 +22,18 @@ COMMANDS: tuple[Command, ...] = (
         "See who is on top.",
     ),
     Command("me", "/me", "Your points, badges and recent kudos."),
+    Command("nominate", "/nominate @someone reason", "Nominate someone for an award."),
+    Command("vote", "/vote [number]", "See the candidates and vote."),
+    Command(
+        "nominations",
+        "/nominations [status|open REWARD|close ID|cancel ID]",
+        "Nomination campaigns (opening, closing and cancelling are for admins).",
+    ),
+    Command(
+        "workflow",
+        "/workflow [join NAME|mark @someone WORKFLOW STEP]",
+        "Your workflows and their progress; join one (marking steps is for admins).",
+    ),
     Command("help", "/help", "What I can do."),
     Command("cancel", "/cancel", "Stop what we were doing."),
 )

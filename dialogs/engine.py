@@ -67,8 +67,20 @@ def default_dialogs() -> list[Dialog]:
     from dialogs.badge import BadgeDialog
     from dialogs.info import HelpDialog, LeaderboardDialog, MeDialog
     from dialogs.kudos import KudosDialog
+    from dialogs.nominations import NominateDialog, NominationsDialog, VoteDialog
+    from dialogs.workflows import WorkflowDialog
 
-    return [KudosDialog(), BadgeDialog(), LeaderboardDialog(), MeDialog(), HelpDialog()]
+    return [
+        KudosDialog(),
+        BadgeDialog(),
+        LeaderboardDialog(),
+        MeDialog(),
+        HelpDialog(),
+        NominateDialog(),
+        VoteDialog(),
+        NominationsDialog(),
+        WorkflowDialog(),
+    ]
 
 
 class DialogEngine:
@@ -147,6 +159,10 @@ class DialogEngine:
             step = await dialog.action(ctx, token.verb, token.ref)
             if step is None:
                 return [Say(UNKNOWN_BUTTON)]
+            if isinstance(step, Finish):
+                # A stateless button (a ballot posted in a channel) is answered without touching
+                # the clicker's own conversation, which may be a form they are filling in.
+                return list(step.replies)
             return await self._advance(ctx, dialog, step, via_action=True)
         state = await conversations.load(self.core.db, ctx.turn.key, ctx.now)
         if state is None or state.dialog != dialog.name or state.nonce != token.ref:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cards.actions import BadToken, encode
 from cards.screens import help_card, leaderboard, my_rewards
+from cards.workflows import workflow_progress
 from dialogs.base import Context, Dialog, Finish, Step
 from dialogs.commands import COMMANDS
 from dialogs.replies import Show
@@ -109,7 +110,8 @@ class MeDialog(Dialog):
         kudos = [line for line in await ledger.history(db, ctx.member_id, limit=50)]
         recent_kudos = [line for line in kudos if line.kind == "kudos"][:5]
         card = my_rewards(summary, rank=rank, recent_awards=awards, recent_kudos=recent_kudos)
-        return Finish((Show(card),))
+        active = await ctx.core.workflows.progress(ctx.member_id, active_only=True)
+        return Finish((Show(card), *(Show(workflow_progress([view])) for view in active)))
 
 
 class HelpDialog(Dialog):

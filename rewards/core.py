@@ -14,6 +14,8 @@ from rewards.clock import Clock, SystemClock
 from rewards.functions.registry import FunctionRegistry, build_registry
 from rewards.services.events import EventedAwards, EventedKudos, EventService
 from rewards.services.leaderboards import LeaderboardService
+from rewards.services.nominations import NominationService
+from rewards.services.workflows import WorkflowService
 from rewards.settings import Settings
 from rewards.store.db import Database
 
@@ -35,6 +37,15 @@ class Core:
         self.events.awards = self.awards
         self.kudos = EventedKudos(self.db, self.settings, self.clock, events=self.events)
         self.leaderboards = LeaderboardService(self.db, self.settings, self.clock)
+        self.nominations = NominationService(self.db, self.settings, self.clock, self.awards)
+        self.workflows = WorkflowService(
+            self.db,
+            self.settings,
+            self.clock,
+            awards=self.awards,
+            events=self.events,
+            functions=lambda: self.functions,
+        )
 
     @cached_property
     def functions(self) -> FunctionRegistry:

@@ -79,7 +79,7 @@ def test_list_shows_each_job_with_its_next_run(cli_url: str) -> None:
     assert "daily_lottery_4pm  (Daily Lottery at 4 PM, reward #9011)" in result.output
     assert "16:00:00 EST (" in result.output or "16:00:00 EDT (" in result.output
     assert "rewards.sweep  (Sweep: rewards without a job of their own, built-in)" in result.output
-    assert "eotm_sales_start  not scheduled: Nomination Badge jobs" in result.output
+    assert "eotm_sales_start  (Employee of the Month - Sales, reward #8001)" in result.output
     assert "christmas_special  not scheduled: its date has passed" in result.output
 
 
@@ -118,8 +118,6 @@ def test_an_unknown_job_is_a_sentence_with_suggestions(cli_url: str) -> None:
     )
     assert "Traceback" not in typo.output
 
-    nomination = _run(cli_url, "run", "eotm_sales_start")
-    assert nomination.exit_code == 1
-    assert 'The job "eotm_sales_start" is not scheduled: Nomination Badge jobs' in (
-        nomination.output
-    )
+    sweep = _run(cli_url, "run", "rewards.swep")
+    assert sweep.exit_code == 1
+    assert "Did you mean rewards.sweep" in sweep.output

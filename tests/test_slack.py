@@ -257,8 +257,11 @@ async def test_kudos_with_mentions(database: Database) -> None:
         # Known people are not looked up again. (/myrewards is how the manifest registers /me.)
         await slack.command("/myrewards")
         assert len(slack.api.of("users.info")) == 3
-        assert len(slack.api.of("chat.postMessage")) == 2
-        assert "Ana Lopez" in slack.api.of("chat.postMessage")[1]["text"]
+        # /me, then a progress card for the example catalogue's auto-enrolled workflow.
+        posted = slack.api.of("chat.postMessage")
+        assert len(posted) == 3
+        assert "Ana Lopez" in posted[1]["text"]
+        assert "Product Knowledge" in json.dumps(posted[2]["blocks"])
 
 
 async def test_same_email_on_teams_and_slack_is_one_member(database: Database) -> None:

@@ -37,10 +37,13 @@ from typing import Any
 from bots.gateway import ChannelGateway, PostedMessage
 from bots.notifier.email import Mailer
 from cards import announcements as screens
+from cards import nominations as nomination_screens
+from cards.model import Card
+from dialogs.nominations import ballot_card, nominate_token
 from rewards.core import Core
 from rewards.errors import NotFound
 from rewards.services import announcements as deliveries
-from rewards.services.announcements import ClaimedDelivery
+from rewards.services.announcements import AnnouncementView, ClaimedDelivery
 from rewards.services.channels import list_channels
 
 log = logging.getLogger("bots.notifier")
@@ -301,11 +304,49 @@ class Notifier:
                 return Skip(f"{item.name} has no direct chat with the bot on {platform} yet.")
             return _ref(posted)
         chat_id, tenant = await resolve_channel(core, claim.channel, claim.target)
-        card = screens.announcement(view)
+        card = await nomination_card(core, view) or screens.announcement(view)
         sent = await self._call(gateway, lambda: gateway.post(chat_id, card, tenant=tenant))
         if sent is None:  # pragma: no cover - post always returns a message
             raise SendFailed(f"{platform} did not accept the message.")
+        campaign_id = view.payload.get("campaign_id")
+        if view.kind in NOMINATION_KINDS and isinstance(campaign_id, int):
+            message = {
+                "platform": sent.platform,
+                "chat_id": sent.chat_id,
+                "message_id": sent.message_id,
+                "tenant": sent.tenant or tenant,
+                "kind": view.kind,
+            }
+            await core.nominations.record_message(campaign_id, message)
+            if view.kind in ENDING_KINDS:
+                await self._retire_buttons(core, gateway, campaign_id, sent, card)
         return _ref(sent)
+
+    async def _retire_buttons(
+        self,
+        core: Core,
+        gateway: ChannelGateway,
+        campaign_id: int,
+        sent: PostedMessage,
+        card: Card,
+    ) -> None:
+        """When a campaign ends, the open and ballot cards it posted on this platform are redrawn
+        as the ending card, so nobody is left with Nominate or vote buttons that can only say
+        "closed". Best effort: a message deleted meanwhile does not fail the announcement."""
+        campaign = await core.nominations.get(campaign_id)
+        for message in campaign.messages:
+            if message.get("platform") != sent.platform or message.get("kind") in ENDING_KINDS:
+                continue
+            earlier = PostedMessage(
+                sent.platform,
+                str(message.get("chat_id")),
+                str(message.get("message_id")),
+                str(message.get("tenant") or ""),
+            )
+            try:
+                await self._call(gateway, lambda earlier=earlier: gateway.update(earlier, card))
+            except Exception as problem:  # logged: the announcement itself went out
+                log.warning("could not redraw %s: %s", earlier, problem)
 
     async def _call(self, gateway: ChannelGateway, send: Callable[[], Any]) -> PostedMessage | None:
         """Run a gateway call; on Teams, errors the adapter swallowed are raised here."""
@@ -322,6 +363,41 @@ class Notifier:
         if captured:
             raise captured[0]
         return result
+
+
+ENDING_KINDS = frozenset({"nomination_winners", "nomination_cancelled"})
+
+
+NOMINATION_KINDS = frozenset(
+    {"nomination_open", "nomination_voting", "nomination_winners", "nomination_cancelled"}
+)
+
+
+async def nomination_card(core: Core, view: AnnouncementView) -> Card | None:
+    """The channel card of a nomination campaign's announcement, drawn from the campaign as it
+    is now: the open card with its "Nominate" button, the ballot with a button per candidate,
+    the winners with the tallies, or the cancellation. None for other kinds (or a campaign that
+    is gone, which gets the ordinary announcement card)."""
+    campaign_id = view.payload.get("campaign_id")
+    if view.kind not in NOMINATION_KINDS or not isinstance(campaign_id, int):
+        return None
+    try:
+        campaign = await core.nominations.get(campaign_id)
+    except NotFound:
+        return None
+    if view.kind == "nomination_open":
+        open_now = campaign.status == "nominating"
+        return nomination_screens.campaign_opened(
+            campaign, nominate=nominate_token(campaign.id) if open_now else None
+        )
+    if view.kind == "nomination_voting":
+        return await ballot_card(core, campaign.id)
+    if view.kind == "nomination_winners":
+        names = {item.member_id: item.name for item in view.items}
+        for candidate in await core.nominations.candidates(campaign.id):
+            names.setdefault(candidate.member_id, candidate.name)
+        return nomination_screens.winners(campaign, names, campaign.winners, campaign.tallies)
+    return nomination_screens.campaign_cancelled(campaign, str(view.payload.get("reason") or ""))
 
 
 @dataclass(frozen=True)

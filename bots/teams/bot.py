@@ -19,6 +19,7 @@ import html
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
@@ -26,10 +27,12 @@ from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
 
 from cards.model import Card
+from cards.model import Text as TextBlock
 from cards.render.adaptive import to_adaptive
 from dialogs.commands import COMMANDS
 from dialogs.engine import APOLOGY, DialogEngine
 from dialogs.events import Action, Command, Event, Text, Turn
+from dialogs.nominations import Private
 from dialogs.replies import Reply, Say, Show, Update
 from rewards.core import Core
 from rewards.services.channels import first_delivery, remember_channel
@@ -255,8 +258,16 @@ class RewardsTeamsBot(TeamsActivityHandler):
         says = [r for r in replies if isinstance(r, Say)]
         rest: list[Reply] = [r for r in replies if isinstance(r, Show)]
         if updates:
-            rest += says
-            response = {"statusCode": 200, "type": ADAPTIVE, "value": to_adaptive(updates[-1].card)}
+            # The card answering an invoke replaces the clicked one for the clicker alone, so a
+            # sentence meant only for them (their own vote) goes on it rather than in the chat.
+            private = [r.text for r in says if isinstance(r, Private)]
+            rest += [r for r in says if not isinstance(r, Private)]
+            card = updates[-1].card
+            if private:
+                card = replace(
+                    card, body=(*card.body, *(TextBlock(t, heading=True) for t in private))
+                )
+            response = {"statusCode": 200, "type": ADAPTIVE, "value": to_adaptive(card)}
         else:
             rest += says[1:]
             text = says[0].text if says else "Done."

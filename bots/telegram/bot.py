@@ -46,6 +46,7 @@ from cards.render.text import field_prompt_text
 from dialogs.base import Context, StepTokens
 from dialogs.engine import CANCEL, FIELD, STALE, SUBMIT, UNKNOWN_BUTTON, DialogEngine
 from dialogs.events import Action, Command, Event, Text, Turn
+from dialogs.nominations import Private
 from dialogs.replies import Reply, Say, Show
 from dialogs.replies import Update as UpdateCard
 from rewards.core import Core
@@ -241,10 +242,13 @@ class TelegramBot:
             await self._remember(chat, member_id)
             turn = self._turn(member_id, chat, query.from_user)
             replies = await self.engine.handle(turn, Action(query.data, {}))
-            polite = [r.text for r in replies if isinstance(r, Say) and r.text in POLITE]
-            await self._answer(query, polite[0] if polite else None)
+            # Polite refusals and sentences meant for the clicker alone (their own vote) are the
+            # answer's toast, which only the clicker sees; nothing is posted to the chat.
+            quiet = [r for r in replies if isinstance(r, Say) and _toast(r)]
+            await self._answer(query, " ".join(r.text for r in quiet) if quiet else None)
+            polite = [r.text for r in quiet if r.text in POLITE]
             answered = True
-            rest = [r for r in replies if not (isinstance(r, Say) and r.text in POLITE)]
+            rest = [r for r in replies if not (isinstance(r, Say) and _toast(r))]
             clicked = message if isinstance(message, Message) else None
             if not polite and clicked is not None and _is_form_button(query.data):
                 await self._drop_keyboard(clicked)
@@ -343,6 +347,10 @@ def _say(text: str, prompt: _Prompt | None) -> TelegramMessage:
                 return TelegramMessage(f"{html.escape(before)}\n\n{asked.text}", asked.keyboard)
             return asked
     return TelegramMessage(html.escape(text))
+
+
+def _toast(reply: Say) -> bool:
+    return reply.text in POLITE or isinstance(reply, Private)
 
 
 def _is_form_button(token: str) -> bool:

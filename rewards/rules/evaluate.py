@@ -324,6 +324,7 @@ async def sweep(core: Core, *, now: datetime) -> list[EvaluationReport]:
             failed = EvaluationReport(definition.reward_id, run_key, definition.reward)
             failed.error = f"{type(problem).__name__}: {problem}"
             reports.append(failed)
+    reports += await core.workflows.sweep(now=now)  # Workflow Badges: auto-enrol and evaluate
     return reports
 
 

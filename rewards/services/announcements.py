@@ -110,10 +110,12 @@ async def announce(
     reward_id: int | None = None,
     spec: AnnounceSpec | None = None,
     payload: dict[str, Any] | None = None,
+    allow_empty: bool = False,
 ) -> int | None:
     """Record an announcement and its deliveries; returns its id, or None when `key` was already
-    announced (a re-run) or there is nobody to announce."""
-    if not items:
+    announced (a re-run) or there is nobody to announce. With `allow_empty`, an announcement
+    without recipients (a nomination campaign opening) still goes to the channels."""
+    if not items and not allow_empty:
         return None
     spec = spec or DEFAULT_ANNOUNCE
     member_ids = [item.member_id for item in items]

@@ -26,6 +26,7 @@ itself is what the member sees on `/me`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +68,9 @@ class EventService:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.awards: AwardService = AwardService(db, settings, self.clock)
+        # Called with (event name, member id) after every emission: the workflow engine's
+        # auto-evaluation (`rewards.services.workflows`). A failing hook is logged, never raised.
+        self.hooks: list[Callable[[str, int], Awaitable[None]]] = []
 
     async def listeners(self, name: str) -> list[RewardDefinition]:
         """Enabled Automated Badges fired by event `name`."""
@@ -108,6 +112,11 @@ class EventService:
                 )
             except _SKIPS:
                 continue
+        for hook in self.hooks:
+            try:
+                await hook(name, member_id)
+            except Exception:
+                log.exception("event %s hook for member %s failed", name, member_id)
         return made
 
     async def emit_safely(
