@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from bots.commands.apikey import apikey
 from bots.commands.attendance import attendance
 from bots.commands.catalog import catalog
 from bots.commands.chat import chat
@@ -42,6 +43,7 @@ cli.add_command(lottery)
 cli.add_command(jobs)
 cli.add_command(data)
 cli.add_command(nominations)
+cli.add_command(apikey)
 
 
 def main() -> None:

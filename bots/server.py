@@ -89,6 +89,9 @@ def create_app(
     if settings.reward_scheduler:
         app.cleanup_ctx.append(scheduling)
     app.router.add_get("/healthz", healthz)
+    from bots import api  # imported here: its routes use CORE from this module
+
+    api.setup(app)
     if platforms:
         mount_platforms(app, settings)
     return app

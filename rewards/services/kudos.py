@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
+from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
@@ -91,6 +92,64 @@ async def ensure_predefined_tags(db: Database, clock: Clock | None = None) -> No
     ]
     async with db.write() as session:
         await insert_ignoring_duplicates(session, KUDOS_TAG_TABLE, rows)
+
+
+async def list_kudos(
+    db: Database, *, member_id: int | None = None, limit: int = 50, before_id: int | None = None
+) -> list[KudosView]:
+    """Public kudos, newest first (by id), a page at a time: pass the smallest id of the previous
+    page as `before_id`. With `member_id`, only kudos that member gave or received."""
+    query = select(Kudos).where(col(Kudos.visibility) == "public")
+    if member_id is not None:
+        received = select(col(KudosReceiver.kudos_id)).where(
+            col(KudosReceiver.member_id) == member_id
+        )
+        query = query.where(or_(col(Kudos.giver_id) == member_id, col(Kudos.id).in_(received)))
+    if before_id is not None:
+        query = query.where(col(Kudos.id) < before_id)
+    query = query.order_by(col(Kudos.id).desc()).limit(max(1, limit))
+    async with db.read() as session:
+        rows = list((await session.scalars(query)).all())
+        ids = [row.id for row in rows]
+        receivers: dict[int, list[int]] = {}
+        for kudos_id, receiver_id in await session.execute(
+            select(col(KudosReceiver.kudos_id), col(KudosReceiver.member_id))
+            .where(col(KudosReceiver.kudos_id).in_(ids))
+            .order_by(col(KudosReceiver.member_id))
+        ):
+            receivers.setdefault(kudos_id, []).append(receiver_id)
+        tags: dict[int, list[str]] = {}
+        for kudos_id, tag in await session.execute(
+            select(col(KudosTagLink.kudos_id), col(KudosTagLink.tag))
+            .where(col(KudosTagLink.kudos_id).in_(ids))
+            .order_by(col(KudosTagLink.tag))
+        ):
+            tags.setdefault(kudos_id, []).append(tag)
+        points: dict[int, int] = {}
+        for paid_kudos, most in await session.execute(
+            select(col(LedgerEntry.kudos_id), func.max(col(LedgerEntry.points)))
+            .where(col(LedgerEntry.kudos_id).in_(ids), col(LedgerEntry.kind) == "kudos")
+            .group_by(col(LedgerEntry.kudos_id))
+        ):
+            if paid_kudos is not None:
+                points[paid_kudos] = int(most)
+        wanted = {row.giver_id for row in rows} | {m for ms in receivers.values() for m in ms}
+        people = await load_people(session, sorted(wanted))
+    return [
+        KudosView(
+            id=row.id,
+            giver_id=row.giver_id,
+            giver_name=people[row.giver_id].display_name,
+            receivers=tuple((m, people[m].display_name) for m in receivers.get(row.id, [])),
+            message=row.message,
+            tags=tuple(tags.get(row.id, [])),
+            points_each=int(points.get(row.id, 0)),
+            visibility=row.visibility,
+            created_at=as_utc(row.created_at),
+        )
+        for row in rows
+        if row.id is not None
+    ]
 
 
 async def list_tags(db: Database) -> list[TagView]:

@@ -27,6 +27,25 @@ MAX_RECENT = 50
 async def recent_awards(db: Database, member_id: int, limit: int = 5) -> list[AwardView]:
     """The member's latest awards that still stand (revoked ones left out), newest first."""
     limit = max(1, min(limit, MAX_RECENT))
+    return await _awards(db, member_id, limit, time_order=True)
+
+
+async def member_awards(
+    db: Database, member_id: int, *, limit: int = 50, before_id: int | None = None
+) -> list[AwardView]:
+    """The member's standing awards by id, newest first, a page at a time (the REST API): pass
+    the smallest id of the previous page as `before_id` for the next."""
+    return await _awards(db, member_id, max(1, limit), time_order=False, before_id=before_id)
+
+
+async def _awards(
+    db: Database,
+    member_id: int,
+    limit: int,
+    *,
+    time_order: bool,
+    before_id: int | None = None,
+) -> list[AwardView]:
     receiver = MEMBER.alias("receiver")
     giver = MEMBER.alias("giver")
     query = (
@@ -47,9 +66,17 @@ async def recent_awards(db: Database, member_id: int, limit: int = 5) -> list[Aw
         .join(receiver, receiver.c.id == AWARD.c.member_id)
         .outerjoin(giver, giver.c.id == AWARD.c.giver_id)
         .where(AWARD.c.member_id == member_id, AWARD.c.revoked_at.is_(None))
-        .order_by(AWARD.c.awarded_at.desc(), AWARD.c.id.desc())
+        .order_by(
+            *(
+                (AWARD.c.awarded_at.desc(), AWARD.c.id.desc())
+                if time_order
+                else (AWARD.c.id.desc(),)
+            )
+        )
         .limit(limit)
     )
+    if before_id is not None:
+        query = query.where(AWARD.c.id < before_id)
     async with db.read() as session:
         rows = (await session.execute(query)).all()
     return [

@@ -530,3 +530,36 @@ class WorkflowStepDone(SQLModel, table=True):
     done_at: datetime = _time()
     source: str = Field(default="evaluation", max_length=20)
     done_by: int | None = Field(default=None, foreign_key="member.id")
+
+
+class ApiKey(SQLModel, table=True):
+    """A REST API key. Only the SHA-256 of the key is kept: the key itself is shown once, at
+    creation. `scope` is read, write or admin (each includes the ones before it)."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    scope: str = Field(max_length=10)
+    created_at: datetime = _time()
+    last_used_at: datetime | None = _time(nullable=True)
+    revoked_at: datetime | None = _time(nullable=True)
+
+
+class ApiIdempotency(SQLModel, table=True):
+    """The first response to a write sent with an `Idempotency-Key`, per API key, so a retry gets
+    the same answer and changes nothing. `status` 0 marks a request still in progress."""
+
+    __tablename__ = "api_idempotency"
+    __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_api_idempotency"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    api_key_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("api_key.id", ondelete="CASCADE"), nullable=False)
+    )
+    key: str = Field(max_length=200)
+    route: str = Field(max_length=300)
+    status: int = 0
+    body: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    created_at: datetime = _time()

@@ -1,0 +1,22 @@
+"""The REST API for integrations: thin routes over the same core services as the chat.
+
+Every route needs an API key (`bots.api.auth`), answers errors as problem+json
+(`bots.api.problems`), pages lists (`bots.api.pagination`) and, for writes, honours an
+`Idempotency-Key` (`bots.api.idempotency`).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bots.api.auth import auth_middleware
+from bots.api.problems import problems_middleware
+
+
+def setup(app: web.Application) -> None:
+    from bots.api import kudos_routes, rewards_routes
+
+    app.middlewares.append(problems_middleware)
+    app.middlewares.append(auth_middleware)
+    app.router.add_routes(rewards_routes.routes)
+    app.router.add_routes(kudos_routes.routes)
