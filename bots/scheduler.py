@@ -27,6 +27,7 @@ each or coalesced); a date job whose date passed while down runs once unless `sk
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hashlib
 import logging
 import os
@@ -62,6 +63,7 @@ from rewards.errors import RewardsError
 from rewards.rules.evaluate import EvaluationReport, evaluate_reward, sweep
 from rewards.services import jobs as runs
 from rewards.services.catalog import list_definitions
+from rewards.store.models import JobRun
 
 log = logging.getLogger("rewards.scheduler")
 
@@ -378,6 +380,41 @@ async def load_plan(core: Core, now: datetime | None = None) -> JobPlan:
         sweep_minutes=core.settings.sweep_minutes,
         now=now or datetime.now(UTC),
     )
+
+
+@dataclass(frozen=True)
+class JobState:
+    """One job as `rewards jobs list` and `GET /rewards/api/v1/jobs` show it."""
+
+    job: ScheduledJob
+    next_run: datetime | None  # the next fire time (None: none left; before `now`: due)
+    finished: bool  # a one-time job whose fire time passed and that has run
+    last_run: JobRun | None
+
+
+async def job_states(core: Core) -> tuple[JobPlan, list[JobState], datetime]:
+    """The stored catalogue's plan, each job with its next and last run, and the `now` used."""
+    plan = await load_plan(core)
+    last = await runs.last_runs(core.db, list(plan.jobs))
+    now = datetime.now(UTC)
+    states = []
+    for job in plan.jobs.values():
+        upcoming = job.next_fire_time(now)
+        finished = upcoming is not None and upcoming < now and job.id in last
+        states.append(JobState(job, upcoming, finished, last.get(job.id)))
+    return plan, states, now
+
+
+def unknown_job(job_id: str, plan: JobPlan) -> str:
+    """Why `job_id` cannot run: not scheduled (and why), or unknown (with close matches)."""
+    reason = plan.not_scheduled.get(job_id)
+    if reason is not None:
+        return f'The job "{job_id}" is not scheduled: {reason}'
+    close = difflib.get_close_matches(job_id, list(plan.jobs), n=3, cutoff=0.5)
+    hint = (
+        f" Did you mean {' or '.join(close)}?" if close else " `rewards jobs list` shows the jobs."
+    )
+    return f'There is no job "{job_id}".{hint}'
 
 
 # ---- running --------------------------------------------------------------------------------

@@ -8,14 +8,22 @@ draw. Exit codes: 0 done or skipped; 1 the run failed, or there is no such job.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from datetime import UTC, datetime
 
 import click
 
 from bots.commands.common import with_database
-from bots.scheduler import JobPlan, RunOutcome, load_plan, process_owner, run_now
+from bots.scheduler import (
+    JobPlan,
+    JobState,
+    RunOutcome,
+    job_states,
+    load_plan,
+    process_owner,
+    run_now,
+    unknown_job,
+)
 from rewards.core import Core
 from rewards.services import jobs as runs
 from rewards.settings import Settings
@@ -49,40 +57,30 @@ def _last(run: JobRun | None) -> str:
 def list_command() -> None:
     """Every job with its trigger, time zone, next run time and last run."""
 
-    async def work(db: Database, settings: Settings) -> tuple[JobPlan, dict[str, JobRun], bool]:
+    async def work(
+        db: Database, settings: Settings
+    ) -> tuple[JobPlan, list[JobState], datetime, bool]:
         core = Core(settings=settings, db=db)
-        plan = await load_plan(core)
-        return plan, await runs.last_runs(db, list(plan.jobs)), settings.reward_scheduler
+        plan, states, now = await job_states(core)
+        return plan, states, now, settings.reward_scheduler
 
-    plan, last, enabled = with_database(work)
-    now = datetime.now(UTC)
+    plan, states, now, enabled = with_database(work)
     if not enabled:
         click.echo("note: REWARD_SCHEDULER is off, so `rewards serve` runs none of these.")
-    for job in plan.jobs.values():
+    for state in states:
+        job = state.job
         reward = f"reward #{job.reward_id}" if job.reward_id is not None else "built-in"
         click.echo(f"{job.id}  ({job.name}, {reward})")
         click.echo(f"  trigger:   {job.description}")
         click.echo(f"  time zone: {job.timezone}")
-        upcoming = job.next_fire_time(now)
-        if upcoming is not None and upcoming < now and job.id in last:
+        if state.finished:
             next_text = "none (a one-time job that has run)"
         else:
-            next_text = _when(upcoming, job.timezone, now)
+            next_text = _when(state.next_run, job.timezone, now)
         click.echo(f"  next run:  {next_text}")
-        click.echo(f"  last run:  {_last(last.get(job.id))}")
+        click.echo(f"  last run:  {_last(state.last_run)}")
     for job_id, reason in plan.not_scheduled.items():
         click.echo(f"{job_id}  not scheduled: {reason}")
-
-
-def _unknown(job_id: str, plan: JobPlan) -> str:
-    reason = plan.not_scheduled.get(job_id)
-    if reason is not None:
-        return f'The job "{job_id}" is not scheduled: {reason}'
-    close = difflib.get_close_matches(job_id, list(plan.jobs), n=3, cutoff=0.5)
-    hint = (
-        f" Did you mean {' or '.join(close)}?" if close else " `rewards jobs list` shows the jobs."
-    )
-    return f'There is no job "{job_id}".{hint}'
 
 
 @jobs.command("run")
@@ -95,7 +93,7 @@ def run_command(job_id: str) -> None:
         plan = await load_plan(core)
         job = plan.jobs.get(job_id)
         if job is None:
-            return _unknown(job_id, plan)
+            return unknown_job(job_id, plan)
         return await run_now(core, job, owner=process_owner("cli:"))
 
     result = with_database(work)

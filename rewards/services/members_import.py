@@ -327,7 +327,7 @@ def _read_csv(path: Path, text: str) -> MemberFile:
         raws.append(
             (line, {name: cell for name, cell in zip(header, cells, strict=True) if name in _KNOWN})
         )
-    return _finish(path, "csv", raws, rejected)
+    return parse_rows(path, "csv", raws, rejected)
 
 
 def _read_json(path: Path, text: str) -> MemberFile:
@@ -375,7 +375,7 @@ def _read_json(path: Path, text: str) -> MemberFile:
         raise MemberImportError(
             f"No member in {path} has an 'email' field, so members cannot be matched."
         )
-    return _finish(path, "json", raws, rejected)
+    return parse_rows(path, "json", raws, rejected)
 
 
 def _json_kind(value: object) -> str:
@@ -392,13 +392,15 @@ def _json_kind(value: object) -> str:
     return "an object"
 
 
-def _finish(
+def parse_rows(
     path: Path,
     kind: Literal["csv", "json"],
     raws: list[tuple[int, dict[str, object] | RejectedRow]],
     rejected: list[RejectedRow],
 ) -> MemberFile:
-    """Parse each row, then apply the checks that span rows: duplicate emails and platform ids."""
+    """Parse each row, then apply the checks that span rows: duplicate emails and platform ids.
+
+    Public because the REST API imports member objects through the same checks as a file."""
     unit: Literal["line", "item"] = "item" if kind == "json" else "line"
     records: list[MemberRecord] = []
     refused = 0
