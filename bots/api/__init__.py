@@ -14,7 +14,7 @@ from bots.api.problems import problems_middleware
 
 
 def setup(app: web.Application) -> None:
-    from bots.api import kudos_routes, rewards_routes
+    from bots.api import kudos_routes, openapi, rewards_routes
     from bots.api.admin_routes import routes as admin_routes
     from bots.api.people_routes import routes as people_routes
 
@@ -24,3 +24,4 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(kudos_routes.routes)
     app.router.add_routes(people_routes)
     app.router.add_routes(admin_routes)
+    openapi.setup(app)

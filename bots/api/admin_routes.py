@@ -15,8 +15,9 @@ from pydantic import Field, RootModel
 
 from bots.api import views
 from bots.api.auth import needs
-from bots.api.bodies import Body, read_body
+from bots.api.bodies import Body, Id, path_id, read_body
 from bots.api.idempotency import idempotent
+from bots.api.openapi import documented
 from bots.api.pagination import page_after
 from bots.api.problems import problem_body, problem_response
 from bots.api.rewards_routes import MemberRef
@@ -48,7 +49,7 @@ class RewardJson(RootModel[dict[str, Any]]):
 
 
 class OpenCampaign(Body):
-    reward_id: int
+    reward_id: Id
     as_: MemberRef | None = Field(default=None, alias="as")
 
 
@@ -78,7 +79,7 @@ def _core(request: web.Request) -> Core:
 
 
 def _id(request: web.Request, name: str) -> int:
-    return int(request.match_info[name])
+    return path_id(request, name)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -120,6 +121,7 @@ async def _store(request: web.Request, definition: RewardDefinition) -> dict[str
 
 @routes.post("/rewards/api/v1/rewards")
 @needs("admin")
+@documented(body=RewardJson, status=201)
 async def add_reward(request: web.Request) -> web.Response:
     """Add one reward (the catalogue's JSON format); 409 when its reward_id is taken."""
     definition = await _validated(request)
@@ -139,6 +141,7 @@ async def add_reward(request: web.Request) -> web.Response:
 
 @routes.put(REWARD)
 @needs("admin")
+@documented(body=RewardJson)
 async def replace_reward(request: web.Request) -> web.Response:
     """Replace a reward's whole definition; the body's reward_id must be the one in the path."""
     reward_id = _id(request, "reward_id")
@@ -159,6 +162,7 @@ async def replace_reward(request: web.Request) -> web.Response:
 
 @routes.delete(REWARD)
 @needs("admin")
+@documented(status=204)
 async def disable_reward(request: web.Request) -> web.Response:
     """Disable a reward: it is stored with `enabled: false`, so nobody can receive it any more and
     its jobs stop, but it is not deleted: its awards and their ledger lines stay as they are.
@@ -219,6 +223,7 @@ async def _actor(core: Core, ref: int | str | None) -> int | None:
 
 
 @routes.get("/rewards/api/v1/nominations")
+@documented(paged=True)
 async def list_campaigns(request: web.Request) -> web.Response:
     """Campaigns still nominating or voting, oldest first."""
     found = await _core(request).nominations.open_campaigns()
@@ -226,6 +231,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 @routes.get(CAMPAIGN)
+@documented(summary="A campaign with its counts, and tallies once closed.")
 async def campaign_status(request: web.Request) -> web.Response:
     core = _core(request)
     view = await core.nominations.get(_id(request, "campaign_id"))
@@ -234,6 +240,7 @@ async def campaign_status(request: web.Request) -> web.Response:
 
 @routes.post("/rewards/api/v1/nominations")
 @needs("admin")
+@documented(body=OpenCampaign, status=201, summary="Open a nomination campaign.")
 async def open_campaign(request: web.Request) -> web.Response:
     body = await read_body(request, OpenCampaign)
     core = _core(request)
@@ -248,6 +255,7 @@ async def open_campaign(request: web.Request) -> web.Response:
 
 @routes.post(CAMPAIGN + "/close")
 @needs("admin")
+@documented(body=CloseCampaign)
 async def close_campaign(request: web.Request) -> web.Response:
     """Close a voting campaign now: count the votes and award the winner(s)."""
     campaign_id = _id(request, "campaign_id")
@@ -264,6 +272,7 @@ async def close_campaign(request: web.Request) -> web.Response:
 
 @routes.post(CAMPAIGN + "/cancel")
 @needs("admin")
+@documented(body=CancelCampaign, summary="Cancel a campaign.")
 async def cancel_campaign(request: web.Request) -> web.Response:
     campaign_id = _id(request, "campaign_id")
     body = await read_body(request, CancelCampaign)
@@ -300,6 +309,7 @@ def _progress(view: WorkflowProgressView) -> dict[str, Any]:
 
 
 @routes.get("/rewards/api/v1/members/{ref}/workflows")
+@documented(paged=True)
 async def member_workflows(request: web.Request) -> web.Response:
     """The member's latest enrolment in each workflow (`ref`: id or email), by reward id."""
     core = _core(request)
@@ -309,6 +319,7 @@ async def member_workflows(request: web.Request) -> web.Response:
 
 
 @routes.post(WORKFLOW + "/enroll")
+@documented(body=Enroll, status=201, also=(200,))
 async def enroll(request: web.Request) -> web.Response:
     """Enrol a member (as the system): 201 when new, 200 when they were already on it."""
     reward_id = _id(request, "reward_id")
@@ -324,6 +335,7 @@ async def enroll(request: web.Request) -> web.Response:
 
 
 @routes.post(WORKFLOW + "/steps")
+@documented(body=MarkStep)
 async def mark_step(request: web.Request) -> web.Response:
     """Mark a step (name or 0-based index) of the member's active enrolment done, as the API."""
     reward_id = _id(request, "reward_id")
@@ -381,6 +393,7 @@ def _unscheduled(job_id: str, reason: str) -> dict[str, Any]:
 
 @routes.get("/rewards/api/v1/jobs")
 @needs("admin")
+@documented(paged=True)
 async def list_jobs(request: web.Request) -> web.Response:
     """Every job (`rewards jobs list`), by id: trigger, zone, next and last run; catalogue jobs
     that are not scheduled come with the reason (`scheduled` false)."""
@@ -393,6 +406,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 @routes.post("/rewards/api/v1/jobs/{job_id}/run")
 @needs("admin")
+@documented()
 async def run_job(request: web.Request) -> web.Response:
     """Run a job now, like `rewards jobs run`: recorded in the run history under a manual key."""
     job_id = request.match_info["job_id"]

@@ -36,16 +36,21 @@ def api_key(request: web.Request) -> ApiKeyView:
     return request[API_KEY]
 
 
-def _needed(request: web.Request) -> str:
-    declared = getattr(request.match_info.handler, "api_scope", None)
+def scope_of(handler: Any, method: str) -> str:
+    """The scope a route needs: its `@needs`, else `read` for GET and `write` for writes."""
+    declared = getattr(handler, "api_scope", None)
     if declared:
         return str(declared)
-    return "read" if request.method in ("GET", "HEAD", "OPTIONS") else "write"
+    return "read" if method in ("GET", "HEAD", "OPTIONS") else "write"
+
+
+def _needed(request: web.Request) -> str:
+    return scope_of(request.match_info.handler, request.method)
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not is_api(request.path):
+    if not is_api(request.path) or getattr(request.match_info.handler, "api_public", False):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -1,18 +1,23 @@
-"""Request bodies: JSON of at most 64 KiB, validated by a strict pydantic model."""
+"""Request bodies: JSON of at most 64 KiB, validated by a strict pydantic model; and ids in
+bodies and paths, which the database keeps in 32 bits."""
 
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from rewards.errors import InvalidInput
+from rewards.errors import InvalidInput, NotFound
 
 MAX_BODY = 64 * 1024
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=-MAX_ID - 1, le=MAX_ID)]
+"""A database id in a body: a 32-bit integer (a larger one names nothing and is refused)."""
 
 
 class Body(BaseModel):
@@ -44,3 +49,11 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     except (ValueError, UnicodeDecodeError):
         raise MalformedJson("The request body is not valid JSON.") from None
     return model.model_validate(data)
+
+
+def path_id(request: web.Request, name: str) -> int:
+    """The id in the path (digits, by the route's pattern); 404 when no row can have it."""
+    value = int(request.match_info[name])
+    if value > MAX_ID:
+        raise NotFound("There is nothing at this address.")
+    return value

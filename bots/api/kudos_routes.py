@@ -10,6 +10,7 @@ from pydantic import Field
 from bots.api import views
 from bots.api.bodies import Body, read_body
 from bots.api.idempotency import idempotent
+from bots.api.openapi import documented, param
 from bots.api.pagination import int_cursor_of, limit_of, page, page_after
 from bots.api.rewards_routes import MemberRef
 from bots.server import CORE
@@ -32,12 +33,14 @@ class GiveKudos(Body):
 
 
 @routes.get("/kudos/api/v1/kudos_tags")
+@documented(paged=True, summary="The kudos tags, by name.")
 async def kudos_tags(request: web.Request) -> web.Response:
     found = sorted(await list_tags(request.app[CORE].db), key=lambda t: t.name)
     return web.json_response(page_after(request, found, lambda t: t.name, views.tag))
 
 
 @routes.get("/kudos/api/v1/user_kudos")
+@documented(paged=True, query={"member": param({"type": "string"}, "An id or email.")})
 async def user_kudos(request: web.Request) -> web.Response:
     """Public kudos, newest first; `?member=` (id or email) keeps those they gave or received."""
     db = request.app[CORE].db
@@ -51,6 +54,7 @@ async def user_kudos(request: web.Request) -> web.Response:
 
 
 @routes.post("/kudos/api/v1/user_kudos")
+@documented(body=GiveKudos, status=201, summary="Give kudos as `giver`.")
 async def give_kudos(request: web.Request) -> web.Response:
     body = await read_body(request, GiveKudos)
     core = request.app[CORE]

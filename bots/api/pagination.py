@@ -45,7 +45,9 @@ def cursor_of(request: web.Request) -> Any | None:
 
 def int_cursor_of(request: web.Request) -> int | None:
     value = cursor_of(request)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not -(2**31) <= value < 2**31
+    ):
         raise InvalidInput("The cursor is not valid; use the `next` of a previous page.")
     return value
 

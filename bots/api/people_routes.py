@@ -13,8 +13,9 @@ from pydantic import ConfigDict, Field, RootModel
 
 from bots.api import views
 from bots.api.auth import needs
-from bots.api.bodies import Body, read_body
+from bots.api.bodies import Body, path_id, read_body
 from bots.api.idempotency import idempotent
+from bots.api.openapi import documented, param
 from bots.api.pagination import encode_cursor, int_cursor_of, limit_of, page
 from bots.api.rewards_routes import MemberRef
 from bots.server import CORE
@@ -24,7 +25,7 @@ from rewards.services import ledger, members
 from rewards.services.awards import MAX_MESSAGE, AwardSource
 from rewards.services.events import LOGIN
 from rewards.services.leaderboards import MAX_LIMIT as BOARD_MAX
-from rewards.services.leaderboards import LeaderboardFilter
+from rewards.services.leaderboards import LeaderboardFilter, Metric, Period
 from rewards.services.members import MAX_DISPLAY_NAME, MAX_EMAIL, MemberView
 from rewards.services.members_import import (
     ImportReport,
@@ -173,6 +174,15 @@ def _matches(view: MemberView, q: str) -> bool:
 
 
 @routes.get("/rewards/api/v1/members")
+@documented(
+    paged=True,
+    query={
+        "q": param({"type": "string"}, "A piece of the name or email."),
+        "department": param({"type": "string"}),
+        "group": param({"type": "string"}),
+        "active": param({"enum": ["true", "false", "all"], "default": "true"}),
+    },
+)
 async def list_members(request: web.Request) -> web.Response:
     """Members in id order; `?department=`, `?group=` match exactly (ignoring case), `?q=` is a
     piece of the name or email, `?active=true|false|all`."""
@@ -201,6 +211,7 @@ async def list_members(request: web.Request) -> web.Response:
 
 
 @routes.get("/rewards/api/v1/members/{ref}")
+@documented(summary="One member by id or email.")
 async def get_member(request: web.Request) -> web.Response:
     found = await members.resolve(request.app[CORE].db, request.match_info["ref"])
     return web.json_response(member_json(found))
@@ -220,6 +231,7 @@ async def _import(db: Database, items: list[dict[str, Any]], clock: Any) -> Impo
 
 
 @routes.put("/rewards/api/v1/members/{email}")
+@documented(body=MemberFields, also=(201,))
 async def put_member(request: web.Request) -> web.Response:
     """Create or update one member by email: 201 when created, 200 otherwise."""
     body = await read_body(request, MemberFields)
@@ -240,6 +252,7 @@ async def put_member(request: web.Request) -> web.Response:
 
 @routes.post("/rewards/api/v1/members/import")
 @needs("admin")
+@documented(body=MemberList)
 async def import_route(request: web.Request) -> web.Response:
     """Upsert a list of members in one transaction, as the HR import does; bad items are
     rejected with their reasons (item 1 is the first) and never stop the others."""
@@ -257,6 +270,14 @@ async def import_route(request: web.Request) -> web.Response:
 
 
 @routes.get("/rewards/api/v1/leaderboards")
+@documented(
+    query={
+        "metric": param({"enum": [m.value for m in Metric], "default": "points"}),
+        "period": param({"enum": [p.value for p in Period], "default": "month"}),
+        "limit": param({"type": "integer", "minimum": 1, "maximum": BOARD_MAX, "default": 10}),
+        **{k: param({"type": "string"}) for k in ("department", "group", "category", "tag")},
+    }
+)
 async def leaderboards(request: web.Request) -> web.Response:
     """The chat's leaderboards: the calendar `period` (week, month, quarter, year, all) in the
     organisation's zone, ranked by `metric`; the top `limit` (default 10, at most 100)."""
@@ -292,6 +313,7 @@ async def leaderboards(request: web.Request) -> web.Response:
 
 
 @routes.get("/rewards/api/v1/members/{ref}/balance")
+@documented(summary="A member's balance, badges and kudos counts.")
 async def balance(request: web.Request) -> web.Response:
     db = request.app[CORE].db
     member = await members.resolve(db, request.match_info["ref"])
@@ -304,6 +326,7 @@ async def balance(request: web.Request) -> web.Response:
 
 
 @routes.get("/rewards/api/v1/members/{ref}/history")
+@documented(paged=True)
 async def history(request: web.Request) -> web.Response:
     """The member's ledger, newest first; at most 100 lines a page."""
     db = request.app[CORE].db
@@ -342,11 +365,12 @@ async def history(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/rewards/api/v1/awards/{award_id:\d{1,18}}/revoke")
+@documented(body=Revoke)
 async def revoke(request: web.Request) -> web.Response:
     """Revoke an award as `by`: the giver of the award or an admin, as in the chat."""
     body = await read_body(request, Revoke)
     core = request.app[CORE]
-    award_id = int(request.match_info["award_id"])
+    award_id = path_id(request, "award_id")
 
     async def work() -> tuple[int, dict[str, Any]]:
         actor = await members.resolve(core.db, body.by)
@@ -390,6 +414,7 @@ def _row_reasons(known: dict[int | str, int | str], ref: int | str, day: str) ->
 
 
 @routes.post("/rewards/api/v1/attendance")
+@documented(body=Attendance)
 async def attendance(request: web.Request) -> web.Response:
     """Insert or replace attendance records of a data set; rows naming nobody or a bad day are
     listed in `rejected` (item 1 is the first record) and the others are written."""
@@ -413,6 +438,7 @@ async def attendance(request: web.Request) -> web.Response:
 
 
 @routes.post("/rewards/api/v1/data/{dataset}")
+@documented(body=Data)
 async def data(request: web.Request) -> web.Response:
     """Insert or replace the named values of a data set per member and day (for BestSeller and
     achievement functions); rows naming nobody or a bad day are listed in `rejected`."""
@@ -443,6 +469,7 @@ async def data(request: web.Request) -> web.Response:
 
 
 @routes.post("/rewards/api/v1/events")
+@documented(body=Event)
 async def event(request: web.Request) -> web.Response:
     """Report an event for a member and answer the Automated Badges it awarded. `login` records
     the member's activity and fires only on their first activity of the (member's) day."""

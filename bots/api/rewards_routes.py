@@ -9,8 +9,9 @@ from aiohttp import web
 from pydantic import Field
 
 from bots.api import views
-from bots.api.bodies import Body, read_body
+from bots.api.bodies import Body, Id, path_id, read_body
 from bots.api.idempotency import idempotent
+from bots.api.openapi import documented, param
 from bots.api.pagination import int_cursor_of, limit_of, page, page_after
 from bots.server import CORE
 from rewards.errors import InvalidInput
@@ -19,27 +20,29 @@ from rewards.services.awards import MAX_MESSAGE, AwardSource
 from rewards.services.profile import member_awards
 from rewards.store.db import Database
 
-MemberRef = int | Annotated[str, Field(min_length=1, max_length=320)]
+MemberRef = Id | Annotated[str, Field(min_length=1, max_length=320)]
 
 routes = web.RouteTableDef()
 
 
 class BadgeAssign(Body):
-    reward_id: int
+    reward_id: Id
     giver: MemberRef
     receiver: MemberRef
     message: Annotated[str, Field(max_length=MAX_MESSAGE)] | None = None
 
 
 @routes.get("/rewards/api/v1/rewards")
+@documented(paged=True, summary="The catalogue's rewards, by id.")
 async def list_rewards(request: web.Request) -> web.Response:
     found = await catalog.list_definitions(request.app[CORE].db)
     return web.json_response(page_after(request, found, lambda d: d.reward_id, views.reward))
 
 
 @routes.get(r"/rewards/api/v1/rewards/{reward_id:\d{1,18}}")
+@documented(summary="One reward of the catalogue.")
 async def get_reward(request: web.Request) -> web.Response:
-    found = await catalog.get_definition(request.app[CORE].db, int(request.match_info["reward_id"]))
+    found = await catalog.get_definition(request.app[CORE].db, path_id(request, "reward_id"))
     return web.json_response(views.reward(found))
 
 
@@ -48,7 +51,8 @@ def _names_route(path: str, lister: Callable[[Database], Awaitable[list[str]]]) 
         names = await lister(request.app[CORE].db)
         return web.json_response(page_after(request, sorted(names), str, lambda n: {"name": n}))
 
-    routes.get(path)(handler)
+    what = path.rpartition("/")[2].replace("_", " ")
+    routes.get(path)(documented(paged=True, summary=f"The {what}, by name.")(handler))
 
 
 _names_route("/rewards/api/v1/reward_categories", catalog.list_categories)
@@ -57,6 +61,11 @@ _names_route("/rewards/api/v1/reward_types", catalog.list_reward_types)
 
 
 @routes.get("/rewards/api/v1/users_rewards")
+@documented(
+    paged=True,
+    query={"member": param({"type": "string", "minLength": 1}, "An id or email.", required=True)},
+    summary="A member's rewards, newest first.",
+)
 async def users_rewards(request: web.Request) -> web.Response:
     ref = request.query.get("member", "").strip()
     if not ref:
@@ -69,6 +78,7 @@ async def users_rewards(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/badge_assign")
+@documented(body=BadgeAssign, status=201, summary="Give a reward as `giver`.")
 async def badge_assign(request: web.Request) -> web.Response:
     body = await read_body(request, BadgeAssign)
     core = request.app[CORE]

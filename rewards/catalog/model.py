@@ -56,7 +56,7 @@ class RewardCore(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
-    reward_id: StrictInt = Field(gt=0)
+    reward_id: StrictInt = Field(gt=0, le=2**31 - 1)  # the database's id column is 32-bit
     reward: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     points: StrictInt = Field(default=10, ge=0, le=1_000_000)

@@ -414,7 +414,9 @@ async def _resolve_in(session: AsyncSession, ref: int | str) -> MemberView:
     if isinstance(ref, bool):  # bool is an int; True is nobody's id
         raise _unknown(ref)
     if isinstance(ref, int):
-        view = await _one_where_in(session, MEMBER.c.id == ref)
+        # ids are 32-bit: a larger number names nobody (and must not reach the database)
+        in_range = -(2**31) <= ref < 2**31
+        view = await _one_where_in(session, MEMBER.c.id == ref) if in_range else None
         if view is None:
             raise UnknownMember(f"I don't know anyone with member id {ref}.")
         return view
@@ -423,7 +425,7 @@ async def _resolve_in(session: AsyncSession, ref: int | str) -> MemberView:
         raise UnknownMember(
             "Please tell me who you mean: an email address, a member id or platform:user_id."
         )
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return await _resolve_in(session, int(text))
     if text.lower().startswith("mailto:"):
         text = text[len("mailto:") :]
