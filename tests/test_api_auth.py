@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -104,3 +105,31 @@ async def test_an_unexpected_failure_is_a_generic_500(
         assert "secret" not in text and "Traceback" not in text
         assert (await response.json())["title"] == "Internal Server Error"
     assert "secret internals" in caplog.text
+
+
+async def test_every_documented_operation_needs_its_scope(database: Database, clock) -> None:
+    """Walks the served OpenAPI description: every operation that declares a scope refuses a
+    request without a key (401) and one with the scope just below it (403), before it reads the
+    body or looks anything up."""
+    lower = {"write": "read", "admin": "write"}
+    async with api_client(database, clock) as api:
+        document = await (await api.client.get("/rewards/api/v1/openapi.json")).json()
+        checked = 0
+        for path, operations in document["paths"].items():
+            url = re.sub(r"\{[^}]+\}", "1", path)
+            for method, operation in operations.items():
+                if not operation.get("security"):
+                    continue  # the description and the docs page are public
+                ((_, scopes),) = operation["security"][0].items()
+                (needed,) = scopes
+                body = {} if method in ("post", "put") else None
+                none = await api.client.request(method.upper(), url, json=body)
+                assert (none.status, none.content_type) == (401, PROBLEM), (method, path)
+                if needed in lower:
+                    below = api.auth(lower[needed])
+                    refused = await api.client.request(
+                        method.upper(), url, json=body, headers=below
+                    )
+                    assert (refused.status, refused.content_type) == (403, PROBLEM), (method, path)
+                checked += 1
+        assert checked >= 34
