@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -11,32 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from bots.commands.data import data as data_cli
-from rewards.store.db import Database
-from rewards.store.migrate import upgrade
-from tests.factories import add_member
+from tests.support.cli_db import cli_environment, prepare_members
 
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "REWARDS_ENV_FILE": str(tmp_path / "no.env"),
-    }
+    return cli_environment(tmp_path)
 
 
-def _prepare(env: dict[str, str]) -> tuple[str, list[int]]:
-    path = env["DATABASE_URL"].removeprefix("sqlite:///")
-    url = f"sqlite+aiosqlite:///{path}"
-    upgrade(url)
-
-    async def members() -> list[int]:
-        db = Database(url)
-        try:
-            return [await add_member(db, "Ann Lee"), await add_member(db, "Bob Ray")]
-        finally:
-            await db.dispose()
-
-    return path, asyncio.run(members())
+_prepare = prepare_members
 
 
 def _values(path: str) -> list[tuple[str, int, str, str, float]]:
