@@ -20,6 +20,7 @@ from bots.commands.manifest import manifest
 from bots.commands.members import members
 from bots.commands.nominations import nominations
 from bots.commands.serve import serve
+from bots.commands.show_settings import show_settings
 from rewards.errors import RewardsError
 from rewards.settings import SettingsError
 
@@ -44,6 +45,7 @@ cli.add_command(jobs)
 cli.add_command(data)
 cli.add_command(nominations)
 cli.add_command(apikey)
+cli.add_command(show_settings)
 
 
 def main() -> None:

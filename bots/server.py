@@ -1,5 +1,8 @@
-"""The aiohttp application: one server for the health check, and (in later steps) the platform
-webhooks, the REST API and the scheduler.
+"""The aiohttp application: the health check, the platform webhooks, the REST API, and the
+runtime steps behind them (database and catalogue, scheduler, event manager, notifier).
+
+`mount` adds all of it to any aiohttp application: `create_app` (the `rewards serve` server) and
+`rewards.engine.RewardsEngine` (an application embedding the engine) are its two callers.
 
 Start-up order matters: migrate the schema, seed the predefined kudos tags, then load the
 catalogue files, so the first request already sees every reward. A catalogue error stops the
@@ -10,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy import func, select, text
 
+from bots.lifecycle import Lifecycle, lifecycle
 from bots.scheduler import RewardScheduler
 from rewards.catalog.loader import load_file
 from rewards.core import Core
@@ -25,10 +30,14 @@ from rewards.settings import Settings
 from rewards.store.migrate import upgrade_async
 from rewards.store.models import Reward
 
+if TYPE_CHECKING:
+    from bots.broker import EventManager
+
 log = logging.getLogger("rewards.server")
 
 CORE = web.AppKey("core", Core)
 SCHEDULER = web.AppKey("scheduler", RewardScheduler)
+EVENT_MANAGER: web.AppKey[EventManager] = web.AppKey("event_manager")
 
 
 async def load_catalog_files(core: Core) -> None:
@@ -57,12 +66,17 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception:  # the health check reports, it never raises
         log.exception("health check: database unavailable")
         return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-    return web.json_response({"status": "ok", "database": "ok", "rewards": int(rewards or 0)})
+    body: dict[str, object] = {"status": "ok", "database": "ok", "rewards": int(rewards or 0)}
+    body["event_manager"] = core.settings.event_manager.status()
+    manager = request.app.get(EVENT_MANAGER)
+    if manager is not None:
+        body["broker"] = manager.status()
+    return web.json_response(body)
 
 
 async def scheduling(app: web.Application) -> AsyncIterator[None]:
     """Run the scheduler while the server runs (after the catalogue is loaded, stopped before the
-    database closes: cleanup contexts unwind in reverse)."""
+    database closes: the lifecycle unwinds in reverse)."""
     scheduler = RewardScheduler(app[CORE])
     await scheduler.start()
     app[SCHEDULER] = scheduler
@@ -70,30 +84,70 @@ async def scheduling(app: web.Application) -> AsyncIterator[None]:
     await scheduler.stop()
 
 
-def create_app(
-    settings: Settings, core: Core | None = None, *, platforms: bool = True
-) -> web.Application:
-    """Build the application; `core` may be passed in by tests (for a pinned clock), and
-    `platforms=False` leaves the chat platforms for a test to mount itself."""
-    app = web.Application(client_max_size=1024 * 1024)
+async def event_manager(app: web.Application) -> AsyncIterator[None]:
+    """Run the RabbitMQ relay and consumer while the server runs (only mounted when the event
+    manager is on; an unreachable broker is retried in the background, never fatal)."""
+    from bots.broker import EventManager  # here: it is the one module that imports aio_pika
 
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+    manager = EventManager(app[CORE], app[CORE].settings)
+    await manager.start()
+    app[EVENT_MANAGER] = manager
+    yield
+    await manager.stop()
+
+
+def mount(
+    app: web.Application,
+    settings: Settings,
+    core: Core | None = None,
+    *,
+    platforms: bool = True,
+    catalog_files: bool = True,
+    catalog: Callable[[Core], Awaitable[None]] | None = None,
+) -> Lifecycle:
+    """Add the rewards runtime to `app`: `/healthz`, the REST API, the platform endpoints and the
+    start/stop steps (database and catalogue, scheduler, event manager, platforms, notifier).
+
+    Returns the lifecycle; whoever owns `app` starts and stops it (`create_app` through a cleanup
+    context, `rewards.engine` through the host's startup and shutdown hooks). The settings'
+    catalogue files are loaded unless `catalog_files=False`; `catalog` is awaited after them
+    (the engine's storages).
+    """
+    runtime = lifecycle(app)
+
+    async def core_step(app: web.Application) -> AsyncIterator[None]:
         await upgrade_async(settings.database_url)
         app[CORE] = core or Core.open(settings)
         await ensure_predefined_tags(app[CORE].db, app[CORE].clock)
-        await load_catalog_files(app[CORE])
+        if catalog_files:
+            await load_catalog_files(app[CORE])
+        if catalog is not None:
+            await catalog(app[CORE])
+        log.info("event manager %s", settings.event_manager.status())
         yield
         await app[CORE].close()
 
-    app.cleanup_ctx.append(lifecycle)
+    runtime.append(core_step)
     if settings.reward_scheduler:
-        app.cleanup_ctx.append(scheduling)
+        runtime.append(scheduling)
+    if settings.event_manager.active:
+        runtime.append(event_manager)
     app.router.add_get("/healthz", healthz)
     from bots import api  # imported here: its routes use CORE from this module
 
     api.setup(app)
     if platforms:
         mount_platforms(app, settings)
+    return runtime
+
+
+def create_app(
+    settings: Settings, core: Core | None = None, *, platforms: bool = True
+) -> web.Application:
+    """Build the application of `rewards serve`; `core` may be passed in by tests (for a pinned
+    clock), and `platforms=False` leaves the chat platforms for a test to mount itself."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app.cleanup_ctx.append(mount(app, settings, core, platforms=platforms).context)
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -126,6 +127,62 @@ def _database_url(env: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
+class EventManagerSettings:
+    """The RabbitMQ event manager (`ENABLE_EVENT_MANAGER`, `RABBITMQ_*`).
+
+    It is on only when switched on *and* the `events` extra (aio-pika) is installed; `status()`
+    says which of the two is missing, so a deployment that forgot the extra is told so at start
+    and by `rewards settings` instead of silently publishing nothing.
+    """
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 5672
+    user: str = "guest"
+    password: str = "guest"  # noqa: S105  (RabbitMQ's own default, as in the seed)
+    vhost: str = "/"
+    # The topic exchange both directions use; outbound routing keys start with "rewards.".
+    exchange: str = "nav-rewards"
+    # The durable inbound queue and the routing keys bound to it (Automated Badges' custom event
+    # names are bound as well, from the catalogue).
+    queue: str = "nav-rewards.inbound"
+    bindings: tuple[str, ...] = ("user.login", "attendance.recorded")
+    prefetch: int = 10
+    # A message whose handling fails is retried this many times, after retry_seconds, doubling,
+    # then dead-lettered.
+    max_retries: int = 5
+    retry_seconds: int = 2
+
+    @property
+    def installed(self) -> bool:
+        return find_spec("aio_pika") is not None
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.installed
+
+    def url(self) -> str:
+        auth = quote(self.user, safe="") + ":" + quote(self.password, safe="")
+        return f"amqp://{auth}@{self.host}:{self.port}/{quote(self.vhost, safe='')}"
+
+    def redacted_url(self) -> str:
+        return f"amqp://{quote(self.user, safe='')}:***@{self.host}:{self.port}/" + quote(
+            self.vhost, safe=""
+        )
+
+    def status(self) -> str:
+        """One line for logs and `rewards settings`: on (and where) or off (and why)."""
+        if not self.enabled:
+            return "off: ENABLE_EVENT_MANAGER is not true"
+        if not self.installed:
+            return (
+                "off: ENABLE_EVENT_MANAGER is true but the events extra is not installed "
+                "(pip install 'nav-rewards[events]')"
+            )
+        return f"on: {self.redacted_url()} exchange {self.exchange!r}, queue {self.queue!r}"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Validated configuration for one process."""
 
@@ -134,8 +191,15 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 3978
     catalog_files: tuple[str, ...] = ("examples/rewards.json",)
+    # True when REWARDS_CATALOG was set: an embedding application (rewards.engine) loads the
+    # files only then, its catalogue otherwise comes from its storages.
+    catalog_from_env: bool = False
     reward_scheduler: bool = True
     enable_rewards: bool = True
+    # Embedded in a host application (`rewards.engine`): record a login for each request of an
+    # authenticated member, once per member per day.
+    reward_middleware: bool = True
+    event_manager: EventManagerSettings = field(default_factory=EventManagerSettings)
     kudos_points: int = 5
     kudos_max_message: int = 500
     kudos_max_receivers: int = 10
@@ -183,6 +247,28 @@ def _csv(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").replace(";", ",").split(",") if part.strip())
 
 
+def _event_manager(env: Mapping[str, str]) -> EventManagerSettings:
+    bindings = _csv(env.get("RABBITMQ_BINDINGS"))
+    return EventManagerSettings(
+        enabled=_bool("ENABLE_EVENT_MANAGER", env.get("ENABLE_EVENT_MANAGER"), False),
+        host=env.get("RABBITMQ_HOST") or "localhost",
+        port=_int("RABBITMQ_PORT", env.get("RABBITMQ_PORT"), 5672, low=1, high=65535),
+        user=env.get("RABBITMQ_USER") or "guest",
+        password=env.get("RABBITMQ_PASSWORD") or "guest",
+        vhost=env.get("RABBITMQ_VHOST") or "/",
+        exchange=env.get("RABBITMQ_EXCHANGE") or "nav-rewards",
+        queue=env.get("RABBITMQ_QUEUE") or "nav-rewards.inbound",
+        bindings=bindings or ("user.login", "attendance.recorded"),
+        prefetch=_int("RABBITMQ_PREFETCH", env.get("RABBITMQ_PREFETCH"), 10, low=1, high=10_000),
+        max_retries=_int(
+            "RABBITMQ_MAX_RETRIES", env.get("RABBITMQ_MAX_RETRIES"), 5, low=0, high=100
+        ),
+        retry_seconds=_int(
+            "RABBITMQ_RETRY_SECONDS", env.get("RABBITMQ_RETRY_SECONDS"), 2, low=1, high=86_400
+        ),
+    )
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> Settings:
@@ -199,8 +285,11 @@ def load_settings(
         host=env.get("HOST") or "127.0.0.1",
         port=_int("PORT", env.get("PORT"), 3978, low=0, high=65535),
         catalog_files=catalog,
+        catalog_from_env="REWARDS_CATALOG" in env,
         reward_scheduler=_bool("REWARD_SCHEDULER", env.get("REWARD_SCHEDULER"), True),
         enable_rewards=_bool("ENABLE_REWARDS", env.get("ENABLE_REWARDS"), True),
+        reward_middleware=_bool("REWARD_MIDDLEWARE", env.get("REWARD_MIDDLEWARE"), True),
+        event_manager=_event_manager(env),
         kudos_points=_int("KUDOS_POINTS", env.get("KUDOS_POINTS"), 5, high=1_000_000),
         kudos_max_message=_int(
             "KUDOS_MAX_MESSAGE", env.get("KUDOS_MAX_MESSAGE"), 500, low=1, high=10_000

@@ -153,3 +153,75 @@ ensure_card_renderer() {
         info "card renderer: npm ci done in $(elapsed_since "$start")"
     fi
 }
+
+# The RabbitMQ server for the event manager tests (tests/support/rabbitmq.py starts a private
+# node on free 127.0.0.1 ports per pytest session; this only makes sure the binaries exist).
+# apt-installs Debian's rabbitmq-server when /usr/lib/rabbitmq/bin/rabbitmq-server is missing,
+# without letting the package start a system-wide broker: a policy-rc.d that denies every service
+# start is put in place for the install (unless one already exists), and a broker started anyway
+# (by systemd, say) is stopped. An epmd the package may leave on port 4369 is harmless: the test
+# node runs its own epmd on a free port.
+RABBITMQ_SERVER_BIN=/usr/lib/rabbitmq/bin/rabbitmq-server
+
+ensure_rabbitmq() {
+    local prefix start policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+    if [[ -x "$RABBITMQ_SERVER_BIN" ]]; then
+        info "rabbitmq: $RABBITMQ_SERVER_BIN present ($(_rabbitmq_version))"
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "rabbitmq: $RABBITMQ_SERVER_BIN missing and apt-get is unavailable: install RabbitMQ >= 3.9 (Debian package rabbitmq-server)"
+    prefix="$(_root_prefix)" ||
+        die "rabbitmq: $RABBITMQ_SERVER_BIN missing; not root and no passwordless sudo: run apt-get install -y --no-install-recommends rabbitmq-server"
+    info "rabbitmq: apt-get install rabbitmq-server"
+    start="$(now)"
+    if [[ ! -e "$policy" ]]; then
+        # 101 = "action forbidden": invoke-rc.d and deb-systemd-invoke start no service.
+        # shellcheck disable=SC2086  # $prefix is empty or "sudo -n"
+        $prefix sh -c "printf '#!/bin/sh\nexit 101\n' >'$policy' && chmod 755 '$policy'" ||
+            die "rabbitmq: could not write $policy"
+        own_policy=1
+    fi
+    # shellcheck disable=SC2086
+    $prefix env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || rc=$?
+    if [[ "$rc" -eq 0 ]]; then
+        # shellcheck disable=SC2086
+        $prefix env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            rabbitmq-server </dev/null >/dev/null || rc=$?
+    fi
+    if [[ "$own_policy" -eq 1 ]]; then
+        # shellcheck disable=SC2086
+        $prefix rm -f "$policy" || true
+    fi
+    [[ "$rc" -eq 0 ]] || die "rabbitmq: apt-get update/install rabbitmq-server failed (exit $rc)"
+    _stop_system_rabbitmq "$prefix"
+    info "rabbitmq: apt-get done in $(elapsed_since "$start")"
+    [[ -x "$RABBITMQ_SERVER_BIN" ]] ||
+        die "rabbitmq-server was installed but $RABBITMQ_SERVER_BIN is still missing"
+    info "rabbitmq: $(_rabbitmq_version)"
+}
+
+# Should the package have started its broker anyway (a policy-rc.d that was already there and
+# allows starts, or systemd), stop it: it would hold port 5672 and memory for nothing. Only
+# processes of the package's own `rabbitmq` user are touched, and only right after the install.
+_stop_system_rabbitmq() {
+    local prefix="$1" pids
+    pids="$(pgrep -u rabbitmq -x beam.smp 2>/dev/null || true)"
+    [[ -n "$pids" ]] || return 0
+    info "rabbitmq: stopping the system broker the package started"
+    # shellcheck disable=SC2086  # $prefix is empty or "sudo -n"
+    $prefix service rabbitmq-server stop </dev/null >/dev/null 2>&1 || true
+    sleep 1
+    pids="$(pgrep -u rabbitmq -x beam.smp 2>/dev/null || true)"
+    if [[ -n "$pids" ]]; then
+        # shellcheck disable=SC2086
+        $prefix kill $pids 2>/dev/null || true
+    fi
+}
+
+# The installed server's version, from its directory name (no node needs to run for it).
+_rabbitmq_version() {
+    local dir
+    dir="$(compgen -G '/usr/lib/rabbitmq/lib/rabbitmq_server-*' | sort -V | tail -n 1 || true)"
+    printf 'RabbitMQ %s' "${dir##*rabbitmq_server-}"
+}

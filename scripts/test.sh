@@ -10,6 +10,11 @@
 # on a free 127.0.0.1 port with trust auth, and stops it and deletes it on exit, whatever
 # happens. Every step runs even if an earlier one failed; the exit status is non-zero if any did.
 #
+# The event manager tests need a real RabbitMQ: Debian's rabbitmq-server package is apt-installed
+# when missing (without letting it start a system broker); each pytest session then runs its own
+# private node on free 127.0.0.1 ports (tests/support/rabbitmq.py), stopped and deleted with the
+# session.
+#
 # Environment knobs: PG_BIN=/path/to/postgres/bin to pick the server binaries; PYTHON=python3.12
 # to pick the interpreter for a new .venv; CHROMIUM=/path/to/chromium for the card renderer check
 # (default /usr/bin/chromium, apt-installed with node/npm when missing; npm ci in tools/cardrender).
@@ -189,6 +194,14 @@ export REWARDS_TEST_REQUIRE_RENDERER=1
 SETUP_CARDS_TIME="$(elapsed_since "$start")"
 info "done in $SETUP_CARDS_TIME"
 
+section "RabbitMQ (throwaway node for the event manager tests)"
+start="$(now)"
+ensure_rabbitmq
+# The node itself is started by the pytest fixture, so it always stops with the session.
+export REWARDS_TEST_REQUIRE_RABBITMQ=1
+SETUP_RABBITMQ_TIME="$(elapsed_since "$start")"
+info "done in $SETUP_RABBITMQ_TIME"
+
 run_step "ruff check" ruff check .
 run_step "ruff format --check" ruff format --check .
 run_step "mypy" mypy
@@ -200,6 +213,7 @@ section "Summary"
 printf '  %-22s %-20s %s\n' "venv" "ok" "$SETUP_VENV_TIME"
 printf '  %-22s %-20s %s\n' "postgresql start" "ok" "$SETUP_PG_TIME"
 printf '  %-22s %-20s %s\n' "card renderer" "ok" "$SETUP_CARDS_TIME"
+printf '  %-22s %-20s %s\n' "rabbitmq" "ok" "$SETUP_RABBITMQ_TIME"
 failed=0
 for i in "${!STEP_NAMES[@]}"; do
     printf '  %-22s %-20s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_TIMES[$i]}"

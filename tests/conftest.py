@@ -40,6 +40,9 @@ from rewards.clock import FixedClock
 from rewards.store.db import Database
 from rewards.store.migrate import upgrade, upgrade_async
 
+# The RabbitMQ fixtures (`rabbitmq_node`, `rabbitmq_url`, `rabbitmq_restartable`).
+pytest_plugins = ["tests.support.rabbitmq"]
+
 PG_URL = os.environ.get("REWARDS_TEST_PG_URL", "")
 REQUIRE_PG = os.environ.get("REWARDS_TEST_REQUIRE_PG") == "1"
 
@@ -54,7 +57,10 @@ _SETTINGS = (  # noqa: SIM905  (one readable block rather than 40 lines)
     "BOT_REWARDS_SECRET REWARDS_TENANT_ID MICROSOFT_APP_ID MICROSOFT_APP_PASSWORD "
     "MICROSOFT_APP_TENANT_ID CELEBRATION_WEEKEND_POLICY REWARDS_SWEEP_MINUTES "
     "ANNOUNCE_TEAMS_CHANNEL ANNOUNCE_SLACK_CHANNEL SLACK_CHANNEL_ID DELIVERY_MAX_ATTEMPTS "
-    "DELIVERY_BACKOFF_SECONDS SLACK_BOT_TOKEN SLACK_SIGNING_SECRET"
+    "DELIVERY_BACKOFF_SECONDS SLACK_BOT_TOKEN SLACK_SIGNING_SECRET RABBITMQ_HOST RABBITMQ_PORT "
+    "RABBITMQ_USER RABBITMQ_PASSWORD RABBITMQ_VHOST RABBITMQ_EXCHANGE RABBITMQ_QUEUE "
+    "RABBITMQ_BINDINGS RABBITMQ_PREFETCH RABBITMQ_MAX_RETRIES RABBITMQ_RETRY_SECONDS "
+    "ENABLE_EVENT_MANAGER REWARD_MIDDLEWARE"
 ).split()
 for _name in _SETTINGS:
     os.environ.pop(_name, None)

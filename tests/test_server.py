@@ -35,6 +35,7 @@ async def test_healthz_reports_the_loaded_catalogue(database):
             "status": "ok",
             "database": "ok",
             "rewards": example_count(),
+            "event_manager": "off: ENABLE_EVENT_MANAGER is not true",
         }
 
 
@@ -84,7 +85,12 @@ def test_run_command_serves_healthz_on_the_sqlite_default(tmp_path):
                     break
             except OSError:
                 time.sleep(0.3)
-        assert body == {"status": "ok", "database": "ok", "rewards": example_count()}, (
+        assert body == {
+            "status": "ok",
+            "database": "ok",
+            "rewards": example_count(),
+            "event_manager": "off: ENABLE_EVENT_MANAGER is not true",
+        }, (
             process.stdout.read().decode()
             if process.poll() is not None and process.stdout
             else "no answer"

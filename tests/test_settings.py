@@ -16,7 +16,9 @@ SETTINGS = (  # noqa: SIM905  (every name rewards/settings.py reads)
     "REWARD_SCHEDULER ENABLE_REWARDS KUDOS_POINTS KUDOS_MAX_MESSAGE KUDOS_MAX_RECEIVERS "
     "REWARD_COOLDOWN_MINUTES REWARDS_ADMINS REWARDS_FUNCTION_MODULES SMTP_HOST SMTP_PORT "
     "SMTP_USER SMTP_PASSWORD SMTP_FROM TELEGRAM_BOT_TOKEN TELEGRAM_CHAT_ID BOT_REWARDS_ID "
-    "BOT_REWARDS_SECRET REWARDS_TENANT_ID"
+    "BOT_REWARDS_SECRET REWARDS_TENANT_ID REWARD_MIDDLEWARE ENABLE_EVENT_MANAGER RABBITMQ_HOST "
+    "RABBITMQ_PORT RABBITMQ_USER RABBITMQ_PASSWORD RABBITMQ_VHOST RABBITMQ_EXCHANGE RABBITMQ_QUEUE "
+    "RABBITMQ_BINDINGS RABBITMQ_PREFETCH RABBITMQ_MAX_RETRIES RABBITMQ_RETRY_SECONDS"
 ).split()
 
 
@@ -335,3 +337,49 @@ def test_bot_rewards_variables_win_over_microsoft_app_ones(tmp_path: Path) -> No
         "rewards-secret",
         "t1",
     )
+
+
+# --- the event manager ------------------------------------------------------------------------
+
+
+def test_the_event_manager_is_off_by_default_and_says_why(tmp_path: Path) -> None:
+    manager = load(tmp_path).event_manager
+    assert not manager.enabled and not manager.active
+    assert manager.status() == "off: ENABLE_EVENT_MANAGER is not true"
+
+
+def test_the_event_manager_settings(tmp_path: Path) -> None:
+    manager = load(
+        tmp_path,
+        {
+            "ENABLE_EVENT_MANAGER": "true",
+            "RABBITMQ_HOST": "mq.internal",
+            "RABBITMQ_PORT": "5673",
+            "RABBITMQ_USER": "rewards",
+            "RABBITMQ_PASSWORD": "s3cr:t@",
+            "RABBITMQ_VHOST": "hr",
+            "RABBITMQ_BINDINGS": "user.login, course.completed",
+        },
+    ).event_manager
+    assert manager.active  # the events extra is installed in the test environment
+    assert manager.url() == "amqp://rewards:s3cr%3At%40@mq.internal:5673/hr"
+    assert "s3cr" not in manager.status()
+    assert manager.status().startswith("on: amqp://rewards:***@mq.internal:5673/hr")
+    assert manager.bindings == ("user.login", "course.completed")
+    assert manager.url().endswith(":5673/hr")
+    assert load(tmp_path, {}).event_manager.url() == "amqp://guest:guest@localhost:5672/%2F"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ENABLE_EVENT_MANAGER", "maybe", "ENABLE_EVENT_MANAGER must be true or false"),
+        ("RABBITMQ_PORT", "amqp", "RABBITMQ_PORT must be a whole number"),
+        ("RABBITMQ_PREFETCH", "0", "RABBITMQ_PREFETCH must be between 1 and 10000"),
+    ],
+)
+def test_bad_event_manager_settings_are_refused(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load(tmp_path, {name: value})

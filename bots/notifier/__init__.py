@@ -4,8 +4,8 @@ What is delivered, where, and how failures are retried is described in `bots.not
 the queue itself (claims, back-off, failures) lives in `rewards.services.announcements`, and the
 email format in `bots.notifier.email`.
 
-`setup` stores the notifier as ``app[NOTIFIER]``; it starts after every start-up hook (so the
-platform gateways exist) and stops at shutdown, before the gateways are torn down. Whoever writes
+`setup` stores the notifier as ``app[NOTIFIER]``; its step in the runtime's lifecycle comes after
+the platforms' (so the gateways exist when it starts) and stops before theirs. Whoever writes
 an announcement in this process calls ``app[NOTIFIER].wake()`` to have it sent at once rather
 than at the next tick (every `POLL_SECONDS`). Other processes writing announcements need not
 do anything: the next tick of any server's notifier picks them up.
@@ -14,10 +14,12 @@ do anything: the next tick of any server's notifier picks them up.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from bots.gateway import ChannelGateway
+from bots.lifecycle import lifecycle
 from bots.notifier.email import Mailer
 from bots.notifier.notifier import POLL_SECONDS, Gateways, Notifier, Report, capture_teams_errors
 from rewards.settings import Settings
@@ -68,7 +70,7 @@ def setup(
     )
     app[NOTIFIER] = notifier
 
-    async def start(app: web.Application) -> None:
+    async def running(app: web.Application) -> AsyncIterator[None]:
         if run:
             notifier.start()
             log.info(
@@ -77,10 +79,8 @@ def setup(
                 ", ".join(sorted(app_gateways(app))) or "none",
                 "on" if notifier.mailer else "off",
             )
-
-    async def stop(app: web.Application) -> None:
+        yield
         await notifier.stop()
 
-    app.on_startup.append(start)
-    app.on_shutdown.append(stop)
+    lifecycle(app).append(running)
     return notifier

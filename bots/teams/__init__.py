@@ -177,6 +177,7 @@ def setup(
     app: web.Application, settings: Settings, *, openid_metadata_url: str | None = None
 ) -> None:
     """Add `POST /api/messages`; `app[ADAPTER]` and, once started, `app[GATEWAY]` are set."""
+    from bots.lifecycle import lifecycle
     from bots.server import CORE  # here, not at the top: bots.server will import this module
 
     # msrest warns about every Teams channelData field it has no model for; that is just noise.
@@ -190,5 +191,5 @@ def setup(
         app[GATEWAY] = TeamsGateway(app[CORE], adapter, settings.bot_app_id)
         yield
 
-    app.cleanup_ctx.append(gateway)
+    lifecycle(app).append(gateway)
     app.router.add_post("/api/messages", make_handler(adapter, bot, settings))

@@ -29,6 +29,7 @@ from aiohttp import web
 from telegram import BotCommand
 from telegram.ext import Application, ApplicationBuilder
 
+from bots.lifecycle import lifecycle
 from bots.telegram.bot import ALLOWED_UPDATES, TelegramBot
 from bots.telegram.gateway import TelegramGateway
 from dialogs.commands import COMMANDS
@@ -104,7 +105,7 @@ def setup(app: web.Application, settings: Settings) -> bool:
             "Telegram webhook not mounted: TELEGRAM_WEBHOOK_SECRET is not set, and a webhook "
             "without a secret would accept updates from anyone; using long polling instead"
         )
-    app.cleanup_ctx.append(_lifecycle)
+    lifecycle(app).append(_lifecycle)
     return True
 
 

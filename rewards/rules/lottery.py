@@ -37,6 +37,8 @@ from sqlmodel import col, select
 from rewards.catalog.rules import RandomUsers
 from rewards.clock import as_utc, local_today
 from rewards.rules.base import Candidate, EvalContext
+from rewards.services import outbox
+from rewards.services._subjects import load_people
 from rewards.store.db import Database
 from rewards.store.models import Award, LotteryRun, Member, MemberGroup, Reward
 
@@ -250,6 +252,22 @@ async def draw(
             )
             session.add(run)
             await session.flush()
+            winners = await load_people(session, run.winners)
+            reward = await session.get(Reward, ctx.reward_id)
+            outbox.stage(
+                session,
+                ctx.settings,
+                outbox.LOTTERY_DRAWN,
+                {
+                    "lottery_run_id": run.id,
+                    "reward_id": ctx.reward_id,
+                    "reward": reward.name if reward else "",
+                    "draw_key": draw_key,
+                    "eligible_count": run.eligible_count,
+                    "winners": [outbox.member_ref(winners.get(w)) for w in run.winners],
+                },
+                at=as_utc(ctx.now),
+            )
         return _result(run, created=True)
     except IntegrityError:
         # Another process recorded the same draw_key first: its run is the draw.

@@ -41,6 +41,7 @@ from rewards.errors import (
     UnknownMember,
     UnknownReward,
 )
+from rewards.services import outbox
 from rewards.services._subjects import Person, load_people
 from rewards.services.admins import is_admin
 from rewards.settings import Settings
@@ -340,6 +341,23 @@ class AwardService:
                         )
                     )
                     await session.flush()
+                outbox.stage(
+                    session,
+                    self.settings,
+                    outbox.BADGE_AWARDED,
+                    {
+                        "award_id": award.id,
+                        "reward_id": reward.reward_id,
+                        "reward": row.name,
+                        "reward_type": reward.reward_type.value,
+                        "member": outbox.member_ref(receiver),
+                        "giver": outbox.member_ref(giver),
+                        "points": reward.points,
+                        "source": source.value,
+                        "message": text,
+                    },
+                    at=now,
+                )
                 return _view(award, row.name, receiver, giver)
         except IntegrityError as problem:
             if "award_key" not in str(problem.orig):
@@ -390,6 +408,21 @@ class AwardService:
                     )
                 )
             reward = await session.get(Reward, award.reward_id)
+            outbox.stage(
+                session,
+                self.settings,
+                outbox.AWARD_REVOKED,
+                {
+                    "award_id": award_id,
+                    "reward_id": award.reward_id,
+                    "reward": reward.name if reward else "",
+                    "member": outbox.member_ref(people[award.member_id]),
+                    "revoked_by": outbox.member_ref(people.get(by)) if by is not None else None,
+                    "reason": reason,
+                    "points": award.points,
+                },
+                at=now,
+            )
             await session.flush()
             await session.refresh(award)
             giver = people.get(award.giver_id) if award.giver_id is not None else None

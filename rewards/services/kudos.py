@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
+from rewards.services import outbox
 from rewards.services._subjects import load_people
 from rewards.services.sql import insert_ignoring_duplicates
 from rewards.settings import Settings
@@ -251,6 +252,21 @@ class KudosService:
                     )
                     for r in unique
                 )
+            outbox.stage(
+                session,
+                self.settings,
+                outbox.KUDOS_GIVEN,
+                {
+                    "kudos_id": kudos.id,
+                    "giver": outbox.member_ref(people[giver_id]),
+                    "receivers": [outbox.member_ref(people[r]) for r in unique],
+                    "message": text,
+                    "tags": list(tag_map),
+                    "points_each": points,
+                    "visibility": visibility,
+                },
+                at=now,
+            )
             await session.flush()
             return KudosView(
                 id=kudos.id,

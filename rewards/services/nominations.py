@@ -53,6 +53,7 @@ from rewards.errors import (
     UnknownReward,
 )
 from rewards.rules.lottery import eligible_hash, replay
+from rewards.services import outbox
 from rewards.services._subjects import load_people
 from rewards.services.admins import is_admin
 from rewards.services.announcements import AnnouncedItem, announce
@@ -462,6 +463,20 @@ class NominationService:
                 session.add(row)
                 await session.flush()
                 view = await self._view(session, row)
+                outbox.stage(
+                    session,
+                    self.settings,
+                    outbox.NOMINATION_OPENED,
+                    {
+                        "campaign_id": view.id,
+                        "reward_id": reward_id,
+                        "reward": definition.reward,
+                        "opened_by": by,
+                        "nominations_close_at": view.nominations_close_at.isoformat(),
+                        "voting_close_at": view.voting_close_at.isoformat(),
+                    },
+                    at=now,
+                )
         except IntegrityError:
             # The same key committed by another process first: that campaign is this one.
             async with self.db.read() as session:
@@ -761,6 +776,7 @@ class NominationService:
                 }
                 session.add(row)
                 await session.flush()
+                self._stage_closed(session, row, definition, now)
         view = await self._finish_awards(campaign_id, definition, now)
         if closing:
             await self._announce_winners(view, definition, now)
@@ -854,9 +870,37 @@ class NominationService:
             self._mark_cancelled(row, now, by, reason or "Cancelled by an admin.")
             session.add(row)
             await session.flush()
+            self._stage_closed(session, row, definition, now)
             view = await self._view(session, row)
         await self._announce_cancelled(row, definition, now)
         return view
+
+    def _stage_closed(
+        self,
+        session: AsyncSession,
+        row: NominationCampaign,
+        definition: RewardDefinition,
+        now: datetime,
+    ) -> None:
+        """`nomination.closed` in the closing transaction: status closed (with winners and
+        tallies) or cancelled (with the reason)."""
+        outcome = dict(row.outcome or {})
+        outbox.stage(
+            session,
+            self.settings,
+            outbox.NOMINATION_CLOSED,
+            {
+                "campaign_id": row.id,
+                "reward_id": row.reward_id,
+                "reward": definition.reward,
+                "status": row.status,
+                "closed_by": row.closed_by,
+                "winners": list(outcome.get("winners") or []),
+                "tallies": outcome.get("tallies") or {},
+                "reason": outcome.get("cancelled"),
+            },
+            at=now,
+        )
 
     @staticmethod
     def _mark_cancelled(
@@ -913,6 +957,8 @@ class NominationService:
                 row.status = VOTING
             session.add(row)
             await session.flush()
+            if cancelled:
+                self._stage_closed(session, row, definition, now)
             view = await self._view(session, row)
         if cancelled:
             await self._announce_cancelled(row, definition, now)

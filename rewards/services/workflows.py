@@ -72,6 +72,7 @@ from rewards.rules.achievement import (
     reward_period,
 )
 from rewards.rules.evaluate import EvaluationReport
+from rewards.services import outbox
 from rewards.services._subjects import Person, load_people
 from rewards.services.admins import is_admin
 from rewards.services.announcements import AnnouncedItem, announce
@@ -376,12 +377,8 @@ class WorkflowService:
         """Record step `index` as done; False when it already was (by anyone)."""
         try:
             async with self.db.write() as session:
-                status = await session.scalar(
-                    select(col(WorkflowEnrollment.status)).where(
-                        col(WorkflowEnrollment.id) == enrollment_id
-                    )
-                )
-                if status != ACTIVE:
+                enrollment = await session.get(WorkflowEnrollment, enrollment_id)
+                if enrollment is None or enrollment.status != ACTIVE:
                     return False
                 session.add(
                     WorkflowStepDone(
@@ -394,6 +391,21 @@ class WorkflowService:
                     )
                 )
                 await session.flush()
+                outbox.stage(
+                    session,
+                    self.settings,
+                    outbox.WORKFLOW_STEP_COMPLETED,
+                    {
+                        "enrollment_id": enrollment_id,
+                        "reward_id": enrollment.reward_id,
+                        "member_id": enrollment.member_id,
+                        "step": step.step,
+                        "step_index": index,
+                        "source": source,
+                        "done_by": by,
+                    },
+                    at=now,
+                )
         except IntegrityError:
             return False
         return True
@@ -636,6 +648,20 @@ class WorkflowService:
                 )
                 .values(status=COMPLETED, completed_at=now, award_id=award_id)
             )
+            if getattr(switched, "rowcount", 0) == 1:
+                outbox.stage(
+                    session,
+                    self.settings,
+                    outbox.WORKFLOW_COMPLETED,
+                    {
+                        "enrollment_id": enrollment_id,
+                        "reward_id": definition.reward_id,
+                        "reward": definition.reward,
+                        "member_id": member_id,
+                        "award_id": award_id,
+                    },
+                    at=now,
+                )
         if getattr(switched, "rowcount", 0) != 1:
             return None  # someone else completed it
         if report is not None and result.award is not None:

@@ -563,3 +563,28 @@ class ApiIdempotency(SQLModel, table=True):
     status: int = 0
     body: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     created_at: datetime = _time()
+
+
+class OutboxEvent(SQLModel, table=True):
+    """A domain event for the message broker, written in the same transaction as the change it
+    describes (the transactional outbox): if the change commits, the event exists; if it rolls
+    back, so does the event. The relay publishes pending rows in id order and stamps
+    `published_at` once the broker has confirmed them, so a broker outage delays events and
+    loses none. `claimed_until` is a lease, so two relays never publish the same row at once.
+
+    Rows are written only while the event manager is on (`ENABLE_EVENT_MANAGER` and the
+    `events` extra); published rows older than a week are pruned by the relay.
+    """
+
+    __tablename__ = "outbox_event"
+    __table_args__ = (Index("ix_outbox_event_pending", "published_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=36, unique=True)
+    type: str = Field(max_length=100)
+    occurred_at: datetime = _time()
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    published_at: datetime | None = _time(nullable=True)
+    claimed_until: datetime | None = _time(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
