@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from rewards.store.db import Database
-from rewards.store.models import Member, MemberGroup, Reward, RewardCategory, RewardType
+from rewards.store.models import Award, Member, MemberGroup, Reward, RewardCategory, RewardType
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -91,3 +91,23 @@ async def add_reward(db: Database, **definition: Any) -> int:
             )
         )
     return int(definition["reward_id"])
+
+
+async def add_welcome(db: Database, **fields: Any) -> int:
+    """The seed's "Welcome to Navigator": an Automated Badge paying 10 points per login day."""
+    return await add_reward(
+        db,
+        reward_id=1007,
+        reward="Welcome to Navigator",
+        reward_type="Automated Badge",
+        multiple=True,
+        points=10,
+        **fields,
+    )
+
+
+async def award_points(db: Database) -> list[tuple[int, int, int]]:
+    """(reward id, member id, points) of every award, in order."""
+    query = select(Award.reward_id, Award.member_id, Award.points).order_by(Award.id)  # type: ignore[arg-type]
+    async with db.read() as session:
+        return [(int(r), int(m), int(p)) for r, m, p in (await session.execute(query)).all()]

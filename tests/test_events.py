@@ -15,7 +15,7 @@ from rewards.services.awards import AwardSource
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.models import Award, Kudos, MemberActivity
-from tests.factories import add_member, add_reward
+from tests.factories import add_member, add_reward, add_welcome
 from tests.support.conversation import ScriptedConversation
 
 
@@ -30,23 +30,11 @@ async def _awards(db: Database) -> list[tuple[int, int, str]]:
         return [(int(r), int(m), str(s)) for r, m, s in (await session.execute(query)).all()]
 
 
-async def _welcome(db: Database, **fields: Any) -> int:
-    return await add_reward(
-        db,
-        reward_id=1007,
-        reward="Welcome to Navigator",
-        reward_type="Automated Badge",
-        multiple=True,
-        points=10,
-        **fields,
-    )
-
-
 async def test_chat_turns_award_welcome_to_navigator_once_per_login_day(
     database: Database, clock: FixedClock
 ) -> None:
     ana = await add_member(database, "Ana", timezone="America/New_York")
-    await _welcome(database)
+    await add_welcome(database)
     chat = ScriptedConversation(DialogEngine(_core(database, clock)), ana, whole_forms=True)
 
     for text in ("/help", "hello", "/me"):
@@ -69,7 +57,7 @@ async def test_a_login_emitted_twice_for_one_day_awards_once(
     database: Database, clock: FixedClock
 ) -> None:
     ana = await add_member(database, "Ana")
-    await _welcome(database)
+    await add_welcome(database)
     core = _core(database, clock)
     first = await core.events.emit("login", ana, {"day": "2026-11-18"}, occurrence="2026-11-18")
     second = await core.events.emit("login", ana, {"day": "2026-11-18"}, occurrence="2026-11-18")
@@ -80,7 +68,7 @@ async def test_only_enabled_automated_badges_listening_to_the_event_fire(
     database: Database, clock: FixedClock
 ) -> None:
     ana = await add_member(database, "Ana")
-    await _welcome(database)  # default events: login
+    await add_welcome(database)  # default events: login
     await add_reward(
         database, reward_id=2, reward_type="Automated Badge", events=["kudos.received"]
     )
