@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bots.broker import EventManager
-from bots.broker.manager import (
+from bots.broker.topology import (
     ATTEMPT_HEADER,
     FAILURE_HEADER,
     REASON_HEADER,

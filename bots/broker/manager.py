@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -61,22 +60,30 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
+from bots.broker.topology import (
+    ATTEMPT_HEADER,
+    BROKER_HEADERS,
+    DEAD_AT_HEADER,
+    FAILURE_HEADER,
+    REASON_HEADER,
+    ROUTING_KEY_HEADER,
+    dead_letter_queue_name,
+    declare,
+    header_int,
+    header_str,
+    outbound_message,
+    retry_delays,
+    retry_queue_name,
+)
 from rewards.core import Core
 from rewards.services import inbound, outbox
 from rewards.services.inbound import HandleResult, InboundMessage
 from rewards.services.outbox import OutboxMessage
-from rewards.settings import EventManagerSettings, Settings
+from rewards.settings import Settings
 
 log = logging.getLogger("rewards.broker")
 
 Handler = Callable[[Core, InboundMessage], Awaitable[HandleResult]]
-
-ATTEMPT_HEADER = "x-rewards-attempt"
-ROUTING_KEY_HEADER = "x-rewards-routing-key"
-FAILURE_HEADER = "x-rewards-failure"  # malformed | rejected | exhausted
-REASON_HEADER = "x-rewards-reason"
-DEAD_AT_HEADER = "x-rewards-dead-at"
-_BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-")
 
 RELAY_POLL_SECONDS = 1.0
 RELAY_BATCH = 100
@@ -104,48 +111,6 @@ class _QuietTransportErrors(logging.Filter):
 
 
 _QUIET = _QuietTransportErrors()
-
-
-def retry_delays(settings: EventManagerSettings) -> list[int]:
-    """Seconds before retry 1, 2, ...: `retry_seconds` doubling, one per allowed retry."""
-    return [settings.retry_seconds * 2**attempt for attempt in range(settings.max_retries)]
-
-
-def retry_queue_name(settings: EventManagerSettings, delay: int) -> str:
-    return f"{settings.queue}.retry.{delay}s"
-
-
-def dead_letter_queue_name(settings: EventManagerSettings) -> str:
-    return f"{settings.queue}.dead"
-
-
-def _header_int(value: Any) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return 0
-
-
-def _header_str(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else ""
-
-
-def outbound_message(event: OutboxMessage) -> aio_pika.Message:
-    """The AMQP message of an outbox event (see `rewards.services.outbox` for the body)."""
-    body = json.dumps(event.body(), ensure_ascii=False, separators=(",", ":"), default=str)
-    return aio_pika.Message(
-        body.encode("utf-8"),
-        content_type="application/json",
-        content_encoding="utf-8",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=event.event_id,
-        type=event.type,
-        timestamp=event.occurred_at,
-        app_id=outbox.SOURCE,
-        headers={"event_type": event.type, "source": outbox.SOURCE},
-    )
 
 
 class EventManager:
@@ -339,27 +304,6 @@ class EventManager:
             await self._sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX)
 
-    async def _declare(
-        self, consume: AbstractChannel, publish: AbstractChannel
-    ) -> tuple[AbstractExchange, AbstractQueue]:
-        config = self.config
-        exchange = await publish.declare_exchange(
-            config.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        await publish.declare_queue(dead_letter_queue_name(config), durable=True)
-        for delay in retry_delays(config):
-            await publish.declare_queue(
-                retry_queue_name(config, delay),
-                durable=True,
-                arguments={
-                    "x-message-ttl": delay * 1000,
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": config.queue,
-                },
-            )
-        queue = await consume.declare_queue(config.queue, durable=True)
-        return exchange, queue
-
     async def _bind(self, queue: AbstractQueue) -> None:
         """Bind the configured keys and the catalogue's custom event names not yet bound.
 
@@ -391,7 +335,7 @@ class EventManager:
         publish = await connection.channel(publisher_confirms=True, on_return_raises=True)
         consume.close_callbacks.add(on_close)
         publish.close_callbacks.add(on_close)
-        exchange, queue = await self._declare(consume, publish)
+        exchange, queue = await declare(self.config, consume, publish)
         self._bound = set()
         await self._bind(queue)
 
@@ -448,10 +392,10 @@ class EventManager:
         # RabbitMQ's own dead-lettering history (x-death...) is dropped from copies: the attempt
         # header is what counts, and the history would only grow with every retry.
         headers = {
-            k: v for k, v in (message.headers or {}).items() if not k.startswith(_BROKER_HEADERS)
+            k: v for k, v in (message.headers or {}).items() if not k.startswith(BROKER_HEADERS)
         }
-        attempt = _header_int(headers.get(ATTEMPT_HEADER))
-        routing_key = _header_str(headers.get(ROUTING_KEY_HEADER)) or message.routing_key or ""
+        attempt = header_int(headers.get(ATTEMPT_HEADER))
+        routing_key = header_str(headers.get(ROUTING_KEY_HEADER)) or message.routing_key or ""
         label = f"message {message.message_id or '?'} ({routing_key or 'no routing key'})"
         try:
             parsed = inbound.parse(message.body, routing_key)
