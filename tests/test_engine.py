@@ -16,12 +16,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import aio_pika
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -38,6 +40,7 @@ from rewards.store.db import Database
 from rewards.store.migrate import upgrade_async
 from rewards.store.models import Award
 from tests.factories import add_member
+from tests.support.rabbitmq import RabbitNode
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "embedded" / "app.py"
@@ -117,6 +120,65 @@ async def test_the_login_middleware_awards_the_welcome_badge_once_a_day(
         assert stranger.status == 200
         assert (await client.get("/")).status == 200
     assert await _welcomes(database) == [ana]
+
+
+async def test_the_example_app_with_the_event_manager_takes_logins_from_rabbitmq(
+    database: Database, monkeypatch: pytest.MonkeyPatch, rabbitmq_node: RabbitNode
+) -> None:
+    """ENABLE_EVENT_MANAGER in the embedded engine: a `user.login` published by another system
+    earns the Welcome Badge once, and the award goes out as `rewards.badge.awarded`."""
+    ana = await add_member(database, "Ana")
+    name = f"embedded-{uuid.uuid4().hex[:8]}"
+    env = {
+        "ENABLE_EVENT_MANAGER": "true",
+        "RABBITMQ_HOST": "127.0.0.1",
+        "RABBITMQ_PORT": str(rabbitmq_node.port),
+        "RABBITMQ_EXCHANGE": name,
+        "RABBITMQ_QUEUE": f"{name}.inbound",
+    }
+    connection = await aio_pika.connect(rabbitmq_node.url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+        tap = await channel.declare_queue(f"{name}.tap", exclusive=True)
+        await tap.bind(exchange, "rewards.#")
+        async with example_client(database, monkeypatch, **env) as client:
+            assert (await (await client.get("/healthz")).json())["event_manager"].startswith("on")
+
+            async def connected() -> bool:  # the queue is bound once the manager is connected
+                return bool((await (await client.get("/healthz")).json())["broker"]["connected"])
+
+            await _until(connected, True, within=15)
+            login = json.dumps({"event_id": "sso-1", "member": "ana@example.com"}).encode()
+            for _ in range(2):  # the identity provider sends it twice
+                await exchange.publish(aio_pika.Message(login), routing_key="user.login")
+            await _until(lambda: _welcomes(database), [ana], within=15)
+            message = await _next(tap, within=10)
+        assert await _welcomes(database) == [ana]
+        body = json.loads(message.body)
+        assert message.routing_key == "rewards.badge.awarded"
+        assert body["payload"]["reward"] == "Welcome Badge"
+        assert body["payload"]["member"]["email"] == "ana@example.com"
+        await channel.queue_delete(f"{name}.inbound")
+        await channel.queue_delete(f"{name}.inbound.dead")
+        await channel.exchange_delete(name)
+    finally:
+        await connection.close()
+
+
+async def _until(read: Any, expected: Any, *, within: float) -> None:
+    deadline = time.monotonic() + within
+    while (found := await read()) != expected:
+        assert time.monotonic() < deadline, f"still {found!r}"
+        await asyncio.sleep(0.1)
+
+
+async def _next(queue: Any, *, within: float) -> Any:
+    deadline = time.monotonic() + within
+    while (message := await queue.get(fail=False, no_ack=True)) is None:
+        assert time.monotonic() < deadline, "no message published"
+        await asyncio.sleep(0.1)
+    return message
 
 
 async def test_reward_middleware_false_records_no_logins(
@@ -288,49 +350,34 @@ def running(
 def test_the_example_runs_as_the_quick_start_shows(tmp_path: Path) -> None:
     port = _free_port()
     env = _env(tmp_path, PORT=str(port), DEMO_TOKENS="t-ana=ana@example.com")
+    key = _cli(env, "apikey", "create", "--name", "portal", "--scope", "write")
     with running([sys.executable, str(EXAMPLE)], env, port):
         base = f"http://127.0.0.1:{port}"
         assert _get(base + "/")[1]["app"] == "my-company-portal"
         status, health = _get(base + "/healthz")
-        assert status == 200 and health["rewards"] == 2
+        assert status == 200 and health["rewards"] == 2  # my_rewards/rewards.json
         assert health["event_manager"].startswith("off")
         assert _get(base + "/rewards/api/v1/docs")[0] == 200
+        status, listed = _get(base + "/rewards/api/v1/rewards", key)
+        assert status == 200 and [r["reward"] for r in listed["items"]] == [
+            "Welcome Badge",
+            "Team Player",
+        ]
+        assert _send(f"{base}/rewards/api/v1/members/ana@example.com", {}, key)[0] == 201
         assert _get(base + "/hello", "t-ana") == (200, {"hello": "ana@example.com"})
+        status, history = _get(base + "/rewards/api/v1/members/ana@example.com/history", key)
+        assert status == 200 and "Welcome Badge" in json.dumps(history)
+        # The Teams endpoint answers (a body that is no activity is refused, not "not found").
+        teams = urllib.request.Request(f"{base}/api/messages", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(teams, timeout=5)
+        assert refused.value.code in (400, 415)
 
 
-# A Python that cannot import aio_pika, as after `pip install nav-rewards` without [events].
-WITHOUT_EXTRA = (
-    "import sys; sys.modules['aio_pika'] = None; sys.modules['aiormq'] = None; "
-    "from bots.cli import main; sys.argv = ['rewards', *sys.argv[1:]]; main()"
-)
-
-
-def test_without_the_events_extra_settings_say_off_and_kudos_still_work(tmp_path: Path) -> None:
-    env = _env(tmp_path, ENABLE_EVENT_MANAGER="true", REWARDS_CATALOG=str(EXAMPLE_CATALOG))
-    shown = subprocess.run(
-        [sys.executable, "-c", WITHOUT_EXTRA, "settings"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    assert "events extra is not installed" in shown
-    assert "pip install 'nav-rewards[events]'" in shown
-
-    key = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            WITHOUT_EXTRA,
-            "apikey",
-            "create",
-            "--name",
-            "t",
-            "--scope",
-            "write",
-        ],
+def _cli(env: dict[str, str], *args: str, prelude: str = "") -> str:
+    """`rewards ARGS` in a fresh Python (after `prelude`), answering its standard output."""
+    return subprocess.run(
+        [sys.executable, "-c", prelude + CLI, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -338,9 +385,23 @@ def test_without_the_events_extra_settings_say_off_and_kudos_still_work(tmp_path
         timeout=60,
         check=True,
     ).stdout.strip()
+
+
+CLI = "import sys; from bots.cli import main; sys.argv = ['rewards', *sys.argv[1:]]; main()"
+# A Python that cannot import aio_pika, as after `pip install nav-rewards` without [events].
+WITHOUT_EXTRA = "import sys; sys.modules['aio_pika'] = None; sys.modules['aiormq'] = None; "
+
+
+def test_without_the_events_extra_settings_say_off_and_kudos_still_work(tmp_path: Path) -> None:
+    env = _env(tmp_path, ENABLE_EVENT_MANAGER="true", REWARDS_CATALOG=str(EXAMPLE_CATALOG))
+    shown = _cli(env, "settings", prelude=WITHOUT_EXTRA)
+    assert "events extra is not installed" in shown
+    assert "pip install 'nav-rewards[events]'" in shown
+
+    key = _cli(env, "apikey", "create", "--name", "t", "--scope", "write", prelude=WITHOUT_EXTRA)
     port = _free_port()
     env["PORT"] = str(port)
-    with running([sys.executable, "-c", WITHOUT_EXTRA, "serve"], env, port):
+    with running([sys.executable, "-c", WITHOUT_EXTRA + CLI, "serve"], env, port):
         base = f"http://127.0.0.1:{port}"
         health = _get(base + "/healthz")[1]
         assert "events extra is not installed" in health["event_manager"]
