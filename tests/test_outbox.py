@@ -166,3 +166,20 @@ async def test_claim_publish_release_and_prune(database: Database, clock: FixedC
 
     assert await outbox.prune(database, before=now + timedelta(days=8)) == 3
     assert (await outbox.stats(database)).pending == 2  # never pruned while pending
+
+
+async def test_a_commit_that_staged_events_wakes_the_listeners_once(
+    database: Database, clock: FixedClock
+) -> None:
+    core = _core(database, clock)
+    ana = await add_member(database, "Ana")
+    li = await add_member(database, "Li")
+    woken: list[str] = []
+    database.outbox_listeners.append(lambda: woken.append("relay"))
+
+    await core.kudos.give(ana, [li], "Thanks")
+    assert woken == ["relay"]
+    with pytest.raises(SelfAward):  # refused: rolled back, nothing staged, nobody woken
+        await core.awards.award(await add_reward(database, reward_id=50, reward="S"), ana, by=ana)
+    await _core(database, clock, on=False).kudos.give(ana, [li], "Off")  # nothing staged
+    assert woken == ["relay"]

@@ -31,8 +31,11 @@ the queue (after a pause), so nothing is ever lost between the two.
 Publishing (the relay): pending outbox rows are claimed with a lease, published persistent with
 publisher confirms (message id = event id, AMQP type = event type, timestamp = when it happened)
 and stamped published once confirmed; a failed publish gives the rows back and backs off. The
-relay polls every second and `nudge()` wakes it at once; published rows older than a week are
-pruned hourly.
+relay polls every second; a commit that staged events in this process wakes it (`nudge()`,
+through `Database.outbox_listeners`), and it then waits `RELAY_GATHER_SECONDS` so that a burst
+goes out in a few batches (bench/event_manager.py: events out within ~0.1 s of the commit, for
+about a fifth of the kudos rate on SQLite instead of half without the pause). Published rows
+older than a week are pruned hourly.
 
 Connection: our own loop rather than `connect_robust`, so that the server starts and serves with
 the broker down, every reconnect re-declares the topology and rebinds, and `stop()` is prompt.
@@ -86,6 +89,7 @@ log = logging.getLogger("rewards.broker")
 Handler = Callable[[Core, InboundMessage], Awaitable[HandleResult]]
 
 RELAY_POLL_SECONDS = 1.0
+RELAY_GATHER_SECONDS = 0.1
 RELAY_BATCH = 100
 RELAY_LEASE = timedelta(seconds=60)
 RELAY_BACKOFF_MAX = 30.0
@@ -154,6 +158,7 @@ class EventManager:
         transport_log = logging.getLogger("aiormq.connection")
         if _QUIET not in transport_log.filters:
             transport_log.addFilter(_QUIET)
+        self.core.db.outbox_listeners.append(self.nudge)
         log.info("event manager starting: %s", self.config.status())
         self._supervisor = asyncio.create_task(self._supervise(), name="rewards-broker")
         self._monitor = asyncio.create_task(self._watch(), name="rewards-broker-monitor")
@@ -167,6 +172,8 @@ class EventManager:
         if self._supervisor is None:
             return
         began = time.monotonic()
+        with contextlib.suppress(ValueError):
+            self.core.db.outbox_listeners.remove(self.nudge)
         self._stop.set()
         self._nudge.set()
         tasks = [t for t in (self._supervisor, self._monitor) if t is not None]
@@ -370,6 +377,10 @@ class EventManager:
                     await asyncio.wait_for(queue.cancel(tag), 0.3)
                 if self._handlers:
                     await asyncio.wait(list(self._handlers), timeout=STOP_GRACE)
+            if self._stop.is_set() and not lost.is_set() and not relay.done():
+                # The relay ends after its current batch (its sleeps end on stop); cancelling it
+                # inside a database call would only leave rows leased and a connection torn.
+                await asyncio.wait({relay}, timeout=STOP_GRACE)
             relay.cancel()
             await asyncio.gather(relay, return_exceptions=True)
         if lost.is_set() and not self._stop.is_set():
@@ -526,6 +537,7 @@ class EventManager:
         backoff = RELAY_POLL_SECONDS
         db, clock = self.core.db, self.core.clock
         while not self._stop.is_set():
+            self._nudge.clear()  # before the claim: a commit during it wakes the next sleep
             try:
                 batch = await outbox.claim(
                     db, now=clock.now(), limit=RELAY_BATCH, lease=RELAY_LEASE
@@ -537,8 +549,11 @@ class EventManager:
                 backoff = min(backoff * 2, RELAY_BACKOFF_MAX)
                 continue
             if not batch:
-                self._nudge.clear()
                 await self._sleep(RELAY_POLL_SECONDS, self._nudge)
+                if self._nudge.is_set():
+                    # Woken by a commit: let a burst gather, so a run of kudos goes out in a
+                    # few batches instead of costing two extra transactions each.
+                    await self._sleep(RELAY_GATHER_SECONDS)
                 continue
             if await self._publish(exchange, batch):
                 backoff = RELAY_POLL_SECONDS

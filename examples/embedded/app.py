@@ -19,6 +19,7 @@ engine's login middleware finds them, so each member's first request of the day 
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Awaitable, Callable
@@ -96,6 +97,9 @@ def create_app() -> web.Application:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     web.run_app(
         create_app(),
         host=os.environ.get("HOST", "127.0.0.1"),

@@ -31,7 +31,7 @@ from sqlmodel import col
 from rewards.clock import as_utc
 from rewards.services._subjects import Person
 from rewards.settings import Settings
-from rewards.store.db import Database
+from rewards.store.db import OUTBOX_STAGED, Database
 from rewards.store.models import OutboxEvent
 
 # Every type the core publishes; the routing key is "rewards." + type.
@@ -83,6 +83,7 @@ def stage(
     if not settings.event_manager.active:
         return None
     event_id = str(uuid.uuid4())
+    session.info[OUTBOX_STAGED] = True  # the relay is woken once this transaction commits
     session.add(OutboxEvent(event_id=event_id, type=event_type, occurred_at=at, payload=payload))
     return event_id
 

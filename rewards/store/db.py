@@ -10,7 +10,7 @@ SQLite specifics, set once here so services need not care:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -60,11 +60,16 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+# Set in a write session's `info` by `rewards.services.outbox.stage`.
+OUTBOX_STAGED = "outbox_staged"
+
+
 class Database:
     """One engine per process; `read()` and `write()` hand out sessions bound to a transaction."""
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
+        self.outbox_listeners: list[Callable[[], None]] = []
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             ensure_sqlite_dir(url)
@@ -103,12 +108,20 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits as one transaction, or not at all."""
+        """A session whose work commits as one transaction, or not at all.
+
+        A transaction that staged outbox events (`rewards.services.outbox.stage` marks the
+        session) calls every `outbox_listeners` callback once it has committed: the event
+        manager's relay is woken at once instead of at its next poll.
+        """
         async with (
             AsyncSession(self._write_engine, expire_on_commit=False) as session,
             session.begin(),
         ):
             yield session
+        if session.info.pop(OUTBOX_STAGED, False):
+            for listener in list(self.outbox_listeners):
+                listener()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
