@@ -68,7 +68,7 @@ from sqlalchemy.engine import make_url
 
 from bench.timing import machine_lines
 from bots.broker import EventManager
-from bots.broker.manager import PUBLISH_TIMEOUT, RELAY_BATCH
+from bots.broker.base import PUBLISH_TIMEOUT, RELAY_BATCH
 from bots.broker.topology import outbound_message
 from rewards.core import Core
 from rewards.services import inbound, outbox

@@ -29,6 +29,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from bots.server import SCHEDULER
 from rewards.catalog.problems import CatalogError
 from rewards.clock import SystemClock
 from rewards.engine import RewardsEngine
@@ -38,9 +39,12 @@ from rewards.settings import Settings
 from rewards.storages import DatabaseStorage, JsonStorage
 from rewards.store.db import Database
 from rewards.store.migrate import upgrade_async
-from rewards.store.models import Award
+from rewards.store.models import Award, Kudos
 from tests.factories import add_member
 from tests.support.rabbitmq import RabbitNode
+from tests.support.teams_connector import FakeConnector
+from tests.test_teams import payload as teams_payload
+from tests.test_teams import profiles as teams_profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "embedded" / "app.py"
@@ -104,6 +108,22 @@ async def test_the_example_app_serves_its_routes_the_api_and_the_bot_endpoints(
         teams = await client.post("/api/messages", data=b"not json")
         assert teams.status in (400, 415)
         assert (await client.get("/rewards/api/v1/docs")).status == 200
+
+
+async def test_a_teams_conversation_runs_in_the_host_app(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dialogs answer through the host app's Teams endpoint as through `rewards serve`."""
+    async with FakeConnector() as connector, example_client(database, monkeypatch) as client:
+        teams_profiles(connector)
+        answer = await client.post(
+            "/api/messages", json=teams_payload("message_channel_kudos", connector)
+        )
+        assert answer.status == 200, await answer.text()
+        [reply] = connector.posted()
+        assert "Ana Lopez" in json.dumps(reply.cards)
+    async with database.read() as session:
+        assert len((await session.scalars(select(Kudos))).all()) == 1
 
 
 async def test_the_login_middleware_awards_the_welcome_badge_once_a_day(
@@ -200,15 +220,29 @@ async def test_enable_rewards_false_mounts_nothing_and_the_host_still_runs(
         assert (await client.post("/api/messages", json={})).status == 404
 
 
-def _bare_engine(database: Database) -> tuple[web.Application, RewardsEngine]:
+def _bare_engine(database: Database, **fields: Any) -> tuple[web.Application, RewardsEngine]:
     """An empty host app with the engine mounted the Quick Start way (no platforms)."""
-    settings = Settings(database_url=database.url, reward_scheduler=False)
+    settings = Settings(database_url=database.url, **{"reward_scheduler": False, **fields})
     app = web.Application()
     engine = RewardsEngine(app, settings=settings, platforms=False)
     engine.setup()
     app.on_startup.append(engine.reward_startup)
     app.on_shutdown.append(engine.reward_shutdown)
     return app, engine
+
+
+async def test_the_embedded_engine_runs_the_scheduler_with_the_storages_jobs(
+    database: Database,
+) -> None:
+    seed_catalog = ROOT / "examples" / "rewards.json"
+    app, engine = _bare_engine(database, reward_scheduler=True)
+    await engine.add_storage(JsonStorage(json_file=seed_catalog))
+    async with TestClient(TestServer(app)):
+        scheduler = app[SCHEDULER]
+        assert scheduler.running
+        # The seed's lottery job, from the storage loaded at start-up, and the built-ins.
+        assert {"monthly_mega_lottery", "rewards.sweep"} <= set(scheduler.next_run_times())
+    assert not scheduler.running
 
 
 async def test_add_storage_after_start_loads_at_once_and_a_broken_file_changes_nothing(

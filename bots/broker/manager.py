@@ -1,5 +1,9 @@
 """The RabbitMQ event manager: the outbox relay and the inbound consumer on one connection.
 
+Its parts: `bots.broker.topology` (names, headers, declarations), `bots.broker.relay` (publishing
+the outbox), `bots.broker.consumer` (inbound deliveries, retries, dead letters) and
+`bots.broker.base` (their shared state); this module connects, supervises and reports.
+
 Topology (everything durable, declared on every (re)connect, so a fresh broker needs no setup):
 
 - the topic exchange `RABBITMQ_EXCHANGE` (``nav-rewards``) carries both directions. The engine
@@ -49,60 +53,31 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
-    AbstractChannel,
     AbstractConnection,
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
 )
 
-from bots.broker.topology import (
-    ATTEMPT_HEADER,
-    BROKER_HEADERS,
-    DEAD_AT_HEADER,
-    FAILURE_HEADER,
-    REASON_HEADER,
-    ROUTING_KEY_HEADER,
-    dead_letter_queue_name,
-    declare,
-    header_int,
-    header_str,
-    outbound_message,
-    retry_delays,
-    retry_queue_name,
+from bots.broker.base import (
+    BINDINGS_SECONDS,
+    CONNECT_TIMEOUT,
+    KEEP_PUBLISHED,
+    PRUNE_SECONDS,
+    RECONNECT_MAX,
+    RECONNECT_MIN,
+    STATS_SECONDS,
+    STOP_GRACE,
 )
-from rewards.core import Core
+from bots.broker.consumer import InboundConsumer
+from bots.broker.relay import OutboxRelay
+from bots.broker.topology import declare
 from rewards.services import inbound, outbox
-from rewards.services.inbound import HandleResult, InboundMessage
-from rewards.services.outbox import OutboxMessage
-from rewards.settings import Settings
 
 log = logging.getLogger("rewards.broker")
-
-Handler = Callable[[Core, InboundMessage], Awaitable[HandleResult]]
-
-RELAY_POLL_SECONDS = 1.0
-RELAY_GATHER_SECONDS = 0.1
-RELAY_BATCH = 100
-RELAY_LEASE = timedelta(seconds=60)
-RELAY_BACKOFF_MAX = 30.0
-PUBLISH_TIMEOUT = 10.0
-CONNECT_TIMEOUT = 5.0
-RECONNECT_MIN = 0.5
-RECONNECT_MAX = 5.0
-STATS_SECONDS = 5.0
-BINDINGS_SECONDS = 60.0
-PRUNE_SECONDS = 3600.0
-KEEP_PUBLISHED = timedelta(days=7)
-STOP_GRACE = 0.7  # in-flight handlers get this long to finish on stop()
-SETTLE_PAUSE_MAX = 5.0
 
 
 class _QuietTransportErrors(logging.Filter):
@@ -117,35 +92,11 @@ class _QuietTransportErrors(logging.Filter):
 _QUIET = _QuietTransportErrors()
 
 
-class EventManager:
+class EventManager(OutboxRelay, InboundConsumer):
     """Relay and consumer; `start()` returns at once (the broker may be down), `stop()` is prompt.
 
     `handler` replaces `rewards.services.inbound.handle` (tests inject failures with it).
     """
-
-    def __init__(self, core: Core, settings: Settings, *, handler: Handler | None = None) -> None:
-        self.core = core
-        self.config = settings.event_manager
-        self.handler: Handler = handler or inbound.handle
-        self._stop = asyncio.Event()
-        self._nudge = asyncio.Event()
-        self._supervisor: asyncio.Task[None] | None = None
-        self._monitor: asyncio.Task[None] | None = None
-        self._handlers: set[asyncio.Task[Any]] = set()
-        self._background: set[asyncio.Task[Any]] = set()
-        self._queue: AbstractQueue | None = None
-        self._bound: set[str] = set()
-        self._state = "stopped"
-        self._connected_since: float | None = None
-        # Counters since start (this process); the outbox figures come from the database.
-        self.published = 0
-        self.consumed = 0
-        self.retried = 0
-        self.dead_lettered = 0
-        self._pending: int | None = None
-        self._oldest_pending: str | None = None
-        self._last_error: str | None = None
-        self._last_error_at: float | None = None
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -200,10 +151,6 @@ class EventManager:
             self.dead_lettered,
         )
 
-    def nudge(self) -> None:
-        """Wake the relay now (after a commit that staged events) instead of at its next poll."""
-        self._nudge.set()
-
     @property
     def connected(self) -> bool:
         return self._state == "connected"
@@ -239,34 +186,6 @@ class EventManager:
         """`status()` with the outbox figures read now rather than up to five seconds ago."""
         await self._refresh_stats()
         return self.status()
-
-    # --- helpers ----------------------------------------------------------------------------------
-
-    def _note_error(self, text: str) -> str:
-        """Remember (and return) an error line, with the password taken out should it appear."""
-        password = self.config.password
-        if password and len(password) >= 4:
-            text = text.replace(password, "***")
-        self._last_error = text[:500]
-        self._last_error_at = time.monotonic()
-        return self._last_error
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run work that must finish even if the task asking for it is cancelled."""
-        task = asyncio.create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _sleep(self, seconds: float, event: asyncio.Event | None = None) -> None:
-        """Sleep, cut short by stop() (and by `event`, when given)."""
-        waits = [asyncio.ensure_future(self._stop.wait())]
-        if event is not None:
-            waits.append(asyncio.ensure_future(event.wait()))
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
 
     # --- connection -------------------------------------------------------------------------------
 
@@ -386,238 +305,6 @@ class EventManager:
         if lost.is_set() and not self._stop.is_set():
             self._state = "disconnected"
             raise ConnectionError("the connection to the broker was lost")
-
-    # --- consuming --------------------------------------------------------------------------------
-
-    async def _on_message(self, publish: AbstractChannel, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-        try:
-            await self._consume(publish, message)
-        finally:
-            if task is not None:
-                self._handlers.discard(task)
-
-    async def _consume(self, publish: AbstractChannel, message: AbstractIncomingMessage) -> None:
-        # RabbitMQ's own dead-lettering history (x-death...) is dropped from copies: the attempt
-        # header is what counts, and the history would only grow with every retry.
-        headers = {
-            k: v for k, v in (message.headers or {}).items() if not k.startswith(BROKER_HEADERS)
-        }
-        attempt = header_int(headers.get(ATTEMPT_HEADER))
-        routing_key = header_str(headers.get(ROUTING_KEY_HEADER)) or message.routing_key or ""
-        label = f"message {message.message_id or '?'} ({routing_key or 'no routing key'})"
-        try:
-            parsed = inbound.parse(message.body, routing_key)
-            label = f"event {parsed.event_id} ({parsed.type})"
-            result = await self.handler(self.core, parsed)
-        except asyncio.CancelledError:
-            raise
-        except inbound.PermanentFailure as failure:
-            log.warning("event manager: %s dead-lettered: %s", label, failure.reason)
-            await self._move(
-                publish,
-                message,
-                dead_letter_queue_name(self.config),
-                self._dead_headers(headers, routing_key, attempt, failure.kind, failure.reason),
-                dead=True,
-            )
-            return
-        except Exception as error:
-            reason = f"{type(error).__name__}: {error}"[:400]
-            self._note_error(f"{label}: {reason}")
-            if attempt >= self.config.max_retries:
-                log.error(
-                    "event manager: %s failed %d times, dead-lettered: %s",
-                    label,
-                    attempt + 1,
-                    reason,
-                )
-                text = f"failed {attempt + 1} times; last error: {reason}"
-                await self._move(
-                    publish,
-                    message,
-                    dead_letter_queue_name(self.config),
-                    self._dead_headers(headers, routing_key, attempt, "exhausted", text),
-                    dead=True,
-                )
-                return
-            delay = retry_delays(self.config)[attempt]
-            log.warning(
-                "event manager: %s failed (attempt %d of %d), retrying in %ds: %s",
-                label,
-                attempt + 1,
-                self.config.max_retries + 1,
-                delay,
-                reason,
-                exc_info=True,
-            )
-            retry_headers = {**headers, ATTEMPT_HEADER: attempt + 1}
-            retry_headers[ROUTING_KEY_HEADER] = routing_key
-            await self._move(
-                publish, message, retry_queue_name(self.config, delay), retry_headers, dead=False
-            )
-            return
-        self.consumed += 1
-        # Awards are worth a line; the routine (a repeat, a second login today) only at debug.
-        log.log(
-            logging.INFO if result.awards else logging.DEBUG,
-            "event manager: %s",
-            inbound.describe(result),
-        )
-        try:
-            await message.ack()
-        except Exception as error:  # the channel went: redelivered later, a duplicate then
-            log.warning("event manager: could not ack %s: %s", label, error)
-
-    def _dead_headers(
-        self, headers: dict[str, Any], routing_key: str, attempt: int, kind: str, reason: str
-    ) -> dict[str, Any]:
-        return {
-            **headers,
-            ATTEMPT_HEADER: attempt,
-            ROUTING_KEY_HEADER: routing_key,
-            FAILURE_HEADER: kind,
-            REASON_HEADER: reason[:1000],
-            DEAD_AT_HEADER: self.core.clock.now().isoformat(),
-        }
-
-    async def _move(
-        self,
-        publish: AbstractChannel,
-        message: AbstractIncomingMessage,
-        queue_name: str,
-        headers: dict[str, Any],
-        *,
-        dead: bool,
-    ) -> None:
-        """Publish a copy to `queue_name`, and ack the original only once that is confirmed."""
-        copy = aio_pika.Message(
-            message.body,
-            headers=headers,
-            content_type=message.content_type,
-            content_encoding=message.content_encoding,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            correlation_id=message.correlation_id,
-            # aiormq matches a returned message to its publish by message id: never leave it out.
-            message_id=message.message_id or uuid.uuid4().hex,
-            timestamp=message.timestamp,
-            type=message.type,
-            app_id=message.app_id,
-        )
-        try:
-            await publish.default_exchange.publish(
-                copy, routing_key=queue_name, mandatory=True, timeout=PUBLISH_TIMEOUT
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            line = self._note_error(f"could not publish to {queue_name}: {error!r}")
-            log.error("event manager: %s; the message goes back to the queue", line)
-            # A pause, so a broker refusing the copy does not spin the message around at once.
-            pause = min(float(self.config.retry_seconds), SETTLE_PAUSE_MAX)
-            await self._sleep(pause)
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
-            return
-        if dead:
-            self.dead_lettered += 1
-        else:
-            self.retried += 1
-        try:
-            await message.ack()
-        except Exception as error:  # redelivered later: handled again, or moved again
-            log.warning("event manager: could not ack after moving to %s: %s", queue_name, error)
-
-    # --- publishing -------------------------------------------------------------------------------
-
-    async def _relay(self, exchange: AbstractExchange) -> None:
-        """Publish pending outbox rows until cancelled; failures back off, never end the loop."""
-        backoff = RELAY_POLL_SECONDS
-        db, clock = self.core.db, self.core.clock
-        while not self._stop.is_set():
-            self._nudge.clear()  # before the claim: a commit during it wakes the next sleep
-            try:
-                batch = await outbox.claim(
-                    db, now=clock.now(), limit=RELAY_BATCH, lease=RELAY_LEASE
-                )
-            except Exception as error:
-                log.warning("event manager: cannot read the outbox: %s", error)
-                self._note_error(f"outbox: {type(error).__name__}: {error}")
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, RELAY_BACKOFF_MAX)
-                continue
-            if not batch:
-                await self._sleep(RELAY_POLL_SECONDS, self._nudge)
-                if self._nudge.is_set():
-                    # Woken by a commit: let a burst gather, so a run of kudos goes out in a
-                    # few batches instead of costing two extra transactions each.
-                    await self._sleep(RELAY_GATHER_SECONDS)
-                continue
-            if await self._publish(exchange, batch):
-                backoff = RELAY_POLL_SECONDS
-            else:
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, RELAY_BACKOFF_MAX)
-
-    async def _publish(self, exchange: AbstractExchange, batch: list[OutboxMessage]) -> bool:
-        """Publish one claimed batch; True when every event was confirmed and stamped."""
-        db, clock = self.core.db, self.core.clock
-        ids = [event.id for event in batch]
-        try:
-            results = await asyncio.gather(
-                *(
-                    exchange.publish(
-                        outbound_message(event),
-                        routing_key=event.routing_key,
-                        mandatory=False,  # nobody bound yet is no failure: the broker has it
-                        timeout=PUBLISH_TIMEOUT,
-                    )
-                    for event in batch
-                ),
-                return_exceptions=True,
-            )
-        except asyncio.CancelledError:
-            # Cut short (stop, or the connection went): give the rows back at once rather than
-            # leaving them leased for a minute. A background task, as this one is cancelled.
-            self._spawn(outbox.release(db, ids, "the relay stopped while publishing"))
-            raise
-        confirmed = [
-            e.id for e, r in zip(batch, results, strict=True) if not isinstance(r, BaseException)
-        ]
-        failed = [e.id for e, r in zip(batch, results, strict=True) if isinstance(r, BaseException)]
-        try:
-            if confirmed:
-                await outbox.mark_published(db, confirmed, now=clock.now())
-                self.published += len(confirmed)
-        except asyncio.CancelledError:
-            self._spawn(outbox.mark_published(db, confirmed, now=clock.now()))
-            raise
-        except Exception as error:
-            # Published but not stamped: the lease runs out and they go again (consumers see the
-            # same message id twice; the inbound side of any consumer dedups by it).
-            log.warning(
-                "event manager: could not stamp %d events published: %s", len(confirmed), error
-            )
-        if not failed:
-            return True
-        first = next(r for r in results if isinstance(r, BaseException))
-        line = self._note_error(f"publish: {type(first).__name__}: {first}")
-        log.warning(
-            "event manager: %d of %d events not confirmed (%s); retrying",
-            len(failed),
-            len(batch),
-            line,
-        )
-        try:
-            await outbox.release(db, failed, line)
-        except asyncio.CancelledError:
-            self._spawn(outbox.release(db, failed, line))
-            raise
-        except Exception as error:
-            log.warning("event manager: could not release events: %s", error)
-        return False
 
     # --- monitoring -------------------------------------------------------------------------------
 
