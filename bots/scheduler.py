@@ -61,6 +61,7 @@ from rewards.clock import as_utc
 from rewards.core import Core
 from rewards.errors import RewardsError
 from rewards.rules.evaluate import EvaluationReport, evaluate_reward, sweep
+from rewards.services import housekeeping
 from rewards.services import jobs as runs
 from rewards.services.catalog import list_definitions
 from rewards.store.models import JobRun
@@ -69,6 +70,8 @@ log = logging.getLogger("rewards.scheduler")
 
 SWEEP_JOB_ID = "rewards.sweep"
 NOMINATIONS_JOB_ID = "rewards.nominations"  # moves nomination campaigns through their phases
+HOUSEKEEPING_JOB_ID = "rewards.housekeeping"  # prunes idempotency records, once a day
+BUILT_IN_JOBS = (SWEEP_JOB_ID, NOMINATIONS_JOB_ID, HOUSEKEEPING_JOB_ID)
 # A fire time may start this late (event loop busy, jitter) and still run.
 DEFAULT_MISFIRE_GRACE = 300
 # Claim liveness: the owner beats every HEARTBEAT seconds; after STALE_AFTER without a beat (five
@@ -224,6 +227,28 @@ async def nominations_body(core: Core, now: datetime, run_key: str) -> RunOutcom
     )
 
 
+async def housekeeping_body(core: Core, now: datetime, run_key: str) -> RunOutcome:
+    """Prune the records that only guard against repeats (`rewards.services.housekeeping`)."""
+    report = await housekeeping.prune(core.db, now=now)
+    return RunOutcome(
+        runs.DONE,
+        f"Pruned {report.inbound_events} handled deliveries, {report.idempotency_keys} "
+        f"idempotency keys and {report.conversations} expired conversations.",
+    )
+
+
+def housekeeping_job() -> ScheduledJob:
+    """The built-in daily clean-up, at 03:30 UTC (one replica runs it: runs are claimed)."""
+    return ScheduledJob(
+        id=HOUSEKEEPING_JOB_ID,
+        name="Housekeeping: old delivery ids, idempotency keys, expired conversations",
+        description="every day at 03:30 UTC",
+        timezone="UTC",
+        trigger=CronTrigger(hour=3, minute=30, timezone=UTC),
+        body=housekeeping_body,
+    )
+
+
 def nominations_job() -> ScheduledJob:
     """The built-in job moving nomination campaigns through their phases, every minute."""
     anchor = _INTERVAL_ANCHOR.replace(tzinfo=UTC)
@@ -351,7 +376,7 @@ def plan_jobs(
         if definition.job is None or not definition.enabled:
             continue
         job_id = definition.job.with_default_id(definition.reward_id).id or ""
-        if job_id in (SWEEP_JOB_ID, NOMINATIONS_JOB_ID):
+        if job_id in BUILT_IN_JOBS:
             plan.not_scheduled[f"{job_id} (reward {definition.reward_id})"] = (
                 f'the job id "{job_id}" is a built-in job\'s; give this job another id.'
             )
@@ -368,6 +393,7 @@ def plan_jobs(
             plan.jobs[job_id] = scheduled
     plan.jobs[SWEEP_JOB_ID] = sweep_job(sweep_minutes)
     plan.jobs[NOMINATIONS_JOB_ID] = nominations_job()
+    plan.jobs[HOUSEKEEPING_JOB_ID] = housekeeping_job()
     return plan
 
 
