@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
+from bots.commands.show_settings import show_settings
 from rewards.settings import Settings, SettingsError, load_settings, read_env_file
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "env" / ".env.example"
@@ -383,3 +385,27 @@ def test_bad_event_manager_settings_are_refused(
 ) -> None:
     with pytest.raises(SettingsError, match=message):
         load(tmp_path, {name: value})
+
+
+def test_rewards_settings_shows_the_switches_and_hides_secrets(tmp_path: Path) -> None:
+    env = {
+        "REWARDS_ENV_FILE": str(tmp_path / "none.env"),
+        "DATABASE_URL": "postgresql://rewards:db-secret@db.internal/rewards",
+        "ENABLE_EVENT_MANAGER": "true",
+        "RABBITMQ_PASSWORD": "mq-secret",
+        "REWARD_SCHEDULER": "false",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+    }
+    result = CliRunner().invoke(show_settings, [], env=env)
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split("  ", 1) for line in result.output.splitlines())
+    assert lines["database"].strip() == "postgresql+asyncpg://rewards:***@db.internal/rewards"
+    assert lines["scheduler (REWARD_SCHEDULER)"].strip() == "off"
+    assert (
+        lines["event manager (ENABLE_EVENT_MANAGER)"]
+        .strip()
+        .startswith("on: amqp://guest:***@localhost:5672/")
+    )
+    assert lines["slack"].strip() == "on" and lines["telegram"].strip() == "off"
+    assert "secret" not in result.output
