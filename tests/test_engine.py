@@ -201,6 +201,30 @@ async def _next(queue: Any, *, within: float) -> Any:
     return message
 
 
+async def test_a_failing_identify_never_fails_the_host_request(database: Database) -> None:
+    def identify(request: web.Request) -> str:
+        raise RuntimeError("the host's session store is down")
+
+    async def ping(request: web.Request) -> web.Response:
+        return web.json_response({"pong": True})
+
+    app = web.Application()
+    app.router.add_get("/ping", ping)
+    engine = RewardsEngine(
+        app,
+        settings=Settings(database_url=database.url, reward_scheduler=False),
+        identify=identify,
+        platforms=False,
+    )
+    engine.setup()
+    app.on_startup.append(engine.reward_startup)
+    app.on_shutdown.append(engine.reward_shutdown)
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.get("/ping")
+        assert answer.status == 200 and await answer.json() == {"pong": True}
+        assert (await client.get("/missing")).status == 404  # the host's own 404, untouched
+
+
 async def test_reward_middleware_false_records_no_logins(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
