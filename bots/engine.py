@@ -37,12 +37,12 @@ from datetime import date
 from aiohttp import web
 
 from bots.lifecycle import Lifecycle
-from bots.server import CORE, mount
+from bots.server import CORE, load_storage, mount
 from rewards.clock import local_today
 from rewards.core import Core
 from rewards.errors import UnknownMember
 from rewards.services import members
-from rewards.services.catalog import LoadReport, load_catalog
+from rewards.services.catalog import LoadReport
 from rewards.settings import Settings, load_settings
 from rewards.storages import DatabaseStorage, RewardStorage
 
@@ -181,16 +181,7 @@ class RewardsEngine:
     async def _load(self, core: Core, storage: RewardStorage) -> LoadReport:
         if isinstance(storage, DatabaseStorage):
             storage.bind(core.db)
-        definitions = await storage.load_rewards()
-        report = await load_catalog(core.db, definitions, clock=core.clock)
-        log.info(
-            "catalogue from %s: %d added, %d changed, %d unchanged",
-            storage.name,
-            len(report.added),
-            len(report.changed),
-            len(report.unchanged),
-        )
-        return report
+        return await load_storage(core, storage)
 
     async def _record_login(self, request: web.Request) -> None:
         if CORE not in self.app:

@@ -22,11 +22,11 @@ from sqlalchemy import func, select, text
 
 from bots.lifecycle import Lifecycle, lifecycle
 from bots.scheduler import RewardScheduler
-from rewards.catalog.loader import load_file
 from rewards.core import Core
-from rewards.services.catalog import load_catalog
+from rewards.services.catalog import LoadReport, load_catalog
 from rewards.services.kudos import ensure_predefined_tags
 from rewards.settings import Settings
+from rewards.storages import JsonStorage, RewardStorage
 from rewards.store.migrate import upgrade_async
 from rewards.store.models import Reward
 
@@ -40,21 +40,27 @@ SCHEDULER = web.AppKey("scheduler", RewardScheduler)
 EVENT_MANAGER: web.AppKey[EventManager] = web.AppKey("event_manager")
 
 
+async def load_storage(core: Core, storage: RewardStorage) -> LoadReport:
+    """Read a catalogue source and upsert it (all or nothing), logging what changed."""
+    definitions = await storage.load_rewards()
+    report = await load_catalog(core.db, definitions, clock=core.clock)
+    log.info(
+        "catalogue %s: %d added, %d changed, %d unchanged",
+        storage.name,
+        len(report.added),
+        len(report.changed),
+        len(report.unchanged),
+    )
+    return report
+
+
 async def load_catalog_files(core: Core) -> None:
     for name in core.settings.catalog_files:
         path = Path(name)
         if not await asyncio.to_thread(path.is_file):
             log.warning("catalogue file %s not found; skipped", path)
             continue
-        definitions = await asyncio.to_thread(load_file, path)
-        report = await load_catalog(core.db, definitions, clock=core.clock)
-        log.info(
-            "catalogue %s: %d added, %d changed, %d unchanged",
-            path,
-            len(report.added),
-            len(report.changed),
-            len(report.unchanged),
-        )
+        await load_storage(core, JsonStorage(json_file=path))
 
 
 async def healthz(request: web.Request) -> web.Response:
