@@ -233,7 +233,8 @@ async def housekeeping_body(core: Core, now: datetime, run_key: str) -> RunOutco
     return RunOutcome(
         runs.DONE,
         f"Pruned {report.inbound_events} handled deliveries, {report.idempotency_keys} "
-        f"idempotency keys and {report.conversations} expired conversations.",
+        f"idempotency keys, {report.conversations} expired conversations and "
+        f"{report.link_codes} expired link codes.",
     )
 
 

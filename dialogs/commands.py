@@ -11,6 +11,8 @@ class Command:
     name: str
     usage: str
     description: str
+    # Teams lists at most ten commands in its menu; the others still work when typed.
+    teams_menu: bool = True
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -34,8 +36,14 @@ COMMANDS: tuple[Command, ...] = (
         "/workflow [join NAME|mark @someone WORKFLOW STEP]",
         "Your workflows and their progress; join one (marking steps is for admins).",
     ),
+    Command(
+        "link",
+        "/link [CODE]",
+        "Join your accounts on Teams, Slack and Telegram: one member, one balance.",
+    ),
     Command("help", "/help", "What I can do."),
-    Command("cancel", "/cancel", "Stop what we were doing."),
+    # Forms on Teams carry their own Cancel button, so /cancel leaves the Teams menu to /link.
+    Command("cancel", "/cancel", "Stop what we were doing.", teams_menu=False),
 )
 
 

@@ -67,6 +67,7 @@ def default_dialogs() -> list[Dialog]:
     from dialogs.badge import BadgeDialog
     from dialogs.info import HelpDialog, LeaderboardDialog, MeDialog
     from dialogs.kudos import KudosDialog
+    from dialogs.link import LinkDialog
     from dialogs.nominations import NominateDialog, NominationsDialog, VoteDialog
     from dialogs.workflows import WorkflowDialog
 
@@ -80,6 +81,7 @@ def default_dialogs() -> list[Dialog]:
         VoteDialog(),
         NominationsDialog(),
         WorkflowDialog(),
+        LinkDialog(),
     ]
 
 

@@ -44,9 +44,12 @@ class Turn:
     """Who acts, in which conversation, and what the platform can show.
 
     `whole_forms` is True where a whole form fits on one card or modal (Teams, Slack); False where
-    the engine must ask field by field (Telegram, console).
+    the engine must ask field by field (Telegram, console). `private` is True where the turn's
+    sentences reach the sender alone (a direct chat; Slack's ephemeral answers), so a dialog may
+    say something secret, such as a link code.
     """
 
     member_id: int
     key: ConversationKey
     whole_forms: bool = True
+    private: bool = True

@@ -216,6 +216,16 @@ class Settings:
     bot_app_id: str = ""
     bot_app_secret: str = ""
     bot_tenant_id: str = ""
+    # The organisation's boundary (see README "Security model"): the Teams tenants served
+    # (REWARDS_TENANT_ID, a comma list; the first is the bot's own for single-tenant sign-in), the
+    # Slack workspaces or Enterprise Grid orgs served (SLACK_TEAM_IDS; empty = the bot token's own
+    # workspace, learnt from auth.test), and the Telegram chats whose members may take part.
+    tenant_ids: tuple[str, ...] = ()
+    slack_team_ids: tuple[str, ...] = ()
+    telegram_allowed_chats: tuple[str, ...] = ()
+    # Who becomes a member on first sight inside the boundary: "open" (everyone) or "directory"
+    # (only people already imported; others are asked to see their admin).
+    membership: str = "open"
     # Birthdays and anniversaries on a Saturday or Sunday: "on_day", "friday_before" or
     # "monday_after" (the member's own calendar).
     weekend_policy: str = "on_day"
@@ -279,6 +289,7 @@ def load_settings(
     catalog = (
         _csv(env.get("REWARDS_CATALOG")) if "REWARDS_CATALOG" in env else ("examples/rewards.json",)
     )
+    tenants = _csv(env.get("REWARDS_TENANT_ID") or env.get("MICROSOFT_APP_TENANT_ID"))
     return Settings(
         database_url=_database_url(env),
         timezone=_zone("TIMEZONE", env.get("TIMEZONE"), "UTC"),
@@ -311,7 +322,15 @@ def load_settings(
         telegram_chat_id=env.get("TELEGRAM_CHAT_ID", ""),
         bot_app_id=env.get("BOT_REWARDS_ID") or env.get("MICROSOFT_APP_ID", ""),
         bot_app_secret=env.get("BOT_REWARDS_SECRET") or env.get("MICROSOFT_APP_PASSWORD", ""),
-        bot_tenant_id=env.get("REWARDS_TENANT_ID") or env.get("MICROSOFT_APP_TENANT_ID", ""),
+        bot_tenant_id=(tenants[0] if tenants else ""),
+        tenant_ids=tenants,
+        slack_team_ids=_csv(env.get("SLACK_TEAM_IDS")),
+        telegram_allowed_chats=tuple(
+            dict.fromkeys(
+                _csv(env.get("TELEGRAM_CHAT_ID")) + _csv(env.get("TELEGRAM_ALLOWED_CHATS"))
+            )
+        ),
+        membership=_choice("MEMBERSHIP", env.get("MEMBERSHIP"), ("open", "directory")),
         weekend_policy=_choice(
             "CELEBRATION_WEEKEND_POLICY",
             env.get("CELEBRATION_WEEKEND_POLICY"),

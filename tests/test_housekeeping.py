@@ -9,11 +9,12 @@ from sqlalchemy import func, select
 from bots.scheduler import HOUSEKEEPING_JOB_ID, plan_jobs
 from rewards.clock import FixedClock
 from rewards.core import Core
+from rewards.membership import issue_code
 from rewards.services import housekeeping
 from rewards.services.apikeys import create_key
 from rewards.settings import Settings
 from rewards.store.db import Database
-from rewards.store.models import ApiIdempotency, ConversationState, InboundEvent, Kudos
+from rewards.store.models import ApiIdempotency, ConversationState, InboundEvent, Kudos, LinkCode
 from tests.factories import add_member
 
 NOW = datetime(2026, 11, 18, 3, 30, tzinfo=UTC)
@@ -74,3 +75,16 @@ def test_the_housekeeping_job_runs_daily_at_half_past_three_utc() -> None:
     assert job.reward_id is None
     assert job.next_fire_time(NOW + timedelta(minutes=1)) == NOW + timedelta(days=1)
     assert job.next_fire_time(NOW - timedelta(minutes=1)) == NOW
+
+
+async def test_prune_drops_link_codes_a_day_after_they_expired(database: Database) -> None:
+    ana = await add_member(database, "Ana")
+    await issue_code(database, ana, "slack", clock=FixedClock(NOW - timedelta(days=2)))
+    li = await add_member(database, "Li")
+    await issue_code(database, li, "slack", clock=FixedClock(NOW - timedelta(hours=2)))
+
+    report = await housekeeping.prune(database, now=NOW)
+
+    assert report.link_codes == 1
+    async with database.read() as session:
+        assert (await session.scalars(select(LinkCode.member_id))).all() == [li]

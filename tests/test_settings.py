@@ -20,7 +20,8 @@ SETTINGS = (  # noqa: SIM905  (every name rewards/settings.py reads)
     "SMTP_USER SMTP_PASSWORD SMTP_FROM TELEGRAM_BOT_TOKEN TELEGRAM_CHAT_ID BOT_REWARDS_ID "
     "BOT_REWARDS_SECRET REWARDS_TENANT_ID REWARD_MIDDLEWARE ENABLE_EVENT_MANAGER RABBITMQ_HOST "
     "RABBITMQ_PORT RABBITMQ_USER RABBITMQ_PASSWORD RABBITMQ_VHOST RABBITMQ_EXCHANGE RABBITMQ_QUEUE "
-    "RABBITMQ_BINDINGS RABBITMQ_PREFETCH RABBITMQ_MAX_RETRIES RABBITMQ_RETRY_SECONDS"
+    "RABBITMQ_BINDINGS RABBITMQ_PREFETCH RABBITMQ_MAX_RETRIES RABBITMQ_RETRY_SECONDS "
+    "MEMBERSHIP SLACK_TEAM_IDS TELEGRAM_ALLOWED_CHATS"
 ).split()
 
 
@@ -409,3 +410,25 @@ def test_rewards_settings_shows_the_switches_and_hides_secrets(tmp_path: Path) -
     )
     assert lines["slack"].strip() == "on" and lines["telegram"].strip() == "off"
     assert "secret" not in result.output
+
+
+def test_rewards_settings_shows_the_boundary_and_membership_policy(tmp_path: Path) -> None:
+    env = {
+        "REWARDS_ENV_FILE": str(tmp_path / "none.env"),
+        "BOT_REWARDS_ID": "app",
+        "REWARDS_TENANT_ID": "72f988bf-0000-0000-0000-2d7cd011db47",
+        "SLACK_TEAM_IDS": "T0001,E0GRID",
+        "TELEGRAM_CHAT_ID": "-1001234",
+        "MEMBERSHIP": "directory",
+    }
+    result = CliRunner().invoke(show_settings, [], env=env)
+    assert result.exit_code == 0, result.output
+    lines = {k: v.strip() for k, v in (line.split("  ", 1) for line in result.output.splitlines())}
+    assert lines["membership (MEMBERSHIP)"].startswith("directory: only people already imported")
+    assert lines["teams boundary (REWARDS_TENANT_ID)"] == "72f988bf-0000-0000-0000-2d7cd011db47"
+    assert lines["slack boundary (SLACK_TEAM_IDS)"] == "E0GRID, T0001"
+    assert lines["telegram boundary (TELEGRAM_ALLOWED_CHATS)"].endswith("-1001234")
+
+    open_env = {"REWARDS_ENV_FILE": env["REWARDS_ENV_FILE"], "BOT_REWARDS_ID": "app"}
+    result = CliRunner().invoke(show_settings, [], env=open_env)
+    assert "ANY tenant" in result.output and "bot token's own workspace" in result.output

@@ -93,7 +93,7 @@ def check_bot_id(bot_id: str) -> str:
 
 
 def teams_command_lists() -> list[dict[str, Any]]:
-    commands = [{"title": c.name, "description": c.description} for c in COMMANDS]
+    commands = [{"title": c.name, "description": c.description} for c in COMMANDS if c.teams_menu]
     if len(commands) > 10:  # the manifest schema allows ten commands per list
         raise ManifestError(f"Teams shows at most 10 bot commands, COMMANDS has {len(commands)}")
     return [{"scopes": list(TEAMS_SCOPES), "commands": commands}]

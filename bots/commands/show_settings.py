@@ -10,7 +10,14 @@ from __future__ import annotations
 import click
 
 from bots.commands.common import settings as load
+from rewards.membership import Boundary
 from rewards.settings import Settings
+
+MEMBERSHIP = {
+    "open": "open: people inside the boundary become members on first sight (Telegram: only"
+    " members of the allowed chats)",
+    "directory": "directory: only people already imported (or linked with /link) take part",
+}
 
 
 def _on(flag: bool) -> str:
@@ -21,6 +28,7 @@ def describe(config: Settings) -> list[tuple[str, str]]:
     extra = config.extra
     slack = bool(extra.get("SLACK_BOT_TOKEN") and extra.get("SLACK_SIGNING_SECRET"))
     telegram = bool(extra.get("TELEGRAM_BOT_TOKEN") or config.telegram_bot_token)
+    boundary = Boundary.from_settings(config).describe()
     return [
         ("database", config.redacted_database_url()),
         ("time zone", config.timezone),
@@ -34,6 +42,10 @@ def describe(config: Settings) -> list[tuple[str, str]]:
         ("slack", _on(slack)),
         ("telegram", _on(telegram)),
         ("email (SMTP_HOST)", config.smtp_host or "off"),
+        ("membership (MEMBERSHIP)", MEMBERSHIP[config.membership]),
+        ("teams boundary (REWARDS_TENANT_ID)", boundary["teams"]),
+        ("slack boundary (SLACK_TEAM_IDS)", boundary["slack"]),
+        ("telegram boundary (TELEGRAM_ALLOWED_CHATS)", boundary["telegram"]),
     ]
 
 

@@ -150,6 +150,9 @@ class Award(SQLModel, table=True):
     revoked_at: datetime | None = _time(nullable=True)
     revoked_by_id: int | None = Field(default=None, foreign_key="member.id")
     revoke_reason: str | None = None
+    # The REST API key that gave (or revoked) it, when it came through the API: the audit trail.
+    api_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    revoked_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -185,6 +188,8 @@ class Kudos(SQLModel, table=True):
     visibility: str = Field(default="public", max_length=10)
     channel: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     created_at: datetime = _time()
+    # The REST API key that sent it, when it came through the API: the audit trail.
+    api_key_id: int | None = Field(default=None, foreign_key="api_key.id")
 
 
 class KudosReceiver(SQLModel, table=True):
@@ -588,3 +593,41 @@ class OutboxEvent(SQLModel, table=True):
     claimed_until: datetime | None = _time(nullable=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class ApiAudit(SQLModel, table=True):
+    """One row per API write (any method but GET/HEAD/OPTIONS) by an authenticated key: which key,
+    what it asked for, and the answer's status. Kept so an admin can see who changed what; refused
+    writes (403, 422) are recorded too, since attempts are what an audit is for."""
+
+    __tablename__ = "api_audit"
+    __table_args__ = (Index("ix_api_audit_key_time", "api_key_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    api_key_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("api_key.id", ondelete="CASCADE"), nullable=False)
+    )
+    method: str = Field(max_length=10)
+    path: str = Field(max_length=300)
+    status: int = 0
+    created_at: datetime = _time(index=True)
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code that joins a chat account on another platform to a member (`/link`).
+
+    Only the code's SHA-256 is stored. A code lives 10 minutes and is spent by its first use
+    (`used_at`), claimed with a conditional update so two redemptions cannot both succeed.
+    """
+
+    __tablename__ = "link_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), nullable=False)
+    )
+    platform: str = Field(max_length=20)
+    created_at: datetime = _time()
+    expires_at: datetime = _time(index=True)
+    used_at: datetime | None = _time(nullable=True)
