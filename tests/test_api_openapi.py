@@ -106,6 +106,19 @@ async def test_scopes_come_from_the_routes(database: Database, clock) -> None:
     assert item["get"]["parameters"][0]["schema"]["type"] == "integer"
     assert "204" in item["delete"]["responses"]
     assert paths["/kudos/api/v1/user_kudos"]["post"]["summary"] == "Give kudos as `giver`."
+    # what the chat reserves for admins needs an admin key (issue 13)
+    for path in (
+        "/rewards/api/v1/awards/{award_id}/revoke",
+        "/rewards/api/v1/workflows/{reward_id}/steps",
+    ):
+        assert paths[path]["post"]["x-scope"] == "admin", path
+    # a write route that checks its body for admin changes says when
+    put_member = paths["/rewards/api/v1/members/{email}"]["put"]
+    assert put_member["security"] == [{"bearer": ["write"]}]
+    assert "groups" in put_member["x-admin-scope-when"]
+    assert "Needs the admin scope when" in put_member["description"]
+    assert "slack_user_id" in put_member["description"]
+    assert "x-admin-scope-when" not in paths["/rewards/api/v1/events"]["post"]
 
 
 async def test_every_ref_resolves_and_every_body_model_appears(database: Database, clock) -> None:
@@ -149,6 +162,7 @@ async def test_the_docs_page_lists_every_path(database: Database, clock) -> None
         assert f"<code>{path}</code>" in page
         for method in item:
             assert f"<code>{method.upper()}</code>" in page
+    assert "write; admin for some bodies" in page
 
 
 async def test_other_api_routes_still_need_a_key(database: Database, clock) -> None:

@@ -277,6 +277,8 @@ async def test_history_pages_past_a_full_ledger_page(database: Database, clock: 
 
 
 async def test_revoke_an_award_as_its_giver(database: Database, clock: FixedClock) -> None:
+    """Revoking needs an admin key (the chat lets only the giver or an admin revoke); with `by`
+    the key acts as that member, whose own right is checked."""
     await add_reward(database, reward_id=10, reward="Helper", points=10)
     ana = await add_member(database, "Ana")
     bob = await add_member(database, "Bob")
@@ -288,33 +290,36 @@ async def test_revoke_an_award_as_its_giver(database: Database, clock: FixedCloc
         )
         award_id = (await given.json())["id"]
         url = f"{V1}/awards/{award_id}/revoke"
-        await _scopes(api, "POST", url, "write", {"by": bob})
-        not_giver = await api.client.post(url, json={"by": ana}, headers=api.auth())
+        await _scopes(api, "POST", url, "admin", {"by": bob})
+        admin = api.auth("admin")
+        not_giver = await api.client.post(url, json={"by": ana}, headers=admin)
         assert "gave this award" in (await _problem(not_giver, 403))["detail"]
-        for bad in ({}, {"by": bob, "why": "x"}, {"by": bob, "reason": "x" * 1001}, {"by": 1.5}):
-            await _problem(await api.client.post(url, json=bad, headers=api.auth()), 422)
+        for bad in ({"by": bob, "why": "x"}, {"by": bob, "reason": "x" * 1001}, {"by": 1.5}):
+            await _problem(await api.client.post(url, json=bad, headers=admin), 422)
         await _problem(
-            await api.client.post(url, json={"by": "ghost@example.com"}, headers=api.auth()), 404
+            await api.client.post(url, json={"by": "ghost@example.com"}, headers=admin), 404
         )
         await _problem(
-            await api.client.post(f"{V1}/awards/999/revoke", json={"by": bob}, headers=api.auth()),
+            await api.client.post(f"{V1}/awards/999/revoke", json={"by": bob}, headers=admin),
             404,
         )
-        headers = api.auth("write", **{"Idempotency-Key": "revoke-1"})
+        headers = api.auth("admin", **{"Idempotency-Key": "revoke-1"})
         body = {"by": "bob@example.com", "reason": "wrong person"}
         done = await api.client.post(url, json=body, headers=headers)
         assert done.status == 200, await done.text()
         view = await done.json()
         assert view["revoked_at"] is not None and view["member_id"] == ana
+        assert (view["via_api_key"], view["revoked_by_key"]) == ("write", "admin")
         replay = await api.client.post(url, json=body, headers=headers)
         assert replay.headers["Idempotent-Replayed"] == "true" and await replay.json() == view
-        twice = await api.client.post(url, json=body, headers=api.auth())
+        twice = await api.client.post(url, json=body, headers=admin)
         await _problem(twice, 409)
         balance = await api.client.get(f"{V1}/members/{ana}/balance", headers=api.auth("read"))
         assert (await balance.json())["balance"] == 0
     async with database.read() as session:
         award = await session.get(Award, award_id)
         assert award is not None and award.revoke_reason == "wrong person"
+        assert award.revoked_by_id == bob and award.revoked_by_key_id is not None
 
 
 # --- attendance and data ----------------------------------------------------------------------

@@ -99,7 +99,7 @@ async def test_ids_beyond_the_database_are_not_found_not_500s(
             response = await api.client.get(path, headers=api.auth("read"))
             assert response.status == 404, path
         revoke = await api.client.post(
-            f"/rewards/api/v1/awards/{big}/revoke", json={"by": 1}, headers=api.auth()
+            f"/rewards/api/v1/awards/{big}/revoke", json={"by": 1}, headers=api.auth("admin")
         )
         assert revoke.status == 404
         event = await api.client.post(

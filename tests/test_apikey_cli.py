@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from bots.commands.apikey import apikey
-from rewards.services.apikeys import authenticate
+from rewards.clock import FixedClock
+from rewards.services.apikeys import authenticate, list_keys, record_write
 from rewards.store.db import Database
 from tests.conftest import _Backends
 
@@ -68,3 +70,32 @@ def test_bad_scope_and_unknown_key(cli_url: str) -> None:
     missing = _run(cli_url, "revoke", "nope")
     assert missing.exit_code == 1
     assert "There is no API key named nope." in str(missing.exception)
+
+
+def test_list_shows_last_use_and_writes(cli_url: str) -> None:
+    """Each key's last use, and from the audit trail its writes of the last 30 days and the
+    latest write."""
+    key = _run(cli_url, "create", "--name", "crm", "--scope", "write").stdout.strip()
+    assert _run(cli_url, "create", "--name", "idle", "--scope", "read").exit_code == 0
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+
+    async def use() -> None:
+        db = Database(cli_url)
+        try:
+            assert await authenticate(db, key, FixedClock(now)) is not None
+            crm = next(k for k in await list_keys(db) if k.name == "crm")
+            for moment, status in ((now - timedelta(days=40), 200), (now - timedelta(days=2), 403),
+                                   (now, 201)):  # fmt: skip
+                await record_write(db, crm.id, "POST", "/api/v1/badge_assign", status,
+                                   FixedClock(moment))  # fmt: skip
+        finally:
+            await db.dispose()
+
+    asyncio.run(use())
+    listed = _run(cli_url, "list")
+    assert listed.exit_code == 0, listed.output
+    crm, idle = listed.output.splitlines()
+    stamp = f"{now:%Y-%m-%d %H:%M}"
+    assert f"last used {stamp}" in crm
+    assert crm.endswith(f"2 writes in 30 days, last write {stamp}")
+    assert idle.endswith("never used  no writes")

@@ -24,6 +24,7 @@ from rewards.membership import (
     issue_code,
     known_member,
     redeem_code,
+    refusal_for,
 )
 from rewards.services.members import find_by_account, get_member, link_account
 from rewards.settings import Settings, load_settings
@@ -234,3 +235,16 @@ async def test_two_redemptions_of_one_code_at_once_join_one_account(
     assert sorted(type(r).__name__ for r in results) == ["InvalidInput", "Linked"]
     async with database.read() as session:
         assert (await session.scalar(select(Member.id).where(Member.id == ana))) == ana
+
+
+async def test_refusal_for_answers_as_admit_would_without_writing(
+    database: Database, clock: FixedClock
+) -> None:
+    await add_member(database, "Ana")
+    before = await table_counts(database)
+    assert await refusal_for(database, SLACK_ANA, policy="directory") is None
+    assert "ask your admin" in str(await refusal_for(database, STRANGER, policy="directory"))
+    assert await refusal_for(database, STRANGER, policy="open") is None
+    assert "Bots" in str(await refusal_for(database, Person("slack", "B", "T", is_bot=True)))
+    assert "/link" in str(await refusal_for(database, Person("telegram", "5"), policy="open"))
+    assert_unchanged(before, await table_counts(database))

@@ -139,8 +139,10 @@ class Slack:
 
 
 @asynccontextmanager
-async def slack_app(database: Database) -> AsyncIterator[Slack]:
-    async with FakeSlackApi() as api:
+async def slack_app(database: Database, **fields: Any) -> AsyncIterator[Slack]:
+    """The app with Slack mounted against a fake Web API whose token belongs to `TEAM`; `fields`
+    are further settings (e.g. `slack_team_ids`, `membership`)."""
+    async with FakeSlackApi(team_id=TEAM) as api:
         api.add_user(ANA, "Ana Lopez", "ana.lopez@example.com")
         api.add_user(LI, "Li Wei", "li.wei@example.com", tz="Asia/Shanghai")
         api.add_user(BOB, "Bob Stone", "bob.stone@example.com")
@@ -152,6 +154,7 @@ async def slack_app(database: Database) -> AsyncIterator[Slack]:
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": api.api_url,
             },
+            **fields,
         )
         app = create_app(settings, Core(settings=settings, db=database), platforms=False)
         assert setup(app, settings) is True

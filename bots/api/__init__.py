@@ -2,13 +2,15 @@
 
 Every route needs an API key (`bots.api.auth`), answers errors as problem+json
 (`bots.api.problems`), pages lists (`bots.api.pagination`) and, for writes, honours an
-`Idempotency-Key` (`bots.api.idempotency`).
+`Idempotency-Key` (`bots.api.idempotency`). A key acts as itself (`bots.api.principals`), and every
+write it makes is recorded (`bots.api.audit`).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from bots.api.audit import audit_middleware
 from bots.api.auth import auth_middleware
 from bots.api.problems import problems_middleware
 
@@ -18,6 +20,7 @@ def setup(app: web.Application) -> None:
     from bots.api.admin_routes import routes as admin_routes
     from bots.api.people_routes import routes as people_routes
 
+    app.middlewares.append(audit_middleware)  # outermost: it sees every final status
     app.middlewares.append(problems_middleware)
     app.middlewares.append(auth_middleware)
     app.router.add_routes(rewards_routes.routes)

@@ -19,6 +19,7 @@ from bots.api.bodies import Body, Id, path_id, read_body
 from bots.api.idempotency import idempotent
 from bots.api.openapi import documented
 from bots.api.pagination import page_after
+from bots.api.principals import acting_member
 from bots.api.problems import problem_body, problem_response
 from bots.api.rewards_routes import MemberRef
 from bots.scheduler import JobState, job_states, load_plan, process_owner, run_now, unknown_job
@@ -217,11 +218,6 @@ async def _campaign_status(
     return body
 
 
-async def _actor(core: Core, ref: int | str | None) -> int | None:
-    """The member acting (the service checks they are an admin), or None for the system."""
-    return None if ref is None else (await members.resolve(core.db, ref)).id
-
-
 @routes.get("/rewards/api/v1/nominations")
 @documented(paged=True)
 async def list_campaigns(request: web.Request) -> web.Response:
@@ -246,7 +242,7 @@ async def open_campaign(request: web.Request) -> web.Response:
     core = _core(request)
 
     async def work() -> tuple[int, dict[str, Any]]:
-        by = await _actor(core, body.as_)
+        by = await acting_member(request, body.as_, "as")
         view = await core.nominations.open(body.reward_id, by=by)
         return 201, await _campaign_status(core, view)
 
@@ -263,7 +259,7 @@ async def close_campaign(request: web.Request) -> web.Response:
     core = _core(request)
 
     async def work() -> tuple[int, dict[str, Any]]:
-        by = await _actor(core, body.as_)
+        by = await acting_member(request, body.as_, "as")
         view = await core.nominations.close(campaign_id, by=by)
         return 200, await _campaign_status(core, view)
 
@@ -279,7 +275,7 @@ async def cancel_campaign(request: web.Request) -> web.Response:
     core = _core(request)
 
     async def work() -> tuple[int, dict[str, Any]]:
-        by = await _actor(core, body.as_)
+        by = await acting_member(request, body.as_, "as")
         view = await core.nominations.cancel(campaign_id, by=by, reason=body.reason)
         return 200, await _campaign_status(core, view)
 
@@ -335,9 +331,12 @@ async def enroll(request: web.Request) -> web.Response:
 
 
 @routes.post(WORKFLOW + "/steps")
+@needs("admin")
 @documented(body=MarkStep)
 async def mark_step(request: web.Request) -> web.Response:
-    """Mark a step (name or 0-based index) of the member's active enrolment done, as the API."""
+    """Mark a step (name or 0-based index) of the member's active enrolment done, as the API.
+
+    Admin only, as in the chat: a marked step may complete the workflow and pay its reward."""
     reward_id = _id(request, "reward_id")
     body = await read_body(request, MarkStep)
     core = _core(request)

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import Field
 
 from bots.api import views
+from bots.api.auth import api_key
 from bots.api.bodies import Body, read_body
 from bots.api.idempotency import idempotent
 from bots.api.openapi import documented, param
@@ -56,13 +57,17 @@ async def user_kudos(request: web.Request) -> web.Response:
 @routes.post("/kudos/api/v1/user_kudos")
 @documented(body=GiveKudos, status=201, summary="Give kudos as `giver`.")
 async def give_kudos(request: web.Request) -> web.Response:
+    """Give kudos as `giver` (the seed's contract, so a write key may name the giver); the
+    kudos record the key (`via_api_key`)."""
     body = await read_body(request, GiveKudos)
     core = request.app[CORE]
 
     async def work() -> tuple[int, dict[str, object]]:
         giver = await members.resolve(core.db, body.giver)
         receivers = [(await members.resolve(core.db, ref)).id for ref in body.receivers]
-        view = await core.kudos.give(giver.id, receivers, body.message, body.tags)
+        view = await core.kudos.give(
+            giver.id, receivers, body.message, body.tags, api_key_id=api_key(request).id
+        )
         return 201, views.kudos(view)
 
     return await idempotent(request, work)

@@ -3,7 +3,9 @@ page at `/rewards/api/v1/docs` (both without a key).
 
 It is generated from the app's route table and the same pydantic body models the routes read:
 each handler declares its body model, query parameters and success status with `@documented`;
-its scope comes from `@needs` (or its method); its summary is the first line of its docstring.
+its scope comes from `@needs` (or its method), and a route whose body can ask for the admin scope
+(`@needs(..., admin_when=...)`) says when in its description and in `x-admin-scope-when`; its
+summary is the first line of its docstring.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from bots.api.auth import scope_of
+from bots.api.auth import admin_when_of, scope_of
 from bots.api.pagination import MAX_LIMIT
 from bots.api.problems import PROBLEM_TYPE, is_api
 
@@ -156,6 +158,10 @@ def _operation(
 ) -> Schema:
     doc: Doc = getattr(handler, "api_doc", None) or Doc()
     summary, description = _summary(handler, doc)
+    admin_when = admin_when_of(handler)
+    if admin_when:
+        note = f"Needs the admin scope when {admin_when}."
+        description = f"{description}\n\n{note}" if description else note
     slug = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
     op: Schema = {"operationId": f"{method.lower()}_{slug}", "summary": summary}
     if description:
@@ -185,6 +191,8 @@ def _operation(
         scope = scope_of(handler, method)
         op["security"] = [{"bearer": [scope]}]
         op["x-scope"] = scope
+        if admin_when:
+            op["x-admin-scope-when"] = admin_when
     responses: Schema = {}
     if doc.status == 204:
         responses["204"] = {"description": "Done; no content."}
@@ -266,6 +274,8 @@ def docs_html(spec: Schema) -> str:
     for path, item in spec["paths"].items():
         for method, op in item.items():
             scope = op.get("x-scope", "none")
+            if "x-admin-scope-when" in op:
+                scope += "; admin for some bodies (see the description)"
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
             model = str(body.get("schema", {}).get("$ref", "")).rpartition("/")[2]
             query = ", ".join(p["name"] for p in op.get("parameters", []) if p["in"] == "query")

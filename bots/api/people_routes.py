@@ -12,11 +12,12 @@ from aiohttp import web
 from pydantic import ConfigDict, Field, RootModel
 
 from bots.api import views
-from bots.api.auth import needs
+from bots.api.auth import api_key, needs
 from bots.api.bodies import Body, path_id, read_body
 from bots.api.idempotency import idempotent
 from bots.api.openapi import documented, param
 from bots.api.pagination import encode_cursor, int_cursor_of, limit_of, page
+from bots.api.principals import acting_member, check_member_upsert
 from bots.api.rewards_routes import MemberRef
 from bots.server import CORE
 from rewards.errors import InvalidInput, UnknownMember
@@ -84,7 +85,7 @@ class MemberList(RootModel[Annotated[list[MemberItem], Field(max_length=MAX_ROWS
 
 
 class Revoke(Body):
-    by: MemberRef
+    by: MemberRef | None = None
     reason: Annotated[str, Field(max_length=MAX_MESSAGE)] | None = None
 
 
@@ -230,13 +231,26 @@ async def _import(db: Database, items: list[dict[str, Any]], clock: Any) -> Impo
     return report
 
 
+ADMIN_MEMBER_CHANGES = (
+    "the change sets the groups of an existing member to others, makes the member an admin "
+    "(their email or a group is in REWARDS_ADMINS), or gives them a platform id "
+    "(teams_aad_id, slack_user_id, telegram_user_id, telegram_username) they do not already "
+    "have; a write key gets 403 for those and nothing is changed"
+)
+
+
 @routes.put("/rewards/api/v1/members/{email}")
+@needs("write", admin_when=ADMIN_MEMBER_CHANGES)
 @documented(body=MemberFields, also=(201,))
 async def put_member(request: web.Request) -> web.Response:
-    """Create or update one member by email: 201 when created, 200 otherwise."""
+    """Create or update one member by email: 201 when created, 200 otherwise.
+
+    A write key may set the plain HR fields (name, department, job code, birthday...); what
+    decides power or identity (groups, admin, platform ids) needs an admin key."""
     body = await read_body(request, MemberFields)
     core = request.app[CORE]
     item = {**body.model_dump(exclude_unset=True), "email": request.match_info["email"]}
+    await check_member_upsert(request, item)
 
     async def work() -> tuple[int, dict[str, Any]]:
         report = await _import(core.db, [item], core.clock)
@@ -255,7 +269,8 @@ async def put_member(request: web.Request) -> web.Response:
 @documented(body=MemberList)
 async def import_route(request: web.Request) -> web.Response:
     """Upsert a list of members in one transaction, as the HR import does; bad items are
-    rejected with their reasons (item 1 is the first) and never stop the others."""
+    rejected with their reasons (item 1 is the first) and never stop the others. Admin only:
+    the items may set groups and platform ids."""
     body = await read_body(request, MemberList)
     core = request.app[CORE]
     items = [item.model_dump(exclude_unset=True) for item in body.root]
@@ -328,7 +343,9 @@ async def balance(request: web.Request) -> web.Response:
 @routes.get("/rewards/api/v1/members/{ref}/history")
 @documented(paged=True)
 async def history(request: web.Request) -> web.Response:
-    """The member's ledger, newest first; at most 100 lines a page."""
+    """The member's ledger, newest first; at most 100 lines a page. `via_api_key` names the API
+    key that made a line (null: the chat or the system), `revoked_by_key` the key that revoked
+    the line's award."""
     db = request.app[CORE].db
     member = await members.resolve(db, request.match_info["ref"])
     limit = limit_of(request)
@@ -353,6 +370,8 @@ async def history(request: web.Request) -> web.Response:
                     "description": line.description,
                     "award_id": line.award_id,
                     "kudos_id": line.kudos_id,
+                    "via_api_key": line.via_api_key,
+                    "revoked_by_key": line.revoked_by_key,
                 }
                 for line in shown
             ],
@@ -365,16 +384,21 @@ async def history(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/rewards/api/v1/awards/{award_id:\d{1,18}}/revoke")
+@needs("admin")
 @documented(body=Revoke)
 async def revoke(request: web.Request) -> web.Response:
-    """Revoke an award as `by`: the giver of the award or an admin, as in the chat."""
+    """Revoke an award, as the key itself, or as `by` (its giver or an admin, as in the chat).
+
+    The award records the key that revoked it (`revoked_by_key`)."""
     body = await read_body(request, Revoke)
     core = request.app[CORE]
     award_id = path_id(request, "award_id")
 
     async def work() -> tuple[int, dict[str, Any]]:
-        actor = await members.resolve(core.db, body.by)
-        view = await core.awards.revoke(award_id, actor.id, body.reason)
+        actor = await acting_member(request, body.by, "by")
+        view = await core.awards.revoke(
+            award_id, actor, body.reason, api_key_id=api_key(request).id
+        )
         return 200, views.award(view)
 
     return await idempotent(request, work)

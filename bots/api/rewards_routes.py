@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import Field
 
 from bots.api import views
+from bots.api.auth import api_key
 from bots.api.bodies import Body, Id, path_id, read_body
 from bots.api.idempotency import idempotent
 from bots.api.openapi import documented, param
@@ -80,6 +81,8 @@ async def users_rewards(request: web.Request) -> web.Response:
 @routes.post("/api/v1/badge_assign")
 @documented(body=BadgeAssign, status=201, summary="Give a reward as `giver`.")
 async def badge_assign(request: web.Request) -> web.Response:
+    """Give a reward as `giver`, whose own right to give it is checked (the seed's contract, so
+    a write key may name the giver); the award records the key (`via_api_key`)."""
     body = await read_body(request, BadgeAssign)
     core = request.app[CORE]
 
@@ -88,7 +91,7 @@ async def badge_assign(request: web.Request) -> web.Response:
         receiver = await members.resolve(core.db, body.receiver)
         view = await core.awards.award(
             body.reward_id, to=receiver.id, by=giver.id, message=body.message,
-            source=AwardSource.API,
+            source=AwardSource.API, api_key_id=api_key(request).id,
         )  # fmt: skip
         return 201, views.award(view)
 

@@ -33,6 +33,7 @@ def kudos(view: KudosView) -> dict[str, Any]:
         "points_each": view.points_each,
         "visibility": view.visibility,
         "created_at": view.created_at.isoformat(),
+        "via_api_key": view.via_api_key,
     }
 
 

@@ -1,6 +1,8 @@
 """`rewards apikey create|list|revoke`: keys for the REST API.
 
 `create` prints the key once (only its SHA-256 is stored; a lost key is revoked and replaced).
+`list` shows each key's last use and its writes (from the API audit trail): how many in the last
+30 days and when the latest was.
 Exit codes: 0 done; 1 refused (a name already taken, an unknown key).
 """
 
@@ -9,7 +11,16 @@ from __future__ import annotations
 import click
 
 from bots.commands.common import with_database
-from rewards.services.apikeys import SCOPES, ApiKeyView, create_key, list_keys, revoke_key
+from rewards.services.apikeys import (
+    SCOPES,
+    USAGE_WINDOW,
+    ApiKeyView,
+    KeyUsage,
+    create_key,
+    key_usage,
+    list_keys,
+    revoke_key,
+)
 from rewards.settings import Settings
 from rewards.store.db import Database
 
@@ -37,25 +48,35 @@ def create_command(name: str, scope: str) -> None:
     )
 
 
-def _line(view: ApiKeyView) -> str:
+def _writes(usage: KeyUsage | None) -> str:
+    days = USAGE_WINDOW.days
+    if usage is None or usage.last_write_at is None:
+        return "no writes"
+    count = f"{usage.writes} write{'s' if usage.writes != 1 else ''} in {days} days"
+    return f"{count}, last write {usage.last_write_at:%Y-%m-%d %H:%M}"
+
+
+def _line(view: ApiKeyView, usage: KeyUsage | None) -> str:
     used = f"last used {view.last_used_at:%Y-%m-%d %H:%M}" if view.last_used_at else "never used"
     state = f"revoked {view.revoked_at:%Y-%m-%d %H:%M}" if view.revoked_at else "active"
     created = f"created {view.created_at:%Y-%m-%d}"
-    return f"#{view.id}  {view.name}  {view.scope}  {state}  {created}  {used}"
+    return f"#{view.id}  {view.name}  {view.scope}  {state}  {created}  {used}  {_writes(usage)}"
 
 
 @apikey.command("list")
 def list_command() -> None:
-    """List the keys (never the keys themselves)."""
+    """List the keys (never the keys themselves), with their last use and writes (UTC)."""
 
-    async def work(db: Database, _settings: Settings) -> list[ApiKeyView]:
-        return await list_keys(db)
+    async def work(
+        db: Database, _settings: Settings
+    ) -> tuple[list[ApiKeyView], dict[int, KeyUsage]]:
+        return await list_keys(db), await key_usage(db)
 
-    rows = with_database(work)
+    rows, usage = with_database(work)
     if not rows:
         click.echo("No API keys yet.")
     for view in rows:
-        click.echo(_line(view))
+        click.echo(_line(view, usage.get(view.id)))
 
 
 @apikey.command("revoke")

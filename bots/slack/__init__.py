@@ -1,5 +1,8 @@
 """Slack: `setup(app, settings)` mounts `POST /slack/events` when the bot token and signing secret
-are set. Every Slack SDK import stays inside this package."""
+are set. Every Slack SDK import stays inside this package.
+
+Only the organisation's workspaces are served (`SLACK_TEAM_IDS`, else the token's own, learnt with
+`auth.test` on the first request and kept as `app[SLACK].own`); see `bots.slack.boundary`."""
 
 from __future__ import annotations
 

@@ -11,6 +11,12 @@ Replies go out through the Web API (`AsyncWebClient`, base URL from `SLACK_API_U
 `chat.postMessage`, updates of a clicked message with `chat.update`, forms as modals with
 `views.open`, short sentences as ephemeral messages. Retried deliveries are absorbed with
 `first_delivery` on the event id (or the trigger id).
+
+Trust: after bolt's own checks (signature; `auth.test` for the token, asked on the first request,
+asked again while it fails, and nothing served meanwhile) a global middleware keeps out every
+request from outside the organisation's boundary (`bots.slack.boundary`) before any listener runs,
+so such a request writes nothing, not even a delivery marker. Inside, each turn vets the sender
+and the people it mentions (`bots.slack.people`) before writing anything for them.
 """
 
 from __future__ import annotations
@@ -20,19 +26,21 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.commands.manifest import command_for_slack
 from bots.server import CORE
-from bots.slack.people import PLATFORM, SlackPeople
+from bots.slack.boundary import OwnApp, inside, origin, person_inside
+from bots.slack.people import PLATFORM, SlackPeople, mention_ids
 from cards.actions import BadToken, decode, encode
 from cards.model import Card
 from cards.model import Text as TextBlock
@@ -40,8 +48,11 @@ from cards.render.blockkit import to_blocks, to_modal
 from dialogs.commands import COMMANDS
 from dialogs.engine import APOLOGY, CANCEL, SUBMIT, DialogEngine
 from dialogs.events import Action, Command, Event, Text, Turn
+from dialogs.link import admit_sender
 from dialogs.replies import Reply, Say, Show, Update
 from rewards.core import Core
+from rewards.errors import RewardsError
+from rewards.membership import OUTSIDE_REFUSAL, Boundary, check_mention_count
 from rewards.services import conversations
 from rewards.services.channels import first_delivery, remember_channel
 from rewards.services.conversations import ConversationKey
@@ -52,6 +63,10 @@ log = logging.getLogger("bots.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
 VIEW_BUDGET = 2.0  # seconds a modal submit may take before the modal is closed regardless
 LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
+# What bolt answers while the bot token cannot be checked (auth.test failing): nothing is served.
+UNAVAILABLE = "Sorry, the rewards app can't answer right now. Please try again in a few minutes."
+# Events bolt lets through without auth.test (its context then holds the request's own ids).
+UNCHECKED_EVENTS = frozenset({"app_uninstalled", "tokens_revoked", "team_access_revoked"})
 
 
 def channel_kind(channel_id: str, channel_name: str = "") -> str:
@@ -144,10 +159,13 @@ class SlackBot:
             signing_secret=extra["SLACK_SIGNING_SECRET"],
             request_verification_enabled=True,
             process_before_response=False,
+            user_facing_authorize_error_message=UNAVAILABLE,
         )
         self.view_budget = VIEW_BUDGET
         self.tasks: set[asyncio.Task[None]] = set()
         self._engine: DialogEngine | None = None
+        self.own: OwnApp | None = None  # the token's workspace and bot user, from auth.test
+        self.bolt.middleware(self._keep_outsiders_out)
         # Every slash command of the app; the manifest's names map back to the command table
         # (`/myrewards` is `/me`, which Slack reserves); unknown ones get the engine's answer.
         self.bolt.command(re.compile(r"^/.+"))(self._on_command)
@@ -203,11 +221,76 @@ class SlackBot:
             self.core.db, PLATFORM, _delivery_id(body, raw), clock=self.core.clock
         )
 
-    async def _turn(self, where: Where, event: Event) -> list[Reply]:
-        """Resolve the sender and mentions, remember the channel, run the dialog engine."""
+    @property
+    def boundary(self) -> Boundary:
+        return Boundary.from_settings(self.core.settings)
+
+    async def _keep_outsiders_out(
+        self,
+        context: AsyncBoltContext,
+        body: dict[str, Any],
+        next: Callable[[], Awaitable[None]],  # bolt injects arguments by name
+    ) -> BoltResponse | None:
+        """Global middleware: serve only requests from inside the organisation's boundary."""
+        if (body.get("event") or {}).get("type") in UNCHECKED_EVENTS:
+            return BoltResponse(status=200, body="")  # not ours to handle, and not auth-checked
+        result = context.authorize_result
+        if result is not None:  # from auth.test, cached by bolt
+            self.own = OwnApp(
+                result.team_id or "", result.enterprise_id or "", result.bot_user_id or ""
+            )
+        if inside(origin(body), self.boundary, self.own):
+            await next()
+            return None
+        log.warning(
+            "slack request from outside the boundary refused: %s", origin(body).places or "-"
+        )
+        return await _refuse_outside(body, context.respond)
+
+    def _people(self, where: Where) -> SlackPeople:
         core = self.core
-        people = SlackPeople(core.db, self.client, where.team)
-        sender = await people.member(where.user)
+        boundary, own = self.boundary, self.own
+        return SlackPeople(
+            core.db,
+            self.client,
+            where.team,
+            policy=core.settings.membership,
+            bot_user=own.bot_user_id if own is not None else "",
+            person_inside=lambda profile: person_inside(profile, where.team, boundary, own),
+            clock=core.clock,
+        )
+
+    async def _turn(self, where: Where, event: Event) -> list[Reply]:
+        """Vet the sender and the people mentioned, then admit them, remember the channel and run
+        the dialog engine. A refusal answers at once and writes nothing."""
+        core = self.core
+        text = event.args if isinstance(event, Command) else ""
+        text = event.text if isinstance(event, Text) else text
+        mentioned = mention_ids(text)
+        try:  # bounded on the raw mentions, before a single one is looked up
+            check_mention_count(len(mentioned), core.settings.kudos_max_receivers)
+        except RewardsError as too_many:
+            return [Say(str(too_many))]
+        people = self._people(where)
+        if await people.sender_outside(where.user):  # events from outside go unanswered
+            return [] if isinstance(event, Text) else [Say(OUTSIDE_REFUSAL)]
+        if await people.sender_refusal(where.user) is None:
+            for user_id in mentioned:
+                sentence = await people.mention_refusal(user_id)
+                if sentence is not None:
+                    return [Say(sentence)]
+        # A refused sender gets admit_sender's own answer (a stranger's `/link CODE` is redeemed
+        # there); anyone else is admitted now, once everyone they named has been vetted.
+        admitted = await admit_sender(core, await people.person(where.user), event)
+        if isinstance(admitted, list):
+            return admitted
+        try:
+            if isinstance(event, Command):
+                event = Command(event.name, await people.rewrite(event.args))
+            elif isinstance(event, Text):
+                event = Text(await people.rewrite(event.text))
+        except RewardsError as changed:  # someone changed since they were vetted
+            return [Say(str(changed))]
         await remember_channel(
             core.db,
             PLATFORM,
@@ -215,14 +298,11 @@ class SlackBot:
             {"channel": where.channel, "team": where.team},
             tenant=where.team,
             kind=where.kind,
-            member_id=sender.id if where.kind == "personal" else None,
+            member_id=admitted if where.kind == "personal" else None,
             clock=core.clock,
         )
-        if isinstance(event, Command):
-            event = Command(event.name, await people.rewrite(event.args))
-        elif isinstance(event, Text):
-            event = Text(await people.rewrite(event.text))
-        turn = Turn(sender.id, self._key(where))
+        # Slack's sentences are ephemeral (or in the DM), seen by the sender alone.
+        turn = Turn(admitted, self._key(where), private=True)
         return await self.engine.handle(turn, event)
 
     def _key(self, where: Where) -> ConversationKey:
@@ -417,8 +497,12 @@ class SlackBot:
         if not await self._first(body, raw):
             return
         text = str(event.get("text") or "")
-        if event.get("type") == "app_mention":
-            text = LEADING_MENTION.sub("", text, count=1)
+        leading = LEADING_MENTION.match(text)
+        bot_user = self.own.bot_user_id if self.own is not None else ""
+        addressed = bool(bot_user) and leading is not None and f"<@{bot_user}" in leading.group()
+        if leading and (event.get("type") == "app_mention" or addressed):
+            # "@rewards kudos @li": the address to the bot is not one of the people named.
+            text = text[leading.end() :]
         first = text.strip().split(" ", 1)[0].lower()
         if first in {c.name for c in COMMANDS} | {CANCEL}:
             text = "/" + text.strip()
@@ -503,6 +587,39 @@ class SlackBot:
                 )
         except SlackApiError as problem:
             log.warning("could not say %r: %s", text, problem.response.get("error"))
+
+
+async def _refuse_outside(body: Mapping[str, Any], respond: AsyncRespond | None) -> BoltResponse:
+    """The answer to a request from outside the boundary: a short sentence only the person who
+    asked can see (a slash command's ephemeral answer, the response URL of a button, the error
+    line of a modal); events are dropped without a word."""
+    if body.get("command"):
+        return BoltResponse(
+            status=200, body={"response_type": "ephemeral", "text": OUTSIDE_REFUSAL}
+        )
+    kind = body.get("type")
+    if kind == "view_submission":
+        errors = _first_block(body.get("view") or {}, OUTSIDE_REFUSAL)
+        if errors:
+            return BoltResponse(status=200, body={"response_action": "errors", "errors": errors})
+        return BoltResponse(
+            status=200, body={"response_action": "update", "view": _notice_view(OUTSIDE_REFUSAL)}
+        )
+    if kind in ("block_actions", "message_action", "interactive_message") and respond is not None:
+        try:
+            await respond(text=OUTSIDE_REFUSAL, response_type="ephemeral", replace_original=False)
+        except Exception:  # the refusal stands even when Slack cannot be told
+            log.warning("could not answer a request from outside the boundary", exc_info=True)
+    return BoltResponse(status=200, body="")
+
+
+def _notice_view(sentence: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Rewards"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "plain_text", "text": sentence}}],
+    }
 
 
 def _metadata(raw: object) -> dict[str, str]:

@@ -10,7 +10,13 @@ Every platform adapter asks this package before it writes anything for a person:
 - `issue_code` / `redeem_code` join an account on another platform to a member (`/link`).
 """
 
-from rewards.membership.admission import Person, admit, known_member
+from rewards.membership.admission import (
+    Person,
+    admit,
+    known_member,
+    refusal_for,
+    strangers_allowed,
+)
 from rewards.membership.boundary import Boundary
 from rewards.membership.errors import (
     BOT_REFUSAL,
@@ -39,4 +45,6 @@ __all__ = [
     "known_member",
     "not_a_member_sentence",
     "redeem_code",
+    "refusal_for",
+    "strangers_allowed",
 ]

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from rewards.clock import Clock
-from rewards.membership.errors import BotRefused, NotAMember, not_a_member_sentence
+from rewards.membership.errors import (
+    BOT_REFUSAL,
+    BotRefused,
+    NotAMember,
+    not_a_member_sentence,
+)
 from rewards.services.members import (
     ACCOUNT,
     MemberView,
@@ -84,6 +89,22 @@ def strangers_allowed(platform: str, policy: str, *, vouched: bool = False) -> b
     if policy != OPEN:
         return False
     return normalise_platform(platform) != "telegram" or vouched
+
+
+async def refusal_for(
+    db: Database, person: Person, *, policy: str = OPEN, vouched: bool = False
+) -> str | None:
+    """Read only: the sentence `admit` would refuse `person` with, or None when it would admit
+    them. Lets an adapter vet everyone a request names before it writes anything for any."""
+    if person.is_bot:
+        return BOT_REFUSAL
+    if await known_member(db, person.platform, person.user_id, person.tenant, person.username):
+        return None
+    if person.email and await find_by_email(db, normalise_email(person.email)) is not None:
+        return None
+    if strangers_allowed(person.platform, policy, vouched=vouched):
+        return None
+    return not_a_member_sentence(normalise_platform(person.platform))
 
 
 async def admit(

@@ -7,6 +7,10 @@ index never sees the key, and no prefix of it is compared character by character
 Scopes are ordered: `read` < `write` < `admin`; a key may do what its scope and the ones below it
 allow.
 
+Audit: every write request a key makes (any method but GET/HEAD/OPTIONS, refused or not) is one
+`api_audit` row (`record_write`); `key_usage` sums them per key for `rewards apikey list`. Awards,
+kudos and revocations made through the API also carry the key's id on their own rows.
+
 Idempotency: the first write sent with an `Idempotency-Key` reserves (API key, key) through a
 unique constraint, then records its response; a retry finds the record and gets that response
 again, so nothing is created twice, even when two retries race.
@@ -20,20 +24,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, NotAvailable, NotFound
 from rewards.store.db import Database
-from rewards.store.models import ApiIdempotency, ApiKey
+from rewards.store.models import ApiAudit, ApiIdempotency, ApiKey
 
 SCOPES = ("read", "write", "admin")
 KEY_PREFIX = "nrw_"
 MAX_NAME = 100
 MAX_IDEMPOTENCY_KEY = 200
 USE_RECORDED_EVERY = timedelta(minutes=1)
+USAGE_WINDOW = timedelta(days=30)
+MAX_AUDIT_PATH = 300
 
 
 def hash_key(key: str) -> str:
@@ -128,6 +134,48 @@ async def authenticate(db: Database, key: str, clock: Clock | None = None) -> Ap
                 update(ApiKey).where(col(ApiKey.id) == view.id).values(last_used_at=now)
             )
     return view
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """A key's writes: how many in the window `key_usage` was asked for, and the latest ever."""
+
+    writes: int
+    last_write_at: datetime | None
+
+
+async def record_write(
+    db: Database, api_key_id: int, method: str, path: str, status: int, clock: Clock | None = None
+) -> None:
+    """One `api_audit` row: key `api_key_id` asked `method path` and was answered `status`."""
+    async with db.write() as session:
+        session.add(
+            ApiAudit(
+                api_key_id=api_key_id,
+                method=method[:10],
+                path=path[:MAX_AUDIT_PATH],
+                status=status,
+                created_at=(clock or SystemClock()).now(),
+            )
+        )
+
+
+async def key_usage(
+    db: Database, clock: Clock | None = None, window: timedelta = USAGE_WINDOW
+) -> dict[int, KeyUsage]:
+    """{key id: usage} for every key that ever wrote: its writes in the last `window` and the
+    time of its latest write. Keys that never wrote are absent."""
+    since = (clock or SystemClock()).now() - window
+    recent = func.sum(case((col(ApiAudit.created_at) >= since, 1), else_=0))
+    query = select(col(ApiAudit.api_key_id), recent, func.max(col(ApiAudit.created_at))).group_by(
+        col(ApiAudit.api_key_id)
+    )
+    async with db.read() as session:
+        rows = (await session.execute(query)).all()
+    return {
+        int(key_id): KeyUsage(int(writes or 0), as_utc(last) if last is not None else None)
+        for key_id, writes, last in rows
+    }
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from rewards.services._subjects import Person, load_people
 from rewards.services.admins import is_admin
 from rewards.settings import Settings
 from rewards.store.db import Database
-from rewards.store.models import Award, LedgerEntry, Reward
+from rewards.store.models import ApiKey, Award, LedgerEntry, Reward
 from rewards.templates import render
 
 MAX_MESSAGE = 1000
@@ -89,6 +89,9 @@ class AwardView:
     source: str
     awarded_at: datetime
     revoked_at: datetime | None = None
+    # The names of the REST API keys that gave and revoked it (None: not through the API).
+    via_api_key: str | None = None
+    revoked_by_key: str | None = None
 
 
 def reward_core(row: Reward) -> RewardCore:
@@ -290,8 +293,11 @@ class AwardService:
         source: AwardSource = AwardSource.DIALOG,
         args: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        api_key_id: int | None = None,
     ) -> AwardView:
         """Give reward `reward_id` to member `to`, from member `by` (None: the system).
+
+        `api_key_id` is the REST API key that asked for it (the audit trail; None elsewhere).
 
         Raises `UnknownReward`, `UnknownMember`, `NotAllowed`, `SelfAward`, `NotAvailable`,
         `AlreadyAwarded` or `InvalidInput`, each with a sentence for the person who asked.
@@ -325,6 +331,7 @@ class AwardService:
                     award_key=key,
                     context=args,
                     awarded_at=now,
+                    api_key_id=api_key_id,
                 )
                 session.add(award)
                 await session.flush()
@@ -358,16 +365,26 @@ class AwardService:
                     },
                     at=now,
                 )
-                return _view(award, row.name, receiver, giver)
+                keys = await _key_names(session, [api_key_id])
+                return _view(award, row.name, receiver, giver, keys)
         except IntegrityError as problem:
             if "award_key" not in str(problem.orig):
                 raise
             raise AlreadyAwarded(self._duplicate_sentence(reward, receiver, key)) from None
 
-    async def revoke(self, award_id: int, by: int | None, reason: str | None = None) -> AwardView:
+    async def revoke(
+        self,
+        award_id: int,
+        by: int | None,
+        reason: str | None = None,
+        *,
+        api_key_id: int | None = None,
+    ) -> AwardView:
         """Revoke an award: the points go back through a reversal entry; nothing is deleted.
 
-        The giver of the award and administrators may revoke; `by=None` is the system.
+        The giver of the award and administrators may revoke; `by=None` is the system (or, with
+        `api_key_id`, the REST API key acting as itself, which the caller has checked is an
+        admin key). The key is recorded on the award either way.
         """
         now = self.clock.now()
         reason = (reason or "").strip()[:MAX_MESSAGE] or None
@@ -390,6 +407,7 @@ class AwardService:
                 .values(
                     revoked_at=now,
                     revoked_by_id=by,
+                    revoked_by_key_id=api_key_id,
                     revoke_reason=reason,
                     award_key=f"{award.award_key}#revoked{award_id}"[:300],
                 )
@@ -426,7 +444,8 @@ class AwardService:
             await session.flush()
             await session.refresh(award)
             giver = people.get(award.giver_id) if award.giver_id is not None else None
-            return _view(award, reward.name if reward else "", people[award.member_id], giver)
+            keys = await _key_names(session, [award.api_key_id, award.revoked_by_key_id])
+            return _view(award, reward.name if reward else "", people[award.member_id], giver, keys)
 
     async def givable(self, giver_id: int, now: datetime | None = None) -> list[RewardCore]:
         """User Badges this member may give right now (assigner rules, availability, enabled)."""
@@ -460,8 +479,26 @@ def _person(people: dict[int, Person], member_id: int | None) -> Person:
     return people[member_id]
 
 
-def _view(award: Award, reward_name: str, receiver: Person, giver: Person | None) -> AwardView:
+async def _key_names(session: AsyncSession, ids: list[int | None]) -> dict[int, str]:
+    """{id: name} of the API keys among `ids` (none asked: no query)."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(col(ApiKey.id), col(ApiKey.name)).where(col(ApiKey.id).in_(wanted))
+    )
+    return {key_id: name for key_id, name in rows if key_id is not None}
+
+
+def _view(
+    award: Award,
+    reward_name: str,
+    receiver: Person,
+    giver: Person | None,
+    keys: dict[int, str] | None = None,
+) -> AwardView:
     assert award.id is not None
+    keys = keys or {}
     return AwardView(
         id=award.id,
         reward_id=award.reward_id,
@@ -475,4 +512,8 @@ def _view(award: Award, reward_name: str, receiver: Person, giver: Person | None
         source=award.source,
         awarded_at=as_utc(award.awarded_at),
         revoked_at=as_utc(award.revoked_at) if award.revoked_at else None,
+        via_api_key=keys.get(award.api_key_id) if award.api_key_id is not None else None,
+        revoked_by_key=(
+            keys.get(award.revoked_by_key_id) if award.revoked_by_key_id is not None else None
+        ),
     )

@@ -182,6 +182,7 @@ class EventedAwards(AwardService):
         source: AwardSource = AwardSource.DIALOG,
         args: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        api_key_id: int | None = None,
     ) -> AwardView:
         view = await super().award(
             reward_id,
@@ -191,6 +192,7 @@ class EventedAwards(AwardService):
             source=source,
             args=args,
             idempotency_key=idempotency_key,
+            api_key_id=api_key_id,
         )
         if source is not AwardSource.EVENT:
             await self.events.emit_safely(
@@ -217,9 +219,16 @@ class EventedKudos(KudosService):
         *,
         visibility: str = "public",
         channel: dict[str, Any] | None = None,
+        api_key_id: int | None = None,
     ) -> KudosView:
         kudos = await super().give(
-            giver_id, receivers, message, tags, visibility=visibility, channel=channel
+            giver_id,
+            receivers,
+            message,
+            tags,
+            visibility=visibility,
+            channel=channel,
+            api_key_id=api_key_id,
         )
         payload = {"kudos_id": kudos.id}
         await self.events.emit_safely(KUDOS_GIVEN, kudos.giver_id, payload)

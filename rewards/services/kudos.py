@@ -22,7 +22,14 @@ from rewards.services._subjects import load_people
 from rewards.services.sql import insert_ignoring_duplicates
 from rewards.settings import Settings
 from rewards.store.db import Database
-from rewards.store.models import Kudos, KudosReceiver, KudosTag, KudosTagLink, LedgerEntry
+from rewards.store.models import (
+    ApiKey,
+    Kudos,
+    KudosReceiver,
+    KudosTag,
+    KudosTagLink,
+    LedgerEntry,
+)
 
 KUDOS_TAG_TABLE = KudosTag.__table__  # type: ignore[attr-defined]
 MAX_TAGS = 10
@@ -68,6 +75,7 @@ class KudosView:
     points_each: int
     visibility: str
     created_at: datetime
+    via_api_key: str | None = None  # the REST API key that sent it (None: not the API)
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,11 @@ async def list_kudos(
 ) -> list[KudosView]:
     """Public kudos, newest first (by id), a page at a time: pass the smallest id of the previous
     page as `before_id`. With `member_id`, only kudos that member gave or received."""
-    query = select(Kudos).where(col(Kudos.visibility) == "public")
+    query = (
+        select(Kudos, col(ApiKey.name))
+        .outerjoin(ApiKey, col(ApiKey.id) == col(Kudos.api_key_id))
+        .where(col(Kudos.visibility) == "public")
+    )
     if member_id is not None:
         received = select(col(KudosReceiver.kudos_id)).where(
             col(KudosReceiver.member_id) == member_id
@@ -110,7 +122,9 @@ async def list_kudos(
         query = query.where(col(Kudos.id) < before_id)
     query = query.order_by(col(Kudos.id).desc()).limit(max(1, limit))
     async with db.read() as session:
-        rows = list((await session.scalars(query)).all())
+        found = (await session.execute(query)).all()
+        rows = [row for row, _ in found]
+        key_names = {row.id: name for row, name in found}
         ids = [row.id for row in rows]
         receivers: dict[int, list[int]] = {}
         for kudos_id, receiver_id in await session.execute(
@@ -147,6 +161,7 @@ async def list_kudos(
             points_each=int(points.get(row.id, 0)),
             visibility=row.visibility,
             created_at=as_utc(row.created_at),
+            via_api_key=key_names.get(row.id),
         )
         for row in rows
         if row.id is not None
@@ -208,8 +223,11 @@ class KudosService:
         *,
         visibility: str = "public",
         channel: dict[str, Any] | None = None,
+        api_key_id: int | None = None,
     ) -> KudosView:
-        """Record kudos from `giver_id` to `receivers` and credit each receiver's points."""
+        """Record kudos from `giver_id` to `receivers` and credit each receiver's points.
+
+        `api_key_id` is the REST API key that sent them (the audit trail; None elsewhere)."""
         unique, text, tag_map = self._validate(giver_id, receivers, message, tags or [], visibility)
         now = self.clock.now()
         points = self.settings.kudos_points
@@ -229,6 +247,7 @@ class KudosService:
                 visibility=visibility,
                 channel=channel,
                 created_at=now,
+                api_key_id=api_key_id,
             )
             session.add(kudos)
             await session.flush()
@@ -268,6 +287,7 @@ class KudosService:
                 at=now,
             )
             await session.flush()
+            key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
             return KudosView(
                 id=kudos.id,
                 giver_id=giver_id,
@@ -278,4 +298,5 @@ class KudosService:
                 points_each=points,
                 visibility=visibility,
                 created_at=as_utc(now),
+                via_api_key=key.name if key else None,
             )

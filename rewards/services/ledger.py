@@ -11,7 +11,7 @@ from sqlmodel import col
 from rewards.clock import as_utc
 from rewards.errors import InvalidInput, UnknownMember
 from rewards.store.db import Database
-from rewards.store.models import Award, Kudos, KudosReceiver, LedgerEntry, Member, Reward
+from rewards.store.models import ApiKey, Award, Kudos, KudosReceiver, LedgerEntry, Member, Reward
 
 MAX_PAGE = 100
 
@@ -25,6 +25,10 @@ class LedgerLine:
     description: str
     award_id: int | None
     kudos_id: int | None
+    # The REST API key that made this line (an award's or kudos' sender, a reversal's revoker)
+    # and, on an award's lines, the key that revoked it; None for the chat and the system.
+    via_api_key: str | None = None
+    revoked_by_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,16 +93,24 @@ async def history(
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"Ask for between 1 and {MAX_PAGE} entries.")
     giver = Member.__table__.alias("giver")  # type: ignore[attr-defined]
+    keys = ApiKey.__table__  # type: ignore[attr-defined]
+    award_key, revoke_key, kudos_key = keys.alias("ak"), keys.alias("rk"), keys.alias("kk")
     query = (
         select(
             LedgerEntry,
             col(Reward.name),
             giver.c.display_name,
+            award_key.c.name,
+            revoke_key.c.name,
+            kudos_key.c.name,
         )
         .outerjoin(Award, col(Award.id) == col(LedgerEntry.award_id))
         .outerjoin(Reward, col(Reward.id) == col(Award.reward_id))
         .outerjoin(Kudos, col(Kudos.id) == col(LedgerEntry.kudos_id))
         .outerjoin(giver, giver.c.id == col(Kudos.giver_id))
+        .outerjoin(award_key, award_key.c.id == col(Award.api_key_id))
+        .outerjoin(revoke_key, revoke_key.c.id == col(Award.revoked_by_key_id))
+        .outerjoin(kudos_key, kudos_key.c.id == col(Kudos.api_key_id))
         .where(col(LedgerEntry.member_id) == member_id)
         .order_by(col(LedgerEntry.id).desc())
         .limit(limit)
@@ -109,7 +121,9 @@ async def history(
         if await session.get(Member, member_id) is None:
             raise UnknownMember(f"I don't know a member with id {member_id}.")
         lines = []
-        for entry, reward_name, kudos_giver in await session.execute(query):
+        rows = await session.execute(query)
+        for entry, reward_name, kudos_giver, awarded_via, revoked_via, kudos_via in rows:
+            via = {"award": awarded_via, "reversal": revoked_via, "kudos": kudos_via}
             if entry.kind == "award":
                 text = f"Received {reward_name}"
             elif entry.kind == "reversal":
@@ -129,6 +143,8 @@ async def history(
                     text,
                     entry.award_id,
                     entry.kudos_id,
+                    via_api_key=via.get(entry.kind),
+                    revoked_by_key=revoked_via if entry.award_id is not None else None,
                 )
             )
         return lines

@@ -15,12 +15,13 @@ from sqlmodel import SQLModel
 from rewards.clock import as_utc, period_start
 from rewards.services.awards import AwardView
 from rewards.store.db import Database
-from rewards.store.models import Award, LedgerEntry, Member, Reward
+from rewards.store.models import ApiKey, Award, LedgerEntry, Member, Reward
 
 AWARD = SQLModel.metadata.tables[Award.__tablename__]
 REWARD = SQLModel.metadata.tables[Reward.__tablename__]
 MEMBER = SQLModel.metadata.tables[Member.__tablename__]
 LEDGER = SQLModel.metadata.tables[LedgerEntry.__tablename__]
+API_KEY = SQLModel.metadata.tables[ApiKey.__tablename__]
 MAX_RECENT = 50
 
 
@@ -61,10 +62,12 @@ async def _awards(
             AWARD.c.message,
             AWARD.c.source,
             AWARD.c.awarded_at,
+            API_KEY.c.name,
         )
         .join(REWARD, REWARD.c.id == AWARD.c.reward_id)
         .join(receiver, receiver.c.id == AWARD.c.member_id)
         .outerjoin(giver, giver.c.id == AWARD.c.giver_id)
+        .outerjoin(API_KEY, API_KEY.c.id == AWARD.c.api_key_id)
         .where(AWARD.c.member_id == member_id, AWARD.c.revoked_at.is_(None))
         .order_by(
             *(
@@ -92,6 +95,7 @@ async def _awards(
             message=row[8],
             source=row[9],
             awarded_at=as_utc(row[10]),
+            via_api_key=row[11],
         )
         for row in rows
     ]

@@ -5,6 +5,11 @@ Point `AsyncWebClient(base_url=fake.api_url)` at it (`SLACK_API_URL`). It record
 answers like Slack for the methods the bot uses: auth.test, chat.postMessage, chat.postEphemeral,
 chat.update, views.open, users.info (from `users`), conversations.open. `response_url` posts go to
 `fake.response_url(name)` and are recorded under the method name `response_url`.
+
+`auth.test` names the token's workspace (`team_id`, and `enterprise_id` for Grid) and its bot user
+(`BOT_USER`); set `auth_error` (e.g. "invalid_auth") to make it fail like a revoked token.
+`add_user(..., team_id=..., enterprise_id=..., is_bot=...)` adds people of other workspaces, of
+Grid orgs (`enterprise_user`) and bots.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class FakeSlackApi:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     team_id: str = "T0001"
+    enterprise_id: str | None = None
+    auth_error: str | None = None
+    users_info_error: str | None = None  # e.g. "fatal_error": users.info fails for everyone
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -56,13 +64,27 @@ class FakeSlackApi:
     def response_url(self, name: str = "cmd") -> str:
         return str(self.server.make_url(f"/response/{name}"))
 
-    def add_user(self, user_id: str, real_name: str, email: str, tz: str = "Europe/Oslo") -> None:
-        self.users[user_id] = {
+    def add_user(
+        self,
+        user_id: str,
+        real_name: str,
+        email: str,
+        tz: str = "Europe/Oslo",
+        *,
+        team_id: str | None = None,
+        is_bot: bool = False,
+        is_app_user: bool = False,
+        enterprise_id: str | None = None,
+    ) -> None:
+        grid = {"enterprise_user": {"enterprise_id": enterprise_id}} if enterprise_id else {}
+        self.users[user_id] = grid | {
             "id": user_id,
-            "team_id": self.team_id,
+            "team_id": team_id or self.team_id,
             "name": real_name.lower().replace(" ", "."),
             "real_name": real_name,
             "tz": tz,
+            "is_bot": is_bot,
+            "is_app_user": is_app_user,
             "profile": {"real_name": real_name, "display_name": real_name, "email": email},
         }
 
@@ -108,6 +130,8 @@ class FakeSlackApi:
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"1763990000.{next(self._ts):06d}"
         if method == "auth.test":
+            if self.auth_error:
+                return {"ok": False, "error": self.auth_error}
             return {
                 "ok": True,
                 "url": "https://example.slack.com/",
@@ -116,6 +140,8 @@ class FakeSlackApi:
                 "team_id": self.team_id,
                 "user_id": BOT_USER,
                 "bot_id": "B0001",
+                "enterprise_id": self.enterprise_id,
+                "is_enterprise_install": False,
             }
         if method == "chat.postMessage":
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": {"ts": ts}}
@@ -128,6 +154,8 @@ class FakeSlackApi:
             view.update(id="V0001", hash="1763990000.abc", team_id=self.team_id)
             return {"ok": True, "view": view}
         if method == "users.info":
+            if self.users_info_error:
+                return {"ok": False, "error": self.users_info_error}
             user = self.users.get(str(params.get("user")))
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
         if method == "conversations.open":
