@@ -41,6 +41,7 @@ PAYLOADS = Path(__file__).parent / "payloads" / "telegram"
 SECRET = "s3cret-Token_for-tests"
 HOOK_URL = "https://rewards.example.com/telegram/webhook"
 ANA = 111111111
+BO = 222222222  # named by a text_mention in kudos_group; not imported, a member of the team chat
 GROUP = -1001234567890
 
 
@@ -109,7 +110,15 @@ class Harness:
         return 1000 + len(self.sent()) - 1  # the fake numbers messages from 1000
 
 
-def telegram_settings(database: Database, api: FakeBotAPI, **extra: str) -> Settings:
+def telegram_settings(
+    database: Database,
+    api: FakeBotAPI,
+    *,
+    chats: tuple[str, ...] = (str(GROUP),),
+    membership: str = "open",
+    **extra: str,
+) -> Settings:
+    """The team chat (GROUP) is an allowed chat (TELEGRAM_CHAT_ID): its members may take part."""
     values = {
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_WEBHOOK_SECRET": SECRET,
@@ -120,6 +129,8 @@ def telegram_settings(database: Database, api: FakeBotAPI, **extra: str) -> Sett
     return Settings(
         database_url=database.url,
         catalog_files=(),
+        telegram_allowed_chats=chats,
+        membership=membership,
         extra={k: v for k, v in values.items() if v},
     )
 
@@ -136,6 +147,7 @@ async def telegram(database: Database, api: FakeBotAPI) -> AsyncIterator[Harness
     settings = telegram_settings(database, api)
     app = create_app(settings, platforms=False)
     assert setup(app, settings) is True
+    api.set_chat_member(GROUP, BO)  # Bo is not imported: the team chat vouches for him
     async with TestClient(TestServer(app)) as client:
         yield Harness(api, client, database)
 
@@ -242,9 +254,11 @@ async def test_kudos_in_a_group_with_a_username_and_a_text_mention(telegram: Har
     async with telegram.database.read() as session:
         column = KudosReceiver.__table__.c.member_id  # type: ignore[attr-defined]
         receivers = set((await session.scalars(select(column))).all())
-    bo = await find_by_account(telegram.database, "telegram", "222222222")
+    bo = await find_by_account(telegram.database, "telegram", str(BO))
     assert bo is not None and bo.email == "telegram-222222222@telegram.invalid"
     assert receivers == {ids["li"], bo.id}
+    # Bo was admitted because the team chat has him as a member; asked once, about him only
+    assert [int(c["user_id"]) for c in telegram.api.chat_member_calls()] == [BO]
     # the pending @li_wei account is still Li's; the group is remembered as a group
     channel = await find_channel(telegram.database, "telegram", str(GROUP))
     assert channel is not None and channel.kind == "group" and channel.member_id is None

@@ -11,6 +11,10 @@ Settings (all in `settings.extra`, see docs/connect-telegram.md):
 - `TELEGRAM_API_URL`: the Bot API server (default `https://api.telegram.org`); point it at a
   self-hosted `telegram-bot-api` server or, in tests, at a fake.
 
+Who may take part (`settings.telegram_allowed_chats`, from `TELEGRAM_CHAT_ID` and
+`TELEGRAM_ALLOWED_CHATS`, and `settings.membership`) is decided in `bots.telegram.bot`: imported
+or linked people, and members of those chats (`bots.telegram.membership`); nobody else.
+
 python-telegram-bot's `Application` is built with `.updater(None)`: its own web server and polling
 loop would each want to own the event loop, so we feed it updates ourselves.
 """

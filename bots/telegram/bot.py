@@ -4,11 +4,20 @@ One `TelegramBot` per process. Both inbound paths (the webhook and long polling)
 `handle_update`, which deduplicates by `update_id` in the database (`first_delivery`), so an update
 Telegram re-sends, or one that two replicas both receive, is processed once.
 
+- Who takes part is decided before anything is written, the `update_id` marker aside. Telegram
+  is never open to the world: a sender or a mentioned person the directory does not know (no
+  imported id or `@username`, no linked account) takes part only when one of the organisation's
+  chats (`TELEGRAM_CHAT_ID`, `TELEGRAM_ALLOWED_CHATS`) has them as a member, asked with
+  getChatMember and cached (`bots.telegram.membership`), and only under `MEMBERSHIP=open`. Anyone
+  else is told how to join (`not_a_member_sentence`), and their `/link CODE` joins them to the
+  member who asked for the code elsewhere. Bots never take part.
 - Messages: `/kudos@RewardsBot ...` (the bot's own username is stripped; a command addressed to
-  another bot is ignored). `text_mention` entities (people without a username) and `@username`
+  another bot is ignored). A message naming more people than a kudos may reach is refused before
+  any mention is looked up. `text_mention` entities (people without a username) and `@username`
   mentions resolve to members and are rewritten as `@email` (a placeholder address for people the
   bot only knows from Telegram), the form `dialogs` understands. In groups, plain text is read only
-  while the sender has a conversation open there, so the bot stays quiet in ordinary chatter.
+  while the sender has a conversation open there, so the bot stays quiet in ordinary chatter; a
+  group's turns are not private (`Turn.private`), so `/link` there gives no code.
 - Telegram shows forms field by field (`Turn.whole_forms=False`). The engine asks each field as a
   plain-text `Say`; this adapter recognises the question of the field being asked and sends it as
   `cards.render.telegram.field_prompt` instead, with its choice / Done / Skip buttons.
@@ -30,6 +39,7 @@ from telegram import (
     Bot,
     CallbackQuery,
     Chat,
+    ChatMemberUpdated,
     Message,
     MessageEntity,
     Update,
@@ -39,6 +49,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 
 from bots.telegram.gateway import PLATFORM, edit, send
+from bots.telegram.membership import ChatMembership, allowed_chats, is_allowed_chat
 from cards.actions import FORM_DIALOG, BadToken, decode, encode
 from cards.model import Card, Field
 from cards.render.telegram import TelegramMessage, field_prompt, to_telegram
@@ -46,15 +57,25 @@ from cards.render.text import field_prompt_text
 from dialogs.base import Context, StepTokens
 from dialogs.engine import CANCEL, FIELD, STALE, SUBMIT, UNKNOWN_BUTTON, DialogEngine
 from dialogs.events import Action, Command, Event, Text, Turn
+from dialogs.link import admit_sender, link_args
 from dialogs.nominations import Private
 from dialogs.replies import Reply, Say, Show
 from dialogs.replies import Update as UpdateCard
 from rewards.core import Core
 from rewards.errors import RewardsError
+from rewards.membership import (
+    BotRefused,
+    NotAMember,
+    Person,
+    admit,
+    check_mention_count,
+    known_member,
+    strangers_allowed,
+)
 from rewards.services import conversations
 from rewards.services.channels import first_delivery, remember_channel
 from rewards.services.conversations import ConversationKey
-from rewards.services.members import ensure_member_for_account, find_by_username
+from rewards.services.members import find_by_username
 
 log = logging.getLogger("bots.telegram")
 
@@ -72,6 +93,53 @@ class _Prompt:
     field: Field
 
 
+@dataclass(frozen=True)
+class _Mention:
+    """One mention of a message, vetted: its UTF-16 byte span and either the `@email` of the
+    member an `@username` names (`ref`), or the person a text mention names, admitted once the
+    whole message was vetted (a known account, or a stranger a chat `vouched` for)."""
+
+    start: int
+    end: int
+    ref: str = ""
+    person: Person | None = None
+    vouched: bool = False
+
+
+def _person(user: TelegramUser) -> Person:
+    return Person(
+        platform=PLATFORM,
+        user_id=str(user.id),
+        display_name=user.full_name,
+        username=user.username,
+        is_bot=user.is_bot,
+    )
+
+
+def _event(text: str) -> Event:
+    """A message's text as a dialog event; Telegram sends /start when someone first opens the
+    bot, which is answered with the help."""
+    command = COMMAND.match(text.strip())
+    if not command:
+        return Text(text)
+    name = command.group(1)
+    return Command("help" if name.lower() == "start" else name, (command.group(3) or "").strip())
+
+
+def _mention_count(message: Message) -> int:
+    """The raw mentions of a message, counted before any of them is looked up."""
+    kinds = (MessageEntity.MENTION, MessageEntity.TEXT_MENTION)
+    return sum(1 for e in message.entities if e.type in kinds)
+
+
+def not_in_programme(name: str) -> str:
+    """Why a mentioned stranger is refused (they are not the sender, so not "you")."""
+    return (
+        f"{name or 'Someone you mentioned'} isn't in this rewards programme yet, so I can't"
+        " include them. Please ask your admin to add them."
+    )
+
+
 def _utf16(text: str) -> bytes:
     return text.encode("utf-16-le")
 
@@ -87,6 +155,7 @@ class TelegramBot:
         self.core = core
         self.bot = bot
         self.engine = engine or DialogEngine(core)
+        self.chats = ChatMembership(bot, allowed_chats(core.settings), core.clock)
 
     @property
     def username(self) -> str:
@@ -121,22 +190,42 @@ class TelegramBot:
             elif update.message is not None:
                 await self._on_message(update.message)
             elif update.my_chat_member is not None:
-                await self._remember(update.my_chat_member.chat, None)
+                await self._on_chat_member(update.my_chat_member)
             return True
         except Exception:
             log.exception("telegram update %s failed", update.update_id)
             return True
 
-    async def _member_id(self, user: TelegramUser) -> int:
-        member = await ensure_member_for_account(
-            self.core.db,
-            PLATFORM,
-            str(user.id),
-            username=user.username,
-            display_name=user.full_name,
-            clock=self.core.clock,
-        )
-        return member.id
+    # --- who takes part (decided before anything is written) -------------------------------------
+
+    async def _vouched(self, user_id: int, chat: Chat) -> bool:
+        """Whether one of the organisation's chats vouches for a stranger; asked only where the
+        membership policy would admit them for it (never under MEMBERSHIP=directory)."""
+        if not self.chats.chats:
+            return False
+        if not strangers_allowed(PLATFORM, self.core.settings.membership, vouched=True):
+            return False
+        return await self.chats.vouches(user_id, first=chat)
+
+    async def _known(self, user: TelegramUser) -> bool:
+        found = await known_member(self.core.db, PLATFORM, str(user.id), "", user.username)
+        return found is not None
+
+    async def _admit_sender(
+        self, user: TelegramUser, chat: Chat, event: Event
+    ) -> int | list[Reply]:
+        """The sender's member id, or the replies refusing them (`admit_sender`). A stranger's
+        `/link CODE` is redeemed without asking the chats: no member is made only to be merged."""
+        vouched = False
+        if not link_args(event) and not await self._known(user):
+            vouched = await self._vouched(user.id, chat)
+        return await admit_sender(self.core, _person(user), event, vouched=vouched)
+
+    async def _on_chat_member(self, change: ChatMemberUpdated) -> None:
+        """The bot was added to (or removed from) a chat: remembered, for announcements, only when
+        the chat is one of ours or whoever did it is a member; nobody is created for it."""
+        if is_allowed_chat(change.chat, self.chats.chats) or await self._known(change.from_user):
+            await self._remember(change.chat, None)
 
     async def _remember(self, chat: Chat, member_id: int | None) -> None:
         private = chat.type == ChatType.PRIVATE
@@ -153,9 +242,20 @@ class TelegramBot:
 
     def _turn(self, member_id: int, chat: Chat, user: TelegramUser) -> Turn:
         key = ConversationKey(PLATFORM, "", str(chat.id), str(user.id))
-        return Turn(member_id, key, whole_forms=False)
+        return Turn(member_id, key, whole_forms=False, private=chat.type == ChatType.PRIVATE)
+
+    async def _tell(self, chat_id: int, replies: Sequence[Reply]) -> None:
+        """Sentences outside any turn (refusals): plain messages, no form prompt to rebuild."""
+        for reply in replies:
+            if isinstance(reply, Say):
+                await send(self.bot, chat_id, TelegramMessage(html.escape(reply.text)))
+
+    # --- messages --------------------------------------------------------------------------------
 
     async def _on_message(self, message: Message) -> None:
+        """A message, in this order: ignored if not for us; mentions bounded; the sender admitted
+        (or refused, or their link code redeemed); the people mentioned checked; only then is
+        anything written (the chat, new members) and the dialog run."""
         user, chat, text = message.from_user, message.chat, message.text
         if user is None or user.is_bot or not text:
             return
@@ -170,64 +270,93 @@ class TelegramBot:
             and await conversations.load(self.core.db, key, self.core.clock.now()) is None
         ):
             return  # group chatter, not an answer to one of our questions
-        member_id = await self._member_id(user)
-        await self._remember(chat, member_id)
-        turn = self._turn(member_id, chat, user)
         try:
-            rewritten = await self._rewrite_mentions(message)
+            check_mention_count(_mention_count(message), self.core.settings.kudos_max_receivers)
+        except RewardsError as problem:
+            await self._tell(chat.id, [Say(str(problem))])
+            return
+        admitted = await self._admit_sender(user, chat, _event(text))
+        if not isinstance(admitted, int):
+            await self._tell(chat.id, admitted)
+            return
+        try:
+            mentions = await self._plan_mentions(message)
+        except RewardsError as problem:
+            await self._tell(chat.id, [Say(str(problem))])
+            return
+        await self._remember(chat, admitted)
+        turn = self._turn(admitted, chat, user)
+        try:
+            rewritten = await self._rewrite_mentions(message, mentions)
         except RewardsError as problem:
             await self._deliver(turn, chat.id, [Say(str(problem))], clicked=None)
             return
-        event: Event
-        command = COMMAND.match(rewritten.strip())
-        if command:
-            name = command.group(1)
-            # Telegram sends /start when someone opens the bot for the first time
-            event = Command(
-                "help" if name.lower() == "start" else name, (command.group(3) or "").strip()
-            )
-        else:
-            event = Text(rewritten)
-        replies = await self.engine.handle(turn, event)
+        replies = await self.engine.handle(turn, _event(rewritten))
         await self._deliver(turn, chat.id, replies, clicked=None)
 
-    async def _rewrite_mentions(self, message: Message) -> str:
-        """The message text with each mention replaced by `@email` of the member it names.
+    async def _plan_mentions(self, message: Message) -> list[_Mention]:
+        """Who each mention names, decided before anything is written: a bot (by `is_bot`, or our
+        own @username) is refused, and so is a stranger no allowed chat vouches for.
 
         Entity offsets count UTF-16 code units, so the text is cut in UTF-16. An `@username`
-        nobody uses here is left as typed (the dialog then explains it does not know them).
+        nobody uses here is left as typed (the dialog then explains it does not know them):
+        Telegram cannot look a username up, so it never becomes a member.
         """
-        text = message.text or ""
-        encoded = _utf16(text)
-        pieces: list[str] = []
+        encoded = _utf16(message.text or "")
+        planned: list[_Mention] = []
         cursor = 0
         for entity in sorted(message.entities, key=lambda e: e.offset):
             start, end = entity.offset * 2, (entity.offset + entity.length) * 2
             if start < cursor:
                 continue
-            ref: str | None = None
             if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None:
-                member = await ensure_member_for_account(
+                named = entity.user
+                if named.is_bot:
+                    raise BotRefused()
+                if await self._known(named):
+                    planned.append(_Mention(start, end, person=_person(named)))
+                elif await self._vouched(named.id, message.chat):
+                    planned.append(_Mention(start, end, person=_person(named), vouched=True))
+                else:
+                    raise NotAMember(not_in_programme(named.full_name))
+            elif entity.type == MessageEntity.MENTION:
+                handle = _from_utf16(encoded[start:end])
+                if self.username and handle.lstrip("@").lower() == self.username.lower():
+                    raise BotRefused()
+                found = await find_by_username(self.core.db, PLATFORM, handle)
+                if found is None:
+                    continue
+                planned.append(_Mention(start, end, ref=found.email))
+            else:
+                continue
+            cursor = end
+        return planned
+
+    async def _rewrite_mentions(self, message: Message, mentions: Sequence[_Mention]) -> str:
+        """The message text with each vetted mention replaced by `@email` of its member; the
+        people of text mentions are admitted here (a vouched stranger becomes a member, an
+        imported `@username` is claimed by the id Telegram gave)."""
+        encoded = _utf16(message.text or "")
+        pieces: list[str] = []
+        cursor = 0
+        for mention in mentions:
+            ref = mention.ref
+            if mention.person is not None:
+                member = await admit(
                     self.core.db,
-                    PLATFORM,
-                    str(entity.user.id),
-                    username=entity.user.username,
-                    display_name=entity.user.full_name,
+                    mention.person,
+                    policy=self.core.settings.membership,
+                    vouched=mention.vouched,
                     clock=self.core.clock,
                 )
                 ref = member.email
-            elif entity.type == MessageEntity.MENTION:
-                found = await find_by_username(
-                    self.core.db, PLATFORM, _from_utf16(encoded[start:end])
-                )
-                ref = found.email if found is not None else None
-            if ref is None:
-                continue
-            pieces.append(_from_utf16(encoded[cursor:start]))
+            pieces.append(_from_utf16(encoded[cursor : mention.start]))
             pieces.append(f"@{ref}")
-            cursor = end
+            cursor = mention.end
         pieces.append(_from_utf16(encoded[cursor:]))
         return "".join(pieces)
+
+    # --- button clicks ---------------------------------------------------------------------------
 
     async def _on_callback(self, query: CallbackQuery) -> None:
         answered = False
@@ -238,10 +367,16 @@ class TelegramBot:
                 answered = True
                 return
             chat = message.chat
-            member_id = await self._member_id(query.from_user)
-            await self._remember(chat, member_id)
-            turn = self._turn(member_id, chat, query.from_user)
-            replies = await self.engine.handle(turn, Action(query.data, {}))
+            event = Action(query.data, {})
+            admitted = await self._admit_sender(query.from_user, chat, event)
+            if not isinstance(admitted, int):  # a stranger's click: the refusal is the toast
+                refusal = " ".join(r.text for r in admitted if isinstance(r, Say))
+                await self._answer(query, refusal or None)
+                answered = True
+                return
+            await self._remember(chat, admitted)
+            turn = self._turn(admitted, chat, query.from_user)
+            replies = await self.engine.handle(turn, event)
             # Polite refusals and sentences meant for the clicker alone (their own vote) are the
             # answer's toast, which only the clicker sees; nothing is posted to the chat.
             quiet = [r for r in replies if isinstance(r, Say) and _toast(r)]

@@ -30,7 +30,15 @@ class Boundary:
         return cls(
             slack_teams=frozenset(settings.slack_team_ids),
             teams_tenants=frozenset(t.lower() for t in settings.tenant_ids),
-            telegram_chats=settings.telegram_allowed_chats,
+            # TELEGRAM_CHAT_ID too: `load_settings` merges it in, but a `Settings` built in code
+            # may set only that field.
+            telegram_chats=tuple(
+                dict.fromkeys(
+                    c.strip()
+                    for c in (*settings.telegram_allowed_chats, settings.telegram_chat_id)
+                    if c.strip()
+                )
+            ),
             emulator=not settings.bot_app_id,
         )
 

@@ -3,7 +3,9 @@
 Serves `/bot{token}/{method}` like api.telegram.org: parameters may come form-encoded (what
 python-telegram-bot sends; nested values such as `reply_markup` arrive as JSON strings) or as a
 JSON body. Every call is recorded (`calls`, `params(method)`), and the answers have the shapes the
-real API returns, so PTB parses them into its own objects. `getUpdates` serves `queue_update`s.
+real API returns, so PTB parses them into its own objects. `getUpdates` serves `queue_update`s;
+`getChatMember` answers from `set_chat_member` (someone never added there has `left`, as on
+Telegram).
 """
 
 from __future__ import annotations
@@ -31,6 +33,37 @@ BOT_USER = {
 }
 JSON_PARAMS = ("reply_markup", "commands", "allowed_updates", "entities", "link_preview_options")
 DATE = 1795100400  # 2026-11-18
+ADMIN_RIGHTS = (
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+)
+RESTRICTED_RIGHTS = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
+    "can_edit_tag",
+    "can_react_to_messages",
+)
 
 
 @dataclass
@@ -51,12 +84,31 @@ def _chat(chat_id: Any) -> dict[str, Any]:
     return {"id": number, "type": "supergroup", "title": "Team chat"}
 
 
+def _chat_member(user_id: int, status: str, is_member: bool) -> dict[str, Any]:
+    """A ChatMember object of the given status, with the fields its type requires."""
+    answer: dict[str, Any] = {
+        "status": status,
+        "user": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"},
+    }
+    if status == "creator":
+        answer["is_anonymous"] = False
+    if status == "administrator":
+        answer.update({name: True for name in ADMIN_RIGHTS}, can_be_edited=False)
+    if status == "restricted":
+        answer.update({name: False for name in RESTRICTED_RIGHTS}, is_member=is_member)
+        answer["until_date"] = 0
+    if status == "kicked":
+        answer["until_date"] = 0
+    return answer
+
+
 @dataclass
 class FakeBotAPI:
     token: str = TOKEN
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    chat_members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     server: TestServer | None = None
 
@@ -78,6 +130,17 @@ class FakeBotAPI:
 
     def queue_update(self, update: dict[str, Any]) -> None:
         self.updates.append(update)
+
+    def set_chat_member(
+        self, chat_id: int | str, user_id: int, status: str = "member", *, is_member: bool = True
+    ) -> None:
+        """What getChatMember says of `user_id` in `chat_id`: creator, administrator, member,
+        restricted (with `is_member`), left or kicked."""
+        self.chat_members[(str(chat_id), str(user_id))] = _chat_member(user_id, status, is_member)
+
+    def chat_member_calls(self, user_id: int | None = None) -> list[dict[str, Any]]:
+        calls = self.params("getChatMember")
+        return [c for c in calls if user_id is None or str(c["user_id"]) == str(user_id)]
 
     async def wait_for(self, method: str, count: int = 1, within: float = 5.0) -> None:
         deadline = asyncio.get_running_loop().time() + within
@@ -163,6 +226,9 @@ class FakeBotAPI:
             return True
         if method == "getUpdates":
             return await self._get_updates(params)
+        if method == "getChatMember":
+            key = (str(params["chat_id"]), str(params["user_id"]))
+            return self.chat_members.get(key) or _chat_member(int(key[1]), "left", False)
         return None
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
