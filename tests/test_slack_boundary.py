@@ -435,3 +435,14 @@ async def test_direct_message_addressed_to_the_bot(database: Database) -> None:
         assert response.status == 200
         await slack.bot.drain()
         assert await count(database, Kudos) == 1
+
+
+async def test_a_deactivated_slack_account_is_not_made_a_member(database: Database) -> None:
+    async with boundary_app(database) as slack:
+        slack.api.users[LI]["deleted"] = True  # Li left the company; Slack keeps the account
+        await command(slack, "/kudos", f"<@{LI}> thanks")
+        assert said(slack) == [
+            f"<@{LI}> isn't in this rewards programme yet, so I can't include them."
+            " Please ask your admin to add them."
+        ]
+        assert await count(database, Member) == 0

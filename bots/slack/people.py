@@ -187,7 +187,8 @@ class SlackPeople:
         profile = self._profiles.get(user_id)
         if user_id in self._failed:
             return lookup_failed(user_id)
-        if profile is None or not self.person_inside(profile):
+        # A deactivated account (someone who left) is not made a member by being named.
+        if profile is None or profile.get("deleted") or not self.person_inside(profile):
             return mention_refusal(user_id)
         if await self._stranger_refusal(person) is not None:
             return mention_refusal(user_id)
