@@ -42,9 +42,11 @@ from cards.model import Card
 from dialogs.nominations import ballot_card, nominate_token
 from rewards.core import Core
 from rewards.errors import NotFound
+from rewards.membership import Boundary
 from rewards.services import announcements as deliveries
 from rewards.services.announcements import AnnouncementView, ClaimedDelivery
-from rewards.services.channels import list_channels
+from rewards.services.channels import ChannelView, list_channels
+from rewards.settings import Settings
 
 log = logging.getLogger("bots.notifier")
 
@@ -409,8 +411,22 @@ def _ref(posted: PostedMessage) -> str:
     return f"{posted.chat_id}:{posted.message_id}" if posted.message_id else posted.chat_id
 
 
+def _inside(boundary: Boundary, settings: Settings, channel: ChannelView) -> bool:
+    """Whether a stored channel is inside the organisation's boundary (for posting by name)."""
+    if channel.platform == "teams":
+        return boundary.teams_allows(channel.tenant)
+    if channel.platform == "slack" and settings.slack_team_ids:
+        return channel.tenant in settings.slack_team_ids
+    return True
+
+
 async def resolve_channel(core: Core, platform: str, target: str) -> tuple[str, str]:
     """(chat id, tenant) of the channel an announcement names by id or by its stored name.
+
+    Only channels inside the boundary are candidates: a Teams channel of a tenant in
+    REWARDS_TENANT_ID (any tenant when that is unset), a Slack channel of a workspace in
+    SLACK_TEAM_IDS when that is set. Otherwise "Rewards" would mean the most recently seen channel
+    of that name in whichever organisation once talked to the bot.
 
     Teams can only post where the bot has a stored conversation reference, so an unknown Teams
     channel is an error (retried: the bot may be added meanwhile). Slack and Telegram accept a
@@ -418,7 +434,12 @@ async def resolve_channel(core: Core, platform: str, target: str) -> tuple[str, 
     target is passed on as it is and the platform decides.
     """
     wanted = target.strip()
-    channels = [c for c in await list_channels(core.db, platform) if c.kind != "personal"]
+    boundary = Boundary.from_settings(core.settings)
+    channels = [
+        c
+        for c in await list_channels(core.db, platform)
+        if c.kind != "personal" and _inside(boundary, core.settings, c)
+    ]
     by_id = [c for c in channels if c.chat_id == wanted]
     by_name = [c for c in channels if c.name and c.name.strip().lower() == wanted.lower()]
     for found in (by_id, by_name):
@@ -427,6 +448,7 @@ async def resolve_channel(core: Core, platform: str, target: str) -> tuple[str, 
             return best.chat_id, best.tenant
     if platform == "teams":
         raise SendFailed(
-            f"The bot has not been added to a Teams channel named or with id {wanted!r}."
+            f"The bot has not been added to a Teams channel named or with id {wanted!r}"
+            " in this organisation's tenants."
         )
     return wanted, ""

@@ -3,8 +3,13 @@
 Authenticity: with an app id every request must carry a Bot Framework JWT; a missing, malformed or
 forged token is answered 401 (the SDK itself would answer 500 to a malformed one, so we wrap it)
 and nothing reaches the bot. Without an app id authentication is off, which is only safe for the
-Bot Framework Emulator on this machine: then only loopback clients are served and a warning is
-logged once.
+Bot Framework Emulator on this machine: then only loopback clients are served, only activities
+whose `serviceUrl` is a loopback URL are processed (the bot would answer, and later post, to that
+URL), and a warning is logged once.
+
+The tenant boundary (`REWARDS_TENANT_ID`) is enforced by the bot itself on every activity
+(`bots.teams.boundary`); with an app id but no tenant list, any tenant can use the bot, which is
+logged as a warning at start.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from botframework.connector.auth import AuthenticationConstants as Auth
 from botframework.connector.auth import CallerIdConstants
 
 from bots.teams.bot import RewardsTeamsBot
+from bots.teams.boundary import is_loopback_url
 from bots.teams.gateway import TeamsGateway
 from rewards.settings import Settings
 
@@ -44,7 +50,10 @@ class _Config:
         self.APP_ID = settings.bot_app_id
         self.APP_PASSWORD = settings.bot_app_secret
         self.APP_TENANTID = settings.bot_tenant_id
-        self.APP_TYPE = "SingleTenant" if settings.bot_tenant_id else "MultiTenant"
+        # Single tenant sign-in needs an app id; the Emulator (none) keeps REWARDS_TENANT_ID
+        # for the boundary only.
+        single = bool(settings.bot_app_id and settings.bot_tenant_id)
+        self.APP_TYPE = "SingleTenant" if single else "MultiTenant"
         if openid_metadata_url:
             # Any one of these switches the SDK to its "parameterized" cloud, which needs them
             # all: the public cloud's values, with the signing keys read from elsewhere (tests).
@@ -147,6 +156,15 @@ def make_handler(
             activity = None
         if activity is None or not activity.type:
             return web.json_response({"error": "expected an Activity"}, status=400)
+        if not authenticated and not is_loopback_url(activity.service_url):
+            # The bot would answer (and store, for later posts) whatever serviceUrl it is given.
+            log.warning(
+                "teams: dropped an activity: no app id and its serviceUrl %r is not a loopback URL",
+                activity.service_url,
+            )
+            return web.json_response(
+                {"error": "without an app id, serviceUrl must be a loopback URL"}, status=403
+            )
 
         started = False
 
@@ -173,6 +191,18 @@ def make_handler(
     return messages
 
 
+def warn_about_boundary(settings: Settings) -> None:
+    """A signed bot without a tenant list answers any tenant whose users can reach it."""
+    if settings.bot_app_id and not settings.tenant_ids:
+        log.warning(
+            "teams: REWARDS_TENANT_ID is not set, so any tenant can use this bot: people of any "
+            "organisation that installs the app become members. Set REWARDS_TENANT_ID to your "
+            "tenant id (a comma list for several)."
+        )
+    elif settings.tenant_ids:
+        log.info("teams: serving tenant(s) %s", ", ".join(settings.tenant_ids))
+
+
 def setup(
     app: web.Application, settings: Settings, *, openid_metadata_url: str | None = None
 ) -> None:
@@ -183,6 +213,7 @@ def setup(
     # msrest warns about every Teams channelData field it has no model for; that is just noise.
     logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
 
+    warn_about_boundary(settings)
     adapter = make_adapter(settings, openid_metadata_url=openid_metadata_url)
     bot = RewardsTeamsBot(lambda: app[CORE])
     app[ADAPTER] = adapter

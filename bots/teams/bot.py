@@ -2,15 +2,21 @@
 
 Every botbuilder object stays in `bots/teams/`; the dialog engine only sees `dialogs.events`.
 
+- Every activity and invoke first passes the boundary (`bots.teams.boundary`): another tenant, or
+  a non-loopback `serviceUrl` without an app id, is refused before any handler runs, and nothing
+  is written.
+- Then the people (`bots.teams.people`): the mentions are bounded before any is looked up, the
+  sender and everyone mentioned must be admitted by the membership policy, and all of that is
+  decided before anything is written for anyone. A refusal is a polite reply.
 - A message's text loses the bot's own `<at>` mention; every other `<at>` mention becomes the
-  mentioned member (created or linked on first sight) and is rewritten to `@email`, which the
-  engine's mention resolver matches exactly.
+  mentioned member and is rewritten to `@email`, which the engine's mention resolver matches
+  exactly.
 - `Action.Submit` arrives as a message whose `value` holds `{"token": ..., inputs...}`;
   `Action.Execute` as an `adaptiveCard/action` invoke whose `value.action` holds the verb and
   data. Both become `dialogs.events.Action`. An invoke is always answered: with the updated card,
   or with a short message.
-- The conversation reference is stored on install and on every message, so the gateway can post
-  proactively later.
+- The conversation reference is stored on install and on every admitted message, so the gateway
+  can post proactively later.
 """
 
 from __future__ import annotations
@@ -19,33 +25,39 @@ import html
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
-from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
-from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import Activity, ActivityTypes, Attachment
 
+from bots.teams.boundary import answers_back, conversation_tenant, outside_reason, refuse
+from bots.teams.people import (
+    PLATFORM,
+    Mention,
+    Roster,
+    RosterMemory,
+    bound_mentions,
+    mentions_of,
+    refusal_for,
+)
 from cards.model import Card
 from cards.model import Text as TextBlock
 from cards.render.adaptive import to_adaptive
 from dialogs.commands import COMMANDS
 from dialogs.engine import APOLOGY, DialogEngine
 from dialogs.events import Action, Command, Event, Text, Turn
+from dialogs.link import admit_sender
 from dialogs.nominations import Private
 from dialogs.replies import Reply, Say, Show, Update
 from rewards.core import Core
+from rewards.membership import BotRefused, Boundary, NotAMember, Person, admit
 from rewards.services.channels import first_delivery, remember_channel
 from rewards.services.conversations import ConversationKey
-from rewards.services.members import (
-    MemberView,
-    ensure_member_for_account,
-    find_by_account,
-)
 
 log = logging.getLogger("bots.teams")
 
-PLATFORM = "teams"
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 MESSAGE = "application/vnd.microsoft.activity.message"
 COMMAND_NAMES = frozenset(c.name for c in COMMANDS)
@@ -65,8 +77,7 @@ def tenant_of(activity: Activity) -> str:
     tenant = data.get("tenant") or {}
     if isinstance(tenant, dict) and tenant.get("id"):
         return str(tenant["id"])
-    conversation = activity.conversation
-    return str(getattr(conversation, "tenant_id", None) or "")
+    return conversation_tenant(activity)
 
 
 def base_conversation_id(conversation_id: str) -> str:
@@ -106,74 +117,93 @@ def action_values(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return token, values
 
 
+def plain_text(activity: Activity, emails: Mapping[str, str] | None = None) -> str:
+    """The message text without markup: each mention in `emails` as `@email`, other `<at>`
+    mentions (this bot's, anyone not resolved) removed."""
+    text = activity.text or ""
+    for mention in mentions_of(activity):
+        email = (emails or {}).get(mention.account_id)
+        text = text.replace(mention.shown, f" @{email} " if email else " ", 1)
+    text = re.sub(r"<at>[^<]*</at>", " ", text)  # this bot's mention, or one without an entity
+    text = html.unescape(_TAGS.sub(" ", text)).replace("\xa0", " ")
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """Everyone in a turn, admitted: the sender's member id and each mention's email."""
+
+    member_id: int
+    emails: dict[str, str]
+
+
 class RewardsTeamsBot(TeamsActivityHandler):
     """One instance per app; the `Core` is read per turn (it is created at app start-up)."""
 
     def __init__(self, core: Callable[[], Core]) -> None:
         self._core = core
-        self._asked: set[tuple[str, str]] = set()  # accounts whose profile we already fetched
+        self._memory = RosterMemory()
+
+    # --- the boundary ----------------------------------------------------------------------------
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        """Every activity and invoke is checked against the boundary before any handler runs."""
+        activity = turn_context.activity if turn_context else None
+        if activity is not None:
+            boundary = Boundary.from_settings(self._core().settings)
+            reason = outside_reason(activity, boundary)
+            if reason is not None:
+                # Another tenant is routine (the app is visible to them); a remote serviceUrl
+                # without an app id is someone probing this machine.
+                level = logging.INFO if answers_back(activity, boundary) else logging.WARNING
+                log.log(level, "teams: refused a %s activity: %s", activity.type, reason)
+                if answers_back(activity, boundary):
+                    await refuse(turn_context)
+                return
+        await super().on_turn(turn_context)
 
     # --- people --------------------------------------------------------------------------------
 
-    async def _member(
+    async def _admit(
         self,
         context: TurnContext,
         core: Core,
-        account: ChannelAccount | Mapping[str, Any],
-        tenant: str,
-    ) -> MemberView:
-        """The member behind a Teams account; its email is fetched once from the roster."""
-        if isinstance(account, Mapping):
-            account_id = str(account.get("id") or "")
-            aad = account.get("aadObjectId") or account.get("aad_object_id")
-            name = account.get("name")
-        else:
-            account_id, aad, name = account.id or "", account.aad_object_id, account.name
-        user_id = str(aad or account_id)
-        known = await find_by_account(core.db, PLATFORM, user_id, tenant)
-        if known is not None and known.has_real_email:
-            return known
-        email: str | None = None
-        if (tenant, user_id) not in self._asked and account_id:
-            self._asked.add((tenant, user_id))
-            try:
-                profile = await TeamsInfo.get_member(context, account_id)
-                email = profile.email or None
-                aad = aad or profile.aad_object_id
-                name = name or profile.name
-            except Exception as problem:  # the roster is a nicety: go on without the email
-                log.info("teams: no profile for %s: %r", account_id, problem)
-        return await ensure_member_for_account(
-            core.db,
-            PLATFORM,
-            str(aad or account_id),
-            tenant=tenant,
-            email=email,
-            display_name=name or None,
-            clock=core.clock,
-        )
+        mentions: Sequence[Mention],
+        event: Event,
+    ) -> Admitted | list[Reply]:
+        """The sender and the mentioned people admitted, or the replies refusing the turn.
 
-    async def _text(self, context: TurnContext, core: Core, tenant: str) -> str:
-        """The message text with our mention removed and other mentions as `@email`."""
-        activity = context.activity
-        text = activity.text or ""
-        bot_id = activity.recipient.id if activity.recipient else None
-        for entity in activity.entities or []:
-            props = entity.additional_properties or {}
-            if entity.type != "mention" and props.get("type") != "mention":
+        Decided before anything is written for anyone: the sender first (a stranger's refusal,
+        or their `/link CODE`, ends the turn), then every mention, reading only; then the writes.
+        """
+        roster = Roster(context, core, tenant_of(context.activity), self._memory)
+        sender = await roster.sender(context.activity)
+        if await refusal_for(core, sender) is not None:
+            early = await admit_sender(core, sender, event)
+            if isinstance(early, list):
+                return early
+        people: dict[str, Person] = {}
+        for mention in mentions:
+            if mention.account_id in people:
                 continue
-            mentioned = props.get("mentioned") or {}
-            shown = props.get("text") or f"<at>{mentioned.get('name', '')}</at>"
-            if not isinstance(mentioned, dict) or not mentioned.get("id"):
-                continue
-            if mentioned.get("id") == bot_id:
-                text = text.replace(shown, " ", 1)
-                continue
-            member = await self._member(context, core, mentioned, tenant)
-            text = text.replace(shown, f" @{member.email} ", 1)
-        text = re.sub(r"<at>[^<]*</at>", " ", text)  # a bot mention without an entity
-        text = html.unescape(_TAGS.sub(" ", text)).replace("\xa0", " ")
-        return " ".join(text.split())
+            person = await roster.person(mention.account_id, mention.aad, mention.name)
+            refusal = await refusal_for(core, person, mentioned=mention.name)
+            if refusal is not None:
+                return [Say(refusal)]
+            people[mention.account_id] = person
+        admitted = await admit_sender(core, sender, event)
+        if isinstance(admitted, list):
+            return admitted
+        emails: dict[str, str] = {}
+        try:
+            for account_id, person in people.items():
+                member = await admit(
+                    core.db, person, policy=core.settings.membership, clock=core.clock
+                )
+                emails[account_id] = member.email
+        except (BotRefused, NotAMember) as refusal:  # the directory changed meanwhile
+            return [Say(str(refusal))]
+        return Admitted(admitted, emails)
 
     # --- conversation references -----------------------------------------------------------------
 
@@ -194,14 +224,14 @@ class RewardsTeamsBot(TeamsActivityHandler):
             clock=core.clock,
         )
 
-    async def _turn(self, context: TurnContext, core: Core) -> tuple[Turn, MemberView]:
+    async def _turn(self, context: TurnContext, core: Core, member_id: int) -> Turn:
+        """The engine's turn for an admitted sender; the conversation reference is refreshed."""
         activity = context.activity
-        tenant = tenant_of(activity)
-        sender = await self._member(context, core, activity.from_property, tenant)
-        await self._remember(context, core, sender.id)
+        await self._remember(context, core, member_id)
         user = activity.from_property.aad_object_id or activity.from_property.id
-        key = ConversationKey(PLATFORM, tenant, activity.conversation.id, str(user))
-        return Turn(sender.id, key, whole_forms=True), sender
+        key = ConversationKey(PLATFORM, tenant_of(activity), activity.conversation.id, str(user))
+        private = conversation_kind(activity) == "personal"
+        return Turn(member_id, key, whole_forms=True, private=private)
 
     # --- inbound ----------------------------------------------------------------------------------
 
@@ -213,15 +243,28 @@ class RewardsTeamsBot(TeamsActivityHandler):
         ):
             log.info("teams: activity %s delivered again; ignored", activity.id)
             return
-        turn, _ = await self._turn(turn_context, core)
-        event: Event
+        event: Event | None = None
+        mentions: list[Mention] = []
         update_id: str | None = None
         if isinstance(activity.value, dict) and activity.value.get("token"):
             token, values = action_values(activity.value)
             event = Action(token, values)
             update_id = activity.reply_to_id
         else:
-            text = await self._text(turn_context, core, turn.key.tenant)
+            mentions = mentions_of(activity)
+            refusal = bound_mentions(mentions, core.settings.kudos_max_receivers)
+            if refusal is not None:
+                await self._send(turn_context, [Say(refusal)], update_id=None)
+                return
+        admitted = await self._admit(
+            turn_context, core, mentions, event or parse_text(plain_text(activity))
+        )
+        if isinstance(admitted, list):
+            await self._send(turn_context, admitted, update_id=None)
+            return
+        turn = await self._turn(turn_context, core, admitted.member_id)
+        if event is None:
+            text = plain_text(activity, admitted.emails)
             if not text:
                 return
             event = parse_text(text)
@@ -242,15 +285,22 @@ class RewardsTeamsBot(TeamsActivityHandler):
         """
         try:
             core = self._core()
-            turn, _ = await self._turn(turn_context, core)
             value = (
                 turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
             )
-            action = value.get("action") if isinstance(value.get("action"), dict) else {}
-            data = action.get("data") if isinstance(action.get("data"), dict) else {}
+            raw_action = value.get("action")
+            action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
+            raw_data = action.get("data")
+            data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
             token, values = action_values(data)
             token = token or str(action.get("verb") or "")
-            replies = await DialogEngine(core).handle(turn, Action(token, values))
+            event = Action(token, values)
+            admitted = await self._admit(turn_context, core, (), event)
+            if isinstance(admitted, list):
+                replies = admitted
+            else:
+                turn = await self._turn(turn_context, core, admitted.member_id)
+                replies = await DialogEngine(core).handle(turn, event)
         except Exception:
             log.exception("teams: card action failed")
             replies = [Say(APOLOGY)]
@@ -288,12 +338,17 @@ class RewardsTeamsBot(TeamsActivityHandler):
             await self._installed(turn_context)
 
     async def _installed(self, context: TurnContext) -> None:
+        """Remember where the bot was added; a personal install admits (or refuses) its owner."""
         core = self._core()
         member_id = None
         activity = context.activity
         if conversation_kind(activity) == "personal" and activity.from_property:
-            member = await self._member(context, core, activity.from_property, tenant_of(activity))
-            member_id = member.id
+            admitted = await self._admit(context, core, (), Text(""))
+            if isinstance(admitted, list):  # someone the membership policy does not admit
+                await self._send(context, admitted, update_id=None)
+                log.info("teams: installed by someone not admitted; nothing stored")
+                return
+            member_id = admitted.member_id
         await self._remember(context, core, member_id)
         log.info("teams: installed in %s", activity.conversation.id)
 

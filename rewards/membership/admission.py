@@ -98,11 +98,11 @@ async def refusal_for(
     them. Lets an adapter vet everyone a request names before it writes anything for any."""
     if person.is_bot:
         return BOT_REFUSAL
+    if strangers_allowed(person.platform, policy, vouched=vouched):
+        return None  # decided without a query
     if await known_member(db, person.platform, person.user_id, person.tenant, person.username):
         return None
     if person.email and await find_by_email(db, normalise_email(person.email)) is not None:
-        return None
-    if strangers_allowed(person.platform, policy, vouched=vouched):
         return None
     return not_a_member_sentence(normalise_platform(person.platform))
 

@@ -4,7 +4,10 @@ It records what the bot sends and answers like the real one:
 - POST /v3/conversations/{id}/activities[/{activityId}] -> {"id": "<new id>"}
 - PUT /v3/conversations/{id}/activities/{activityId} -> {"id": activityId}
 - GET /v3/conversations/{id}/members/{userId} -> the profile registered with `add_profile`
-  (404 otherwise), which is how the bot learns a user's email.
+  (404 otherwise), which is how the bot learns a user's email; every such roster look-up is
+  recorded in `lookups`.
+- `host`: where it listens, 127.0.0.1 by default; `0.0.0.0` lets a test reach it through a
+  non-loopback address of this machine (`url_on`), to prove the bot never calls such a URL.
 - `openid_url`: OpenID metadata with one RSA key, for tests that check that a token signed with
   some other key is refused. The SDK fetches it with blocking `requests` on the event loop, so
   it is served from a thread of its own (on the loop it would deadlock).
@@ -51,6 +54,9 @@ class Sent:
 class FakeConnector:
     sent: list[Sent] = field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lookups: list[str] = field(default_factory=list)  # user ids asked of the roster
+    requests: int = 0  # every request to the connector API, whatever it was
+    host: str = "127.0.0.1"
     kid: str = "bf-signing-key"
     server: TestServer | None = None
     keys_server: ThreadingHTTPServer | None = None
@@ -67,6 +73,11 @@ class FakeConnector:
     def url(self) -> str:
         assert self.server is not None
         return str(self.server.make_url("/"))
+
+    def url_on(self, address: str) -> str:
+        """The connector's base URL through another address of this machine."""
+        assert self.server is not None and self.server.port is not None
+        return f"http://{address}:{self.server.port}/"
 
     @property
     def openid_url(self) -> str:
@@ -123,6 +134,7 @@ class FakeConnector:
         return web.json_response({"id": aid})
 
     async def _member(self, request: web.Request) -> web.Response:
+        self.lookups.append(request.match_info["user"])
         profile = self.profiles.get(request.match_info["user"])
         if profile is None:
             return web.json_response(
@@ -130,13 +142,19 @@ class FakeConnector:
             )
         return web.json_response(profile)
 
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests += 1
+        response: web.StreamResponse = await handler(request)
+        return response
+
     async def __aenter__(self) -> FakeConnector:
-        app = web.Application()
+        app = web.Application(middlewares=[self._count])
         app.router.add_post("/v3/conversations/{conv}/activities", self._post)
         app.router.add_post("/v3/conversations/{conv}/activities/{aid}", self._post)
         app.router.add_put("/v3/conversations/{conv}/activities/{aid}", self._put)
         app.router.add_get("/v3/conversations/{conv}/members/{user}", self._member)
-        self.server = TestServer(app, host="127.0.0.1")
+        self.server = TestServer(app, host=self.host)
         await self.server.start_server()
         self._start_keys_server()
         return self
@@ -156,3 +174,5 @@ class FakeConnector:
 
     def clear(self) -> None:
         self.sent.clear()
+        self.lookups.clear()
+        self.requests = 0
