@@ -26,6 +26,7 @@ from rewards.store.models import ApiAudit, Award, Kudos
 from tests.factories import add_member, add_reward
 from tests.support.api import Api, api_client
 from tests.support.rowcounts import changed_tables, table_counts
+from tests.test_api_admin import NOMINATION, WORKFLOW
 
 PROBLEM = "application/problem+json"
 V1 = "/rewards/api/v1"
@@ -35,23 +36,6 @@ ADMIN_GROUP = "Rewards Admins"
 ADMINS = (BOSS, CHIEF, ADMIN_GROUP.lower())  # as the settings read REWARDS_ADMINS
 GUID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 AUDITED_ONLY = frozenset({"inbound_event", "api_audit"})
-
-NOMINATION = {
-    "reward_id": 8000,
-    "reward": "Employee of the Month",
-    "points": 500,
-    "reward_type": "Nomination Badge",
-    "reward_category": "Recognition",
-    "nomination_config": {"nomination_duration_days": 7, "voting_duration_days": 5},
-}
-WORKFLOW = {
-    "reward_id": 7100,
-    "reward": "Onboarding",
-    "points": 100,
-    "reward_type": "Workflow Badge",
-    "reward_category": "Training",
-    "workflow": [{"step": "First Login"}, {"step": "Complete Profile"}],
-}
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from rewards.services.members import (
     MemberView,
     _account_member_id_in,
     _get_member_in,
+    _link_account_in,
     _profile,
     is_placeholder_email,
 )
@@ -173,15 +174,14 @@ async def redeem_code(
         if holder == target.id:
             return Linked(target, p.platform, already=True)
         if holder is None:
-            await session.execute(
-                insert(ACCOUNT).values(
-                    member_id=target.id,
-                    platform=p.platform,
-                    tenant=p.tenant,
-                    user_id=p.user_id,
-                    username=p.username,
-                    created_at=now,
-                )
+            await _link_account_in(
+                session,
+                target.id,
+                p.platform,
+                p.user_id,
+                tenant=p.tenant,
+                username=p.username,
+                clock=clock,
             )
         else:
             if not await _is_empty_shell(session, holder, p.platform):
