@@ -272,6 +272,7 @@ class SlackBot:
         except RewardsError as too_many:
             return [Say(str(too_many))]
         people = self._people(where)
+        await people.look_up([where.user, *mentioned])
         if await people.sender_outside(where.user):  # events from outside go unanswered
             return [] if isinstance(event, Text) else [Say(OUTSIDE_REFUSAL)]
         if await people.sender_refusal(where.user) is None:
@@ -337,12 +338,42 @@ class SlackBot:
             return encode(parsed.dialog, SUBMIT, state.nonce)
         return token
 
-    async def _safe_turn(self, where: Where, event: Event) -> list[Reply]:
+    async def _unit_turn(
+        self,
+        body: Mapping[str, Any],
+        raw: str,
+        where: Where,
+        event: Callable[[], Awaitable[Event]],
+    ) -> list[Reply] | None:
+        """One delivery as one unit of work (`Database.transact`): the delivery marker, the
+        vetting and admission of the people named, the channel, the activity, the dialog and what
+        it writes share one connection and commit once. None for a repeated delivery.
+
+        A turn that fails is rolled back whole and apologised for; its delivery is then marked
+        seen on its own, so a retry of it is not run again (as when the marker committed first).
+        """
+
+        async def work() -> list[Reply] | None:
+            if not await self._first(body, raw):
+                return None
+            return await self._turn(where, await event())
+
         try:
-            return await self._turn(where, event)
+            return await self.core.db.transact(work)
         except Exception:
-            log.exception("slack turn failed before the dialog engine")
+            log.exception("slack turn failed")
+            try:
+                await self._first(body, raw)
+            except Exception:
+                log.exception("could not mark a failed slack delivery as seen")
             return [Say(APOLOGY)]
+
+    @staticmethod
+    def _ready(event: Event) -> Callable[[], Awaitable[Event]]:
+        async def ready() -> Event:
+            return event
+
+        return ready
 
     # --- listeners -----------------------------------------------------------------------------
 
@@ -353,8 +384,6 @@ class SlackBot:
         self._spawn(self._command(body, respond, request.raw_body))
 
     async def _command(self, body: dict[str, Any], respond: AsyncRespond, raw: str) -> None:
-        if not await self._first(body, raw):
-            return
         channel = body.get("channel_id", "")
         where = Where(
             team=body.get("team_id", ""),
@@ -365,8 +394,10 @@ class SlackBot:
             respond=respond,
         )
         name = command_for_slack(str(body.get("command", "")))
-        replies = await self._safe_turn(where, Command(name, body.get("text") or ""))
-        await self.deliver(replies, where)
+        command = Command(name, body.get("text") or "")
+        replies = await self._unit_turn(body, raw, where, self._ready(command))
+        if replies is not None:
+            await self.deliver(replies, where)
 
     async def _on_action(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None, request: Any
@@ -380,8 +411,6 @@ class SlackBot:
     async def _action(
         self, body: dict[str, Any], token: str, respond: AsyncRespond | None, raw: str
     ) -> None:
-        if not await self._first(body, raw):
-            return
         container = body.get("container") or {}
         meta = _metadata((body.get("view") or {}).get("private_metadata"))
         channel = (
@@ -398,7 +427,9 @@ class SlackBot:
             message_ts=container.get("message_ts") or (body.get("message") or {}).get("ts"),
             respond=respond,
         )
-        await self.deliver(await self._safe_turn(where, Action(token)), where)
+        replies = await self._unit_turn(body, raw, where, self._ready(Action(token)))
+        if replies is not None:
+            await self.deliver(replies, where)
 
     async def _on_view_submission(self, ack: AsyncAck, body: dict[str, Any], request: Any) -> None:
         view = body.get("view") or {}
@@ -413,11 +444,12 @@ class SlackBot:
         values = state_values((view.get("state") or {}).get("values") or {})
         token = str(view.get("callback_id", ""))
 
-        async def submit() -> list[Reply] | None:
-            if not await self._first(body, request.raw_body):
-                return None
+        async def action() -> Event:
             current = await self._current_token(token, where, meta.get("step", ""))
-            return await self._safe_turn(where, Action(current, values))
+            return Action(current, values)
+
+        async def submit() -> list[Reply] | None:
+            return await self._unit_turn(body, request.raw_body, where, action)
 
         work = asyncio.ensure_future(submit())
         try:
@@ -472,8 +504,6 @@ class SlackBot:
             cancel = encode(token.dialog, CANCEL, token.ref)
         except BadToken:
             return
-        if not await self._first(body, raw):
-            return
         meta = _metadata(view.get("private_metadata"))
         channel = meta.get("channel", "")
         where = Where(
@@ -482,7 +512,7 @@ class SlackBot:
             user=(body.get("user") or {}).get("id", ""),
             kind=channel_kind(channel),
         )
-        await self._safe_turn(where, Action(cancel))
+        await self._unit_turn(body, raw, where, self._ready(Action(cancel)))
 
     async def _on_event(self, ack: AsyncAck, body: dict[str, Any], request: Any) -> None:
         await ack()
@@ -494,8 +524,6 @@ class SlackBot:
         self._spawn(self._event(body, event, request.raw_body))
 
     async def _event(self, body: dict[str, Any], event: dict[str, Any], raw: str) -> None:
-        if not await self._first(body, raw):
-            return
         text = str(event.get("text") or "")
         leading = LEADING_MENTION.match(text)
         bot_user = self.own.bot_user_id if self.own is not None else ""
@@ -513,7 +541,9 @@ class SlackBot:
             user=str(event.get("user", "")),
             kind="personal" if event.get("channel_type") == "im" else channel_kind(channel),
         )
-        await self.deliver(await self._safe_turn(where, Text(text)), where)
+        replies = await self._unit_turn(body, raw, where, self._ready(Text(text)))
+        if replies is not None:
+            await self.deliver(replies, where)
 
     # --- replies -------------------------------------------------------------------------------
 

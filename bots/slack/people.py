@@ -32,7 +32,12 @@ from rewards.membership import (
     not_a_member_sentence,
     strangers_allowed,
 )
-from rewards.services.members import MemberView, find_by_email, is_valid_timezone
+from rewards.services.members import (
+    MemberView,
+    find_by_email,
+    is_valid_timezone,
+    remember_accounts,
+)
 from rewards.store.db import Database
 
 log = logging.getLogger("bots.slack.people")
@@ -130,6 +135,11 @@ class SlackPeople:
                 if error not in ("user_not_found", "users_not_found"):
                     self._failed.add(user_id)
         return self._profiles[user_id]
+
+    async def look_up(self, user_ids: list[str]) -> None:
+        """Read the members holding all these accounts at once (inside a unit: kept for the
+        turn, so `known` and the services after it read none of them again)."""
+        await remember_accounts(self.db, PLATFORM, user_ids, self.team_id)
 
     async def known(self, user_id: str) -> MemberView | None:
         """The member already holding this Slack account, read only and remembered."""

@@ -33,7 +33,7 @@ async def record_activity(db: Database, member_id: int, now: datetime, tz_name: 
         .on_conflict_do_nothing()
         .returning(col(MemberActivity.member_id))
     )
-    async with db.write() as session:
+    async with db.write(savepoint=False) as session:
         inserted = (await session.execute(statement)).first()
     return inserted is not None
 

@@ -73,7 +73,7 @@ async def remember_channel(
         "reference": reference,
         "updated_at": now,
     }
-    async with db.write() as session:
+    async with db.write(savepoint=False) as session:
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = insert(CHANNEL_TABLE).values(row)
@@ -132,7 +132,7 @@ async def first_delivery(
 ) -> bool:
     """True the first time `(platform, event_id)` is seen, False for every repeat."""
     now = (clock or SystemClock()).now()
-    async with db.write() as session:
+    async with db.write(savepoint=False) as session:
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (

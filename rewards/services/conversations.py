@@ -81,7 +81,7 @@ async def load(db: Database, key: ConversationKey, now: datetime) -> State | Non
         return None
     expires_at = as_utc(row.expires_at)
     if expires_at <= as_utc(now):
-        async with db.write() as session:
+        async with db.write(savepoint=False) as session:
             await session.execute(
                 delete(STATE).where(*key._where(), STATE.c.expires_at <= as_utc(now))
             )
@@ -106,7 +106,7 @@ async def save(
         "expires_at": expires_at,
         "updated_at": as_utc(now),
     }
-    async with db.write() as session:
+    async with db.write(savepoint=False) as session:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = insert(STATE).values(values)
         changed = {name: statement.excluded[name] for name in values if name not in KEY_COLUMNS}
@@ -122,7 +122,7 @@ async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: d
     Exactly one of two concurrent clicks on the same card wins; the other gets False and must
     change nothing.
     """
-    async with db.write() as session:
+    async with db.write(savepoint=False) as session:
         result = await session.execute(
             update(STATE)
             .where(*key._where(), STATE.c.nonce == nonce, STATE.c.expires_at > as_utc(now))
@@ -133,6 +133,6 @@ async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: d
 
 async def clear(db: Database, key: ConversationKey) -> bool:
     """Forget the conversation's state; True if there was one."""
-    async with db.write() as session:
+    async with db.write(savepoint=False) as session:
         result = await session.execute(delete(STATE).where(*key._where()))
         return bool(result.rowcount)  # type: ignore[attr-defined]

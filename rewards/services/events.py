@@ -40,6 +40,7 @@ from rewards.rules.activity import record_activity
 from rewards.services.awards import AwardService, AwardSource, AwardView
 from rewards.services.catalog import list_definitions
 from rewards.services.kudos import KudosService, KudosView
+from rewards.services.members import cached_member
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.models import Member
@@ -153,11 +154,16 @@ class EventService:
         An unknown member id records nothing.
         """
         async with self.db.read() as session:
+            known = cached_member(session, member_id)  # the turn already read them
             found = (
-                await session.execute(
-                    select(col(Member.timezone)).where(col(Member.id) == member_id)
-                )
-            ).first()
+                (known.timezone,)
+                if known is not None
+                else (
+                    await session.execute(
+                        select(col(Member.timezone)).where(col(Member.id) == member_id)
+                    )
+                ).first()
+            )
         if found is None:
             return False
         return await self.activity(member_id, found[0], now=now)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, as_utc
@@ -32,6 +32,10 @@ from rewards.store.models import (
 )
 
 KUDOS_TAG_TABLE = KudosTag.__table__  # type: ignore[attr-defined]
+KUDOS_TABLE = Kudos.__table__  # type: ignore[attr-defined]
+RECEIVER_TABLE = KudosReceiver.__table__  # type: ignore[attr-defined]
+TAG_LINK_TABLE = KudosTagLink.__table__  # type: ignore[attr-defined]
+LEDGER_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 40
 TAG_PATTERN = re.compile(r"^[\w-]+$")
@@ -231,7 +235,9 @@ class KudosService:
         unique, text, tag_map = self._validate(giver_id, receivers, message, tags or [], visibility)
         now = self.clock.now()
         points = self.settings.kudos_points
-        async with self.db.write() as session:
+        # The hot path: no savepoint (a refusal below raises before anything is written), and
+        # Core statements, one per table, whatever the number of receivers and tags.
+        async with self.db.write(savepoint=False) as session:
             people = await load_people(session, [giver_id, *unique])
             if giver_id not in people:
                 raise UnknownMember(f"I don't know a member with id {giver_id}.")
@@ -241,17 +247,22 @@ class KudosService:
             inactive = [people[r].display_name for r in unique if not people[r].active]
             if inactive:
                 raise NotAllowed(f"{inactive[0]} is not an active member.")
-            kudos = Kudos(
-                giver_id=giver_id,
-                message=text,
-                visibility=visibility,
-                channel=channel,
-                created_at=now,
-                api_key_id=api_key_id,
+            kudos_id = int(
+                (
+                    await session.execute(
+                        insert(KUDOS_TABLE)
+                        .values(
+                            giver_id=giver_id,
+                            message=text,
+                            visibility=visibility,
+                            channel=channel,
+                            created_at=now,
+                            api_key_id=api_key_id,
+                        )
+                        .returning(KUDOS_TABLE.c.id)
+                    )
+                ).scalar_one()
             )
-            session.add(kudos)
-            await session.flush()
-            assert kudos.id is not None
             await insert_ignoring_duplicates(
                 session,
                 KUDOS_TAG_TABLE,
@@ -260,23 +271,38 @@ class KudosService:
                     for key, label in tag_map.items()
                 ],
             )
-            session.add_all(
-                KudosReceiver(kudos_id=kudos.id, member_id=r, created_at=now) for r in unique
+            await session.execute(
+                insert(RECEIVER_TABLE).values(
+                    [{"kudos_id": kudos_id, "member_id": r, "created_at": now} for r in unique]
+                )
             )
-            session.add_all(KudosTagLink(kudos_id=kudos.id, tag=t, created_at=now) for t in tag_map)
-            if points:
-                session.add_all(
-                    LedgerEntry(
-                        member_id=r, points=points, kind="kudos", kudos_id=kudos.id, created_at=now
+            if tag_map:
+                await session.execute(
+                    insert(TAG_LINK_TABLE).values(
+                        [{"kudos_id": kudos_id, "tag": t, "created_at": now} for t in tag_map]
                     )
-                    for r in unique
+                )
+            if points:
+                await session.execute(
+                    insert(LEDGER_TABLE).values(
+                        [
+                            {
+                                "member_id": r,
+                                "points": points,
+                                "kind": "kudos",
+                                "kudos_id": kudos_id,
+                                "created_at": now,
+                            }
+                            for r in unique
+                        ]
+                    )
                 )
             outbox.stage(
                 session,
                 self.settings,
                 outbox.KUDOS_GIVEN,
                 {
-                    "kudos_id": kudos.id,
+                    "kudos_id": kudos_id,
                     "giver": outbox.member_ref(people[giver_id]),
                     "receivers": [outbox.member_ref(people[r]) for r in unique],
                     "message": text,
@@ -289,7 +315,7 @@ class KudosService:
             await session.flush()
             key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
             return KudosView(
-                id=kudos.id,
+                id=kudos_id,
                 giver_id=giver_id,
                 giver_name=people[giver_id].display_name,
                 receivers=tuple((r, people[r].display_name) for r in unique),

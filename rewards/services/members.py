@@ -36,14 +36,14 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import available_timezones
 
-from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy import Row, String, cast, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from rewards.clock import Clock, SystemClock
 from rewards.errors import InvalidInput, UnknownMember
-from rewards.store.db import Database
+from rewards.store.db import MEMBERS, Database, turn_cache
 from rewards.store.models import Member, MemberGroup, PlatformAccount
 
 __all__ = [
@@ -266,31 +266,108 @@ async def _views_in(
             accounts.setdefault(member_id, []).append(
                 AccountView(platform, tenant, user_id, username)
             )
-    return [
-        MemberView(
-            id=row.id,
-            email=row.email,
-            display_name=row.display_name,
-            job_code=row.job_code,
-            department=row.department,
-            groups=tuple(groups.get(row.id, ())),
-            manager_id=row.manager_id,
-            birthday=(
-                (row.birthday_month, row.birthday_day)
-                if row.birthday_month is not None and row.birthday_day is not None
-                else None
-            ),
-            birth_year=row.birth_year,
-            hire_date=row.hire_date,
-            timezone=row.timezone,
-            locale=row.locale,
-            active=row.active,
-            leaderboard_opt_out=row.leaderboard_opt_out,
-            celebrations_opt_out=row.celebrations_opt_out,
-            accounts=tuple(accounts.get(row.id, ())),
+    return [_view(row, groups.get(row.id, ()), accounts.get(row.id, ())) for row in rows]
+
+
+def _view(row: Any, groups: Sequence[str], accounts: Sequence[AccountView]) -> MemberView:
+    return MemberView(
+        id=row.id,
+        email=row.email,
+        display_name=row.display_name,
+        job_code=row.job_code,
+        department=row.department,
+        groups=tuple(groups),
+        manager_id=row.manager_id,
+        birthday=(
+            (row.birthday_month, row.birthday_day)
+            if row.birthday_month is not None and row.birthday_day is not None
+            else None
+        ),
+        birth_year=row.birth_year,
+        hire_date=row.hire_date,
+        timezone=row.timezone,
+        locale=row.locale,
+        active=row.active,
+        leaderboard_opt_out=row.leaderboard_opt_out,
+        celebrations_opt_out=row.celebrations_opt_out,
+        accounts=tuple(accounts),
+    )
+
+
+# Separators of the aggregated groups and accounts in `remember_accounts` (never in the data).
+_FIELD, _ITEM = "\x1f", "\x1e"
+
+
+async def remember_accounts(
+    db: Database, platform: str, user_ids: Sequence[str], tenant: str
+) -> None:
+    """Look up, in one query, the members holding these accounts (as `_account_member_id_in`
+    does one by one: the exact tenant first, then an imported tenant-less account) and keep them
+    for the turn, so the adapter's vetting, admission and the services after it read no member
+    again. Outside a unit there is nothing to keep them in, and nothing is read."""
+    async with db.read() as session:
+        cache = turn_cache(session, MEMBERS)
+        if cache is None:
+            return
+        platform, tenant = normalise_platform(platform), tenant.strip()
+        wanted = list(dict.fromkeys(u.strip() for u in user_ids))
+        wanted = [u for u in wanted if ("account", platform, u, tenant) not in cache]
+        if not wanted:
+            return
+        held = ACCOUNT.alias("held")
+        groups = (
+            select(func.aggregate_strings(MEMBER_GROUP.c.name, _ITEM))
+            .where(MEMBER_GROUP.c.member_id == MEMBER.c.id)
+            .correlate(MEMBER)
+            .scalar_subquery()
         )
-        for row in rows
-    ]
+        entry = (
+            cast(ACCOUNT.c.id, String)
+            + literal(_FIELD)
+            + ACCOUNT.c.platform
+            + literal(_FIELD)
+            + ACCOUNT.c.tenant
+            + literal(_FIELD)
+            + ACCOUNT.c.user_id
+            + literal(_FIELD)
+            + func.coalesce(literal("=") + ACCOUNT.c.username, "")
+        )
+        accounts = (
+            select(func.aggregate_strings(entry, _ITEM))
+            .where(ACCOUNT.c.member_id == MEMBER.c.id)
+            .correlate(MEMBER)
+            .scalar_subquery()
+        )
+        query = (
+            select(held.c.user_id, held.c.tenant, *MEMBER_COLUMNS, groups, accounts)
+            .join_from(held, MEMBER, MEMBER.c.id == held.c.member_id)
+            .where(held.c.platform == platform, held.c.user_id.in_(wanted))
+            .order_by(held.c.id)
+        )
+        if tenant:
+            query = query.where(held.c.tenant.in_([tenant, ""]))
+        rows = (await session.execute(query)).all()
+    found: dict[str, list[Any]] = {}
+    for row in rows:
+        found.setdefault(row[0], []).append(row)
+    for user_id in wanted:
+        candidates = found.get(user_id, [])
+        exact = [row for row in candidates if row[1] == tenant]
+        chosen = (exact or candidates)[0] if candidates else None
+        cache[("account", platform, user_id, tenant)] = None if chosen is None else chosen.id
+        if chosen is not None and ("id", chosen.id) not in cache:
+            _remember(cache, _view(chosen, *_parts(chosen[-2], chosen[-1])))
+
+
+def _parts(groups: str | None, accounts: str | None) -> tuple[list[str], list[AccountView]]:
+    names = sorted(groups.split(_ITEM)) if groups else []
+    entries = []
+    for item in accounts.split(_ITEM) if accounts else []:
+        ident, platform, tenant, user_id, username = item.split(_FIELD)
+        entries.append(
+            (platform, int(ident), AccountView(platform, tenant, user_id, username[1:] or None))
+        )
+    return names, [view for _, _, view in sorted(entries, key=lambda e: (e[0], e[1]))]
 
 
 async def _members_where_in(session: AsyncSession, *conditions: Any) -> list[MemberView]:
@@ -308,8 +385,24 @@ async def _one_where_in(session: AsyncSession, *conditions: Any) -> MemberView |
 # --- lookups --------------------------------------------------------------------------------
 
 
+def _remember(cache: dict[Any, Any] | None, view: MemberView | None) -> MemberView | None:
+    if cache is not None and view is not None:
+        cache[("id", view.id)] = view
+        cache[("email", view.email)] = view
+    return view
+
+
+def cached_member(session: AsyncSession, member_id: int) -> MemberView | None:
+    """The member as this turn already looked them up (no query), or None."""
+    cache = turn_cache(session, MEMBERS)
+    return None if cache is None else cache.get(("id", member_id))
+
+
 async def _get_member_in(session: AsyncSession, member_id: int) -> MemberView:
-    view = await _one_where_in(session, MEMBER.c.id == member_id)
+    cache = turn_cache(session, MEMBERS)
+    view = cached_member(session, member_id) if cache is not None else None
+    if view is None:
+        view = _remember(cache, await _one_where_in(session, MEMBER.c.id == member_id))
     if view is None:
         raise UnknownMember(f"I don't know anyone with member id {member_id}.")
     return view
@@ -322,7 +415,15 @@ async def get_member(db: Database, member_id: int) -> MemberView:
 
 
 async def _find_by_email_in(session: AsyncSession, email: str) -> MemberView | None:
-    return await _one_where_in(session, MEMBER.c.email == normalise_email(email))
+    cache = turn_cache(session, MEMBERS)
+    key = ("email", normalise_email(email))
+    if cache is not None and key in cache:
+        found: MemberView | None = cache[key]
+        return found
+    view = await _one_where_in(session, MEMBER.c.email == key[1])
+    if cache is not None:
+        cache[key] = view
+    return _remember(cache, view)
 
 
 async def find_by_email(db: Database, email: str) -> MemberView | None:
@@ -335,7 +436,21 @@ async def _account_member_id_in(
     session: AsyncSession, platform: str, user_id: str, tenant: str
 ) -> int | None:
     """The member holding (platform, user_id): the exact tenant first, then a tenant-less
-    (imported) account; with no tenant given, any tenant."""
+    (imported) account; with no tenant given, any tenant. Looked up once per turn."""
+    cache = turn_cache(session, MEMBERS)
+    key = ("account", platform, user_id, tenant)
+    if cache is not None and key in cache:
+        cached: int | None = cache[key]
+        return cached
+    found = await _account_member_id_uncached(session, platform, user_id, tenant)
+    if cache is not None:
+        cache[key] = found
+    return found
+
+
+async def _account_member_id_uncached(
+    session: AsyncSession, platform: str, user_id: str, tenant: str
+) -> int | None:
     query = select(ACCOUNT.c.member_id, ACCOUNT.c.tenant).where(
         ACCOUNT.c.platform == platform, ACCOUNT.c.user_id == user_id
     )

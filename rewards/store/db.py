@@ -10,15 +10,27 @@ SQLite specifics, set once here so services need not care:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Connections are recycled after this many seconds instead of being pinged before every checkout
+# (a ping is a round trip per checkout); a connection the server dropped anyway surfaces as a
+# disconnect error, and `Database.transact` runs the turn once more on a fresh one.
+POOL_RECYCLE = 1800
 
 
 def ensure_sqlite_dir(url: str) -> None:
@@ -62,6 +74,92 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 
 # Set in a write session's `info` by `rewards.services.outbox.stage`.
 OUTBOX_STAGED = "outbox_staged"
+# Counted on each connection (`Connection.info`) by `_count_writes`: how many INSERT, UPDATE and
+# DELETE statements it ran, so a unit can tell whether a failed block left writes behind.
+_WRITES = "rewards_writes"
+
+
+def _count_writes(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _after(conn: Any, _cursor: Any, _stmt: Any, _params: Any, context: Any, _many: Any) -> None:
+        if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+            conn.info[_WRITES] = conn.info.get(_WRITES, 0) + 1
+
+
+class UnitAborted(Exception):
+    """A block inside a unit failed after writing, without a savepoint to undo just that block:
+    the whole unit was rolled back (the turn must not report writes that did not happen)."""
+
+
+class Unit:
+    """One turn's transaction: every `Database.read()` / `write()` of the task that opened it runs
+    on one connection, checked out at the first statement and committed once at the end.
+
+    Each block still gets its own `AsyncSession` (its own identity map, as before) bound to that
+    connection. `cache` holds what a turn looks up once (members by account, the catalogue
+    version): see `rewards.store.turncache`.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.task = asyncio.current_task()
+        self.connection: AsyncConnection | None = None
+        self.cache: dict[Any, Any] = {}
+        self.doomed = False
+        self.outbox_staged = False
+
+    async def connect(self) -> AsyncConnection:
+        """The unit's connection, in its transaction (begun on first use: on SQLite with
+        `BEGIN IMMEDIATE`, so a unit that reads and then writes never fails on a lock upgrade;
+        every statement of the turn then runs on this one connection, so it cannot wait on
+        itself)."""
+        if self.connection is None:
+            connection = await self.db._write_engine.connect()
+            try:
+                await connection.begin()
+            except BaseException:
+                await connection.close()
+                raise
+            self.connection = connection
+        return self.connection
+
+    def writes(self) -> int:
+        if self.connection is None:
+            return 0
+        return int(self.connection.sync_connection.info.get(_WRITES, 0))  # type: ignore[union-attr]
+
+    def session(self, connection: AsyncConnection) -> AsyncSession:
+        # "rollback_only": a block's session never commits the unit's transaction; the unit does.
+        session = AsyncSession(
+            bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+        )
+        session.info[_SESSION_UNIT] = self
+        return session
+
+
+_UNIT: ContextVar[Unit | None] = ContextVar("rewards_unit", default=None)
+# `AsyncSession.info` key of the unit a block's session belongs to.
+_SESSION_UNIT = "rewards_unit"
+# `Unit.cache` key of the member look-ups a turn makes once (`rewards.services.members`).
+MEMBERS = "members"
+
+
+def turn_cache(session: AsyncSession, name: str) -> dict[Any, Any] | None:
+    """The unit's cache `name` for a session of a unit (None outside a unit: nothing cached).
+
+    Look-ups cached here are dropped whenever a block writes in a savepoint (any service but the
+    turn's own hot path, which never changes members or the catalogue): a turn never sees a
+    look-up older than its last such write."""
+    unit = session.info.get(_SESSION_UNIT)
+    if unit is None:
+        return None
+    cache: dict[Any, Any] = unit.cache.setdefault(name, {})
+    return cache
+
+
+def is_disconnect(problem: BaseException) -> bool:
+    """Whether `problem` is the database connection going away (retrying may help)."""
+    return isinstance(problem, DBAPIError) and bool(problem.connection_invalidated)
 
 
 class Database:
@@ -79,6 +177,7 @@ class Database:
                 url, echo=echo, pool_size=5, max_overflow=10, connect_args={"timeout": 30}
             )
             _prepare_sqlite(self.engine)
+            _count_writes(self.engine)
             self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             # asyncpg prepares every statement; after five runs PostgreSQL may switch a prepared
@@ -91,37 +190,140 @@ class Database:
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=pool_size * 2,
-                pool_pre_ping=True,
+                pool_recycle=POOL_RECYCLE,
                 connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
             )
+            _count_writes(self.engine)
             self._write_engine = self.engine
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for queries; closing it rolls back, so it must not be used to write."""
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
-            yield session
+    def current_unit(self) -> Unit | None:
+        """The unit of the running task, if it opened one on this database."""
+        unit = _UNIT.get()
+        if unit is None or unit.db is not self or unit.task is not asyncio.current_task():
+            return None  # a task spawned inside a unit inherits the variable, not the unit
+        return unit
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def unit(self) -> AsyncIterator[Unit]:
+        """A turn's unit of work: `read()` and `write()` inside it share one connection and one
+        transaction, committed once when the block ends (rolled back if it raises). Nested
+        `unit()` calls join the outer unit."""
+        outer = self.current_unit()
+        if outer is not None:
+            yield outer
+            return
+        unit = Unit(self)
+        token = _UNIT.set(unit)
+        try:
+            try:
+                yield unit
+            except BaseException:
+                if unit.connection is not None:
+                    await unit.connection.rollback()
+                raise
+            if unit.connection is not None:
+                if unit.doomed:
+                    await unit.connection.rollback()
+                    raise UnitAborted("a block of the turn failed after writing")
+                await unit.connection.commit()
+        finally:
+            _UNIT.reset(token)
+            if unit.connection is not None:
+                await unit.connection.close()
+        if unit.outbox_staged:
+            self._staged()
+
+    async def transact(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` in a unit; when the connection turns out to be dead (the server restarted,
+        a recycled connection dropped), run it once more on a fresh one. `work` must not have
+        sent anything before it touches the database (a turn's replies go out after it)."""
+        try:
+            async with self.unit():
+                return await work()
+        except DBAPIError as problem:
+            if not is_disconnect(problem) or self.current_unit() is not None:
+                raise
+            log.warning("database connection lost; running the turn once more")
+        async with self.unit():
+            return await work()
+
+    def _staged(self) -> None:
+        for listener in list(self.outbox_listeners):
+            listener()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries; closing it rolls back, so it must not be used to write.
+
+        Inside a unit it runs on the unit's connection and transaction (and sees its writes)."""
+        unit = self.current_unit()
+        if unit is None:
+            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+                yield session
+            return
+        async with unit.session(await unit.connect()) as session:
+            try:
+                yield session
+            except DBAPIError:
+                unit.doomed = True  # PostgreSQL refuses every further statement of the transaction
+                raise
+
+    @asynccontextmanager
+    async def write(self, *, savepoint: bool = True) -> AsyncIterator[AsyncSession]:
         """A session whose work commits as one transaction, or not at all.
 
         A transaction that staged outbox events (`rewards.services.outbox.stage` marks the
         session) calls every `outbox_listeners` callback once it has committed: the event
         manager's relay is woken at once instead of at its next poll.
+
+        Inside a unit the work joins the unit's transaction. By default it runs in a SAVEPOINT,
+        so a block that fails is undone alone, as its own transaction would have been (services
+        that catch an IntegrityError and carry on rely on it). The turn's hot path passes
+        `savepoint=False` (two statements fewer): a failure there after it wrote anything
+        rolls the whole unit back (`UnitAborted`), a failure before any write costs nothing.
         """
+        unit = self.current_unit()
+        if unit is not None:
+            async with self._unit_write(unit, savepoint) as session:
+                yield session
+            return
         async with (
             AsyncSession(self._write_engine, expire_on_commit=False) as session,
             session.begin(),
         ):
             yield session
         if session.info.pop(OUTBOX_STAGED, False):
-            for listener in list(self.outbox_listeners):
-                listener()
+            self._staged()
+
+    @asynccontextmanager
+    async def _unit_write(self, unit: Unit, savepoint: bool) -> AsyncIterator[AsyncSession]:
+        connection = await unit.connect()
+        session = unit.session(connection)
+        try:
+            if savepoint:
+                try:
+                    async with session.begin_nested():
+                        yield session
+                finally:
+                    unit.cache.pop(MEMBERS, None)
+            else:
+                before = unit.writes()
+                try:
+                    yield session
+                    await session.flush()
+                except BaseException as problem:
+                    pending = bool(session.new or session.dirty or session.deleted)
+                    if pending or unit.writes() != before or isinstance(problem, DBAPIError):
+                        unit.doomed = True
+                    raise
+        finally:
+            if session.info.pop(OUTBOX_STAGED, False):
+                unit.outbox_staged = True
+            await session.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,92 @@
+"""What one Slack `/kudos` costs the database: statements and commits of the whole turn.
+
+A real slack-bolt app against the fake Slack Web API (`tests.support.slack_api`), on SQLite and
+PostgreSQL. The kudos is the sender's second command of the day, by people already known, so it
+is the steady state of a busy workspace (first contact adds `users.info` and the admission of the
+people named; the first turn of a member's day fires the login event).
+
+The event hooks (Automated Badges and workflows on ``kudos.given`` / ``kudos.received``) are
+disabled here: they are being moved out of the turn, to run after the reply from a staged queue
+row, and are measured there. What is counted is the turn itself: the delivery marker, the people
+named, the channel, the activity, the dialog, the kudos and the conversation state. Statements are
+what the driver is asked to execute (SQLAlchemy's `before_cursor_execute`), not counting the
+`BEGIN` (SQLite's `BEGIN IMMEDIATE` is counted: it is sent as a statement) and the `COMMIT`, which
+is counted separately (the `commit` event of the connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlmodel import col
+
+from rewards.store.db import Database
+from rewards.store.models import Kudos, KudosReceiver, LedgerEntry
+from tests.test_slack import BOB, LI, slack_app
+
+MAX_STATEMENTS = 12
+
+
+@dataclass
+class Recorded:
+    statements: list[str] = field(default_factory=list)
+    commits: int = 0
+    checkouts: int = 0
+
+
+@contextmanager
+def recording(database: Database) -> Iterator[Recorded]:
+    engine = database.engine.sync_engine
+    seen = Recorded()
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN") or database.is_sqlite:
+            seen.statements.append(" ".join(statement.split())[:160])
+
+    def on_commit(_conn: Any) -> None:
+        seen.commits += 1
+
+    def on_checkout(*_args: Any) -> None:
+        seen.checkouts += 1
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine.pool, "checkout", on_checkout)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine.pool, "checkout", on_checkout)
+
+
+async def _no_hooks(*_args: Any, **_kwargs: Any) -> list[Any]:
+    return []
+
+
+async def test_a_slack_kudos_is_one_transaction_of_at_most_12_statements(
+    database: Database,
+) -> None:
+    async with slack_app(database) as slack:
+        core = slack.bot.core
+        core.events.emit_safely = _no_hooks  # type: ignore[method-assign]
+        await slack.command("/kudos", f"<@{LI}> <@{BOB}> first one #teamwork")  # meets everyone
+        await slack.command("/myrewards")  # the sender's first turn of the day is behind them
+        with recording(database) as seen:
+            await slack.command("/kudos", f"<@{LI}> <@{BOB}|bob> great demo #teamwork #quality")
+        print(len(seen.statements), seen.commits, seen.checkouts)
+        for s in seen.statements:
+            print("  ", s)
+        async with database.read() as session:
+            assert await session.scalar(select(func.count()).select_from(Kudos)) == 2
+            assert await session.scalar(select(func.count()).select_from(KudosReceiver)) == 4
+            kudos_entries = select(func.count()).where(col(LedgerEntry.kind) == "kudos")
+            assert await session.scalar(kudos_entries) == 4
+        [posted] = [p for p in slack.api.of("chat.postMessage") if "great demo" in str(p)]
+        assert "Li Wei" in posted["text"] and "Bob Stone" in posted["text"]
+        assert seen.commits == 1, seen.statements
+        assert len(seen.statements) <= MAX_STATEMENTS, "\n".join(seen.statements)
