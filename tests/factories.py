@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from rewards.services.catalog import bump_version
 from rewards.store.db import Database
 from rewards.store.models import Award, Member, MemberGroup, Reward, RewardCategory, RewardType
 
@@ -90,6 +91,7 @@ async def add_reward(db: Database, **definition: Any) -> int:
                 updated_at=T0,
             )
         )
+        await bump_version(session)
     return int(definition["reward_id"])
 
 

@@ -125,9 +125,11 @@ async def test_nothing_to_give(database: Database, clock: FixedClock, whole_form
     async with database.write() as session:
         from sqlalchemy import update
 
+        from rewards.services.catalog import bump_version
         from rewards.store.models import Reward
 
         await session.execute(update(Reward).values(enabled=False))
+        await bump_version(session)
     await chat.say("/badge")
     assert chat.screens == ["badge_picker_empty"]
     assert chat.done

@@ -17,6 +17,7 @@ from sqlmodel import col
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.services import inbound
+from rewards.services.catalog import bump_version
 from rewards.services.inbound import (
     HandleResult,
     InboundMessage,
@@ -316,6 +317,7 @@ async def test_custom_event_names_for_the_bindings(database: Database, clock: Fi
     await add_reward(database, reward_id=4, reward_type="Automated Badge", events=["off.event"])
     async with database.write() as session:  # a disabled reward (the factory leaves it enabled)
         await session.execute(update(Reward).where(col(Reward.id) == 4).values(enabled=False))
+        await bump_version(session)
     assert await inbound.custom_event_names(database) == ["course.finished", "deal.closed"]
 
 

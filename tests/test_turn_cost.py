@@ -24,8 +24,13 @@ from typing import Any
 from sqlalchemy import event, func, select
 from sqlmodel import col
 
+from bots.server import CORE
+from rewards.clock import FixedClock
+from rewards.services.catalog import get_definition, list_definitions, load_catalog
 from rewards.store.db import Database
 from rewards.store.models import Kudos, KudosReceiver, LedgerEntry
+from tests.factories import add_member, add_reward
+from tests.support.api import api_client
 from tests.test_slack import BOB, LI, slack_app
 
 MAX_STATEMENTS = 12
@@ -78,9 +83,6 @@ async def test_a_slack_kudos_is_one_transaction_of_at_most_12_statements(
         await slack.command("/myrewards")  # the sender's first turn of the day is behind them
         with recording(database) as seen:
             await slack.command("/kudos", f"<@{LI}> <@{BOB}|bob> great demo #teamwork #quality")
-        print(len(seen.statements), seen.commits, seen.checkouts)
-        for s in seen.statements:
-            print("  ", s)
         async with database.read() as session:
             assert await session.scalar(select(func.count()).select_from(Kudos)) == 2
             assert await session.scalar(select(func.count()).select_from(KudosReceiver)) == 4
@@ -90,3 +92,52 @@ async def test_a_slack_kudos_is_one_transaction_of_at_most_12_statements(
         assert "Li Wei" in posted["text"] and "Bob Stone" in posted["text"]
         assert seen.commits == 1, seen.statements
         assert len(seen.statements) <= MAX_STATEMENTS, "\n".join(seen.statements)
+
+
+async def test_a_rest_kudos_reads_each_person_once_and_commits_once(
+    database: Database, clock: FixedClock
+) -> None:
+    """`POST /kudos/api/v1/user_kudos`: the giver and receivers are read once (one query each,
+    by id) and the kudos commits as one transaction; the audit row is the request's only other
+    commit (it is written after the answer is known, on purpose in its own transaction)."""
+    ana = await add_member(database, "Ana")
+    bob = await add_member(database, "Bob")
+    cy = await add_member(database, "Cy")
+    async with api_client(database, clock) as api:
+        body = {"giver": ana, "receivers": [bob, cy], "message": "thanks", "tags": ["teamwork"]}
+        headers = api.auth()
+        first = await api.client.post("/kudos/api/v1/user_kudos", json=body, headers=headers)
+        assert first.status == 201, await first.text()
+        served = api.client.server.app[CORE].db
+        with recording(served) as seen:
+            again = await api.client.post("/kudos/api/v1/user_kudos", json=body, headers=headers)
+        assert again.status == 201, await again.text()
+    member_reads = [s for s in seen.statements if s.startswith("SELECT member.id")]
+    assert len(member_reads) == 3, seen.statements  # ana, bob, cy: once each
+    assert seen.commits == 2, seen.statements  # the kudos, the audit row
+    assert seen.checkouts == 3, seen.checkouts  # the key, the kudos, the audit row
+
+
+async def test_the_catalogue_is_cached_per_process_and_a_load_reaches_every_replica(
+    database: Database, clock: FixedClock
+) -> None:
+    """Definitions are read once per catalogue version; a load through another `Database` (a
+    replica) bumps the version, and this one re-reads at its next turn. Inside a unit the version
+    is checked once, however often the turn asks for definitions."""
+    await add_reward(database, reward_id=1, reward="One")
+    assert [d.reward for d in await list_definitions(database)] == ["One"]
+    with recording(database) as seen:
+        async with database.unit():
+            for _ in range(3):
+                assert [d.reward for d in await list_definitions(database)] == ["One"]
+            assert (await get_definition(database, 1)).reward == "One"
+    assert len(seen.statements) == (2 if database.is_sqlite else 1), seen.statements
+
+    replica = Database(database.url)
+    try:
+        [one] = await list_definitions(replica)
+        renamed = one.model_copy(update={"reward": "Renamed"})
+        await load_catalog(replica, [renamed], clock=clock)
+    finally:
+        await replica.dispose()
+    assert [d.reward for d in await list_definitions(database)] == ["Renamed"]

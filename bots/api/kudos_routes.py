@@ -16,7 +16,7 @@ from bots.api.pagination import int_cursor_of, limit_of, page, page_after
 from bots.api.rewards_routes import MemberRef
 from bots.server import CORE
 from rewards.services import members
-from rewards.services.kudos import MAX_TAG_LENGTH, MAX_TAGS, list_kudos, list_tags
+from rewards.services.kudos import MAX_TAG_LENGTH, MAX_TAGS, KudosView, list_kudos, list_tags
 
 routes = web.RouteTableDef()
 
@@ -62,12 +62,16 @@ async def give_kudos(request: web.Request) -> web.Response:
     body = await read_body(request, GiveKudos)
     core = request.app[CORE]
 
-    async def work() -> tuple[int, dict[str, object]]:
+    async def give() -> KudosView:
         giver = await members.resolve(core.db, body.giver)
         receivers = [(await members.resolve(core.db, ref)).id for ref in body.receivers]
-        view = await core.kudos.give(
+        return await core.kudos.give(
             giver.id, receivers, body.message, body.tags, api_key_id=api_key(request).id
         )
-        return 201, views.kudos(view)
+
+    async def work() -> tuple[int, dict[str, object]]:
+        # One unit of work: the people named are read once (`give` takes them from the turn's
+        # cache) and the kudos commits with one transaction on one connection.
+        return 201, views.kudos(await core.db.transact(give))
 
     return await idempotent(request, work)

@@ -27,8 +27,10 @@ from rewards.catalog.loader import RewardDefinition, definition_from_json
 from rewards.catalog.model import RewardKind
 from rewards.clock import Clock
 from rewards.errors import CatalogError, CatalogProblem, UnknownReward
-from rewards.store.db import Database
-from rewards.store.models import Reward, RewardCategory, RewardGroup, RewardType
+from rewards.store.db import CATALOG, Database, turn_cache
+from rewards.store.models import CatalogVersion, Reward, RewardCategory, RewardGroup, RewardType
+
+VERSION_TABLE = CatalogVersion.__table__  # type: ignore[attr-defined]
 
 # Any constant works; it only has to be the same in every process that loads catalogues.
 _LOAD_LOCK = 0x5EED_CA7A
@@ -160,6 +162,9 @@ async def load_catalog(
                     setattr(row, name, value)
                 row.updated_at = now
                 changed.append(definition.reward_id)
+        version = select(VERSION_TABLE.c.version).where(VERSION_TABLE.c.id == 1)
+        if added or changed or await session.scalar(version) is None:
+            await bump_version(session)
         others = await session.scalars(
             select(col(Reward.id)).where(col(Reward.id).not_in(list(seen)))
         )
@@ -175,31 +180,99 @@ async def load_catalog(
     )
 
 
+async def bump_version(session: AsyncSession) -> None:
+    """Tell every process that the stored catalogue changed (in the caller's transaction).
+
+    Whatever writes `reward` rows must call it: the cached definitions are only re-read when
+    this number moves."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(VERSION_TABLE).values(id=1, version=1)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[VERSION_TABLE.c.id], set_={"version": VERSION_TABLE.c.version + 1}
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One stored reward as the cache keeps it."""
+
+    reward_id: int
+    kind: str
+    enabled: bool
+    definition: RewardDefinition
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    version: int
+    rewards: tuple[_Stored, ...]
+
+
+async def _version(session: AsyncSession) -> int | None:
+    """The stored catalogue version, read once per turn (inside a unit); None when the row is
+    missing, in which case nothing is cached."""
+    turn = turn_cache(session, CATALOG)
+    if turn is not None and "version" in turn:
+        known: int | None = turn["version"]
+        return known
+    version = await session.scalar(select(VERSION_TABLE.c.version).where(VERSION_TABLE.c.id == 1))
+    if turn is not None:
+        turn["version"] = version
+    return None if version is None else int(version)
+
+
+async def _stored(db: Database) -> tuple[_Stored, ...]:
+    """Every stored reward, by id: from the process's cache while the version stands, else read
+    (and parsed) once and cached under the version that was read before the rows."""
+    async with db.read() as session:
+        version = await _version(session)
+        cached = db.memo.get(CATALOG)
+        if version is not None and isinstance(cached, _Snapshot) and cached.version == version:
+            return cached.rewards
+        rows = (
+            await session.execute(
+                select(
+                    col(Reward.id),
+                    col(Reward.definition),
+                    col(Reward.enabled),
+                    col(RewardType.name),
+                )
+                .join(RewardType, col(RewardType.id) == col(Reward.reward_type_id))
+                .order_by(col(Reward.id))
+            )
+        ).all()
+    rewards = tuple(
+        _Stored(int(ident), str(kind), bool(enabled), definition_from_json(data))
+        for ident, data, enabled, kind in rows
+    )
+    if version is not None:
+        db.memo[CATALOG] = _Snapshot(version, rewards)
+    return rewards
+
+
 async def get_definition(db: Database, reward_id: int) -> RewardDefinition:
     """The stored definition of one reward, rebuilt (and re-validated) from its JSON."""
-    async with db.read() as session:
-        stored = await session.scalar(
-            select(col(Reward.definition)).where(col(Reward.id) == reward_id)
-        )
-    if stored is None:
-        raise UnknownReward(f"There is no reward with id {reward_id}.")
-    return definition_from_json(stored)
+    for stored in await _stored(db):
+        if stored.reward_id == reward_id:
+            return stored.definition
+    raise UnknownReward(f"There is no reward with id {reward_id}.")
 
 
 async def list_definitions(
     db: Database, *, kind: RewardKind | None = None, enabled: bool | None = True
 ) -> list[RewardDefinition]:
-    """Stored definitions by reward id; `kind` filters by type, `enabled=None` includes all."""
-    query = select(col(Reward.definition)).order_by(col(Reward.id))
-    if kind is not None:
-        query = query.join(RewardType, col(RewardType.id) == col(Reward.reward_type_id)).where(
-            col(RewardType.name) == kind.value
-        )
-    if enabled is not None:
-        query = query.where(col(Reward.enabled) == enabled)
-    async with db.read() as session:
-        stored = (await session.scalars(query)).all()
-    return [definition_from_json(data) for data in stored]
+    """Stored definitions by reward id; `kind` filters by type, `enabled=None` includes all.
+
+    Served from the process's cache, checked against the catalogue version once per turn."""
+    return [
+        stored.definition
+        for stored in await _stored(db)
+        if (kind is None or stored.kind == kind.value)
+        and (enabled is None or stored.enabled == enabled)
+    ]
 
 
 async def _names(db: Database, model: Any) -> list[str]:

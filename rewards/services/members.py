@@ -531,10 +531,9 @@ async def _resolve_in(session: AsyncSession, ref: int | str) -> MemberView:
     if isinstance(ref, int):
         # ids are 32-bit: a larger number names nobody (and must not reach the database)
         in_range = -(2**31) <= ref < 2**31
-        view = await _one_where_in(session, MEMBER.c.id == ref) if in_range else None
-        if view is None:
+        if not in_range:
             raise UnknownMember(f"I don't know anyone with member id {ref}.")
-        return view
+        return await _get_member_in(session, ref)
     text = ref.strip()
     if not text:
         raise UnknownMember(

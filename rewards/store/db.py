@@ -140,8 +140,10 @@ class Unit:
 _UNIT: ContextVar[Unit | None] = ContextVar("rewards_unit", default=None)
 # `AsyncSession.info` key of the unit a block's session belongs to.
 _SESSION_UNIT = "rewards_unit"
-# `Unit.cache` key of the member look-ups a turn makes once (`rewards.services.members`).
+# `Unit.cache` keys: the member look-ups a turn makes once (`rewards.services.members`), the
+# catalogue version it checked (`rewards.services.catalog`).
 MEMBERS = "members"
+CATALOG = "catalog"
 
 
 def turn_cache(session: AsyncSession, name: str) -> dict[Any, Any] | None:
@@ -168,6 +170,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.outbox_listeners: list[Callable[[], None]] = []
+        # What a process keeps between turns, each entry checked against the database once per
+        # turn (the catalogue's definitions, under its version number).
+        self.memo: dict[str, Any] = {}
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             ensure_sqlite_dir(url)
@@ -309,7 +314,7 @@ class Database:
                     async with session.begin_nested():
                         yield session
                 finally:
-                    unit.cache.pop(MEMBERS, None)
+                    unit.cache.clear()
             else:
                 before = unit.writes()
                 try:

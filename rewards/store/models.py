@@ -631,3 +631,15 @@ class LinkCode(SQLModel, table=True):
     created_at: datetime = _time()
     expires_at: datetime = _time(index=True)
     used_at: datetime | None = _time(nullable=True)
+
+
+class CatalogVersion(SQLModel, table=True):
+    """One row (id 1) whose `version` every catalogue load that changes a reward bumps, in the
+    load's transaction (`rewards.services.catalog.bump_version`). Each process caches the stored
+    definitions and checks this number once per turn, so every replica sees a load at its next
+    turn without re-reading the catalogue on every one."""
+
+    __tablename__ = "catalog_version"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    version: int = 0
