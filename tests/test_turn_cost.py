@@ -9,9 +9,12 @@ The event hooks (Automated Badges and workflows on ``kudos.given`` / ``kudos.rec
 disabled here: they are being moved out of the turn, to run after the reply from a staged queue
 row, and are measured there. What is counted is the turn itself: the delivery marker, the people
 named, the channel, the activity, the dialog, the kudos and the conversation state. Statements are
-what the driver is asked to execute (SQLAlchemy's `before_cursor_execute`), not counting the
-`BEGIN` (SQLite's `BEGIN IMMEDIATE` is counted: it is sent as a statement) and the `COMMIT`, which
-is counted separately (the `commit` event of the connection).
+what the driver is asked to execute (SQLAlchemy's `before_cursor_execute`, which includes SQLite's
+`BEGIN IMMEDIATE`) plus what the driver sends on its own: the `COMMIT` (the connection's `commit`
+event) and, on PostgreSQL, asyncpg's `BEGIN`. Today: 11 on either database (the delivery marker,
+the one look-up of the three people, the channel, the kudos, its tags, receivers, tag links and
+ledger entries, the conversation state, BEGIN and COMMIT; the activity row was written by the
+sender's earlier turn today), which leaves room for the hooks' staged queue row.
 """
 
 from __future__ import annotations
@@ -91,7 +94,12 @@ async def test_a_slack_kudos_is_one_transaction_of_at_most_12_statements(
         [posted] = [p for p in slack.api.of("chat.postMessage") if "great demo" in str(p)]
         assert "Li Wei" in posted["text"] and "Bob Stone" in posted["text"]
         assert seen.commits == 1, seen.statements
-        assert len(seen.statements) <= MAX_STATEMENTS, "\n".join(seen.statements)
+        assert seen.checkouts == 1
+        # What reaches the server: the statements, the COMMIT, and on PostgreSQL the BEGIN that
+        # asyncpg sends itself (SQLite's BEGIN IMMEDIATE is among the statements).
+        begins = 0 if database.is_sqlite else seen.commits
+        on_the_wire = len(seen.statements) + begins + seen.commits
+        assert on_the_wire <= MAX_STATEMENTS, "\n".join(seen.statements)
 
 
 async def test_a_rest_kudos_reads_each_person_once_and_commits_once(

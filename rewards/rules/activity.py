@@ -26,6 +26,9 @@ async def record_activity(db: Database, member_id: int, now: datetime, tz_name: 
     The day is `now` in `tz_name` (the member's zone; UTC when unset or unknown).
     """
     day = local_today(now, tz_name)
+    seen = _recorded(db)
+    if (member_id, day) in seen:
+        return False  # this process saw the day's row committed: the insert would do nothing
     insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
     statement = (
         insert(MemberActivity)
@@ -35,7 +38,22 @@ async def record_activity(db: Database, member_id: int, now: datetime, tz_name: 
     )
     async with db.write(savepoint=False) as session:
         inserted = (await session.execute(statement)).first()
+    db.after_commit(lambda: seen.add((member_id, day)))  # the row exists, once committed
     return inserted is not None
+
+
+# How many (member, day) pairs a process remembers; beyond it, it starts over.
+_RECORDED_MAX = 200_000
+
+
+def _recorded(db: Database) -> set[tuple[int, date]]:
+    """(member, local day) pairs whose activity row this process has seen committed. Rows are
+    never deleted on the day they are written (housekeeping prunes old days), so a pair found
+    here needs no insert: a member's turns after their first of the day write no activity."""
+    seen: set[tuple[int, date]] | None = db.memo.get("activity")
+    if seen is None or len(seen) > _RECORDED_MAX:
+        seen = db.memo["activity"] = set()
+    return seen
 
 
 async def active_days(db: Database, start: date, end: date) -> dict[int, int]:

@@ -107,6 +107,7 @@ class Unit:
         self.cache: dict[Any, Any] = {}
         self.doomed = False
         self.outbox_staged = False
+        self.committed: list[Callable[[], None]] = []
 
     async def connect(self) -> AsyncConnection:
         """The unit's connection, in its transaction (begun on first use: on SQLite with
@@ -239,8 +240,20 @@ class Database:
             _UNIT.reset(token)
             if unit.connection is not None:
                 await unit.connection.close()
+        for callback in unit.committed:
+            callback()
         if unit.outbox_staged:
             self._staged()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once what the caller wrote is committed: at the end of the running
+        task's unit, or now outside a unit (a `write()` block commits as it ends). Dropped if
+        the unit rolls back. For process caches that must only remember committed rows."""
+        unit = self.current_unit()
+        if unit is None:
+            callback()
+        else:
+            unit.committed.append(callback)
 
     async def transact(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run `work` in a unit; when the connection turns out to be dead (the server restarted,
