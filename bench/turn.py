@@ -45,16 +45,16 @@ from sqlalchemy.engine import make_url
 if __package__ in (None, ""):  # run as a file, e.g. against another checkout on PYTHONPATH
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from bench.dataset import generate  # noqa: E402
-from bench.loaders import load_postgresql  # noqa: E402
-from bots.server import create_app  # noqa: E402
-from bots.slack import SLACK, setup  # noqa: E402
-from rewards.core import Core  # noqa: E402
-from rewards.settings import Settings  # noqa: E402
-from rewards.store.db import Database  # noqa: E402
-from rewards.store.migrate import upgrade_async  # noqa: E402
-from tests.support.slack_api import FakeSlackApi  # noqa: E402
-from tests.test_slack import BOT_TOKEN, PAYLOADS, SECRET, TEAM, sign  # noqa: E402
+from bench.dataset import generate
+from bench.loaders import load_postgresql
+from bots.server import create_app
+from bots.slack import SLACK, setup
+from rewards.core import Core
+from rewards.settings import Settings
+from rewards.store.db import Database
+from rewards.store.migrate import upgrade_async
+from tests.support.slack_api import FakeSlackApi
+from tests.test_slack import BOT_TOKEN, PAYLOADS, SECRET, TEAM, sign
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:55432/postgres"
 GIVER, RECEIVERS = "U0BENCH01", ("U0BENCH02", "U0BENCH03")
