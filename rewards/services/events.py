@@ -123,12 +123,23 @@ class EventService:
     async def emit_safely(
         self, name: str, member_id: int, payload: dict[str, Any] | None = None
     ) -> list[AwardView]:
-        """`emit`, logging instead of raising: for emissions after something already committed."""
-        try:
-            return await self.emit(name, member_id, payload)
-        except Exception:
-            log.exception("event %s for member %s failed", name, member_id)
-            return []
+        """`emit`, logging instead of raising: for emissions after something already committed.
+
+        Inside a unit of work the emission waits for the unit's commit (and returns no awards):
+        the hooks read the turn's rows, some from other connections, so only then do they see
+        them, as they did when every service committed on its own."""
+
+        async def emit() -> list[AwardView]:
+            try:
+                return await self.emit(name, member_id, payload)
+            except Exception:
+                log.exception("event %s for member %s failed", name, member_id)
+                return []
+
+        async def later() -> None:
+            await emit()
+
+        return [] if self.db.defer(later) else await emit()
 
     async def activity(
         self, member_id: int, tz: str | None, *, now: datetime | None = None
@@ -142,10 +153,15 @@ class EventService:
         if not await record_activity(self.db, member_id, moment, zone_name):
             return False
         day = local_today(moment, zone_name).isoformat()
-        try:
-            await self.emit(LOGIN, member_id, {"day": day}, now=moment, occurrence=day)
-        except Exception:
-            log.exception("login event for member %s failed", member_id)
+
+        async def login() -> None:
+            try:
+                await self.emit(LOGIN, member_id, {"day": day}, now=moment, occurrence=day)
+            except Exception:
+                log.exception("login event for member %s failed", member_id)
+
+        if not self.db.defer(login):  # in a unit: once the activity row is committed
+            await login()
         return True
 
     async def touch(self, member_id: int, *, now: datetime | None = None) -> bool:

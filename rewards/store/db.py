@@ -108,6 +108,8 @@ class Unit:
         self.doomed = False
         self.outbox_staged = False
         self.committed: list[Callable[[], None]] = []
+        self.deferred: list[Callable[[], Awaitable[None]]] = []
+        self.committing = False
 
     async def connect(self) -> AsyncConnection:
         """The unit's connection, in its transaction (begun on first use: on SQLite with
@@ -127,7 +129,10 @@ class Unit:
     def writes(self) -> int:
         if self.connection is None:
             return 0
-        return int(self.connection.sync_connection.info.get(_WRITES, 0))  # type: ignore[union-attr]
+        try:
+            return int(self.connection.sync_connection.info.get(_WRITES, 0))  # type: ignore[union-attr]
+        except Exception:  # the connection is gone: count that as "wrote", the unit is lost
+            return -1
 
     def session(self, connection: AsyncConnection) -> AsyncSession:
         # "rollback_only": a block's session never commits the unit's transaction; the unit does.
@@ -235,6 +240,7 @@ class Database:
                 if unit.doomed:
                     await unit.connection.rollback()
                     raise UnitAborted("a block of the turn failed after writing")
+                unit.committing = True
                 await unit.connection.commit()
         finally:
             _UNIT.reset(token)
@@ -244,6 +250,22 @@ class Database:
             callback()
         if unit.outbox_staged:
             self._staged()
+        for work in unit.deferred:  # outside the unit now: each in its own transactions
+            try:
+                await work()
+            except Exception:
+                log.exception("work deferred to after a unit's commit failed")
+
+    def defer(self, work: Callable[[], Awaitable[None]]) -> bool:
+        """Inside a unit: run `work` once the unit has committed (in order, in the same task,
+        outside the unit), and return True; dropped if the unit rolls back. Outside a unit:
+        False, and the caller runs it now. For work that must see the turn's rows committed
+        (the event hooks read them from other connections)."""
+        unit = self.current_unit()
+        if unit is None:
+            return False
+        unit.deferred.append(work)
+        return True
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once what the caller wrote is committed: at the end of the running
@@ -259,15 +281,21 @@ class Database:
         """Run `work` in a unit; when the connection turns out to be dead (the server restarted,
         a recycled connection dropped), run it once more on a fresh one. `work` must not have
         sent anything before it touches the database (a turn's replies go out after it)."""
-        try:
-            async with self.unit():
-                return await work()
-        except DBAPIError as problem:
-            if not is_disconnect(problem) or self.current_unit() is not None:
-                raise
-            log.warning("database connection lost; running the turn once more")
-        async with self.unit():
+        if self.current_unit() is not None:  # already inside a turn: it is the turn's work
             return await work()
+        for attempt in (1, 2):
+            opened: Unit | None = None
+            try:
+                async with self.unit() as unit:
+                    opened = unit
+                    return await work()
+            except DBAPIError as problem:
+                # Once COMMIT was sent the turn may have been applied: never run it twice.
+                lost_before_commit = opened is not None and not opened.committing
+                if attempt == 2 or not is_disconnect(problem) or not lost_before_commit:
+                    raise
+                log.warning("database connection lost; running the turn once more")
+        raise AssertionError("unreachable")
 
     def _staged(self) -> None:
         for listener in list(self.outbox_listeners):
