@@ -97,7 +97,7 @@ class Unit:
 
     Each block still gets its own `AsyncSession` (its own identity map, as before) bound to that
     connection. `cache` holds what a turn looks up once (members by account, the catalogue
-    version): see `rewards.store.turncache`.
+    version): see `turn_cache`.
     """
 
     def __init__(self, db: Database) -> None:
