@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlmodel import col
 
+from rewards import hooks
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
 from rewards.services import outbox
@@ -179,6 +180,10 @@ async def list_tags(db: Database) -> list[TagView]:
 
 
 class KudosService:
+    # True in the `Core`'s evented service: a kudos stages ``kudos.given`` (giver) and
+    # ``kudos.received`` (each receiver) hooks (`rewards.hooks`) in its own transaction.
+    stage_hooks = False
+
     def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
         self.db = db
         self.settings = settings
@@ -286,6 +291,14 @@ class KudosService:
                 },
                 at=now,
             )
+            if self.stage_hooks:
+                hook_payload = {"kudos_id": kudos.id}
+                for name, member_id in [("kudos.given", giver_id)] + [
+                    ("kudos.received", r) for r in unique
+                ]:
+                    hooks.stage(
+                        session, name, member_id, hook_payload, occurrence=f"k{kudos.id}", at=now
+                    )
             await session.flush()
             key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
             return KudosView(

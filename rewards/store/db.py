@@ -10,7 +10,8 @@ SQLite specifics, set once here so services need not care:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 
 # Set in a write session's `info` by `rewards.services.outbox.stage`.
 OUTBOX_STAGED = "outbox_staged"
+# Set in a write session's `info` by `rewards.hooks.stage`.
+HOOKS_STAGED = "hooks_staged"
 
 
 class Database:
@@ -70,6 +73,10 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.outbox_listeners: list[Callable[[], None]] = []
+        self.hook_listeners: list[Callable[[], None]] = []
+        # Awaited by `dispose` before the engine closes: the hook runners of the cores on this
+        # database finish their queue (a CLI command's hooks run before it exits).
+        self.before_dispose: list[Callable[[], Awaitable[None]]] = []
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             ensure_sqlite_dir(url)
@@ -112,7 +119,9 @@ class Database:
 
         A transaction that staged outbox events (`rewards.services.outbox.stage` marks the
         session) calls every `outbox_listeners` callback once it has committed: the event
-        manager's relay is woken at once instead of at its next poll.
+        manager's relay is woken at once instead of at its next poll. Likewise a transaction
+        that staged event hooks (`rewards.hooks.stage`) calls every `hook_listeners` callback:
+        the hook runner drains them right after the commit.
         """
         async with (
             AsyncSession(self._write_engine, expire_on_commit=False) as session,
@@ -122,6 +131,14 @@ class Database:
         if session.info.pop(OUTBOX_STAGED, False):
             for listener in list(self.outbox_listeners):
                 listener()
+        if session.info.pop(HOOKS_STAGED, False):
+            for listener in list(self.hook_listeners):
+                listener()
 
     async def dispose(self) -> None:
+        for step in list(self.before_dispose):
+            try:
+                await step()
+            except Exception:
+                logging.getLogger(__name__).exception("a step before closing the database failed")
         await self.engine.dispose()
