@@ -374,3 +374,25 @@ async def test_auto_enrol_asks_about_the_named_member_only(
     async with database.engine.connect() as conn:
         count = await conn.scalar(text("SELECT count(*) FROM workflow_enrollment"))
     assert count == 1
+
+
+async def test_hooks_run_in_their_own_context_not_the_committer_s(
+    database: Database, clock: FixedClock
+) -> None:
+    """A commit made while a workflow completes (its context says "completing") wakes the
+    runner; the hooks it then runs, here another member's kudos, still evaluate workflows."""
+    from rewards.services import workflows
+
+    core = _core(database, clock)
+    await _catalogue(database, clock)
+    ana = await add_member(database, "Ana", department="Sales")
+    ben = await add_member(database, "Ben", department="Sales")
+    token = workflows._COMPLETING.set(True)
+    try:
+        await core.kudos.give(ana, [ben], "Thanks!")
+    finally:
+        workflows._COMPLETING.reset(token)
+    await core.hooks.stop()  # waits for the drain that commit spawned
+    async with database.read() as session:
+        enrolled = set((await session.scalars(select(WorkflowEnrollment.member_id))).all())
+    assert enrolled == {ana, ben}

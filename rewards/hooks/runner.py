@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -64,7 +65,9 @@ class HookRunner:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (synchronous caller): `drain()` or the server's poll runs them
-        task = loop.create_task(self._drain_soon())
+        # A fresh context: the commit may come from inside a workflow completion, whose
+        # context variables must not leak into the hooks of unrelated events.
+        task = loop.create_task(self._drain_soon(), context=contextvars.Context())
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
 
@@ -126,7 +129,9 @@ class HookRunner:
         """Run the wake-and-poll loop in the background (the server's lifecycle)."""
         if self._loop_task is None:
             self._stopping = False
-            self._loop_task = asyncio.get_running_loop().create_task(self._run())
+            self._loop_task = asyncio.get_running_loop().create_task(
+                self._run(), context=contextvars.Context()
+            )
 
     async def _run(self) -> None:
         first = True

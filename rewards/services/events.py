@@ -134,16 +134,6 @@ class EventService:
         retried)."""
         await self.emit(hook.name, hook.member_id, hook.payload, occurrence=hook.occurrence)
 
-    async def emit_safely(
-        self, name: str, member_id: int, payload: dict[str, Any] | None = None
-    ) -> list[AwardView]:
-        """`emit`, logging instead of raising: for emissions after something already committed."""
-        try:
-            return await self.emit(name, member_id, payload)
-        except Exception:
-            log.exception("event %s for member %s failed", name, member_id)
-            return []
-
     async def activity(
         self, member_id: int, tz: str | None, *, now: datetime | None = None, defer: bool = False
     ) -> bool:
