@@ -208,7 +208,8 @@ class RewardsEngine:
             # Not a member (yet): remembered for the day, so each request costs no lookup.
             self._remember(ref, _Seen(None, None, local_today(now, self.settings.timezone)))
             return
-        await core.events.activity(member.id, member.timezone, now=now)
+        # The login's hooks are staged with the activity and run after the host's response.
+        await core.events.activity(member.id, member.timezone, now=now, defer=True)
         zone = member.timezone or self.settings.timezone
         self._remember(ref, _Seen(member.id, member.timezone, local_today(now, zone)))
 

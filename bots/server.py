@@ -130,6 +130,9 @@ def mount(
         if catalog is not None:
             await catalog(app[CORE])
         log.info("event manager %s", settings.event_manager.status())
+        # Event hooks: drained after each commit that staged them, and polled for rows a
+        # crashed process left (`rewards.hooks`); `close` stops the runner and drains the rest.
+        app[CORE].hooks.start()
         yield
         await app[CORE].close()
 

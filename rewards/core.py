@@ -2,7 +2,9 @@
 scheduler all receive the same `Core`, so every path shares one award pipeline and one ledger.
 
 The award and kudos services are the evented ones (`rewards.services.events`): whoever gives a
-kudos or a badge through the core also fires the Automated Badges listening to it.
+kudos or a badge through the core also fires the Automated Badges listening to it. Those events
+are staged with the write and run by `hooks` (`rewards.hooks.HookRunner`) right after the commit;
+`await core.hooks.drain()` waits for them, and `close()` runs what is left.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from functools import cached_property, lru_cache
 
 from rewards.clock import Clock, SystemClock
 from rewards.functions.registry import FunctionRegistry, build_registry
+from rewards.hooks import HookRunner
 from rewards.services.events import EventedAwards, EventedKudos, EventService
 from rewards.services.leaderboards import LeaderboardService
 from rewards.services.nominations import NominationService
@@ -46,6 +49,9 @@ class Core:
             events=self.events,
             functions=lambda: self.functions,
         )
+        self.hooks = HookRunner(self.db, self.clock, self.events.handle)
+        self.db.hook_listeners.append(self.hooks.nudge)
+        self.db.before_dispose.append(self.hooks.stop)
 
     @cached_property
     def functions(self) -> FunctionRegistry:
@@ -62,4 +68,8 @@ class Core:
         )
 
     async def close(self) -> None:
+        """Run the hooks still queued, then close the database (`Database.dispose` stops the
+        runner first, as it does for a CLI command's core that is never closed itself)."""
         await self.db.dispose()
+        if self.hooks.nudge in self.db.hook_listeners:
+            self.db.hook_listeners.remove(self.hooks.nudge)

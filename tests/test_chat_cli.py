@@ -51,11 +51,14 @@ def test_chat_session_gives_kudos_and_a_badge(tmp_path: Path) -> None:
     assert "Here is what I can do" not in out
     assert "Traceback" not in out
 
-    result = runner.invoke(cli, ["chat", "--as", "li@example.com"], input="/me\n", env=env)
+    result = runner.invoke(cli, ["chat", "--as", "li@example.com"], input="/me\n/me\n", env=env)
     assert result.exit_code == 0
-    # 200 (the badge) + 5 (the kudos) + 20: Li's first turn of the day is a "login", which the
-    # example catalogue's Automated Badges "Welcome to Navigator" and "Welcome Badge" reward.
-    assert "Points:         225" in result.output
+    # 200 (the badge) + 5 (the kudos); then + 20: Li's first turn of the day is a "login", which
+    # the example catalogue's Automated Badges "Welcome to Navigator" and "Welcome Badge" reward
+    # right after that turn's reply.
+    first, second = result.output.split("> /me")[1:]
+    assert "Points:         205" in first
+    assert "Points:         225" in second
     assert "Rank:           #1" in result.output
 
 

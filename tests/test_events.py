@@ -35,18 +35,22 @@ async def test_chat_turns_award_welcome_to_navigator_once_per_login_day(
 ) -> None:
     ana = await add_member(database, "Ana", timezone="America/New_York")
     await add_welcome(database)
-    chat = ScriptedConversation(DialogEngine(_core(database, clock)), ana, whole_forms=True)
+    core = _core(database, clock)
+    chat = ScriptedConversation(DialogEngine(core), ana, whole_forms=True)
 
     for text in ("/help", "hello", "/me"):
         await chat.say(text)
+    await core.hooks.drain()  # the login is staged with the turn and runs after its reply
     assert await _awards(database) == [(1007, ana, "event")]
 
     # The clock says 15:00 UTC, 10:00 in New York.
     clock.advance(timedelta(hours=12))  # 22:00 in New York (03:00 UTC on the 19th): same day
     await chat.say("/help")
+    await core.hooks.drain()
     assert len(await _awards(database)) == 1
     clock.advance(timedelta(hours=3))  # 01:00 the next day in New York
     await chat.say("/help")
+    await core.hooks.drain()
     assert await _awards(database) == [(1007, ana, "event"), (1007, ana, "event")]
     async with database.read() as session:
         days = (await session.scalars(select(MemberActivity.day))).all()
@@ -92,7 +96,9 @@ async def test_kudos_fire_given_and_received_badges(database: Database, clock: F
         multiple=True,
         events=["kudos.received"],
     )
-    await _core(database, clock).kudos.give(giver, [li, bo], "great demo")
+    core = _core(database, clock)
+    await core.kudos.give(giver, [li, bo], "great demo")
+    await core.hooks.drain()
     assert await _awards(database) == [
         (10, giver, "event"),
         (11, li, "event"),
@@ -116,9 +122,11 @@ async def test_a_badge_award_fires_one_level_of_badge_awarded_only(
     )
     core = _core(database, clock)
     await core.awards.award(20, li, boss)
+    await core.hooks.drain()
     # Collector is itself a badge, but an event-sourced one: it fires nothing further.
     assert await _awards(database) == [(20, li, "dialog"), (21, li, "event")]
     await core.awards.award(21, li, source=AwardSource.EVENT)
+    assert await core.hooks.drain() == 0
     assert len(await _awards(database)) == 3
 
 
@@ -133,6 +141,7 @@ async def test_a_failing_event_never_undoes_the_kudos(
 
     monkeypatch.setattr(core.events, "emit", broken)
     kudos = await core.kudos.give(giver, [li], "thanks")
+    await core.hooks.drain()
     async with database.read() as session:
         assert await session.get(Kudos, kudos.id) is not None
     assert "kudos.given" in caplog.text

@@ -258,6 +258,7 @@ async def test_kudos_with_mentions(database: Database) -> None:
         assert channel.reference["channel"] == CHANNEL
 
         # Known people are not looked up again. (/myrewards is how the manifest registers /me.)
+        await slack.bot.core.hooks.drain()  # the kudos' event hooks (auto-enrolment) ran
         await slack.command("/myrewards")
         assert len(slack.api.of("users.info")) == 3
         # /me, then a progress card for the example catalogue's auto-enrolled workflow.

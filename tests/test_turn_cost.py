@@ -5,16 +5,17 @@ PostgreSQL. The kudos is the sender's second command of the day, by people alrea
 is the steady state of a busy workspace (first contact adds `users.info` and the admission of the
 people named; the first turn of a member's day fires the login event).
 
-The event hooks (Automated Badges and workflows on ``kudos.given`` / ``kudos.received``) are
-disabled here: they are being moved out of the turn, to run after the reply from a staged queue
-row, and are measured there. What is counted is the turn itself: the delivery marker, the people
-named, the channel, the activity, the dialog, the kudos and the conversation state. Statements are
+The event hooks (Automated Badges and workflows on ``kudos.given`` / ``kudos.received``) run after
+the reply from rows the turn stages (`rewards.hooks`); they are held back while the turn is
+counted and run afterwards (`tests/test_hooks.py` measures them). What is counted is the turn
+itself: the delivery marker, the people named, the channel, the activity, the dialog, the kudos,
+its staged hooks and the conversation state. Statements are
 what the driver is asked to execute (SQLAlchemy's `before_cursor_execute`, which includes SQLite's
 `BEGIN IMMEDIATE`) plus what the driver sends on its own: the `COMMIT` (the connection's `commit`
-event) and, on PostgreSQL, asyncpg's `BEGIN`. Today: 11 on either database (the delivery marker,
-the one look-up of the three people, the channel, the kudos, its tags, receivers, tag links and
-ledger entries, the conversation state, BEGIN and COMMIT; the activity row was written by the
-sender's earlier turn today), which leaves room for the hooks' staged queue row.
+event) and, on PostgreSQL, asyncpg's `BEGIN`. Today: 12 on either database (the delivery marker,
+the one look-up of the three people, the channel, the kudos, its tags, receivers, tag links,
+ledger entries and staged hooks, the conversation state, BEGIN and COMMIT; the activity row was
+written by the sender's earlier turn today).
 """
 
 from __future__ import annotations
@@ -72,20 +73,23 @@ def recording(database: Database) -> Iterator[Recorded]:
         event.remove(engine.pool, "checkout", on_checkout)
 
 
-async def _no_hooks(*_args: Any, **_kwargs: Any) -> list[Any]:
-    return []
-
-
 async def test_a_slack_kudos_is_one_transaction_of_at_most_12_statements(
     database: Database,
 ) -> None:
     async with slack_app(database) as slack:
         core = slack.bot.core
-        core.events.emit_safely = _no_hooks  # type: ignore[method-assign]
         await slack.command("/kudos", f"<@{LI}> <@{BOB}> first one #teamwork")  # meets everyone
         await slack.command("/myrewards")  # the sender's first turn of the day is behind them
+        # The turn stages its event hooks (one insert); they run after the reply, on their own
+        # connections, so they are held back while the turn is counted and run afterwards.
+        await core.hooks.stop()  # no poll lands in the count; drain() still runs them below
+        woken = list(database.hook_listeners)
+        database.hook_listeners.clear()
         with recording(database) as seen:
             await slack.command("/kudos", f"<@{LI}> <@{BOB}|bob> great demo #teamwork #quality")
+        database.hook_listeners.extend(woken)
+        assert any("INSERT INTO event_hook" in s for s in seen.statements)
+        await core.hooks.drain()
         async with database.read() as session:
             assert await session.scalar(select(func.count()).select_from(Kudos)) == 2
             assert await session.scalar(select(func.count()).select_from(KudosReceiver)) == 4
@@ -116,10 +120,16 @@ async def test_a_rest_kudos_reads_each_person_once_and_commits_once(
         headers = api.auth()
         first = await api.client.post("/kudos/api/v1/user_kudos", json=body, headers=headers)
         assert first.status == 201, await first.text()
-        served = api.client.server.app[CORE].db
+        core = api.client.server.app[CORE]
+        served = core.db
+        await core.hooks.stop()  # no poll lands in the count; drain() still runs them below
+        woken = list(served.hook_listeners)
+        served.hook_listeners.clear()  # the hooks run after the answer: not counted here
         with recording(served) as seen:
             again = await api.client.post("/kudos/api/v1/user_kudos", json=body, headers=headers)
+        served.hook_listeners.extend(woken)
         assert again.status == 201, await again.text()
+        await core.hooks.drain()
     member_reads = [s for s in seen.statements if s.startswith("SELECT member.id")]
     assert len(member_reads) == 3, seen.statements  # ana, bob, cy: once each
     assert seen.commits == 2, seen.statements  # the kudos, the audit row

@@ -82,6 +82,9 @@ async def run_chat(db: Database, settings: Settings, email: str, lines: TextIO, 
         # Numbers press the buttons of the card just shown, never those of an older card.
         buttons = _print(replies, out)
         out.flush()
+        # The turn's event hooks (a login bonus, a kudos' badges) run after its reply, as in
+        # the server; the next line sees what they awarded.
+        await core.hooks.drain()
     return 0
 
 

@@ -42,6 +42,8 @@ from rewards.store.db import Database
 from rewards.store.models import Member
 
 PER_MEMBER_CONCURRENCY = 8
+# Above this many ids `active_members` reads the active population and filters in Python.
+IN_LIST_LIMIT = 1000
 
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "gte": operator.ge,
@@ -193,7 +195,8 @@ class SqlConnection:
 
 
 async def active_members(db: Database, within: set[int] | None = None) -> list[MemberInfo]:
-    """Active members by id (only those in `within`, when given)."""
+    """Active members by id (only those in `within`, when given: filtered in SQL, so asking
+    about one member reads one row, never the population)."""
     query = (
         select(
             col(Member.id),
@@ -206,10 +209,19 @@ async def active_members(db: Database, within: set[int] | None = None) -> list[M
         .where(col(Member.active).is_(True))
         .order_by(col(Member.id))
     )
+    small = within is not None and len(within) <= IN_LIST_LIMIT
+    if within is not None and small:
+        if not within:
+            return []
+        query = query.where(col(Member.id).in_(sorted(within)))
     async with db.read() as session:
         rows = (await session.execute(query)).all()
     members = [MemberInfo(int(r[0] or 0), r[1], str(r[2]), r[3], r[4], r[5]) for r in rows]
-    return [m for m in members if within is None or m.id in within]
+    if within is None or small:
+        return members
+    # A sweep's AND-ed set can be most of the population: one pass, filtered here, rather than
+    # an IN list past SQLite's bound-parameter limit.
+    return [m for m in members if m.id in within]
 
 
 def passes(value: object, rule: AchievementRule) -> bool:

@@ -8,11 +8,13 @@ event Automated Badges listen to. Concurrent calls are safe: the insert is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards.clock import as_utc, local_today
@@ -20,10 +22,19 @@ from rewards.store.db import Database
 from rewards.store.models import MemberActivity
 
 
-async def record_activity(db: Database, member_id: int, now: datetime, tz_name: str | None) -> bool:
+async def record_activity(
+    db: Database,
+    member_id: int,
+    now: datetime,
+    tz_name: str | None,
+    *,
+    on_first: Callable[[AsyncSession], None] | None = None,
+) -> bool:
     """Record that the member was active at `now`; True only for the first time that local day.
 
-    The day is `now` in `tz_name` (the member's zone; UTC when unset or unknown).
+    The day is `now` in `tz_name` (the member's zone; UTC when unset or unknown). `on_first` is
+    called with the session when it is that first time, to add rows that commit with the
+    activity (the ``login`` event hook).
     """
     day = local_today(now, tz_name)
     seen = _recorded(db)
@@ -38,6 +49,8 @@ async def record_activity(db: Database, member_id: int, now: datetime, tz_name: 
     )
     async with db.write(savepoint=False) as session:
         inserted = (await session.execute(statement)).first()
+        if inserted is not None and on_first is not None:
+            on_first(session)
     db.after_commit(lambda: seen.add((member_id, day)))  # the row exists, once committed
     return inserted is not None
 

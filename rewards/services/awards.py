@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from rewards import hooks
 from rewards.catalog.model import RewardCore, RewardKind
 from rewards.catalog.permissions import PermissionEntry, allows
 from rewards.clock import Clock, SystemClock, as_utc, local_now, timeframe_bucket
@@ -117,7 +118,15 @@ def describe_entries(entries: tuple[PermissionEntry, ...]) -> str:
     return "; or ".join(p for p in phrases if p) or "nobody"
 
 
+# The event an award not made by an event sets off (`rewards.services.events.BADGE_AWARDED`).
+BADGE_AWARDED_HOOK = "badge.awarded"
+
+
 class AwardService:
+    # True in the `Core`'s evented service: awards stage their ``badge.awarded`` hooks
+    # (`rewards.hooks`) in their own transaction.
+    stage_hooks = False
+
     def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
         self.db = db
         self.settings = settings
@@ -365,6 +374,19 @@ class AwardService:
                     },
                     at=now,
                 )
+                if self.stage_hooks and source is not AwardSource.EVENT:
+                    hooks.stage(
+                        session,
+                        BADGE_AWARDED_HOOK,
+                        receiver.id,
+                        {
+                            "award_id": award.id,
+                            "reward_id": reward.reward_id,
+                            "source": source.value,
+                        },
+                        occurrence=f"a{award.id}",
+                        at=now,
+                    )
                 keys = await _key_names(session, [api_key_id])
                 return _view(award, row.name, receiver, giver, keys)
         except IntegrityError as problem:

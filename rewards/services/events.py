@@ -14,10 +14,16 @@ the event (``["login"]`` when the catalogue gives none), with source ``event``, 
 The last rule is the recursion guard: an Automated Badge fired by ``badge.awarded`` is an
 event-sourced award, so it emits nothing, and a chain is at most one level deep.
 
-`EventedAwards` and `EventedKudos` are the award and kudos services with the emission added; the
-`Core` uses them, so chat, the REST API and the scheduler all emit without knowing about events.
-An event that fails is logged and never undoes the kudos or award that caused it: those are
-already committed, and a missing bonus badge is better than a lost kudos.
+`EventedAwards` and `EventedKudos` are the award and kudos services that stage these events
+(`rewards.hooks`) in the same transaction as the kudos or award; the `Core` uses them, so chat,
+the REST API and the scheduler all emit without knowing about events. The `Core`'s hook runner
+runs them after the commit (after the turn's reply), exactly once, from the queue, so a crash
+loses none. A chat turn's ``login`` (`touch`) is staged the same way. An event that fails never
+undoes the kudos or award that caused it: those are already committed, and a missing bonus
+badge is better than a lost kudos.
+
+Every hook concerns only the member the event names: the listeners are read from the catalogue,
+the awards and the workflow evaluation look up that member alone.
 
 Event awards are not announced in channels (a daily login bonus would flood them); the award
 itself is what the member sees on `/me`.
@@ -32,14 +38,16 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from rewards import hooks
 from rewards.catalog.loader import RewardDefinition
 from rewards.catalog.model import RewardKind
 from rewards.clock import Clock, SystemClock, local_today
 from rewards.errors import AlreadyAwarded, NotAllowed, NotAvailable, UnknownMember
+from rewards.hooks import StagedHook
 from rewards.rules.activity import record_activity
 from rewards.services.awards import AwardService, AwardSource, AwardView
 from rewards.services.catalog import list_definitions
-from rewards.services.kudos import KudosService, KudosView
+from rewards.services.kudos import KudosService
 from rewards.services.members import cached_member
 from rewards.settings import Settings
 from rewards.store.db import Database
@@ -69,9 +77,10 @@ class EventService:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.awards: AwardService = AwardService(db, settings, self.clock)
-        # Called with (event name, member id) after every emission: the workflow engine's
-        # auto-evaluation (`rewards.services.workflows`). A failing hook is logged, never raised.
-        self.hooks: list[Callable[[str, int], Awaitable[None]]] = []
+        # Called with (event name, member id, payload) after every emission: the workflow
+        # engine's auto-evaluation (`rewards.services.workflows`). A failing hook is logged,
+        # never raised.
+        self.hooks: list[Callable[[str, int, dict[str, Any]], Awaitable[None]]] = []
 
     async def listeners(self, name: str) -> list[RewardDefinition]:
         """Enabled Automated Badges fired by event `name`."""
@@ -115,57 +124,51 @@ class EventService:
                 continue
         for hook in self.hooks:
             try:
-                await hook(name, member_id)
+                await hook(name, member_id, dict(payload or {}))
             except Exception:
                 log.exception("event %s hook for member %s failed", name, member_id)
         return made
 
-    async def emit_safely(
-        self, name: str, member_id: int, payload: dict[str, Any] | None = None
-    ) -> list[AwardView]:
-        """`emit`, logging instead of raising: for emissions after something already committed.
-
-        Inside a unit of work the emission waits for the unit's commit (and returns no awards):
-        the hooks read the turn's rows, some from other connections, so only then do they see
-        them, as they did when every service committed on its own."""
-
-        async def emit() -> list[AwardView]:
-            try:
-                return await self.emit(name, member_id, payload)
-            except Exception:
-                log.exception("event %s for member %s failed", name, member_id)
-                return []
-
-        async def later() -> None:
-            await emit()
-
-        return [] if self.db.defer(later) else await emit()
+    async def handle(self, hook: StagedHook) -> None:
+        """Run one staged event (`rewards.hooks`): `emit` with the occurrence it was staged
+        with, so running it twice awards once. Raises when the database fails (the row is then
+        retried)."""
+        await self.emit(hook.name, hook.member_id, hook.payload, occurrence=hook.occurrence)
 
     async def activity(
-        self, member_id: int, tz: str | None, *, now: datetime | None = None
+        self, member_id: int, tz: str | None, *, now: datetime | None = None, defer: bool = False
     ) -> bool:
         """Record the member's activity; on their first of the local day, emit ``login``.
 
         Returns True when this was that first activity. Never raises for the login awards.
+        `defer` (a chat turn) stages the ``login`` event with the activity row instead, for the
+        hook runner to run after the reply; without it (the REST API and inbound events, which
+        answer with the awards made) it runs here.
         """
         moment = now or self.clock.now()
         zone_name = tz or self.settings.timezone
+        day = local_today(moment, zone_name).isoformat()
+        if defer:
+            return await record_activity(
+                self.db,
+                member_id,
+                moment,
+                zone_name,
+                on_first=lambda session: hooks.stage(
+                    session, LOGIN, member_id, {"day": day}, occurrence=day, at=moment
+                ),
+            )
         if not await record_activity(self.db, member_id, moment, zone_name):
             return False
-        day = local_today(moment, zone_name).isoformat()
-
-        async def login() -> None:
-            try:
-                await self.emit(LOGIN, member_id, {"day": day}, now=moment, occurrence=day)
-            except Exception:
-                log.exception("login event for member %s failed", member_id)
-
-        if not self.db.defer(login):  # in a unit: once the activity row is committed
-            await login()
+        try:
+            await self.emit(LOGIN, member_id, {"day": day}, now=moment, occurrence=day)
+        except Exception:
+            log.exception("login event for member %s failed", member_id)
         return True
 
     async def touch(self, member_id: int, *, now: datetime | None = None) -> bool:
-        """`activity` for a member known only by id (a chat turn): their zone is looked up.
+        """`activity` for a member known only by id (a chat turn): their zone is looked up, and
+        the ``login`` event is staged for after the reply.
 
         An unknown member id records nothing.
         """
@@ -182,78 +185,28 @@ class EventService:
             )
         if found is None:
             return False
-        return await self.activity(member_id, found[0], now=now)
+        return await self.activity(member_id, found[0], now=now, defer=True)
 
 
 class EventedAwards(AwardService):
-    """The award service, emitting ``badge.awarded`` after every award not made by an event."""
+    """The award service, staging ``badge.awarded`` with every award not made by an event."""
+
+    stage_hooks = True
 
     def __init__(
         self, db: Database, settings: Settings, clock: Clock | None, *, events: EventService
     ) -> None:
         super().__init__(db, settings, clock)
         self.events = events
-
-    async def award(
-        self,
-        reward_id: int,
-        to: int,
-        by: int | None = None,
-        message: str | None = None,
-        *,
-        source: AwardSource = AwardSource.DIALOG,
-        args: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        api_key_id: int | None = None,
-    ) -> AwardView:
-        view = await super().award(
-            reward_id,
-            to,
-            by,
-            message,
-            source=source,
-            args=args,
-            idempotency_key=idempotency_key,
-            api_key_id=api_key_id,
-        )
-        if source is not AwardSource.EVENT:
-            await self.events.emit_safely(
-                BADGE_AWARDED, view.member_id, {"award_id": view.id, "reward_id": view.reward_id}
-            )
-        return view
 
 
 class EventedKudos(KudosService):
-    """The kudos service, emitting ``kudos.given`` and ``kudos.received`` after each kudos."""
+    """The kudos service, staging ``kudos.given`` and ``kudos.received`` with each kudos."""
+
+    stage_hooks = True
 
     def __init__(
         self, db: Database, settings: Settings, clock: Clock | None, *, events: EventService
     ) -> None:
         super().__init__(db, settings, clock)
         self.events = events
-
-    async def give(
-        self,
-        giver_id: int,
-        receivers: list[int],
-        message: str,
-        tags: list[str] | None = None,
-        *,
-        visibility: str = "public",
-        channel: dict[str, Any] | None = None,
-        api_key_id: int | None = None,
-    ) -> KudosView:
-        kudos = await super().give(
-            giver_id,
-            receivers,
-            message,
-            tags,
-            visibility=visibility,
-            channel=channel,
-            api_key_id=api_key_id,
-        )
-        payload = {"kudos_id": kudos.id}
-        await self.events.emit_safely(KUDOS_GIVEN, kudos.giver_id, payload)
-        for receiver_id, _name in kudos.receivers:
-            await self.events.emit_safely(KUDOS_RECEIVED, receiver_id, payload)
-        return kudos

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select
 from sqlmodel import col
 
+from rewards import hooks
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
 from rewards.services import outbox
@@ -183,6 +184,10 @@ async def list_tags(db: Database) -> list[TagView]:
 
 
 class KudosService:
+    # True in the `Core`'s evented service: a kudos stages ``kudos.given`` (giver) and
+    # ``kudos.received`` (each receiver) hooks (`rewards.hooks`) in its own transaction.
+    stage_hooks = False
+
     def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
         self.db = db
         self.settings = settings
@@ -312,6 +317,14 @@ class KudosService:
                 },
                 at=now,
             )
+            if self.stage_hooks:
+                await hooks.stage_many(
+                    session,
+                    [("kudos.given", giver_id)] + [("kudos.received", r) for r in unique],
+                    {"kudos_id": kudos_id},
+                    occurrence=f"k{kudos_id}",
+                    at=now,
+                )
             await session.flush()
             key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
             return KudosView(

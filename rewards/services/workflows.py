@@ -319,10 +319,17 @@ class WorkflowService:
         query = select(col(Member.id)).where(col(Member.active).is_(True))
         if within is not None:
             query = query.where(col(Member.id).in_(sorted(within)))
-        enrolled = select(col(WorkflowEnrollment.member_id)).where(
-            col(WorkflowEnrollment.reward_id) == definition.reward_id
+        # NOT EXISTS, not NOT IN: an anti-join probing (reward, member) per member, where NOT IN
+        # hashes every enrolment of the reward even when one member is asked about.
+        enrolled = (
+            select(col(WorkflowEnrollment.id))
+            .where(
+                col(WorkflowEnrollment.reward_id) == definition.reward_id,
+                col(WorkflowEnrollment.member_id) == col(Member.id),
+            )
+            .exists()
         )
-        query = query.where(col(Member.id).not_in(enrolled))
+        query = query.where(~enrolled)
         async with self.db.read() as session:
             ids = [i for i in (await session.scalars(query)).all() if i is not None]
             people = await load_people(session, ids)
@@ -513,10 +520,15 @@ class WorkflowService:
         reports = await self.evaluate(now=now, automatic=True)
         return [r for r in reports if r.awarded or r.skipped or r.error]
 
-    async def on_event(self, name: str, member_id: int) -> None:
+    async def on_event(
+        self, name: str, member_id: int, payload: dict[str, Any] | None = None
+    ) -> None:
         """Events (``login``, ``kudos.*``, ``badge.awarded``) re-evaluate the member's
-        `auto_evaluation` workflows."""
-        if _COMPLETING.get():
+        `auto_evaluation` workflows.
+
+        Not the ``badge.awarded`` of a workflow's own completion award: evaluating the member's
+        workflows again from it would only race with the completion."""
+        if _COMPLETING.get() or (payload or {}).get("source") == AwardSource.WORKFLOW.value:
             return
         await self.evaluate(member_id=member_id, automatic=True)
 

@@ -74,6 +74,8 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 
 # Set in a write session's `info` by `rewards.services.outbox.stage`.
 OUTBOX_STAGED = "outbox_staged"
+# Set in a write session's `info` by `rewards.hooks.stage`.
+HOOKS_STAGED = "hooks_staged"
 # Counted on each connection (`Connection.info`) by `_count_writes`: how many INSERT, UPDATE and
 # DELETE statements it ran, so a unit can tell whether a failed block left writes behind.
 _WRITES = "rewards_writes"
@@ -107,6 +109,7 @@ class Unit:
         self.cache: dict[Any, Any] = {}
         self.doomed = False
         self.outbox_staged = False
+        self.hooks_staged = False
         self.committed: list[Callable[[], None]] = []
         self.deferred: list[Callable[[], Awaitable[None]]] = []
         self.committing = False
@@ -179,6 +182,10 @@ class Database:
         # What a process keeps between turns, each entry checked against the database once per
         # turn (the catalogue's definitions, under its version number).
         self.memo: dict[str, Any] = {}
+        self.hook_listeners: list[Callable[[], None]] = []
+        # Awaited by `dispose` before the engine closes: the hook runners of the cores on this
+        # database finish their queue (a CLI command's hooks run before it exits).
+        self.before_dispose: list[Callable[[], Awaitable[None]]] = []
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             ensure_sqlite_dir(url)
@@ -250,6 +257,8 @@ class Database:
             callback()
         if unit.outbox_staged:
             self._staged()
+        if unit.hooks_staged:
+            self._hooks_staged()
         for work in unit.deferred:  # outside the unit now: each in its own transactions
             try:
                 await work()
@@ -301,6 +310,10 @@ class Database:
         for listener in list(self.outbox_listeners):
             listener()
 
+    def _hooks_staged(self) -> None:
+        for listener in list(self.hook_listeners):
+            listener()
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for queries; closing it rolls back, so it must not be used to write.
@@ -331,6 +344,9 @@ class Database:
         that catch an IntegrityError and carry on rely on it). The turn's hot path passes
         `savepoint=False` (two statements fewer): a failure there after it wrote anything
         rolls the whole unit back (`UnitAborted`), a failure before any write costs nothing.
+        A transaction that staged event hooks (`rewards.hooks.stage`) calls every
+        `hook_listeners` callback likewise, so the hook runner drains them right after the commit
+        (inside a unit: after the unit's commit).
         """
         unit = self.current_unit()
         if unit is not None:
@@ -344,6 +360,8 @@ class Database:
             yield session
         if session.info.pop(OUTBOX_STAGED, False):
             self._staged()
+        if session.info.pop(HOOKS_STAGED, False):
+            self._hooks_staged()
 
     @asynccontextmanager
     async def _unit_write(self, unit: Unit, savepoint: bool) -> AsyncIterator[AsyncSession]:
@@ -369,7 +387,14 @@ class Database:
         finally:
             if session.info.pop(OUTBOX_STAGED, False):
                 unit.outbox_staged = True
+            if session.info.pop(HOOKS_STAGED, False):
+                unit.hooks_staged = True
             await session.close()
 
     async def dispose(self) -> None:
+        for step in list(self.before_dispose):
+            try:
+                await step()
+            except Exception:
+                logging.getLogger(__name__).exception("a step before closing the database failed")
         await self.engine.dispose()

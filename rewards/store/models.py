@@ -595,6 +595,28 @@ class OutboxEvent(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
 
 
+class EventHook(SQLModel, table=True):
+    """An event whose hooks (Automated Badges, workflow evaluation) are still to run, written in
+    the same transaction as the kudos, award or first activity that caused it (`rewards.hooks`).
+
+    The process that wrote it runs it right after the commit, after the turn's reply; a row left
+    by a crashed process is claimed by the next poll once its lease (`claimed_until`) has run
+    out. A handled row is deleted, so the table holds only pending work.
+    """
+
+    __tablename__ = "event_hook"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    member_id: int
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    occurrence: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _time()
+    claimed_until: datetime | None = _time(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+
+
 class ApiAudit(SQLModel, table=True):
     """One row per API write (any method but GET/HEAD/OPTIONS) by an authenticated key: which key,
     what it asked for, and the answer's status. Kept so an admin can see who changed what; refused

@@ -1,0 +1,151 @@
+"""The `event_hook` queue: staging in the caller's transaction, claiming with a lease, finishing.
+
+Claiming is one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`, so two
+runners (two replicas, or the poll and a drain) never take the same row while its lease holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col
+
+from rewards.store.db import HOOKS_STAGED, Database
+from rewards.store.models import EventHook
+
+EVENT_HOOK = SQLModel.metadata.tables[EventHook.__tablename__]
+
+# A handler that fails this many times is dropped (logged by the runner) rather than retried
+# forever: a hook is a bonus, never worth an endless loop.
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class StagedHook:
+    """One claimed event for one member."""
+
+    id: int
+    name: str
+    member_id: int
+    payload: dict[str, Any]
+    occurrence: str | None
+    attempts: int
+
+
+def stage(
+    session: AsyncSession,
+    name: str,
+    member_id: int,
+    payload: dict[str, Any],
+    *,
+    occurrence: str,
+    at: datetime,
+) -> None:
+    """Add event `name` for `member_id` to the caller's transaction.
+
+    `occurrence` names this happening of the event (``k12`` for kudos 12): the hooks' awards are
+    keyed by it, so handling the row twice awards once. The runner is woken once the
+    transaction commits.
+    """
+    session.info[HOOKS_STAGED] = True
+    session.add(
+        EventHook(
+            name=name, member_id=member_id, payload=payload, occurrence=occurrence, created_at=at
+        )
+    )
+
+
+async def stage_many(
+    session: AsyncSession,
+    events: list[tuple[str, int]],
+    payload: dict[str, Any],
+    *,
+    occurrence: str,
+    at: datetime,
+) -> None:
+    """`stage` for several (event name, member id) pairs of one happening in ONE statement: a
+    kudos stages ``kudos.given`` and a ``kudos.received`` per receiver on its hot path."""
+    if not events:
+        return
+    session.info[HOOKS_STAGED] = True
+    await session.execute(
+        insert(EVENT_HOOK),
+        [
+            {
+                "name": name,
+                "member_id": member_id,
+                "payload": payload,
+                "occurrence": occurrence,
+                "created_at": at,
+                "attempts": 0,
+            }
+            for name, member_id in events
+        ],
+    )
+
+
+async def claim(
+    db: Database,
+    *,
+    now: datetime,
+    limit: int = 50,
+    lease: timedelta = timedelta(seconds=60),
+    staged_before: datetime | None = None,
+) -> list[StagedHook]:
+    """Take up to `limit` unclaimed (or lease-expired) rows, oldest first, for `lease`.
+
+    `staged_before` leaves younger rows to the process that staged them (the poll's grace).
+    """
+    free = or_(col(EventHook.claimed_until).is_(None), col(EventHook.claimed_until) < now)
+    wanted = select(col(EventHook.id)).where(free).order_by(col(EventHook.id)).limit(limit)
+    if staged_before is not None:
+        wanted = wanted.where(col(EventHook.created_at) < staged_before)
+    if not db.is_sqlite:
+        wanted = wanted.with_for_update(skip_locked=True)
+    statement = (
+        update(EventHook)
+        .where(col(EventHook.id).in_(wanted.scalar_subquery()))
+        .values(claimed_until=now + lease, attempts=col(EventHook.attempts) + 1)
+        .returning(
+            col(EventHook.id),
+            col(EventHook.name),
+            col(EventHook.member_id),
+            col(EventHook.payload),
+            col(EventHook.occurrence),
+            col(EventHook.attempts),
+        )
+    )
+    async with db.write() as session:
+        rows = (await session.execute(statement)).all()
+    hooks = [
+        StagedHook(int(r[0]), r[1], int(r[2]), dict(r[3] or {}), r[4], int(r[5])) for r in rows
+    ]
+    return sorted(hooks, key=lambda hook: hook.id)
+
+
+async def finish(db: Database, ids: list[int]) -> None:
+    """Delete handled rows."""
+    if not ids:
+        return
+    async with db.write() as session:
+        await session.execute(delete(EventHook).where(col(EventHook.id).in_(ids)))
+
+
+async def release(db: Database, hook_id: int, error: str, *, retry_at: datetime) -> None:
+    """Give a failed row back, to be claimed again from `retry_at`, noting why."""
+    async with db.write() as session:
+        await session.execute(
+            update(EventHook)
+            .where(col(EventHook.id) == hook_id)
+            .values(claimed_until=retry_at, last_error=error[:500])
+        )
+
+
+async def pending(db: Database) -> int:
+    """Rows still to handle (claimed or not)."""
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(EventHook)) or 0)

@@ -1,0 +1,176 @@
+"""`HookRunner`: drains the `event_hook` queue in this process.
+
+- `nudge()` is called after every commit that staged hooks. A started runner (the server's) wakes
+  its loop, which waits `GATHER_SECONDS` so the turn's reply goes out first, then drains. A
+  runner that was never started (a test, a CLI command, an embedding without the lifecycle)
+  spawns a one-off drain task instead, so the hooks still run right after the commit.
+- The started loop also polls every `POLL_SECONDS` for rows a crashed process left behind (their
+  lease has run out, or they were staged more than `POLL_GRACE` ago and never claimed).
+- `drain()` handles everything claimable now and returns when the queue is empty (as far as this
+  process can see); an in-process lock makes a caller wait for a drain already under way, so
+  `await core.hooks.drain()` is the point after which a kudos' hooks have run.
+- `stop()` ends the loop, waits for spawned drains, and drains once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from rewards.clock import Clock
+from rewards.hooks import queue
+from rewards.hooks.queue import StagedHook
+from rewards.store.db import Database
+
+log = logging.getLogger(__name__)
+
+GATHER_SECONDS = 0.01
+POLL_SECONDS = 5.0
+POLL_GRACE = timedelta(seconds=10)
+LEASE = timedelta(seconds=60)
+BATCH = 50
+RETRY_AFTER = timedelta(seconds=30)
+
+Handler = Callable[[StagedHook], Awaitable[None]]
+
+
+class HookRunner:
+    def __init__(self, db: Database, clock: Clock, handler: Handler) -> None:
+        self.db = db
+        self.clock = clock
+        self.handler = handler
+        self.handled = 0
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._spawned: set[asyncio.Task[int]] = set()
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None
+
+    def nudge(self) -> None:
+        """A commit staged hooks: drain soon (after the current turn has answered)."""
+        if self._stopping:
+            return
+        if self._loop_task is not None:
+            self._wake.set()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (synchronous caller): `drain()` or the server's poll runs them
+        # A fresh context: the commit may come from inside a workflow completion, whose
+        # context variables must not leak into the hooks of unrelated events.
+        task = loop.create_task(self._drain_soon(), context=contextvars.Context())
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    async def _drain_soon(self) -> int:
+        await asyncio.sleep(GATHER_SECONDS)
+        try:
+            return await self.drain()
+        except Exception:
+            log.exception("event hooks: drain failed; the poll will retry")
+            return 0
+
+    async def drain(self, *, staged_before_grace: bool = False) -> int:
+        """Handle every claimable row now; returns how many were handled."""
+        done = 0
+        async with self._lock:
+            while True:
+                now = self.clock.now()
+                batch = await queue.claim(
+                    self.db,
+                    now=now,
+                    limit=BATCH,
+                    lease=LEASE,
+                    staged_before=now - POLL_GRACE if staged_before_grace else None,
+                )
+                if not batch:
+                    return done
+                finished: list[int] = []
+                for hook in batch:
+                    if await self._handle(hook):
+                        finished.append(hook.id)
+                await queue.finish(self.db, finished)
+                done += len(finished)
+                self.handled += len(finished)
+
+    async def _handle(self, hook: StagedHook) -> bool:
+        """Run one hook; True when its row can go (handled, or failed too often)."""
+        try:
+            await self.handler(hook)
+            return True
+        except Exception as problem:
+            if hook.attempts >= queue.MAX_ATTEMPTS:
+                log.exception(
+                    "event %s for member %s failed %d times; dropped",
+                    hook.name,
+                    hook.member_id,
+                    hook.attempts,
+                )
+                return True
+            log.warning("event %s for member %s failed; retrying", hook.name, hook.member_id)
+            await queue.release(
+                self.db,
+                hook.id,
+                f"{type(problem).__name__}: {problem}",
+                retry_at=self.clock.now() + RETRY_AFTER,
+            )
+            return False
+
+    def start(self) -> None:
+        """Run the wake-and-poll loop in the background (the server's lifecycle)."""
+        if self._loop_task is None:
+            self._stopping = False
+            self._loop_task = asyncio.get_running_loop().create_task(
+                self._run(), context=contextvars.Context()
+            )
+
+    async def _run(self) -> None:
+        first = True
+        while not self._stopping:
+            woken = first
+            if not first:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                    woken = True
+            first = False
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                if woken:
+                    await asyncio.sleep(GATHER_SECONDS)
+                    await self.drain()
+                else:
+                    await self.drain(staged_before_grace=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event hooks: drain failed; retrying at the next poll")
+
+    async def stop(self) -> None:
+        """Stop the loop, finish spawned drains, then drain what is left."""
+        self._stopping = True
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            # Woken rather than cancelled: a drain under way finishes its rows instead of
+            # leaving them leased until the next start.
+            self._wake.set()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        if self._spawned:
+            await asyncio.gather(*list(self._spawned), return_exceptions=True)
+        try:
+            await self.drain()
+        except Exception:
+            log.exception("event hooks: final drain failed; the rows stay for the next start")
+        finally:
+            self._stopping = False  # later commits (a reused database) spawn drains again

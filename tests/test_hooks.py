@@ -1,0 +1,398 @@
+"""Event hooks (`rewards.hooks`): staged with the write, run after it exactly once, and at a cost
+that does not grow with the number of members."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, insert, select, text
+
+from rewards import hooks
+from rewards.catalog.loader import load_file
+from rewards.clock import FixedClock
+from rewards.core import Core
+from rewards.services.catalog import load_catalog
+from rewards.settings import Settings
+from rewards.store.db import Database
+from rewards.store.models import (
+    Award,
+    EventHook,
+    Member,
+    MetricRecord,
+    WorkflowEnrollment,
+    WorkflowStepDone,
+)
+from tests.factories import add_member, add_reward
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "rewards.json"
+SALES_MASTERY = 7002
+KUDOS_BONUS = 60  # an Automated Badge on kudos.received (repeatable, no timeframe)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+# Tables whose size grows with the population: no statement of a kudos may scan them.
+POPULATION_TABLES = (
+    "member",
+    "member_group",
+    "award",
+    "ledger_entry",
+    "kudos",
+    "kudos_receiver",
+    "workflow_enrollment",
+    "workflow_step_done",
+    "member_activity",
+    "metric_record",
+)
+
+
+def _core(database: Database, clock: FixedClock) -> Core:
+    return Core(settings=Settings(), db=database, clock=clock)
+
+
+async def _awards(db: Database) -> list[tuple[int, int, str]]:
+    query = select(Award.reward_id, Award.member_id, Award.source).order_by(Award.id)  # type: ignore[arg-type]
+    async with db.read() as session:
+        return [(int(r), int(m), str(s)) for r, m, s in (await session.execute(query)).all()]
+
+
+async def _catalogue(db: Database, clock: FixedClock) -> None:
+    await load_catalog(db, load_file(EXAMPLES), clock=clock)
+    await add_reward(
+        db,
+        reward_id=KUDOS_BONUS,
+        reward="Kudos Magnet",
+        reward_type="Automated Badge",
+        multiple=True,
+        events=["kudos.received"],
+    )
+
+
+async def _bulk_members(db: Database, first: int, count: int) -> None:
+    """`count` members numbered from `first`, in a few multi-row Core inserts."""
+    rows = [
+        {
+            "email": f"m{i}@example.com",
+            "display_name": f"Member {i}",
+            "job_code": "EMPLOYEE",
+            "department": "Sales",
+            "active": True,
+            "leaderboard_opt_out": False,
+            "celebrations_opt_out": False,
+            "created_at": T0,
+            "updated_at": T0,
+        }
+        for i in range(first, first + count)
+    ]
+    async with db.write() as session:
+        for start in range(0, len(rows), 2000):
+            await session.execute(insert(Member), rows[start : start + 2000])
+
+
+async def _member_ids(db: Database, limit: int) -> list[int]:
+    async with db.read() as session:
+        found = await session.scalars(select(Member.id).order_by(Member.id).limit(limit))  # type: ignore[arg-type]
+        return [int(i) for i in found.all() if i is not None]
+
+
+async def _trained(db: Database, member_id: int) -> None:
+    """Every Sales Mastery condition holds for `member_id`: the kudos' hook completes it."""
+    day = date(2026, 11, 1)
+    async with db.write() as session:
+        session.add_all(
+            [
+                MetricRecord(
+                    dataset="training",
+                    member_id=member_id,
+                    day=day,
+                    name="product_knowledge",
+                    value=90,
+                ),
+                MetricRecord(
+                    dataset="training",
+                    member_id=member_id,
+                    day=day,
+                    name="sales_techniques",
+                    value=100,
+                ),
+                MetricRecord(
+                    dataset="sales", member_id=member_id, day=day, name="sales_count", value=1
+                ),
+            ]
+        )
+
+
+class _Statements:
+    """Every statement sent to the database while recording, with its parameters."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        self.seen.append((statement, params))
+
+    @property
+    def count(self) -> int:
+        return len(self.seen)
+
+
+@contextmanager
+def _recording(db: Database) -> Iterator[_Statements]:
+    statements = _Statements()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", statements)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", statements)
+
+
+async def _kudos_with_hooks(core: Core, giver: int, receiver: int) -> _Statements:
+    await core.hooks.drain()  # nothing of an earlier write is counted here
+    with _recording(core.db) as statements:
+        await core.kudos.give(giver, [receiver], "Thanks for the demo!")
+        # kudos.given + kudos.received, and what they staged (a completion's badge.awarded)
+        assert await core.hooks.drain() >= 2
+    return statements
+
+
+async def test_a_kudos_costs_the_same_statements_at_10_and_10000_members(
+    database: Database, clock: FixedClock
+) -> None:
+    try:
+        await _measure_a_kudos_at_two_sizes(database, clock)
+    finally:
+        if database.dialect == "postgresql":  # quicker than the fixture's row-by-row emptying
+            async with database.write() as session:
+                await session.execute(text("TRUNCATE member CASCADE"))
+
+
+async def _measure_a_kudos_at_two_sizes(database: Database, clock: FixedClock) -> None:
+    core = _core(database, clock)
+    await _catalogue(database, clock)
+    await _bulk_members(database, 1, 10)
+    ids = await _member_ids(database, 10)
+    for member in (ids[2], ids[6]):
+        await _trained(database, member)
+    await _kudos_with_hooks(core, ids[0], ids[1])  # warm-up: first tag, first enrolments...
+
+    small = await _kudos_with_hooks(core, ids[2], ids[3])
+    await _bulk_members(database, 11, 9_990)
+    large = await _kudos_with_hooks(core, ids[6], ids[7])
+
+    assert large.count == small.count, "a kudos' statements grew with the member count"
+    # The hooks did their work: bonus badge for the receiver, Sales Mastery completed by the
+    # trained giver, every kudos' giver and receiver enrolled.
+    awards = await _awards(database)
+    assert (KUDOS_BONUS, ids[7], "event") in awards
+    assert (SALES_MASTERY, ids[6], "workflow") in awards
+    async with database.read() as session:
+        enrolled = set((await session.scalars(select(WorkflowEnrollment.member_id))).all())
+    assert enrolled == {ids[i] for i in (0, 1, 2, 3, 6, 7)}
+
+    for statement, plan in await _plans(database, large.seen):
+        for table in POPULATION_TABLES:
+            assert not _scans(plan, table), f"{statement}\n{plan}"
+
+
+async def _plans(db: Database, seen: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The plan of every recorded statement, as the database would run it now."""
+    found = []
+    async with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            await conn.exec_driver_sql("ANALYZE")
+            explain = "EXPLAIN (FORMAT JSON) "
+        else:
+            explain = "EXPLAIN QUERY PLAN "
+        for statement, params in seen:
+            verb = statement.lstrip().split(None, 1)[0].upper()
+            if verb not in {"SELECT", "UPDATE", "DELETE", "INSERT", "WITH"}:
+                continue
+            if isinstance(params, list):  # executemany: one plan serves every row
+                params = params[0] if params else ()
+            rows = (await conn.exec_driver_sql(explain + statement, params)).all()
+            if db.dialect == "postgresql":
+                found.append((statement, rows[0][0][0]["Plan"]))
+            else:
+                found.append((statement, [str(row[3]) for row in rows]))
+        await conn.rollback()
+    return found
+
+
+def _scans(plan: Any, table: str) -> list[str]:
+    """The nodes of `plan` reading much of `table`: on PostgreSQL any scan estimated to return
+    more than 100 of its rows (a sequential scan, or a whole index walked in order); on SQLite a
+    SCAN of it (a look-up is a SEARCH)."""
+    if isinstance(plan, list):  # SQLite: one line per table access
+        return [line for line in plan if line.split(" ")[:2] == ["SCAN", table]]
+    found = []
+    if plan.get("Relation Name") == table and plan.get("Plan Rows", 0) > 100:
+        found.append(f"{plan['Node Type']} on {table}: {plan['Plan Rows']} rows")
+    for child in plan.get("Plans", []):
+        found.extend(_scans(child, table))
+    return found
+
+
+async def test_hooks_run_after_the_write_not_inside_it_and_survive_a_crash(
+    database: Database, clock: FixedClock
+) -> None:
+    """A process that dies after the kudos commits leaves its hooks queued; the next process
+    runs them once."""
+    ana = await add_member(database, "Ana")
+    ben = await add_member(database, "Ben")
+    await add_reward(
+        database, reward_id=KUDOS_BONUS, reward_type="Automated Badge", events=["kudos.received"]
+    )
+    crashed = _core(database, clock)
+    database.hook_listeners.remove(crashed.hooks.nudge)  # it dies before draining
+    await crashed.kudos.give(ana, [ben], "Thanks!")
+    assert await _awards(database) == []
+    assert await hooks.pending(database) == 2
+
+    survivor = _core(database, clock)
+    assert await survivor.hooks.drain() == 2
+    assert await _awards(database) == [(KUDOS_BONUS, ben, "event")]
+    assert await hooks.pending(database) == 0
+    assert await survivor.hooks.drain() == 0
+
+
+async def test_a_hook_handled_twice_awards_once(database: Database, clock: FixedClock) -> None:
+    """Handling is idempotent: a row claimed again after a crash (handled, not yet deleted)
+    changes nothing the second time, even for a repeatable badge."""
+    ana = await add_member(database, "Ana")
+    ben = await add_member(database, "Ben")
+    await add_reward(
+        database,
+        reward_id=KUDOS_BONUS,
+        reward_type="Automated Badge",
+        multiple=True,
+        events=["kudos.received"],
+    )
+    core = _core(database, clock)
+    database.hook_listeners.remove(core.hooks.nudge)
+    await core.kudos.give(ana, [ben], "Thanks!")
+    batch = await hooks.claim(database, now=clock.now())
+    for hook in batch + batch:
+        await core.events.handle(hook)
+    await hooks.finish(database, [hook.id for hook in batch])
+    assert await _awards(database) == [(KUDOS_BONUS, ben, "event")]
+    await core.kudos.give(ana, [ben], "Thanks again!")  # another kudos: another award
+    await core.hooks.drain()
+    assert await _awards(database) == [(KUDOS_BONUS, ben, "event")] * 2
+
+
+async def test_a_claimed_row_is_left_alone_until_its_lease_runs_out(
+    database: Database, clock: FixedClock
+) -> None:
+    ana = await add_member(database, "Ana")
+    ben = await add_member(database, "Ben")
+    core = _core(database, clock)
+    database.hook_listeners.remove(core.hooks.nudge)
+    await core.kudos.give(ana, [ben], "Thanks!")
+    taken = await hooks.claim(database, now=clock.now(), lease=timedelta(seconds=60))
+    assert len(taken) == 2
+    assert await hooks.claim(database, now=clock.now()) == []  # another runner skips them
+    assert await core.hooks.drain() == 0
+    clock.advance(timedelta(seconds=61))  # the claimer died: the lease ran out
+    assert await core.hooks.drain() == 2
+    assert await hooks.pending(database) == 0
+
+
+async def test_a_failing_hook_is_retried_later_then_dropped(
+    database: Database, clock: FixedClock
+) -> None:
+    ana = await add_member(database, "Ana")
+    ben = await add_member(database, "Ben")
+    core = _core(database, clock)
+    database.hook_listeners.remove(core.hooks.nudge)
+    await core.kudos.give(ana, [ben], "Thanks!")
+    calls: list[int] = []
+
+    async def broken(hook: hooks.StagedHook) -> None:
+        calls.append(hook.id)
+        raise RuntimeError("database went away")
+
+    core.hooks.handler = broken
+    assert await core.hooks.drain() == 0
+    assert len(calls) == 2 and await hooks.pending(database) == 2
+    async with database.read() as session:
+        errors = (await session.scalars(select(EventHook.last_error))).all()
+    assert errors == ["RuntimeError: database went away"] * 2
+    for _ in range(10):
+        clock.advance(timedelta(minutes=1))
+        await core.hooks.drain()
+    assert await hooks.pending(database) == 0
+    assert len(calls) == 2 * hooks.queue.MAX_ATTEMPTS
+
+
+async def test_a_chat_login_is_staged_with_the_activity(
+    database: Database, clock: FixedClock
+) -> None:
+    ana = await add_member(database, "Ana")
+    await add_reward(database, reward_id=1007, reward_type="Automated Badge", multiple=True)
+    core = _core(database, clock)
+    database.hook_listeners.remove(core.hooks.nudge)
+    assert await core.events.touch(ana) is True
+    assert await core.events.touch(ana) is False
+    assert await _awards(database) == []
+    assert await core.hooks.drain() == 1
+    assert await _awards(database) == [(1007, ana, "event")]
+
+
+async def test_a_workflow_completion_does_not_re_evaluate_from_its_own_award(
+    database: Database, clock: FixedClock
+) -> None:
+    """The completion award's ``badge.awarded`` is queued like any other, and (as when it ran
+    inline) does not evaluate the member's workflows again."""
+    core = _core(database, clock)
+    await _catalogue(database, clock)
+    ana = await add_member(database, "Ana", department="Sales")
+    ben = await add_member(database, "Ben", department="Sales")
+    await _trained(database, ana)
+    await core.kudos.give(ana, [ben], "Thanks!")
+    await core.hooks.drain()
+    assert (SALES_MASTERY, ana, "workflow") in await _awards(database)
+    async with database.read() as session:
+        steps = (await session.scalars(select(WorkflowStepDone.step_index))).all()
+    assert sorted(steps) == [0, 1, 2]
+    assert await hooks.pending(database) == 0
+
+
+async def test_auto_enrol_asks_about_the_named_member_only(
+    database: Database, clock: FixedClock
+) -> None:
+    """The auto-enrol query probes the enrolment index per member (NOT EXISTS), never hashes
+    every enrolment of the workflow (NOT IN)."""
+    core = _core(database, clock)
+    await _catalogue(database, clock)
+    ana = await add_member(database, "Ana", department="Sales")
+    with _recording(database) as statements:
+        await core.workflows.evaluate(member_id=ana, automatic=True)
+    probes = [s for s, _ in statements.seen if "workflow_enrollment" in s and "member" in s]
+    assert probes and not any("NOT IN" in s.upper() for s in probes)
+    async with database.engine.connect() as conn:
+        count = await conn.scalar(text("SELECT count(*) FROM workflow_enrollment"))
+    assert count == 1
+
+
+async def test_hooks_run_in_their_own_context_not_the_committer_s(
+    database: Database, clock: FixedClock
+) -> None:
+    """A commit made while a workflow completes (its context says "completing") wakes the
+    runner; the hooks it then runs, here another member's kudos, still evaluate workflows."""
+    from rewards.services import workflows
+
+    core = _core(database, clock)
+    await _catalogue(database, clock)
+    ana = await add_member(database, "Ana", department="Sales")
+    ben = await add_member(database, "Ben", department="Sales")
+    token = workflows._COMPLETING.set(True)
+    try:
+        await core.kudos.give(ana, [ben], "Thanks!")
+    finally:
+        workflows._COMPLETING.reset(token)
+    await core.hooks.stop()  # waits for the drain that commit spawned
+    async with database.read() as session:
+        enrolled = set((await session.scalars(select(WorkflowEnrollment.member_id))).all())
+    assert enrolled == {ana, ben}
