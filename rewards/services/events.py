@@ -71,6 +71,11 @@ class EventService:
         # Called with (event name, member id) after every emission: the workflow engine's
         # auto-evaluation (`rewards.services.workflows`). A failing hook is logged, never raised.
         self.hooks: list[Callable[[str, int], Awaitable[None]]] = []
+        # A hook's form for many members at once (`emit_many`), keyed by the per-member hook:
+        # a sweep's 30,000 ``badge.awarded`` must not read the workflows 30,000 times.
+        self.bulk_hooks: dict[
+            Callable[[str, int], Awaitable[None]], Callable[[str, list[int]], Awaitable[None]]
+        ] = {}
 
     async def listeners(self, name: str) -> list[RewardDefinition]:
         """Enabled Automated Badges fired by event `name`."""
@@ -118,6 +123,46 @@ class EventService:
             except Exception:
                 log.exception("event %s hook for member %s failed", name, member_id)
         return made
+
+    async def emit_many(self, name: str, payloads: dict[int, dict[str, Any]]) -> list[AwardView]:
+        """`emit` for many members at once (`payloads`: {member id: payload}): each listening
+        Automated Badge is awarded through the batch path (`rewards.awarding.batch`), and each
+        hook runs once in its bulk form when it has one, else once per member."""
+        from rewards.awarding.batch import Wanted, award_batch
+
+        made: list[AwardView] = []
+        if not payloads:
+            return made
+        for definition in await self.listeners(name):
+            result = await award_batch(
+                self.awards,
+                definition.reward_id,
+                [Wanted(member_id, None, dict(p)) for member_id, p in payloads.items()],
+                source=AwardSource.EVENT,
+            )
+            made += result.awarded
+        members = list(payloads)
+        for hook in self.hooks:
+            bulk = self.bulk_hooks.get(hook)
+            targets: list[tuple[Callable[..., Awaitable[None]], Any]] = (
+                [(bulk, members)] if bulk is not None else [(hook, m) for m in members]
+            )
+            for call, who in targets:
+                try:
+                    await call(name, who)
+                except Exception:
+                    log.exception("event %s hook for %s failed", name, who)
+        return made
+
+    async def emit_many_safely(
+        self, name: str, payloads: dict[int, dict[str, Any]]
+    ) -> list[AwardView]:
+        """`emit_many`, logging instead of raising (the awards it follows are committed)."""
+        try:
+            return await self.emit_many(name, payloads)
+        except Exception:
+            log.exception("event %s for %d members failed", name, len(payloads))
+            return []
 
     async def emit_safely(
         self, name: str, member_id: int, payload: dict[str, Any] | None = None
