@@ -67,8 +67,8 @@ async def _advance_streak(session: AsyncSession, dialect: str, member_id: int, d
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     first, last = col(MemberStreak.first_day), col(MemberStreak.last_day)
     new_day = literal(day, Date)
-    statement = insert(MemberStreak).values(member_id=member_id, first_day=day, last_day=day)
-    statement = statement.on_conflict_do_update(
+    values = insert(MemberStreak).values(member_id=member_id, first_day=day, last_day=day)
+    statement = values.on_conflict_do_update(
         index_elements=["member_id"],
         set_={
             # Both read the row as it was: a later day than `last` either extends the run (the
