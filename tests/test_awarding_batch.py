@@ -47,7 +47,7 @@ async def test_a_once_only_reward_is_awarded_once_whichever_path_came_first(
     first = await award_batch(core.awards, 1, [Wanted(ana), Wanted(bo), Wanted(cy)])
 
     assert [v.member_id for v in first.awarded] == [bo, cy]
-    assert first.skipped == [(ana, "person0 already has Badge 1.")]
+    assert first.skipped == [(ana, "They already have Badge 1.")]
     assert all(v.points == 25 and v.source == "rule" for v in first.awarded)
     again = await award_batch(core.awards, 1, [Wanted(ana), Wanted(bo), Wanted(cy)])
     assert again.awarded == [] and [m for m, _ in again.skipped] == [ana, bo, cy]
@@ -98,7 +98,7 @@ async def test_idempotency_keys_batches_and_a_rerun_that_writes_nothing(
     ledger = await _count(database, LedgerEntry)
     rerun = await award_batch(core.awards, 3, wanted, batch_size=3)
     assert rerun.awarded == [] and len(rerun.skipped) == 7
-    assert rerun.skipped[0][1] == "This request to give Badge 3 was already carried out."
+    assert rerun.skipped[0][1] == "They already have Badge 3."
     assert (await _count(database, Award), await _count(database, LedgerEntry)) == (7, ledger)
 
 
