@@ -465,13 +465,13 @@ async def time_lottery(setup: Setup, budget: Budget) -> list[str]:
         rule = RandomUsers.model_validate(params)
         counter = iter(range(1_000_000))
 
-        async def one(r: Any = rule, label: str = label) -> Any:
-            return await draw(ctx, r, draw_key=f"bench:{label}:{next(counter)}")
+        async def one(r: Any = rule, label: str = label, keys: Any = counter) -> Any:
+            return await draw(ctx, r, draw_key=f"bench:{label}:{next(keys)}")
 
         drawn = await measure(one, budget)
         legacy = await measure(lambda r=rule: _legacy_draw(setup, r), budget)
         run_id = drawn.result.run.id
-        checked = await measure(lambda: verify(setup.db, run_id), budget)
+        checked = await measure(lambda run=run_id: verify(setup.db, run), budget)
         assert checked.result is not None and checked.result.matches
         lines.append(
             f"| {label} | {drawn.result.run.eligible_count:,} | {fmt_ms(drawn.median)} "
