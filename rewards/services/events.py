@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from rewards.awarding.batch import Wanted, award_batch
 from rewards.catalog.loader import RewardDefinition
 from rewards.catalog.model import RewardKind
 from rewards.clock import Clock, SystemClock, local_today
@@ -128,8 +129,6 @@ class EventService:
         """`emit` for many members at once (`payloads`: {member id: payload}): each listening
         Automated Badge is awarded through the batch path (`rewards.awarding.batch`), and each
         hook runs once in its bulk form when it has one, else once per member."""
-        from rewards.awarding.batch import Wanted, award_batch
-
         made: list[AwardView] = []
         if not payloads:
             return made
