@@ -87,7 +87,7 @@ class VerifyResult:
 
 def eligible_hash(ids: Sequence[int]) -> str:
     """sha256 of the comma-joined sorted member ids."""
-    return hashlib.sha256(",".join(str(i) for i in sorted(ids)).encode()).hexdigest()
+    return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()
 
 
 ALGORITHM = 2
@@ -228,7 +228,7 @@ async def _eligible(
     else:
         rows = await session.execute(select(*columns).where(*conditions).order_by(columns[0]))
         found = [list(values) for values in zip(*rows.all(), strict=True)] or [[] for _ in columns]
-    ids = [int(i) for i in found[0]]
+    ids: list[int] = found[0]  # ints from both drivers, in id order
     keep: list[int] | None = None
     if within is not None or exclude:
         allowed = None if within is None else {int(i) for i in within}
@@ -255,10 +255,19 @@ async def _eligible(
         for member_id, name in (await session.execute(listed)).all():
             if member_id in eligible_ids:
                 groups.setdefault(int(member_id), []).append(str(name))
-    weights = {
-        member_id: _weight(rule, department, job_code, groups.get(member_id, ()))
-        for member_id, department, job_code in zip(ids, departments, job_codes, strict=True)
-    }
+    # One weight per distinct (department, job code) among members without weighted groups: a
+    # handful of products instead of one per member.
+    by_pair: dict[tuple[str | None, str | None], float] = {}
+    weights: dict[int, float] = {}
+    for member_id, department, job_code in zip(ids, departments, job_codes, strict=True):
+        member_groups = groups.get(member_id)
+        if member_groups:
+            weights[member_id] = _weight(rule, department, job_code, member_groups)
+            continue
+        pair = (department, job_code)
+        if pair not in by_pair:
+            by_pair[pair] = _weight(rule, department, job_code, ())
+        weights[member_id] = by_pair[pair]
     return Eligible(ids=ids, weights=weights)
 
 
