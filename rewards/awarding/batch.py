@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,6 +87,14 @@ class _Pending:
     message: str | None
 
 
+def _among(session: AsyncSession, column: Any, values: Sequence[Any], item: Any) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one bound array instead of
+    thousands of bound values to render and send."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+    return column.in_(list(values))
+
+
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
@@ -95,9 +104,10 @@ async def load_people_many(session: AsyncSession, ids: Sequence[int]) -> dict[in
     wanted = sorted(set(ids))
     rows: list[Any] = []
     groups: dict[int, set[str]] = {}
+    conn = await session.connection()  # plain rows, no ORM loading
     for part in _chunks(wanted, LOOKUP_CHUNK):
         rows += (
-            await session.execute(
+            await conn.execute(
                 select(
                     col(Member.id),
                     col(Member.email),
@@ -106,12 +116,12 @@ async def load_people_many(session: AsyncSession, ids: Sequence[int]) -> dict[in
                     col(Member.display_name),
                     col(Member.timezone),
                     col(Member.active),
-                ).where(col(Member.id).in_(part))
+                ).where(_among(session, col(Member.id), part, Integer))
             )
         ).all()
-        for member_id, name in await session.execute(
+        for member_id, name in await conn.execute(
             select(col(MemberGroup.member_id), col(MemberGroup.name)).where(
-                col(MemberGroup.member_id).in_(part)
+                _among(session, col(MemberGroup.member_id), part, Integer)
             )
         ):
             groups.setdefault(int(member_id), set()).add(str(name))
@@ -145,8 +155,10 @@ def _stand_in(member_id: int, timezone: str | None) -> Person:
 async def _zones(session: AsyncSession, ids: Sequence[int]) -> dict[int, str | None]:
     zones: dict[int, str | None] = {}
     for part in _chunks(sorted(set(ids)), LOOKUP_CHUNK):
-        rows = await session.execute(
-            select(col(Member.id), col(Member.timezone)).where(col(Member.id).in_(part))
+        rows = await (await session.connection()).execute(
+            select(col(Member.id), col(Member.timezone)).where(
+                _among(session, col(Member.id), part, Integer)
+            )
         )
         zones.update({int(m or 0): tz for m, tz in rows})
     return zones
@@ -155,10 +167,10 @@ async def _zones(session: AsyncSession, ids: Sequence[int]) -> dict[int, str | N
 async def _taken(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     taken: set[str] = set()
     for part in _chunks(keys, LOOKUP_CHUNK):
-        found = await session.scalars(
-            select(col(Award.award_key)).where(col(Award.award_key).in_(part))
+        found = await (await session.connection()).execute(
+            select(col(Award.award_key)).where(_among(session, col(Award.award_key), part, String))
         )
-        taken.update(found)
+        taken.update(str(key) for (key,) in found)
     return taken
 
 
