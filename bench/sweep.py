@@ -73,6 +73,7 @@ from rewards.catalog.rules import (
 )
 from rewards.clock import FixedClock, local_today
 from rewards.functions.registry import FunctionKind, default_registry
+from rewards.rules.activity import rebuild_streaks
 from rewards.rules.attendance import attendance, attendance_window, expected_days
 from rewards.rules.base import Candidate, EvalContext
 from rewards.rules.calendar import birthdays, employment_anniversaries, work_anniversaries
@@ -387,12 +388,17 @@ def _sweep_function() -> Callable[..., Awaitable[Any]] | None:
 
 
 async def _counts(db: Database) -> dict[str, int]:
-    from rewards.store.models import Announcement, Award
+    from rewards.store.models import Announcement, Award, LedgerEntry
 
+    counts = {}
     async with db.read() as session:
-        awards = await session.scalar(select(func.count()).select_from(Award))
-        announcements = await session.scalar(select(func.count()).select_from(Announcement))
-    return {"award": int(awards or 0), "announcement": int(announcements or 0)}
+        for name, model in (
+            ("award", Award),
+            ("ledger_entry", LedgerEntry),
+            ("announcement", Announcement),
+        ):
+            counts[name] = int(await session.scalar(select(func.count()).select_from(model)) or 0)
+    return counts
 
 
 async def time_sweep(setup: Setup) -> list[str]:
@@ -412,6 +418,64 @@ async def time_sweep(setup: Setup) -> list[str]:
         lines.append(
             f"- whole `sweep()`, {label}: {fmt_ms(elapsed)} ms; wrote {written}"
             + (f"; returned {_describe(result)}" if result is not None else "")
+        )
+    return lines
+
+
+LOTTERY_RULES: dict[str, dict[str, Any]] = {
+    "unweighted, count 10": {"count": 10},
+    "weighted by department, count 10": {
+        "count": 10,
+        "weights": {"department": {"Engineering": 2, "Sales": 3}},
+    },
+    "unweighted, count 10, exclude_recent_winners": {"count": 10, "exclude_recent_winners": True},
+}
+
+
+async def _legacy_draw(setup: Setup, rule: Any) -> list[int]:
+    """The draw before algorithm 2: every eligible row loaded through the session, one random
+    number and a log per eligible member, a sort (kept here as the baseline)."""
+    from rewards.rules.lottery import _weight, replay
+
+    query = (
+        select(Member.id, col(Member.department), col(Member.job_code))
+        .where(col(Member.active).is_(True))
+        .order_by(col(Member.id))
+    )
+    async with setup.db.read() as session:
+        rows = (await session.execute(query)).all()
+    ids = [int(r[0]) for r in rows]
+    weights = {int(r[0]): _weight(rule, r[1], r[2], ()) for r in rows}
+    return replay("0" * 32, ids, weights, rule.count, 1)
+
+
+async def time_lottery(setup: Setup, budget: Budget) -> list[str]:
+    """`draw()` (eligible set, sampling, recording the run and its outbox event) per rule, each
+    repetition under a new draw key, against the algorithm-1 baseline; and `verify`."""
+    from rewards.catalog.rules import RandomUsers
+    from rewards.rules.lottery import draw, verify
+
+    lines = [
+        "| lottery draw (100,000 members, 1% inactive) | eligible | `draw()` ms | "
+        "algorithm 1 baseline ms | `verify` ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    ctx = setup.ctx(9001)
+    for label, params in LOTTERY_RULES.items():
+        rule = RandomUsers.model_validate(params)
+        counter = iter(range(1_000_000))
+
+        async def one(r: Any = rule, label: str = label, keys: Any = counter) -> Any:
+            return await draw(ctx, r, draw_key=f"bench:{label}:{next(keys)}")
+
+        drawn = await measure(one, budget)
+        legacy = await measure(lambda r=rule: _legacy_draw(setup, r), budget)
+        run_id = drawn.result.run.id
+        checked = await measure(lambda run=run_id: verify(setup.db, run), budget)
+        assert checked.result is not None and checked.result.matches
+        lines.append(
+            f"| {label} | {drawn.result.run.eligible_count:,} | {fmt_ms(drawn.median)} "
+            f"| {fmt_ms(legacy.median)} | {fmt_ms(checked.median)} |"
         )
     return lines
 
@@ -463,6 +527,10 @@ async def prepare(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namesp
         activity_rows(ds.members, ACTIVITY_DAYS, ds.seed),
     )
     activity_s = time.perf_counter() - start
+    db = Database(backend_url)
+    start = time.perf_counter()
+    streaks = await rebuild_streaks(db)
+    streak_s = time.perf_counter() - start
     lines.append(
         f"- attendance_record: {attended:,} rows ({ATTENDANCE_DAYS} days before now, weekdays "
         f"and a few weekend shifts, 92% of members), generated and COPYed in {attendance_s:.1f} s"
@@ -471,7 +539,11 @@ async def prepare(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namesp
         f"- member_activity: {active:,} rows ({ACTIVITY_DAYS} local days up to each member's "
         f"today, login streaks), generated and COPYed in {activity_s:.1f} s"
     )
-    db = Database(backend_url)
+    lines.append(
+        f"- member_streak: {streaks:,} streak counters rebuilt from the COPYed activity "
+        f"(`rebuild_streaks`, what `record_activity` maintains one day at a time) in "
+        f"{streak_s:.1f} s"
+    )
     definitions = parse_catalog(CATALOGUE)
     report = await load_catalog(db, definitions, clock=FixedClock(NOW))
     lines.append(
@@ -613,6 +685,10 @@ async def run_on(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namespa
         print("plan-cache check", file=sys.stderr)
         plan_lines = await plan_cache_check(setup, rows)
         sweep_lines = await time_sweep(setup) if not args.skip_sweep else []
+        print("lottery", file=sys.stderr)
+        lottery_lines = await time_lottery(
+            setup, Budget(args.budget, args.min_repeats, args.max_repeats)
+        )
     finally:
         await setup.db.dispose()
     members = len(setup.member_ids)
@@ -656,6 +732,12 @@ async def run_on(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namespa
         "",
         *notes,
         *sweep_lines,
+        "",
+        "### Lottery",
+        "",
+        f"Milliseconds, median of as many runs as fit in ~{args.budget:g} s after a warm-up.",
+        "",
+        *lottery_lines,
         "",
         *plan_lines,
         "",

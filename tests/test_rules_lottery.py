@@ -7,13 +7,14 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
 from bots.commands.lottery import lottery
 from rewards.catalog.rules import MemberCriteria, RandomUsers, RandomWeights
 from rewards.rules.base import EvalContext
-from rewards.rules.lottery import draw, eligible_hash, replay, verify
+from rewards.rules.lottery import ALGORITHM, draw, eligible_hash, replay, verify
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.migrate import upgrade
@@ -106,8 +107,9 @@ async def test_draw_picks_count_winners_and_records_the_run(database: Database) 
         "rule": RandomUsers(count=2).to_json(),
         "now": NOW.isoformat(),
         "timezone": "UTC",
+        "algorithm": ALGORITHM,
     }
-    assert replay(run.seed, ids, {}, 2) == run.winners
+    assert replay(run.seed, ids, {}, 2, ALGORITHM) == run.winners
     assert [c.member_id for c in result.candidates] == result.winners
     assert {c.key for c in result.candidates} == {"draw:7:2026-11"}
 
@@ -223,6 +225,66 @@ async def test_verify_reproduces_the_recorded_winners(database: Database) -> Non
     assert later is not None and not later.eligible_hash_matches
     assert later.current_eligible_count == len(ids) + 1
     assert await verify(database, 999) is None
+
+
+LEGACY_SEED = "0123456789abcdef0123456789abcdef"
+
+
+def test_the_legacy_algorithm_is_kept_bit_for_bit() -> None:
+    """Algorithm 1's winners for a fixed seed, computed by the code that recorded the old runs."""
+    ids = list(range(1, 9))
+    assert replay(LEGACY_SEED, ids, {}, 3, 1) == [5, 6, 3]
+    assert replay(LEGACY_SEED, ids, {2: 3.0, 4: 3.0, 6: 3.0, 8: 3.0}, 3, 1) == [6, 2, 5]
+
+
+def test_algorithm_2_draws_everyone_once_even_with_one_overwhelming_weight() -> None:
+    ids = list(range(1, 41))
+    weights = {7: 1e9, 8: 0.5}
+    drawn = replay("heavy", ids, weights, 40, ALGORITHM)
+    assert drawn[0] == 7 and sorted(drawn) == ids
+    assert replay("heavy", ids, weights, 5, ALGORITHM) == drawn[:5]
+    assert replay("zero", ids, {i: 0.0 for i in ids if i > 2}, 10, ALGORITHM) in ([1, 2], [2, 1])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+async def test_verify_reproduces_a_draw_recorded_before_algorithm_2(
+    database: Database, weighted: bool
+) -> None:
+    """A run recorded by the old code (no "algorithm" in its parameters) still verifies."""
+    ids = [
+        await add_member(database, f"Member {i}", department="Sales" if i % 2 else "Ops")
+        for i in range(8)
+    ]
+    ctx = await _ctx(database)
+    weights = RandomWeights(department={"Sales": 3}) if weighted else None
+    rule = RandomUsers(count=3, weights=weights)
+    # What algorithm 1 drew for these positions (see the test above).
+    winners = [ids[5], ids[1], ids[4]] if weighted else [ids[4], ids[5], ids[2]]
+    async with database.write() as session:
+        run = LotteryRun(
+            reward_id=ctx.reward_id,
+            draw_key="before-algorithm-2",
+            seed=LEGACY_SEED,
+            eligible_count=8,
+            eligible_hash=eligible_hash(ids),
+            winners=winners,
+            parameters={"rule": rule.to_json(), "now": NOW.isoformat(), "timezone": "UTC"},
+            drawn_at=NOW,
+        )
+        session.add(run)
+        await session.flush()
+        run_id = run.id
+    assert run_id is not None
+
+    checked = await verify(database, run_id)
+
+    assert checked is not None and checked.matches and checked.eligible_hash_matches
+    assert checked.recomputed_winners == winners
+    new = await draw(ctx, rule, draw_key="after")
+    assert new.run.parameters["algorithm"] == ALGORITHM
+    assert new.run.id is not None
+    again = await verify(database, new.run.id)
+    assert again is not None and again.matches
 
 
 # --- the CLI ----------------------------------------------------------------------------------

@@ -215,7 +215,9 @@ async def active_members(db: Database, within: set[int] | None = None) -> list[M
             return []
         query = query.where(col(Member.id).in_(sorted(within)))
     async with db.read() as session:
-        rows = (await session.execute(query)).all()
+        # On the session's connection: plain rows, without the ORM's loading layer (100,000
+        # members are loaded for a population-wide rule).
+        rows = (await (await session.connection()).execute(query)).all()
     members = [MemberInfo(int(r[0] or 0), r[1], str(r[2]), r[3], r[4], r[5]) for r in rows]
     if within is None or small:
         return members
@@ -245,7 +247,12 @@ async def achievements(
     members = await active_members(ctx.db, within)
     conn = SqlConnection(ctx.db)
     org = ctx.settings.timezone
-    todays = {m.id: local_today(ctx.now, m.timezone, org) for m in members}
+    by_zone: dict[str | None, date] = {}  # a handful of zones among 100,000 members
+    todays = {}
+    for m in members:
+        if m.timezone not in by_zone:
+            by_zone[m.timezone] = local_today(ctx.now, m.timezone, org)
+        todays[m.id] = by_zone[m.timezone]
     params = dict(rule.function_params)
     values: dict[int, object]
     if entry.batch is not None:

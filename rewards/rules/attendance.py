@@ -28,7 +28,9 @@ Judgement:
 - only active members with at least one record of the data set inside the window are judged: the
   others have no data, and are neither rewarded nor counted as absent.
 
-One grouped query counts the present expected days per member; the decision is made in Python.
+One grouped query counts the present expected days per member; when passing needs at least one
+present day (always, unless `deviation` covers the whole window) it counts only present days and
+keeps, with ``HAVING``, the members with enough of them, so only winners come back.
 A candidate's key is `attendance:{window_start}:{window_end}` (ISO dates), and its args are
 `present_days`, `expected_days`, `missed_days`, `window_start` and `window_end`.
 """
@@ -108,26 +110,40 @@ async def attendance(ctx: EvalContext, rule: AttendanceRule) -> list[Candidate]:
     expected = expected_days(start, end, only_weekdays=rule.only_weekdays)
     if expected == 0:
         return []
+    allowed = (rule.deviation or 0) if rule.match == "partial" else 0
     counted: ColumnElement[bool] = col(AttendanceRecord.present).is_(True)
     if rule.only_weekdays:
         counted = and_(counted, _is_weekday(ctx.db.dialect))
     member_id = col(AttendanceRecord.member_id)
     day = col(AttendanceRecord.day)
-    statement = (
-        select(member_id, func.sum(case((counted, 1), else_=0)))
-        .join(Member, col(Member.id) == member_id)
-        .where(
-            col(AttendanceRecord.dataset) == rule.dataset,
-            day >= start,
-            day <= end,
-            col(Member.active).is_(True),
+    inactive = select(col(Member.id)).where(col(Member.active).is_(False))
+    in_window = [
+        col(AttendanceRecord.dataset) == rule.dataset,
+        day >= start,
+        day <= end,
+        member_id.not_in(inactive),  # a few inactive members, not a join with everyone
+    ]
+    needed = expected - allowed
+    if needed > 0:
+        # Passing needs at least one present day, and so a record: count only the present
+        # (expected) days and let the database keep the members with enough of them.
+        statement = (
+            select(member_id, func.count())
+            .where(*in_window, counted)
+            .group_by(member_id)
+            .having(func.count() >= needed)
+            .order_by(member_id)
         )
-        .group_by(member_id)
-        .order_by(member_id)
-    )
+    else:
+        # Everyone with a record passes, even with no present day: count over all records.
+        statement = (
+            select(member_id, func.sum(case((counted, 1), else_=0)))
+            .where(*in_window)
+            .group_by(member_id)
+            .order_by(member_id)
+        )
     async with ctx.db.read() as session:
         rows = (await session.execute(statement)).all()
-    allowed = (rule.deviation or 0) if rule.match == "partial" else 0
     key = f"attendance:{start.isoformat()}:{end.isoformat()}"
     chosen: list[Candidate] = []
     for row in rows:

@@ -12,9 +12,12 @@ One evaluation:
    the only rule), with ``draw_key = "{reward_id}:{run_key}"``, so the same run never draws twice
    and `rewards lottery verify` can replay it. Members who already hold a once-only reward are
    left out of the draw, so the draw never picks someone who cannot receive it;
-4. each candidate is awarded through `AwardService.award` (source ``rule``), so availability, the
-   awardee rules and the ledger apply exactly as for every other award. `AlreadyAwarded`,
-   `NotAvailable`, `NotAllowed` and `UnknownMember` are *skips* with their sentence, not errors;
+4. the candidates are awarded in one batch (`rewards.awarding.batch`, source ``rule``): the award
+   pipeline's rules (availability, the awardee rules, the award key's once-only / timeframe /
+   occurrence limits, points, message templates) judged over a few set-based reads, then about
+   1,000 awards, their ledger rows and their outbox events per transaction. A refusal is a *skip*
+   with its sentence, not an error. ``badge.awarded`` then fires for every member awarded
+   (`EventService.emit_many`), as after any single award;
 5. every member newly awarded is announced once, folded in one announcement whose key names the
    reward, the run and the awards themselves: a re-run awards nothing and so announces nothing,
    while a later hour of the same day announces only the members it newly awarded.
@@ -53,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from rewards.awarding.batch import Wanted, award_batch
 from rewards.catalog.loader import RewardDefinition
 from rewards.catalog.model import RewardKind
 from rewards.catalog.rules import (
@@ -76,6 +80,7 @@ from rewards.rules.lottery import draw
 from rewards.services.announcements import AnnouncedItem, announce
 from rewards.services.awards import AwardSource, AwardView
 from rewards.services.catalog import get_definition, list_definitions
+from rewards.services.events import BADGE_AWARDED
 from rewards.store.models import Award
 
 if TYPE_CHECKING:
@@ -257,27 +262,25 @@ async def _evaluate(
         report.note = f"{definition.reward} is switched off."
         return report
     report.candidates = await _candidates(core, definition, now, run_key, report)
-    # Candidates whose award key is already taken (a once-only reward they hold, this period's
-    # or this occurrence's award) are skipped after one query, without a doomed attempt each:
-    # the sweep re-runs every hour and would otherwise retry every past winner one by one.
-    keys = {c.member_id: award_key_for(definition, c) for c in report.candidates}
-    held = await core.awards.already_awarded(definition.reward_id, list(keys.items()))
-    for candidate in report.candidates:
-        if candidate.member_id in held:
-            report.skipped.append((candidate.member_id, f"They already have {definition.reward}."))
-            continue
-        try:
-            view = await core.awards.award(
-                definition.reward_id,
-                candidate.member_id,
-                source=AwardSource.RULE,
-                args=candidate.args,
-                idempotency_key=keys[candidate.member_id],
-            )
-        except SKIPS as reason:
-            report.skipped.append((candidate.member_id, str(reason)))
-            continue
-        report.awarded.append(view)
+    # One batch award (`rewards.awarding.batch`): the pipeline's rules judged over set-based
+    # reads, ~1,000 awards per transaction; a key already taken (a once-only reward they hold,
+    # this period's or this occurrence's award) is a skip, so an hourly re-run writes nothing.
+    result = await award_batch(
+        core.awards,
+        definition.reward_id,
+        [
+            Wanted(c.member_id, award_key_for(definition, c), dict(c.args))
+            for c in report.candidates
+        ],
+        source=AwardSource.RULE,
+    )
+    report.awarded = result.awarded
+    report.skipped = result.skipped
+    if report.awarded:
+        await core.events.emit_many_safely(
+            BADGE_AWARDED,
+            {v.member_id: {"award_id": v.id, "reward_id": v.reward_id} for v in report.awarded},
+        )
     report.announcement_id = await _announce(core, definition, now, run_key, report.awarded)
     return report
 

@@ -4,11 +4,19 @@
   rule's `filters` (departments, job codes, groups, minimum tenure in the organisation's zone),
   minus the members who won this reward (a non-revoked award) in the `recent_winner_days` before
   the draw when `exclude_recent_winners` is set.
-- The draw is Efraimidis-Spirakis weighted sampling without replacement: every eligible member, in
-  id order, gets one ``u`` from ``random.Random(seed)`` and the key ``log(u) / weight`` (the log of
-  ``u ** (1 / weight)``, same order, no underflow); the `count` largest keys win. The chance of
-  being drawn first is exactly weight / total weight (the original sorted by
-  ``random() * weight``, which is biased).
+- The draw (algorithm 2, recorded as ``parameters["algorithm"]``) costs O(count) random numbers,
+  not one per eligible member: with ``random.Random(seed)`` over the eligible ids in id order,
+  an unweighted draw is ``rng.sample(range(n), count)``; a weighted one draws successively, each
+  pick with probability weight / the weight still in the draw (bisecting the cumulative weights,
+  re-drawing a member already picked, and rebuilding the sums without the picked after a few
+  re-draws in a row). The chance of being drawn first is exactly weight / total weight.
+- Draws recorded before algorithm 2 (no ``algorithm`` in their parameters) used algorithm 1,
+  Efraimidis-Spirakis: every eligible member, in id order, gets one ``u`` from the seeded
+  generator and the key ``log(u) / weight``; the `count` largest keys win. `verify` replays each
+  run with the algorithm it was drawn with, so every recorded draw still reproduces.
+- On PostgreSQL the eligible ids (and, for weights, departments and job codes) come back as one
+  row of arrays (``array_agg ... ORDER BY id``), not 100,000 rows: a draw over 100,000 eligible
+  members is a query, a hash of the ids and ``count`` random numbers.
 - `within` (a RandomUsers rule AND-ed with other rules) narrows the eligible set to the members
   who passed the other rules, and `exclude` removes members who could not receive the reward
   (a once-only reward they already hold); both id lists are recorded with the run's parameters
@@ -20,7 +28,9 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import math
 import random
 import secrets
@@ -29,7 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists
+from sqlalchemy import and_, exists, func
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -76,16 +87,72 @@ class VerifyResult:
 
 def eligible_hash(ids: Sequence[int]) -> str:
     """sha256 of the comma-joined sorted member ids."""
-    return hashlib.sha256(",".join(str(i) for i in sorted(ids)).encode()).hexdigest()
+    return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()
+
+
+ALGORITHM = 2
+"""The sampling algorithm new draws use and record (see the module docstring)."""
+LEGACY_ALGORITHM = 1
+"""Runs recorded without an ``algorithm`` parameter were drawn with this one."""
+_REBUILD_AFTER = 8  # re-draws in a row before the cumulative weights drop the picked members
 
 
 def replay(
-    seed: str, ids: Sequence[int], weights_by_id: Mapping[int, float], count: int
+    seed: str,
+    ids: Sequence[int],
+    weights_by_id: Mapping[int, float],
+    count: int,
+    algorithm: int = ALGORITHM,
 ) -> list[int]:
     """The winners of a draw, in draw order; pure and deterministic.
 
     `ids` are taken in ascending order whatever order they are given in; a missing weight is 1.
+    `algorithm` is the one the draw was made with (1 for runs recorded before algorithm 2).
     """
+    if algorithm == LEGACY_ALGORITHM:
+        return _replay_v1(seed, ids, weights_by_id, count)
+    if algorithm != ALGORITHM:
+        raise ValueError(f"unknown lottery algorithm {algorithm}")
+    return _replay_v2(seed, ids, weights_by_id, count)
+
+
+def _replay_v2(
+    seed: str, ids: Sequence[int], weights_by_id: Mapping[int, float], count: int
+) -> list[int]:
+    rng = random.Random(seed)
+    ordered = sorted(ids)
+    wanted = min(max(count, 0), len(ordered))
+    weights = [float(weights_by_id.get(i, 1.0)) for i in ordered] if weights_by_id else None
+    if weights is None or all(w == 1.0 for w in weights):
+        return [ordered[index] for index in rng.sample(range(len(ordered)), wanted)]
+    chosen: list[int] = []
+    taken: set[int] = set()
+    cumulative = list(itertools.accumulate(weights))
+    misses = 0
+    while len(chosen) < wanted:
+        total = cumulative[-1] if cumulative else 0.0
+        if total <= 0:
+            break  # only members of weight 0 are left
+        index = bisect.bisect_right(cumulative, rng.random() * total)
+        if index >= len(ordered) or index in taken:
+            misses += 1
+            if misses >= _REBUILD_AFTER:
+                cumulative = list(
+                    itertools.accumulate(0.0 if i in taken else w for i, w in enumerate(weights))
+                )
+                misses = 0
+            continue
+        misses = 0
+        taken.add(index)
+        chosen.append(ordered[index])
+    return chosen
+
+
+def _replay_v1(
+    seed: str, ids: Sequence[int], weights_by_id: Mapping[int, float], count: int
+) -> list[int]:
+    """Algorithm 1 (Efraimidis-Spirakis, one random number per eligible member), kept so that
+    draws recorded with it still verify."""
     rng = random.Random(seed)
     keyed: list[tuple[float, int]] = []
     for member_id in sorted(ids):
@@ -148,21 +215,36 @@ async def _eligible(
                 col(Award.awarded_at) < moment,
             )
         )
-    query = (
-        select(Member.id, col(Member.department), col(Member.job_code))
-        .where(*conditions)
-        .order_by(col(Member.id))
-    )
-    rows = (await session.execute(query)).all()
+    weighted = rule.weights is not None
+    columns: list[Any] = [col(Member.id)]
+    if weighted:
+        columns += [col(Member.department), col(Member.job_code)]
+    if session.get_bind().dialect.name == "postgresql":
+        # One row of arrays instead of a row per member: the driver decodes an int array of
+        # 100,000 in a few ms, where 100,000 result rows cost hundreds.
+        arrays = [func.array_agg(aggregate_order_by(c, col(Member.id))) for c in columns]
+        row = (await session.execute(select(*arrays).where(*conditions))).one()
+        found = [list(values or ()) for values in row]
+    else:
+        rows = await session.execute(select(*columns).where(*conditions).order_by(columns[0]))
+        found = [list(values) for values in zip(*rows.all(), strict=True)] or [[] for _ in columns]
+    ids: list[int] = found[0]  # ints from both drivers, in id order
+    keep: list[int] | None = None
     if within is not None or exclude:
         allowed = None if within is None else {int(i) for i in within}
         barred = {int(i) for i in exclude or ()}
-        rows = [
-            row
-            for row in rows
-            if (allowed is None or int(row[0]) in allowed) and int(row[0]) not in barred
+        keep = [
+            n
+            for n, member_id in enumerate(ids)
+            if (allowed is None or member_id in allowed) and member_id not in barred
         ]
-    ids = [int(row[0]) for row in rows]
+        ids = [ids[n] for n in keep]
+    if not weighted:
+        return Eligible(ids=ids, weights={})
+    departments, job_codes = found[1], found[2]
+    if keep is not None:
+        departments = [departments[n] for n in keep]
+        job_codes = [job_codes[n] for n in keep]
     groups: dict[int, list[str]] = {}
     if rule.weights is not None and rule.weights.group and ids:
         # Only the weighted groups; filtered to the eligible members in Python.
@@ -173,10 +255,19 @@ async def _eligible(
         for member_id, name in (await session.execute(listed)).all():
             if member_id in eligible_ids:
                 groups.setdefault(int(member_id), []).append(str(name))
-    weights = {
-        int(member_id): _weight(rule, department, job_code, groups.get(int(member_id), ()))
-        for member_id, department, job_code in rows
-    }
+    # One weight per distinct (department, job code) among members without weighted groups: a
+    # handful of products instead of one per member.
+    by_pair: dict[tuple[str | None, str | None], float] = {}
+    weights: dict[int, float] = {}
+    for member_id, department, job_code in zip(ids, departments, job_codes, strict=True):
+        member_groups = groups.get(member_id)
+        if member_groups:
+            weights[member_id] = _weight(rule, department, job_code, member_groups)
+            continue
+        pair = (department, job_code)
+        if pair not in by_pair:
+            by_pair[pair] = _weight(rule, department, job_code, ())
+        weights[member_id] = by_pair[pair]
     return Eligible(ids=ids, weights=weights)
 
 
@@ -187,7 +278,12 @@ def _parameters(
     within: Collection[int] | None,
     exclude: Collection[int] | None,
 ) -> dict[str, Any]:
-    recorded = {"rule": rule.to_json(), "now": as_utc(now).isoformat(), "timezone": org_zone}
+    recorded: dict[str, Any] = {
+        "rule": rule.to_json(),
+        "now": as_utc(now).isoformat(),
+        "timezone": org_zone,
+        "algorithm": ALGORITHM,
+    }
     if within is not None:
         recorded["within"] = sorted(int(i) for i in within)
     if exclude:
@@ -246,7 +342,7 @@ async def draw(
                 seed=seed,
                 eligible_count=len(eligible.ids),
                 eligible_hash=eligible.hash,
-                winners=replay(seed, eligible.ids, eligible.weights, rule.count),
+                winners=replay(seed, eligible.ids, eligible.weights, rule.count, ALGORITHM),
                 parameters=_parameters(rule, ctx.now, org_zone, within, exclude),
                 drawn_at=as_utc(ctx.now),
             )
@@ -310,7 +406,8 @@ async def verify(db: Database, run_id: int) -> VerifyResult | None:
                 col(Member.id).in_(winner_ids)
             )
             names = {int(i): str(n) for i, n in (await session.execute(named)).all()}
-    recomputed = replay(run.seed, eligible.ids, eligible.weights, rule.count)
+    algorithm = int(run.parameters.get("algorithm") or LEGACY_ALGORITHM)
+    recomputed = replay(run.seed, eligible.ids, eligible.weights, rule.count, algorithm)
     return VerifyResult(
         run=run,
         recomputed_winners=recomputed,

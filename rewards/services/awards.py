@@ -187,31 +187,6 @@ class AwardService:
             return f"r{reward.reward_id}:m{receiver.id}:cd{slot}"
         return f"r{reward.reward_id}:m{receiver.id}:{uuid.uuid4().hex}"
 
-    async def already_awarded(
-        self, reward_id: int, wanted: list[tuple[int, str | None]], now: datetime | None = None
-    ) -> set[int]:
-        """Members of `wanted` ((member id, idempotency key)) for whom `award()` would find its
-        award key taken: one query, so a re-run of a sweep over thousands of winners does not
-        try them one by one."""
-        now = now or self.clock.now()
-        async with self.db.read() as session:
-            _, reward = await self._reward(session, reward_id)
-            people = await load_people(session, [member_id for member_id, _ in wanted])
-            keys = {
-                self.award_key(reward, people[member_id], now, key): member_id
-                for member_id, key in wanted
-                if member_id in people
-            }
-            taken: set[int] = set()
-            chunk = list(keys)
-            for start in range(0, len(chunk), 1000):
-                part = chunk[start : start + 1000]
-                found = await session.scalars(
-                    select(col(Award.award_key)).where(col(Award.award_key).in_(part))
-                )
-                taken.update(keys[key] for key in found)
-        return taken
-
     async def _check_cooldown(
         self, session: AsyncSession, reward: RewardCore, receiver: Person, now: datetime
     ) -> None:

@@ -39,6 +39,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from rewards import hooks
+from rewards.awarding.batch import Wanted, award_batch
 from rewards.catalog.loader import RewardDefinition
 from rewards.catalog.model import RewardKind
 from rewards.clock import Clock, SystemClock, local_today
@@ -81,6 +82,12 @@ class EventService:
         # engine's auto-evaluation (`rewards.services.workflows`). A failing hook is logged,
         # never raised.
         self.hooks: list[Callable[[str, int, dict[str, Any]], Awaitable[None]]] = []
+        # A hook's form for many members at once (`emit_many`), keyed by the per-member hook:
+        # a sweep's 30,000 ``badge.awarded`` must not read the workflows 30,000 times.
+        self.bulk_hooks: dict[
+            Callable[[str, int, dict[str, Any]], Awaitable[None]],
+            Callable[[str, list[int]], Awaitable[None]],
+        ] = {}
 
     async def listeners(self, name: str) -> list[RewardDefinition]:
         """Enabled Automated Badges fired by event `name`."""
@@ -134,6 +141,46 @@ class EventService:
         with, so running it twice awards once. Raises when the database fails (the row is then
         retried)."""
         await self.emit(hook.name, hook.member_id, hook.payload, occurrence=hook.occurrence)
+
+    async def emit_many(self, name: str, payloads: dict[int, dict[str, Any]]) -> list[AwardView]:
+        """`emit` for many members at once (`payloads`: {member id: payload}): each listening
+        Automated Badge is awarded through the batch path (`rewards.awarding.batch`), and each
+        hook runs once in its bulk form when it has one, else once per member."""
+        made: list[AwardView] = []
+        if not payloads:
+            return made
+        for definition in await self.listeners(name):
+            result = await award_batch(
+                self.awards,
+                definition.reward_id,
+                [Wanted(member_id, None, dict(p)) for member_id, p in payloads.items()],
+                source=AwardSource.EVENT,
+            )
+            made += result.awarded
+        members = list(payloads)
+        for hook in self.hooks:
+            bulk = self.bulk_hooks.get(hook)
+            calls: list[tuple[Any, Awaitable[None]]] = (
+                [(members, bulk(name, members))]
+                if bulk is not None
+                else [(m, hook(name, m, dict(payloads[m]))) for m in members]
+            )
+            for who, call in calls:
+                try:
+                    await call
+                except Exception:
+                    log.exception("event %s hook for %s failed", name, who)
+        return made
+
+    async def emit_many_safely(
+        self, name: str, payloads: dict[int, dict[str, Any]]
+    ) -> list[AwardView]:
+        """`emit_many`, logging instead of raising (the awards it follows are committed)."""
+        try:
+            return await self.emit_many(name, payloads)
+        except Exception:
+            log.exception("event %s for %d members failed", name, len(payloads))
+            return []
 
     async def activity(
         self, member_id: int, tz: str | None, *, now: datetime | None = None, defer: bool = False

@@ -194,6 +194,7 @@ class WorkflowService:
         self._functions = functions
         if events is not None:
             events.hooks.append(self.on_event)
+            events.bulk_hooks[self.on_event] = self.on_events
 
     # --- definitions and people ---------------------------------------------------------------
 
@@ -531,6 +532,16 @@ class WorkflowService:
         if _COMPLETING.get() or (payload or {}).get("source") == AwardSource.WORKFLOW.value:
             return
         await self.evaluate(member_id=member_id, automatic=True)
+
+    async def on_events(self, name: str, member_ids: list[int]) -> None:
+        """`on_event` for many members (a sweep's awards): the workflows are read once, and
+        nothing more happens unless one of them evaluates automatically."""
+        if _COMPLETING.get():
+            return
+        if not any(d.auto_evaluation for d in await self.workflows()):
+            return
+        for member_id in member_ids:
+            await self.evaluate(member_id=member_id, automatic=True)
 
     # --- marking ------------------------------------------------------------------------------
 

@@ -325,6 +325,20 @@ class MemberActivity(SQLModel, table=True):
     first_seen_at: datetime = _time()
 
 
+class MemberStreak(SQLModel, table=True):
+    """Each member's latest run of consecutive active days (`first_day` .. `last_day`, local
+    days), kept by `rewards.rules.activity.record_activity` as activity is recorded, so the login
+    streak of 100,000 members is a read of this table instead of a scan of `member_activity`."""
+
+    __tablename__ = "member_streak"
+
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    )
+    first_day: date
+    last_day: date
+
+
 class AttendanceRecord(SQLModel, table=True):
     """Attendance data sets loaded by `rewards attendance import` or the API; one row per
     (data set, member, day)."""

@@ -1,0 +1,395 @@
+"""The batch award path: the same rules as `AwardService.award`, written a thousand at a time.
+
+The daily sweep awards tens of thousands of members (33,498 at 100,000 members). Through the
+single award that was one transaction, four look-ups and an ORM flush per award: 460 s. Here the
+rules are judged in Python over a few set-based reads, and the writes are multi-row statements:
+
+1. one read transaction: the reward, the candidates' attributes (permissions, zones, template
+   variables) in chunks, the award keys already taken, and (for a reward with a cooldown) each
+   candidate's last award of it;
+2. each candidate is judged exactly as `award` judges a system award: unknown member, inactive or
+   not an awardee (`check_receiver`), not available in their zone (`check_available`), cooldown,
+   award key already taken (``multiple: false`` -> ``:once``, a timeframe's bucket, the
+   idempotency key). A refusal is a skip with the single pipeline's sentence, except a key taken
+   before the run ("They already have ..."): the keys are judged first and only the members
+   still in are loaded, so a re-run that finds everything awarded loads nobody;
+3. per batch of `BATCH_SIZE`, ONE transaction: a multi-row ``INSERT INTO award ... ON CONFLICT
+   (award_key) DO NOTHING RETURNING``, then the ledger rows and (event manager on) the
+   ``badge.awarded`` outbox rows of exactly the awards that were inserted. A key taken by a
+   concurrent writer between the read and the insert is simply not returned, and becomes a skip:
+   the unique index stays the only judge of duplicates, as in `award`.
+
+What follows an award (the announcement, ``badge.awarded`` events for Automated Badges and
+workflows) is the caller's, as for `award`: `rewards.rules.evaluate` announces the returned
+awards and `EventService.emit_many` fires the events.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from rewards.catalog.model import RewardCore
+from rewards.catalog.permissions import Subject
+from rewards.clock import as_utc
+from rewards.errors import InvalidInput, NotAllowed, NotAvailable, UnknownReward
+from rewards.services import outbox
+from rewards.services._subjects import Person
+from rewards.services.awards import PERSON_SOURCES, AwardService, AwardSource, AwardView
+from rewards.services.awards import reward_core as core_of
+from rewards.store.db import OUTBOX_STAGED
+from rewards.store.models import Award, LedgerEntry, Member, MemberGroup, OutboxEvent, Reward
+
+BATCH_SIZE = 1000
+"""Awards per write transaction (11 bound values each: well inside both drivers' limits)."""
+LOOKUP_CHUNK = 5000
+"""Ids per ``IN (...)`` look-up (asyncpg allows 32,767 bound values per statement)."""
+
+AWARD_TABLE = Award.__table__  # type: ignore[attr-defined]
+LEDGER_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
+OUTBOX_TABLE = OutboxEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One award asked for: the member, the idempotency key (None: the reward's own limits) and
+    the message template's `args`."""
+
+    member_id: int
+    idempotency_key: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    """The awards made, in the order asked, and the members skipped with the reason."""
+
+    awarded: list[AwardView] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    wanted: Wanted
+    person: Person
+    key: str
+    message: str | None
+
+
+def _among(session: AsyncSession, column: Any, values: Sequence[Any], item: Any) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one bound array instead of
+    thousands of bound values to render and send."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+    return column.in_(list(values))
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+async def load_people_many(session: AsyncSession, ids: Sequence[int]) -> dict[int, Person]:
+    """`load_people` for thousands of members: plain column tuples (no ORM objects), in chunks."""
+    wanted = sorted(set(ids))
+    rows: list[Any] = []
+    groups: dict[int, set[str]] = {}
+    conn = await session.connection()  # plain rows, no ORM loading
+    for part in _chunks(wanted, LOOKUP_CHUNK):
+        rows += (
+            await conn.execute(
+                select(
+                    col(Member.id),
+                    col(Member.email),
+                    col(Member.job_code),
+                    col(Member.department),
+                    col(Member.display_name),
+                    col(Member.timezone),
+                    col(Member.active),
+                ).where(_among(session, col(Member.id), part, Integer))
+            )
+        ).all()
+        for member_id, name in await conn.execute(
+            select(col(MemberGroup.member_id), col(MemberGroup.name)).where(
+                _among(session, col(MemberGroup.member_id), part, Integer)
+            )
+        ):
+            groups.setdefault(int(member_id), set()).add(str(name))
+    return {
+        int(member_id): Person(
+            subject=Subject(
+                id=int(member_id),
+                email=email,
+                job_code=job_code,
+                department=department,
+                groups=frozenset(groups.get(int(member_id), ())),
+            ),
+            display_name=display_name,
+            timezone=timezone,
+            active=bool(active),
+        )
+        for member_id, email, job_code, department, display_name, timezone, active in rows
+    }
+
+
+def _stand_in(member_id: int, timezone: str | None) -> Person:
+    """What `award_key` reads of a member (id and zone), before the member is loaded."""
+    return Person(
+        subject=Subject(id=member_id, email="", job_code=None, department=None, groups=frozenset()),
+        display_name=f"member #{member_id}",
+        timezone=timezone,
+        active=True,
+    )
+
+
+async def _zones(session: AsyncSession, ids: Sequence[int]) -> dict[int, str | None]:
+    zones: dict[int, str | None] = {}
+    for part in _chunks(sorted(set(ids)), LOOKUP_CHUNK):
+        rows = await (await session.connection()).execute(
+            select(col(Member.id), col(Member.timezone)).where(
+                _among(session, col(Member.id), part, Integer)
+            )
+        )
+        zones.update({int(m or 0): tz for m, tz in rows})
+    return zones
+
+
+async def _taken(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    taken: set[str] = set()
+    for part in _chunks(keys, LOOKUP_CHUNK):
+        found = await (await session.connection()).execute(
+            select(col(Award.award_key)).where(_among(session, col(Award.award_key), part, String))
+        )
+        taken.update(str(key) for (key,) in found)
+    return taken
+
+
+async def _last_awarded(
+    session: AsyncSession, reward_id: int, member_ids: Sequence[int]
+) -> dict[int, datetime]:
+    """Each member's latest non-revoked award of the reward (the cooldown's reference)."""
+    last: dict[int, datetime] = {}
+    for part in _chunks(sorted(set(member_ids)), LOOKUP_CHUNK):
+        rows = await session.execute(
+            select(col(Award.member_id), func.max(col(Award.awarded_at)))
+            .where(
+                col(Award.reward_id) == reward_id,
+                col(Award.member_id).in_(part),
+                col(Award.revoked_at).is_(None),
+            )
+            .group_by(col(Award.member_id))
+        )
+        last.update({int(m): as_utc(at) for m, at in rows if at is not None})
+    return last
+
+
+def _cooldown(service: AwardService, reward: RewardCore) -> int:
+    cooldown = reward.cooldown_minutes or service.settings.reward_cooldown_minutes
+    return int(cooldown) if reward.multiple and cooldown else 0
+
+
+def _cooldown_sentence(reward: RewardCore, person: Person, wait: timedelta) -> str:
+    minutes = max(1, math.ceil(wait.total_seconds() / 60))
+    return (
+        f"{person.display_name} just received {reward.reward}; it can be given again in "
+        f"{minutes} minute{'s' if minutes != 1 else ''}."
+    )
+
+
+async def _judge(
+    service: AwardService,
+    row: Reward,
+    reward: RewardCore,
+    wanted: Sequence[Wanted],
+    now: datetime,
+    result: BatchResult,
+) -> list[_Pending]:
+    """Read what the rules need and judge every candidate; the refused go to `result.skipped`."""
+    async with service.db.read() as session:
+        # The award keys first: only a timeframe bucket needs the member (their zone), so a
+        # re-run, which finds every key taken, loads nobody.
+        zones: dict[int, str | None] = {}
+        if reward.multiple and reward.timeframe is not None:
+            zones = await _zones(session, [w.member_id for w in wanted if not w.idempotency_key])
+        keys: dict[int, str] = {}
+        for item in wanted:
+            stand_in = _stand_in(item.member_id, zones.get(item.member_id))
+            keys[item.member_id] = service.award_key(reward, stand_in, now, item.idempotency_key)
+        taken = await _taken(session, sorted(set(keys.values())))
+        fresh = [w for w in wanted if keys[w.member_id] not in taken]
+        people = await load_people_many(session, [w.member_id for w in fresh])
+        cooldown = _cooldown(service, reward)
+        last = await _last_awarded(session, reward.reward_id, list(people)) if cooldown else {}
+    pending: list[_Pending] = []
+    seen: set[str] = set()
+    for item in wanted:
+        key = keys[item.member_id]
+        if key in taken or key in seen:
+            # Named by nobody: a re-run skips tens of thousands and loads none of them.
+            result.skipped.append((item.member_id, f"They already have {reward.reward}."))
+            continue
+        person = people.get(item.member_id)
+        if person is None:
+            result.skipped.append(
+                (item.member_id, f"I don't know a member with id {item.member_id}.")
+            )
+            continue
+        try:
+            service.check_receiver(reward, person)
+            service.check_available(reward, person, now)
+        except (NotAllowed, NotAvailable) as refused:
+            result.skipped.append((item.member_id, str(refused)))
+            continue
+        if cooldown and item.member_id in last:
+            ends = last[item.member_id] + timedelta(minutes=cooldown)
+            if ends > now:
+                result.skipped.append(
+                    (item.member_id, _cooldown_sentence(reward, person, ends - now))
+                )
+                continue
+        seen.add(key)
+        text = service._message(reward, person, None, now, None, dict(item.args))
+        pending.append(_Pending(item, person, key, text))
+    return pending
+
+
+def _event(
+    row: Reward, reward: RewardCore, award_id: int, item: _Pending, source: AwardSource
+) -> dict[str, Any]:
+    """The ``badge.awarded`` payload, as `award` stages it."""
+    return {
+        "award_id": award_id,
+        "reward_id": reward.reward_id,
+        "reward": row.name,
+        "reward_type": reward.reward_type.value,
+        "member": outbox.member_ref(item.person),
+        "giver": None,
+        "points": reward.points,
+        "source": source.value,
+        "message": item.message,
+    }
+
+
+async def _write(
+    service: AwardService,
+    row: Reward,
+    reward: RewardCore,
+    batch: Sequence[_Pending],
+    now: datetime,
+    source: AwardSource,
+) -> dict[str, int]:
+    """One transaction: the awards (duplicates left out by the unique key), then the ledger and
+    outbox rows of exactly those inserted. Returns {award key: award id} of the inserted."""
+    insert = pg_insert if service.db.dialect == "postgresql" else sqlite_insert
+    values = [
+        {
+            "reward_id": reward.reward_id,
+            "member_id": item.person.id,
+            "giver_id": None,
+            "message": item.message,
+            "points": reward.points,
+            "source": source.value,
+            "award_key": item.key,
+            "context": dict(item.wanted.args),
+            "awarded_at": now,
+            "api_key_id": None,
+        }
+        for item in batch
+    ]
+    # One compiled statement executed over the rows: SQLAlchemy's "insertmanyvalues" sends them
+    # as multi-row VALUES pages (1,000 rows each) and gathers the RETURNING rows. Rendering a
+    # 1,000-row `.values([...])` instead costs ~0.3 s of compilation per batch.
+    statement = (
+        insert(AWARD_TABLE)
+        .on_conflict_do_nothing(index_elements=["award_key"])
+        .returning(AWARD_TABLE.c.id, AWARD_TABLE.c.award_key)
+    )
+    async with service.db.write() as session:
+        returned = await session.execute(statement, values)
+        inserted = {str(key): int(award_id) for award_id, key in returned}
+        made = [item for item in batch if item.key in inserted]
+        if made and reward.points:
+            ledger = [
+                {
+                    "member_id": item.person.id,
+                    "points": reward.points,
+                    "kind": "award",
+                    "award_id": inserted[item.key],
+                    "kudos_id": None,
+                    "note": reward.reward,
+                    "created_at": now,
+                }
+                for item in made
+            ]
+            await session.execute(LEDGER_TABLE.insert(), ledger)
+        if made and service.settings.event_manager.active:
+            events = [
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "type": outbox.BADGE_AWARDED,
+                    "occurred_at": now,
+                    "payload": _event(row, reward, inserted[item.key], item, source),
+                    "attempts": 0,
+                }
+                for item in made
+            ]
+            await session.execute(OUTBOX_TABLE.insert(), events)
+            session.info[OUTBOX_STAGED] = True
+    return inserted
+
+
+async def award_batch(
+    service: AwardService,
+    reward_id: int,
+    wanted: Sequence[Wanted],
+    *,
+    source: AwardSource = AwardSource.RULE,
+    batch_size: int = BATCH_SIZE,
+) -> BatchResult:
+    """Award reward `reward_id` to every member of `wanted` that the rules allow (system awards:
+    no giver). Raises `UnknownReward`; every other refusal is a skip with its sentence."""
+    if source in PERSON_SOURCES:
+        raise InvalidInput("Awards from people go one at a time, through `AwardService.award`.")
+    now = service.clock.now()
+    result = BatchResult()
+    async with service.db.read() as session:
+        row = await session.get(Reward, reward_id)
+    if row is None:
+        raise UnknownReward(f"There is no reward with id {reward_id}.")
+    reward = core_of(row)
+    pending = await _judge(service, row, reward, wanted, now, result)
+    views: dict[int, AwardView] = {}
+    for batch in _chunks(pending, batch_size):
+        inserted = await _write(service, row, reward, batch, now, source)
+        for item in batch:
+            award_id = inserted.get(item.key)
+            if award_id is None:  # taken by a concurrent writer since the read
+                result.skipped.append(
+                    (item.person.id, service._duplicate_sentence(reward, item.person, item.key))
+                )
+                continue
+            views[item.person.id] = AwardView(
+                id=award_id,
+                reward_id=reward.reward_id,
+                reward_name=row.name,
+                member_id=item.person.id,
+                member_name=item.person.display_name,
+                giver_id=None,
+                giver_name=None,
+                points=reward.points,
+                message=item.message,
+                source=source.value,
+                awarded_at=as_utc(now),
+            )
+    result.awarded = [views[w.member_id] for w in wanted if w.member_id in views]
+    return result
