@@ -8,8 +8,8 @@ connection, one commit each).
     python -m bench.e2e --replicas 1 --paths slack --duration 30
 
 Options:
-  --quick             2,000 members (40 of them active), replicas 1,2, at most 30 kudos (4 s)
-                      per throughput phase and 20 kudos (3 s) per latency phase.
+  --quick             2,000 members (40 of them giving and receiving), replicas 1,2, at most
+                      30 kudos (4 s) per throughput phase and 20 kudos (3 s) per latency phase.
   --members N         members imported with `rewards members import` (100,000).
   --users N           of them, the people who give and receive in the benchmark (200); each has a
                       Slack account (linked before the servers start, as in a running workspace).
@@ -17,12 +17,17 @@ Options:
                       database; a bigger configuration keeps the servers already started.
   --paths LIST        slack,rest (both): signed `/kudos` slash commands on /slack/events, and
                       POST /kudos/api/v1/user_kudos with a write key.
-  --concurrency N     clients in the throughput phase, each with one kudos in flight (8).
+  --concurrency N     clients per server in the throughput phase, each with one kudos in flight
+                      (2: a server is one event loop, so more only queue; they also share the
+                      CPU, so with a slow kudos path many in flight all finish late together).
   --duration S        cap on each throughput phase (60 s; a phase also stops at --max-kudos).
   --max-kudos N       cap on the kudos of one throughput phase (3,000).
   --latency-kudos N   kudos sent in the half-load phase (200; fewer if they do not fit in
-                      --latency-duration at half the measured maximum, but at least 5).
+                      --latency-duration at half the measured maximum, but at least 2).
   --latency-duration S  cap on the half-load phase's sending (30 s).
+  --reply-timeout S   a kudos not answered (REST) or replied to (Slack) within S seconds counts
+                      as failed (120); the kudos in flight when a phase's cap is reached finish
+                      within this, so a phase lasts at most its cap plus this.
   --raw-seconds S     how long to time raw inserts, at the start and at the end of the run (3 s).
   --pg-url URL        use this EMPTY PostgreSQL database instead of a throwaway server
                       (pg_stat_statements is used if it can be created there).
@@ -70,7 +75,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
@@ -281,6 +286,15 @@ async def enable_statements(dsn: str) -> bool:
         return True
     except (asyncpg.PostgresError, OSError):
         return False
+    finally:
+        await connection.close()
+
+
+async def kudos_rows(dsn: str) -> int:
+    """How many kudos the servers wrote (a check that the answers were kudos, not refusals)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        return int(await connection.fetchval("SELECT count(*) FROM kudos"))
     finally:
         await connection.close()
 
@@ -612,13 +626,16 @@ async def closed_loop(
     return phase
 
 
-async def open_loop(load: Load, refs: Iterator[int], rate: float, count: int) -> Phase:
-    """`count` kudos at a fixed `rate` per second, whatever the answers."""
+async def open_loop(load: Load, refs: Iterator[int], rate: float, count: int, cap: float) -> Phase:
+    """`count` kudos at a fixed `rate` per second, whatever the answers; none is sent after
+    `cap` seconds except the first two (so a very slow server still gets a sample)."""
     phase = Phase()
     interval = 1.0 / rate
     started = time.perf_counter()
     tasks: list[asyncio.Task[Outcome]] = []
     for index in range(count):
+        if index >= 2 and index * interval > cap:
+            break
         delay = started + index * interval - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -703,15 +720,18 @@ async def measure(
     refs: Iterator[int],
 ) -> Result:
     connector = aiohttp.TCPConnector(limit=0)
-    timeout = aiohttp.ClientTimeout(total=max(60.0, args.duration))
+    timeout = aiohttp.ClientTimeout(total=args.reply_timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        load = Load(path, session, servers.urls(), fake, people, key, reply_timeout=60.0)
+        load = Load(
+            path, session, servers.urls(), fake, people, key, reply_timeout=args.reply_timeout
+        )
         # Warm-up: every server answers a few (first-use costs: caches, prepared statements).
         await closed_loop(load, refs, len(servers.ports), 2 * len(servers.ports), args.duration)
         before = await db_counters(dsn, statements)
         cpu_before = servers.cpu()
         note(f"{path}: throughput")
-        throughput = await closed_loop(load, refs, args.concurrency, args.max_kudos, args.duration)
+        clients = args.concurrency * len(servers.ports)
+        throughput = await closed_loop(load, refs, clients, args.max_kudos, args.duration)
         cpu = servers.cpu() - cpu_before
         await asyncio.sleep(1.2)  # backends report xact counts at most once a second
         after = await db_counters(dsn, statements)
@@ -732,10 +752,10 @@ async def measure(
         )
         if throughput.rate > 0:
             rate = throughput.rate / 2
-            count = max(5, min(args.latency_kudos, int(rate * args.latency_duration)))
+            count = max(2, min(args.latency_kudos, int(rate * args.latency_duration)))
             result.load_rate = rate
             note(f"{path}: latency, {count} kudos at {rate:.2f}/s")
-            result.latency = await open_loop(load, refs, rate, count)
+            result.latency = await open_loop(load, refs, rate, count, args.latency_duration)
         return result
 
 
@@ -804,6 +824,7 @@ async def run_on(dsn: str, args: argparse.Namespace, work: Path) -> list[str]:
         finally:
             await pool.stop()
     raw_end = await raw_insert_rate(dsn, args.raw_seconds)
+    written = await kudos_rows(dsn)
     raw = max(raw_start, raw_end)  # the database's speed on this machine; noise only lowers it
 
     out.append(f"# End-to-end kudos ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
@@ -820,9 +841,14 @@ async def run_on(dsn: str, args: argparse.Namespace, work: Path) -> list[str]:
         f"({raw_end:,.0f}/s) of the run"
     )
     out.append(
-        f"- throughput: {args.concurrency} clients, closed loop, at most {args.max_kudos} kudos "
-        f"or {args.duration:.0f} s per phase; latency: open loop at half that rate, at most "
-        f"{args.latency_kudos} kudos or {args.latency_duration:.0f} s"
+        f"- throughput: {args.concurrency} clients per server, closed loop, at most "
+        f"{args.max_kudos} kudos or {args.duration:.0f} s per phase; latency: open loop at "
+        f"half that rate, at most {args.latency_kudos} kudos or {args.latency_duration:.0f} s"
+    )
+    sent = sum(r.throughput.done + (r.latency.done if r.latency else 0) for r in results)
+    out.append(
+        f"- kudos rows in the database at the end: {written:,} for {sent:,} kudos answered in "
+        "the measured phases (plus two warm-up kudos per server per phase)"
     )
     if not statements:
         out.append("- pg_stat_statements unavailable: statements per kudos not measured")
@@ -838,12 +864,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int)
     parser.add_argument("--replicas")
     parser.add_argument("--paths", default="slack,rest")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--max-kudos", type=int)
     parser.add_argument("--latency-kudos", type=int)
     parser.add_argument("--latency-duration", type=float)
     parser.add_argument("--raw-seconds", type=float)
+    parser.add_argument("--reply-timeout", type=float, default=120.0)
     parser.add_argument("--pg-url")
     parser.add_argument("--seed", type=int, default=20261118)
     args = parser.parse_args(argv)

@@ -7,6 +7,8 @@
 Options:
   --repeats N      cold starts of each kind (default 5); the median and the slowest are printed.
   --timeout S      give up on a server that has not answered /healthz after S seconds (30).
+  --root DIR       measure the code tree DIR instead of this checkout (e.g. an older commit
+                   unpacked with `git archive`), for a before/after on the same machine.
   --importtime     also run `python -X importtime` on the serve and --help paths and print the
                    slowest top-level imports (where the start-up time goes).
 
@@ -59,8 +61,15 @@ def clean_env(work: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def serve_once(work: Path, timeout: float) -> float:
-    """Seconds from spawning `rewards serve` to its first 200 on /healthz."""
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_once(work: Path, timeout: float) -> tuple[float, float]:
+    """Seconds from spawning `rewards serve` to its first 200 on /healthz, and the CPU seconds
+    the server had used by then (less sensitive than wall-clock to other load on the machine)."""
     port = free_port()
     database = work / f"start-{port}.db"
     env = clean_env(
@@ -86,7 +95,7 @@ def serve_once(work: Path, timeout: float) -> float:
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:
                     if response.status == 200:
-                        return time.perf_counter() - started
+                        return time.perf_counter() - started, proc_cpu(process.pid)
             except (urllib.error.URLError, OSError):
                 pass
             if time.perf_counter() - started > timeout:
@@ -102,18 +111,21 @@ def serve_once(work: Path, timeout: float) -> float:
         database.unlink(missing_ok=True)
 
 
-def help_once(work: Path) -> float:
-    """Seconds for `rewards --help` to print and exit."""
+def help_once(work: Path) -> tuple[float, float]:
+    """Seconds for `rewards --help` to print and exit, and its CPU seconds."""
     started = time.perf_counter()
-    subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-c", CLI, "--help"],
         cwd=ROOT,
         env=clean_env(work),
         stdout=subprocess.DEVNULL,
-        check=True,
-        timeout=60,
     )
-    return time.perf_counter() - started
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"rewards --help exited {process.returncode}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def slowest_imports(work: Path, code: str, count: int = 12) -> list[str]:
@@ -140,9 +152,13 @@ def slowest_imports(work: Path, code: str, count: int = 12) -> list[str]:
     return [f"  {micro / 1000:7.1f} ms  {name}" for micro, name in rows[:count]]
 
 
-def summary(label: str, seconds: Sequence[float]) -> str:
-    ms = [s * 1000 for s in seconds]
-    return f"| {label} | {statistics.median(ms):.0f} | {min(ms):.0f} | {max(ms):.0f} | {len(ms)} |"
+def summary(label: str, runs: Sequence[tuple[float, float]]) -> str:
+    ms = [wall * 1000 for wall, _ in runs]
+    cpu = statistics.median(c * 1000 for _, c in runs)
+    return (
+        f"| {label} | {statistics.median(ms):.0f} | {min(ms):.0f} | {max(ms):.0f} "
+        f"| {cpu:.0f} | {len(ms)} |"
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -150,12 +166,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--root", type=Path)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    print(f"# Start-up ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    if args.root is not None:
+        global ROOT, CATALOG  # the tree every spawned process runs from
+        ROOT = args.root.resolve()
+        CATALOG = ROOT / "examples" / "rewards.json"
+    print(f"# Start-up of {ROOT} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
     print()
     for line in machine_lines():
         print(line)
@@ -165,8 +186,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         help_once(work)  # warm the OS file cache and .pyc files; not counted
         helps = [help_once(work) for _ in range(args.repeats)]
         serves = [serve_once(work, args.timeout) for _ in range(args.repeats)]
-        print("| command | median ms | fastest ms | slowest ms | runs |")
-        print("|---|---:|---:|---:|---:|")
+        print("| command | median ms | fastest ms | slowest ms | CPU ms (median) | runs |")
+        print("|---|---:|---:|---:|---:|---:|")
         print(summary("`rewards --help`", helps))
         print(summary("`rewards serve` to the first 200 of `/healthz` (fresh SQLite)", serves))
         if args.importtime:
