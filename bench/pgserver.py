@@ -21,7 +21,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,8 +57,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """Start a private cluster and yield its libpq URL (database `postgres`, user `postgres`)."""
+def throwaway_postgres(settings: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Start a private cluster and yield its libpq URL (database `postgres`, user `postgres`).
+
+    `settings` are added to (or override) `SERVER_SETTINGS`, e.g. `shared_preload_libraries`
+    for pg_stat_statements (bench/e2e.py)."""
     bindir = find_bindir()
     as_postgres: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="nav-rewards-bench-pg."))
@@ -86,7 +89,8 @@ def throwaway_postgres() -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        options = " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
+        chosen = {**SERVER_SETTINGS, **(settings or {})}
+        options = " ".join(f"-c {k}={v}" for k, v in chosen.items())
         last_error = ""
         for _ in range(3):  # a free port can be taken between the check and the start
             port = _free_port()

@@ -160,17 +160,42 @@ def create_app(
     return app
 
 
+def slack_configured(settings: Settings) -> bool:
+    """Slack is on when both its bot token and signing secret are set (see `bots.slack.setup`)."""
+    return bool(
+        settings.extra.get("SLACK_BOT_TOKEN") and settings.extra.get("SLACK_SIGNING_SECRET")
+    )
+
+
+def telegram_configured(settings: Settings) -> bool:
+    """Telegram is on when a bot token is set (see `bots.telegram.setup`)."""
+    token = (settings.extra.get("TELEGRAM_BOT_TOKEN") or "").strip()
+    return bool(token or settings.telegram_bot_token.strip())
+
+
 def mount_platforms(app: web.Application, settings: Settings) -> list[str]:
     """Mount each chat platform whose settings are present (Teams always: without an app id it
-    serves only loopback clients, for the Bot Framework Emulator)."""
-    from bots import notifier, slack, teams, telegram
+    serves only loopback clients, for the Bot Framework Emulator).
+
+    A platform's package (and its SDK: slack_bolt, python-telegram-bot) is imported only when its
+    settings switch it on: each SDK costs a few hundred milliseconds of start-up.
+    """
+    from bots import notifier, teams
 
     mounted = ["teams"]
     teams.setup(app, settings)
-    if slack.setup(app, settings):
-        mounted.append("slack")
-    if telegram.setup(app, settings):
-        mounted.append("telegram")
+    if slack_configured(settings):
+        from bots import slack
+
+        if slack.setup(app, settings):
+            mounted.append("slack")
+    if telegram_configured(settings):
+        from bots import telegram
+
+        if telegram.setup(app, settings):
+            mounted.append("telegram")
+    else:
+        log.info("Telegram is off: TELEGRAM_BOT_TOKEN is not set")
     notifier.setup(app, settings)  # delivers announcements through the platforms above
     log.info("platforms mounted: %s", ", ".join(mounted))
     return mounted

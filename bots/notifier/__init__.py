@@ -14,6 +14,7 @@ do anything: the next tick of any server's notifier picks them up.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -34,20 +35,28 @@ NOTIFIER = web.AppKey("notifier", Notifier)
 def app_gateways(app: web.Application) -> Gateways:
     """The gateways of the platforms mounted on `app` (None while one is still starting)."""
     from bots.server import CORE  # here: bots.server imports this package
-    from bots.slack import SLACK, SlackGateway
-    from bots.teams import ADAPTER, GATEWAY
-    from bots.telegram import TELEGRAM
 
     found: dict[str, ChannelGateway | None] = {}
-    if ADAPTER in app:
-        teams = app.get(GATEWAY)
-        if teams is not None:
-            capture_teams_errors(teams.adapter)
-        found["teams"] = teams
-    if SLACK in app:
-        found["slack"] = SlackGateway(app[CORE], app[SLACK].client) if CORE in app else None
-    if TELEGRAM in app:
-        found["telegram"] = app[TELEGRAM].gateway
+    # A platform package that was never imported cannot have been mounted on `app`; looking in
+    # sys.modules keeps an unused platform's SDK out of the process (see mount_platforms).
+    if "bots.teams" in sys.modules:
+        from bots.teams import ADAPTER, GATEWAY
+
+        if ADAPTER in app:
+            teams = app.get(GATEWAY)
+            if teams is not None:
+                capture_teams_errors(teams.adapter)
+            found["teams"] = teams
+    if "bots.slack" in sys.modules:
+        from bots.slack import SLACK, SlackGateway
+
+        if SLACK in app:
+            found["slack"] = SlackGateway(app[CORE], app[SLACK].client) if CORE in app else None
+    if "bots.telegram" in sys.modules:
+        from bots.telegram import TELEGRAM
+
+        if TELEGRAM in app:
+            found["telegram"] = app[TELEGRAM].gateway
     return found
 
 
