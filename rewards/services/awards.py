@@ -41,6 +41,7 @@ from rewards.errors import (
     UnknownMember,
     UnknownReward,
 )
+from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import Person, load_people
 from rewards.services.admins import is_admin
@@ -348,6 +349,7 @@ class AwardService:
                         )
                     )
                     await session.flush()
+                await counters.awarded(session, self.settings.timezone, [(award, row.category_id)])
                 outbox.stage(
                     session,
                     self.settings,
@@ -426,6 +428,8 @@ class AwardService:
                     )
                 )
             reward = await session.get(Reward, award.reward_id)
+            category = reward.category_id if reward else None
+            await counters.revoked(session, self.settings.timezone, award, category, now)
             outbox.stage(
                 session,
                 self.settings,
