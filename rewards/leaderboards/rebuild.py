@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, literal, null, select
+from sqlalchemy import delete, insert, literal, null, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -151,7 +151,14 @@ async def compute(session: AsyncSession, tz_name: str) -> Deltas:
 
 
 async def rebuild_in(session: AsyncSession, tz_name: str, now: datetime) -> int:
-    """Replace every counter inside the caller's transaction; returns the number of rows."""
+    """Replace every counter inside the caller's transaction; returns the number of rows.
+
+    On PostgreSQL the counters are locked first (writers' upserts wait, readers do not): a
+    write committed after the facts were read would otherwise add to a counter the rebuild then
+    replaces. On SQLite the write transaction already excludes every other writer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("LOCK TABLE leaderboard_counter IN EXCLUSIVE MODE"))
     deltas = await compute(session, tz_name)
     await session.execute(delete(COUNTER))
     rows = deltas.rows()

@@ -1,0 +1,121 @@
+"""Leaderboard counters (rewards/leaderboards/): kept with every write, equal to a rebuild.
+
+Random awards, kudos with tags and revocations, moved across week, month, quarter, year and
+daylight-saving boundaries, in zones with whole, half-hour and southern-hemisphere offsets; the
+counters kept by the writers must equal the ones `rebuild` computes from the facts.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from rewards.clock import FixedClock
+from rewards.errors import AlreadyAwarded
+from rewards.leaderboards.counters import COUNTER
+from rewards.leaderboards.rebuild import ensure_built, rebuild
+from rewards.services.awards import AwardService, AwardSource
+from rewards.services.kudos import KudosService
+from rewards.services.leaderboards import LeaderboardFilter, LeaderboardService
+from rewards.settings import Settings
+from tests.factories import add_member, add_reward
+
+TAGS = ("teamwork", "#TeamWork", "docs", "Mentoring", "help")
+
+
+async def counters(database) -> dict[tuple, int]:
+    """Every non-zero counter (a revoked badge leaves a zero row behind; a rebuild writes none)."""
+    columns = [COUNTER.c[name] for name in ("metric", "period", "period_start", "dim")]
+    query = select(*columns, COUNTER.c.member_id, COUNTER.c.value).where(COUNTER.c.value != 0)
+    async with database.read() as session:
+        return {tuple(row[:5]): int(row[5]) for row in (await session.execute(query)).all()}
+
+
+async def random_activity(database, settings: Settings, seed: int, steps: int = 120) -> list[int]:
+    rng = random.Random(seed)
+    members = [
+        await add_member(database, f"M{i}", department=("Sales", "Ops")[i % 2]) for i in range(7)
+    ]
+    categories = ("Recognition", "Lottery", "Recognition", "Growth")
+    for reward_id, (points, category) in enumerate(zip((100, 0, 25, 7), categories), start=1):
+        await add_reward(
+            database,
+            reward_id=reward_id,
+            points=points,
+            multiple=True,
+            reward_type="Computed Badge",
+            reward_category=category,
+        )
+    clock = FixedClock(datetime(2025, 12, 26, 20, tzinfo=UTC))
+    awards = AwardService(database, settings, clock)
+    kudos = KudosService(database, settings, clock)
+    given: list[int] = []
+    for _ in range(steps):
+        clock.advance(timedelta(hours=rng.randint(1, 40), minutes=rng.choice((0, 15, 30, 45))))
+        roll = rng.random()
+        if roll < 0.45:
+            giver = rng.choice(members)
+            others = [m for m in members if m != giver]
+            receivers = rng.sample(others, rng.randint(1, 3))
+            tags = rng.sample(TAGS, rng.randint(0, 2))
+            await kudos.give(giver, receivers, "thanks", tags)
+        elif roll < 0.8 or not given:
+            try:
+                view = await awards.award(
+                    rng.randint(1, 4), to=rng.choice(members), source=AwardSource.RULE
+                )
+            except AlreadyAwarded:
+                continue
+            given.append(view.id)
+        else:
+            await awards.revoke(given.pop(rng.randrange(len(given))), by=None, reason="test")
+    return members
+
+
+@pytest.mark.parametrize(
+    "timezone", ["America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]
+)
+async def test_rebuild_equals_incremental(database, timezone):
+    settings = Settings(timezone=timezone, kudos_points=5)
+    await random_activity(database, settings, seed=zlib.crc32(timezone.encode()))
+    incremental = await counters(database)
+    assert incremental  # the activity counted something
+    assert await rebuild(database, timezone) > 0
+    assert await counters(database) == incremental
+
+
+async def test_boards_read_the_counters_and_follow_revocations(database):
+    settings = Settings(timezone="America/New_York", kudos_points=5)
+    members = await random_activity(database, settings, seed=7, steps=60)
+    service = LeaderboardService(database, settings, FixedClock(datetime(2026, 2, 20, tzinfo=UTC)))
+    before = await service.leaderboard("badges", "all", limit=100)
+    await rebuild(database, settings.timezone)
+    assert await service.leaderboard("badges", "all", limit=100) == before
+    top = before.rows[0]
+    awards = AwardService(database, settings, FixedClock(datetime(2026, 2, 20, tzinfo=UTC)))
+    view = await awards.award(2, to=top.member_id, source=AwardSource.RULE)  # 0 points, Lottery
+    after = await service.leaderboard("badges", "all", LeaderboardFilter(category="lottery"))
+    mine = {r.member_id: r.value for r in after.rows}
+    await awards.revoke(view.id, by=None)
+    revoked = await service.leaderboard("badges", "all", LeaderboardFilter(category="lottery"))
+    assert {r.member_id: r.value for r in revoked.rows}.get(top.member_id, 0) == (
+        mine[top.member_id] - 1
+    )
+    assert members
+
+
+async def test_start_up_builds_missing_or_other_zone_counters(database):
+    settings = Settings(timezone="UTC", kudos_points=5)
+    members = await random_activity(database, settings, seed=3, steps=30)
+    # A database migrated from before the counters has no state row: start-up builds them.
+    assert await ensure_built(database, "UTC") is True
+    assert await ensure_built(database, "UTC") is False
+    utc = await counters(database)
+    # Another TIMEZONE: the buckets move, so start-up rebuilds in the new zone.
+    assert await ensure_built(database, "Pacific/Kiritimati") is True
+    assert await counters(database) != utc
+    assert members
