@@ -7,21 +7,28 @@ counters kept by the writers must equal the ones `rebuild` computes from the fac
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from click.testing import CliRunner
+from sqlalchemy import delete, select, text
 
+from bots.commands.leaderboard import leaderboard
 from rewards.clock import FixedClock
 from rewards.errors import AlreadyAwarded
 from rewards.leaderboards.counters import COUNTER
 from rewards.leaderboards.rebuild import ensure_built, rebuild
 from rewards.services.awards import AwardService, AwardSource
 from rewards.services.kudos import KudosService
-from rewards.services.leaderboards import LeaderboardFilter, LeaderboardService
+from rewards.services.leaderboards import LeaderboardFilter, LeaderboardService, Metric, Period
 from rewards.settings import Settings
+from rewards.store.db import Database
+from tests.conftest import _Backends
 from tests.factories import add_member, add_reward
 
 TAGS = ("teamwork", "#TeamWork", "docs", "Mentoring", "help")
@@ -40,8 +47,8 @@ async def random_activity(database, settings: Settings, seed: int, steps: int = 
     members = [
         await add_member(database, f"M{i}", department=("Sales", "Ops")[i % 2]) for i in range(7)
     ]
-    categories = ("Recognition", "Lottery", "Recognition", "Growth")
-    for reward_id, (points, category) in enumerate(zip((100, 0, 25, 7), categories), start=1):
+    rewards = ((100, "Recognition"), (0, "Lottery"), (25, "Recognition"), (7, "Growth"))
+    for reward_id, (points, category) in enumerate(rewards, start=1):
         await add_reward(
             database,
             reward_id=reward_id,
@@ -119,3 +126,55 @@ async def test_start_up_builds_missing_or_other_zone_counters(database):
     assert await ensure_built(database, "Pacific/Kiritimati") is True
     assert await counters(database) != utc
     assert members
+
+
+async def test_a_board_is_one_ranked_index_range(database):
+    """The read is one statement down the ranking index, not a grouping of the facts."""
+    settings = Settings(timezone="UTC", kudos_points=5)
+    await random_activity(database, settings, seed=5, steps=10)
+    service = LeaderboardService(database, settings, FixedClock(datetime(2026, 1, 2, tzinfo=UTC)))
+    query = service._top(
+        Metric.POINTS, Period.WEEK, date(2025, 12, 29), "", LeaderboardFilter(), 10
+    )
+    async with database.read() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            pytest.skip("PostgreSQL plans a 10-row table by statistics; the bench shows its plan")
+        compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+        plan = " ".join(
+            str(row[-1])
+            for row in (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
+        )
+    assert "ix_leaderboard_counter_rank" in plan
+    for table in ("ledger_entry", "award", "kudos_receiver", "kudos"):
+        assert f" {table} " not in f" {plan} "
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli_url(request: pytest.FixtureRequest, tmp_path: Path, _backends: _Backends) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'boards.db'}"
+    return asyncio.run(_backends.create_pg_database("boards_cli"))
+
+
+def test_rebuild_command_recomputes_lost_counters(cli_url: str) -> None:
+    env = {"DATABASE_URL": cli_url, "REWARDS_ENV_FILE": os.devnull, "TIMEZONE": "UTC"}
+    assert CliRunner().invoke(leaderboard, ["rebuild"], env=env).exit_code == 0
+
+    async def give_then_lose_the_counters() -> None:
+        db = Database(cli_url)
+        try:
+            ana = await add_member(db, "Ana")
+            li = await add_member(db, "Li")
+            await KudosService(db, Settings(timezone="UTC")).give(ana, [li], "thanks", ["docs"])
+            async with db.write() as session:
+                await session.execute(delete(COUNTER))
+        finally:
+            await db.dispose()
+
+    asyncio.run(give_then_lose_the_counters())
+    empty = CliRunner().invoke(leaderboard, ["week", "kudos"], env=env)
+    assert empty.exit_code == 0 and "Li" not in empty.output
+    rebuilt = CliRunner().invoke(leaderboard, ["rebuild"], env=env)
+    assert rebuilt.exit_code == 0 and "Rebuilt the leaderboard counters" in rebuilt.output
+    shown = CliRunner().invoke(leaderboard, ["week", "kudos", "--tag", "docs"], env=env)
+    assert shown.exit_code == 0 and "Li" in shown.output
