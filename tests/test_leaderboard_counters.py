@@ -178,3 +178,16 @@ def test_rebuild_command_recomputes_lost_counters(cli_url: str) -> None:
     assert rebuilt.exit_code == 0 and "Rebuilt the leaderboard counters" in rebuilt.output
     shown = CliRunner().invoke(leaderboard, ["week", "kudos", "--tag", "docs"], env=env)
     assert shown.exit_code == 0 and "Li" in shown.output
+
+
+async def test_department_filter_is_exact_and_case_insensitive(database):
+    """PostgreSQL matches departments with ILIKE (for its statistics): wildcards stay literal."""
+    settings = Settings(timezone="UTC", kudos_points=5)
+    exact = await add_member(database, "Exact", department="R&D_50%")
+    lookalike = await add_member(database, "Lookalike", department="R&Dx50 percent")
+    giver = await add_member(database, "Giver", department="Ops")
+    clock = FixedClock(datetime(2026, 3, 4, tzinfo=UTC))
+    await KudosService(database, settings, clock).give(giver, [exact, lookalike], "thanks")
+    service = LeaderboardService(database, settings, clock)
+    board = await service.leaderboard("kudos", "week", LeaderboardFilter(department="r&d_50%"))
+    assert [r.display_name for r in board.rows] == ["Exact"]
