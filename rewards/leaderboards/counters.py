@@ -145,12 +145,3 @@ async def kudos_given(
         if points_each:
             deltas.add_day(POINTS, receiver, day, points_each, dims)
     await apply(session, deltas)
-
-
-async def ledger_entry(
-    session: AsyncSession, tz_name: str, member_id: int, points: int, at: datetime
-) -> None:
-    """A ledger entry that belongs to neither an award nor kudos (an adjustment)."""
-    deltas = Deltas(tz_name)
-    deltas.add(POINTS, member_id, at, points, (EVERYTHING,))
-    await apply(session, deltas)
