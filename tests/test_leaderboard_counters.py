@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, event, select, text
 
 from bots.commands.leaderboard import leaderboard
 from rewards.clock import FixedClock
@@ -191,3 +191,31 @@ async def test_department_filter_is_exact_and_case_insensitive(database):
     service = LeaderboardService(database, settings, clock)
     board = await service.leaderboard("kudos", "week", LeaderboardFilter(department="r&d_50%"))
     assert [r.display_name for r in board.rows] == ["Exact"]
+
+
+async def test_a_write_costs_one_counter_statement(database):
+    """However many receivers and tags, a kudos (and an award, and a revocation) adds one
+    upsert to its transaction."""
+    settings = Settings(timezone="UTC", kudos_points=5)
+    people = [await add_member(database, f"P{i}") for i in range(6)]
+    await add_reward(database, reward_id=1, points=10, multiple=True, reward_type="Computed Badge")
+    clock = FixedClock(datetime(2026, 3, 4, tzinfo=UTC))
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if "leaderboard_counter" in statement:
+            statements.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await KudosService(database, settings, clock).give(
+            people[0], people[1:], "thanks", ["docs", "teamwork", "help"]
+        )
+        view = await AwardService(database, settings, clock).award(
+            1, to=people[1], source=AwardSource.RULE
+        )
+        await AwardService(database, settings, clock).revoke(view.id, by=None)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+    assert len(statements) == 3
+    assert all("ON CONFLICT" in s for s in statements)
