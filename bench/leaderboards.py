@@ -52,6 +52,7 @@ from bench.loaders import LoadReport, load_postgresql, load_sqlite
 from bench.pgserver import SERVER_SETTINGS, throwaway_postgres
 from bench.timing import Budget, Sample, fmt_ms, fmt_ratio, machine_lines, measure
 from rewards.clock import FixedClock, period_start
+from rewards.leaderboards.rebuild import rebuild
 from rewards.services import ledger
 from rewards.services.leaderboards import LeaderboardFilter, LeaderboardService, Metric
 from rewards.settings import Settings
@@ -65,12 +66,21 @@ from rewards.store.models import (
     LedgerEntry,
     Member,
     MemberGroup,
+    Reward,
+    RewardCategory,
 )
 
 TIMEZONE = "America/New_York"
 LIMIT = 10
 RESULTS_DIR = Path(__file__).parent / "results"
-BIG_TABLES = ("ledger_entry", "award", "kudos", "kudos_receiver", "kudos_tag_link")
+BIG_TABLES = (
+    "ledger_entry",
+    "award",
+    "kudos",
+    "kudos_receiver",
+    "kudos_tag_link",
+    "leaderboard_counter",
+)
 CSV_COLUMNS = (
     "email",
     "display_name",
@@ -121,6 +131,9 @@ BOARDS: tuple[Board, ...] = (
     Board("points", "quarter", LeaderboardFilter(group="Mentors")),
     Board("kudos", "month", LeaderboardFilter(tag="teamwork")),
     Board("points", "year", LeaderboardFilter(tag="teamwork")),
+    Board("kudos_given", "week", LeaderboardFilter(tag="teamwork")),
+    Board("points", "month", LeaderboardFilter(category="Recognition")),
+    Board("badges", "year", LeaderboardFilter(category="Leadership")),
 )
 
 
@@ -252,6 +265,14 @@ async def naive_leaderboard(db: Database, board: Board) -> list[tuple[int, int]]
             KudosTagLink,
             (_col(KudosTagLink, "kudos_id") == kudos_id)
             & (_col(KudosTagLink, "tag") == filters.tag.lower()),
+        )
+    if filters.category and metric in (Metric.POINTS, Metric.BADGES):
+        if metric is Metric.POINTS:
+            query = query.join(Award, _col(Award, "id") == _col(LedgerEntry, "award_id"))
+        query = query.join(Reward, _col(Reward, "id") == _col(Award, "reward_id")).join(
+            RewardCategory,
+            (_col(RewardCategory, "id") == _col(Reward, "category_id"))
+            & (func.lower(_col(RewardCategory, "name")) == filters.category.lower()),
         )
     async with db.read() as session:
         totals: defaultdict[int, int] = defaultdict(int)
@@ -427,6 +448,25 @@ class Backend:
         return "SQLite" if self.name == "sqlite" else "PostgreSQL"
 
 
+async def build_counters(backend: Backend) -> tuple[int, float]:
+    """Fill the leaderboard counters from the bulk-loaded facts, as `rewards leaderboard
+    rebuild` does (the loaders bypass the services that keep them), then let the database
+    gather statistics on them as it did for the loaded tables."""
+    start = time.perf_counter()
+    db = Database(backend.url)
+    try:
+        rows = await rebuild(db, TIMEZONE, NOW)
+    finally:
+        await db.dispose()
+    if backend.name == "postgresql":
+        conn = await asyncpg.connect(backend.raw_target)
+        try:
+            await conn.execute("VACUUM ANALYZE leaderboard_counter")
+        finally:
+            await conn.close()
+    return rows, time.perf_counter() - start
+
+
 async def _open_raw(backend: Backend) -> Raw:
     if backend.name == "sqlite":
         return RawSQLite(backend.raw_target)
@@ -519,6 +559,12 @@ async def bench_backend(
     else:
         load = await load_postgresql(backend.raw_target, ds)
 
+    print(
+        f"[{backend.name}] building the leaderboard counters (rewards leaderboard rebuild)",
+        file=sys.stderr,
+    )
+    counter_rows, rebuild_s = await build_counters(backend)
+
     counts = ds.counts()
     out += [
         *header,
@@ -528,6 +574,8 @@ async def bench_backend(
         f"- data set (seed {ds.seed}): "
         + ", ".join(f"{table} {n:,}" for table, n in counts.items()),
         f"- bulk load (setup, not measured): {load.describe()}",
+        f"- leaderboard counters (setup, not measured): `rewards leaderboard rebuild` wrote "
+        f"{counter_rows:,} rows in {rebuild_s:.1f} s",
         *imports.lines(len(ds.members)),
     ]
     if backend.name == "sqlite":

@@ -23,6 +23,7 @@ from sqlalchemy import func, select, text
 from bots.lifecycle import Lifecycle, lifecycle
 from bots.scheduler import RewardScheduler
 from rewards.core import Core
+from rewards.leaderboards.rebuild import ensure_built
 from rewards.services.catalog import LoadReport, load_catalog
 from rewards.services.kudos import ensure_predefined_tags
 from rewards.settings import Settings
@@ -125,6 +126,8 @@ def mount(
         await upgrade_async(settings.database_url)
         app[CORE] = core or Core.open(settings)
         await ensure_predefined_tags(app[CORE].db, app[CORE].clock)
+        if await ensure_built(app[CORE].db, settings.timezone):
+            log.info("leaderboard counters rebuilt for %s", settings.timezone)
         if catalog_files:
             await load_catalog_files(app[CORE])
         if catalog is not None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+
+from sqlalchemy import event
 
 from rewards.services.channels import (
     find_channel,
@@ -41,3 +44,28 @@ async def test_a_retried_delivery_is_processed_once(database, clock):
     assert await first_delivery(database, "slack", "Ev124", clock=clock)
     assert not await first_delivery(database, "slack", "Ev123", clock=clock)
     assert await first_delivery(database, "telegram", "Ev123", clock=clock)
+
+
+async def test_a_chat_seen_again_soon_is_not_written_again(database, clock):
+    """A busy channel costs one upsert per ten minutes per process, not one per turn; a changed
+    reference is stored at once."""
+    writes: list[str] = []
+
+    def on_execute(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if "channel_reference" in statement and statement.lstrip().startswith("INSERT"):
+            writes.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        for _ in range(3):
+            await remember_channel(database, "slack", "C1", {"channel": "C1"}, clock=clock)
+        assert len(writes) == 1
+        await remember_channel(database, "slack", "C1", {"channel": "C1", "v": 2}, clock=clock)
+        assert len(writes) == 2
+        clock.advance(timedelta(minutes=11))
+        await remember_channel(database, "slack", "C1", {"channel": "C1", "v": 2}, clock=clock)
+        assert len(writes) == 3
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", on_execute)
+    found = await find_channel(database, "slack", "C1")
+    assert found is not None and found.updated_at == clock.now()

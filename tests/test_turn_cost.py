@@ -13,9 +13,10 @@ its staged hooks and the conversation state. Statements are
 what the driver is asked to execute (SQLAlchemy's `before_cursor_execute`, which includes SQLite's
 `BEGIN IMMEDIATE`) plus what the driver sends on its own: the `COMMIT` (the connection's `commit`
 event) and, on PostgreSQL, asyncpg's `BEGIN`. Today: 12 on either database (the delivery marker,
-the one look-up of the three people, the channel, the kudos, its tags, receivers, tag links,
-ledger entries and staged hooks, the conversation state, BEGIN and COMMIT; the activity row was
-written by the sender's earlier turn today).
+the one look-up of the three people, the kudos, its tags, receivers, tag links, ledger entries,
+leaderboard counters and staged hooks, the conversation state, BEGIN and COMMIT; the activity
+row was written by the sender's earlier turn today, and the channel was stored by it, so this
+process does not store it again for ten minutes).
 """
 
 from __future__ import annotations

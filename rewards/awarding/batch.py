@@ -44,6 +44,7 @@ from rewards.catalog.model import RewardCore
 from rewards.catalog.permissions import Subject
 from rewards.clock import as_utc
 from rewards.errors import InvalidInput, NotAllowed, NotAvailable, UnknownReward
+from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import Person
 from rewards.services.awards import PERSON_SOURCES, AwardService, AwardSource, AwardView
@@ -332,6 +333,15 @@ async def _write(
                 for item in made
             ]
             await session.execute(LEDGER_TABLE.insert(), ledger)
+        if made:
+            await counters.awarded_many(
+                session,
+                service.settings.timezone,
+                [item.person.id for item in made],
+                points=reward.points,
+                category_id=row.category_id,
+                at=now,
+            )
         if made and service.settings.event_manager.active:
             events = [
                 {

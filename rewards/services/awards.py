@@ -42,6 +42,7 @@ from rewards.errors import (
     UnknownMember,
     UnknownReward,
 )
+from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import Person, load_people
 from rewards.services.admins import is_admin
@@ -332,6 +333,7 @@ class AwardService:
                         )
                     )
                     await session.flush()
+                await counters.awarded(session, self.settings.timezone, [(award, row.category_id)])
                 outbox.stage(
                     session,
                     self.settings,
@@ -423,6 +425,8 @@ class AwardService:
                     )
                 )
             reward = await session.get(Reward, award.reward_id)
+            category = reward.category_id if reward else None
+            await counters.revoked(session, self.settings.timezone, award, category, now)
             outbox.stage(
                 session,
                 self.settings,

@@ -8,7 +8,7 @@ processed once, whichever replica receives it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -61,8 +61,19 @@ async def remember_channel(
     member_id: int | None = None,
     clock: Clock | None = None,
 ) -> None:
-    """Store (or refresh) how to reach a chat; one statement, safe under concurrent turns."""
+    """Store (or refresh) how to reach a chat; one statement, safe under concurrent turns.
+
+    A chat this process stored the same way less than `REFRESH_AFTER` ago is not written again:
+    a busy channel would otherwise cost every turn an upsert that changes nothing but the time
+    it was last seen, which only needs to be roughly right (announcements by name pick the most
+    recently seen of several channels called the same)."""
     now = (clock or SystemClock()).now()
+    memo = _remembered(db)
+    shape = repr(sorted(reference.items()))
+    fingerprint = (platform, tenant, chat_id, kind, name, member_id, shape)
+    seen_at = memo.get(fingerprint)
+    if seen_at is not None and now - seen_at < REFRESH_AFTER:
+        return
     row = {
         "platform": platform,
         "tenant": tenant,
@@ -83,6 +94,19 @@ async def remember_channel(
             | ({"member_id": statement.excluded.member_id} if member_id is not None else {}),
         )
         await session.execute(statement)
+    db.after_commit(lambda: memo.__setitem__(fingerprint, now))  # only once it is stored
+
+
+# A chat seen again within this time keeps its stored row; a process remembers this many chats.
+REFRESH_AFTER = timedelta(minutes=10)
+_REMEMBERED_MAX = 50_000
+
+
+def _remembered(db: Database) -> dict[tuple[Any, ...], datetime]:
+    memo: dict[tuple[Any, ...], datetime] | None = db.memo.get("channels")
+    if memo is None or len(memo) > _REMEMBERED_MAX:
+        memo = db.memo["channels"] = {}
+    return memo
 
 
 async def find_channel(

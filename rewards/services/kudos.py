@@ -18,6 +18,7 @@ from sqlmodel import col
 from rewards import hooks
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
+from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import load_people
 from rewards.services.sql import insert_ignoring_duplicates
@@ -302,6 +303,15 @@ class KudosService:
                         ]
                     )
                 )
+            await counters.kudos_given(
+                session,
+                self.settings.timezone,
+                giver_id=giver_id,
+                receivers=unique,
+                tags=tag_map,
+                points_each=points,
+                at=now,
+            )
             outbox.stage(
                 session,
                 self.settings,

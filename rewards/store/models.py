@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from rewards.store.types import JSONType, UTCDateTime
@@ -679,3 +679,37 @@ class CatalogVersion(SQLModel, table=True):
 
     id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     version: int = 0
+
+
+class LeaderboardCounter(SQLModel, table=True):
+    """A member's total for one metric in one calendar period (in `TIMEZONE`): the leaderboards'
+    read model (rewards/leaderboards/). Kept in the same transaction as the award, kudos or
+    ledger row it counts, so it is never stale; `rewards leaderboard rebuild` recomputes it.
+
+    `dim` narrows the count: "" is everything, "c<id>" one reward category, "t:<tag>" one kudos
+    tag. `period_start` is the local first day of the week/month/quarter/year (1970-01-01 for
+    all time). The ranking index makes "top N of this period" a backward range scan by value.
+    """
+
+    __tablename__ = "leaderboard_counter"
+    __table_args__ = (
+        Index("ix_leaderboard_counter_rank", "metric", "period", "period_start", "dim", "value"),
+    )
+
+    metric: str = Field(max_length=12, primary_key=True)
+    period: str = Field(max_length=8, primary_key=True)
+    period_start: date = Field(primary_key=True)
+    dim: str = Field(default="", max_length=60, primary_key=True)
+    member_id: int = Field(primary_key=True)
+    value: int = Field(default=0, sa_type=BigInteger)
+
+
+class LeaderboardCounterState(SQLModel, table=True):
+    """One row once the counters have been built: the zone they were bucketed in. A missing row
+    (a database migrated from before the counters) or another zone makes start-up rebuild them."""
+
+    __tablename__ = "leaderboard_counter_state"
+
+    id: int = Field(default=1, primary_key=True)
+    timezone: str = Field(max_length=64)
+    rebuilt_at: datetime = _time()

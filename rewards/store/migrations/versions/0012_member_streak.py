@@ -1,7 +1,7 @@
 """Login streak counters: each member's latest run of consecutive active days.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 
 The table is filled from `member_activity` here (one gaps-and-islands pass), after which
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
