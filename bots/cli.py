@@ -63,7 +63,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "leaderboard",
         "bots.commands.leaderboard:leaderboard",
-        "Show a leaderboard: PERIOD (week, month, quarter, year, all) and METRIC.",
+        "Show a leaderboard (`show`, the default) or rebuild the leaderboard counters.",
     ),
     LazyCommand("lottery", "bots.commands.lottery:lottery", "Recorded random draws (RandomUsers)."),
     LazyCommand(
