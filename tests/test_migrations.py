@@ -18,7 +18,8 @@ from sqlmodel import SQLModel
 
 import rewards.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from rewards.store.db import Database
-from rewards.store.migrate import alembic_config, upgrade_async
+from rewards.store.migrate import alembic_config, upgrade_async, upgrade_if_needed
+from rewards.store.migrate import head_revision as files_head
 
 MODEL_TABLES = {table.name for table in SQLModel.metadata.sorted_tables}
 
@@ -116,6 +117,27 @@ async def test_upgrade_from_empty_then_downgrade_and_upgrade_again(
     await upgrade_async(url)
     assert await _run(url, _diff) == []
     assert await _run(url, _revision) == head_revision()
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    assert files_head() == head_revision()
+
+
+async def test_upgrade_if_needed_skips_only_a_database_at_the_head(
+    unmigrated_database_url: str,
+) -> None:
+    """The server's start-up shortcut: one query; a fresh or older database is still migrated."""
+    url = unmigrated_database_url
+    assert await upgrade_if_needed(url) is True  # fresh: migrated
+    assert await _run(url, _revision) == head_revision()
+    assert await _run(url, _diff) == []
+    assert await upgrade_if_needed(url) is False  # at the head: Alembic not run
+
+    await _downgrade_async(url, "-1")
+    assert await _run(url, _revision) != head_revision()
+    assert await upgrade_if_needed(url) is True  # one revision behind: upgraded
+    assert await _run(url, _revision) == head_revision()
+    assert await _run(url, _diff) == []
 
 
 def test_cli_db_upgrade_creates_the_tables(tmp_path: Path) -> None:
