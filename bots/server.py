@@ -28,7 +28,7 @@ from rewards.services.catalog import LoadReport, load_catalog
 from rewards.services.kudos import ensure_predefined_tags
 from rewards.settings import Settings
 from rewards.storages import JsonStorage, RewardStorage
-from rewards.store.migrate import upgrade_if_needed
+from rewards.store.migrate import prepare_schema
 from rewards.store.models import Reward
 
 if TYPE_CHECKING:
@@ -123,8 +123,8 @@ def mount(
     runtime = lifecycle(app)
 
     async def core_step(app: web.Application) -> AsyncIterator[None]:
-        if not await upgrade_if_needed(settings.database_url):
-            log.info("database schema already at the head revision")
+        schema = await prepare_schema(settings.database_url)
+        log.info("database schema: %s", schema)
         app[CORE] = core or Core.open(settings)
         await ensure_predefined_tags(app[CORE].db, app[CORE].clock)
         if await ensure_built(app[CORE].db, settings.timezone):

@@ -99,6 +99,66 @@ async def upgrade_if_needed(url: str) -> bool:
     return True
 
 
+# What Alembic's own `alembic_version` table is (its DDL, so a stamp needs no Alembic import).
+_VERSION_TABLE = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
+
+
+async def prepare_schema(url: str) -> str:
+    """Bring the database at `url` to the head the cheapest safe way, for the server's start:
+
+    - "current": `alembic_version` is already the head (one query; Alembic is not imported);
+    - "created": an empty SQLite file (no table at all) gets the models' tables and the head
+      stamp in one `BEGIN IMMEDIATE` transaction (a concurrent starter waits, then finds it
+      current). The models and the migration history build the same schema
+      (tests/test_migrations.py compares them, and this path's result with a migrated one); the
+      history's only data step is a backfill, empty on an empty database;
+    - "migrated": anything else (an older revision, a database with tables but no
+      `alembic_version`, PostgreSQL) goes through Alembic as before.
+    """
+    from sqlalchemy import inspect, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from rewards.store.db import _prepare_sqlite, ensure_sqlite_dir
+
+    head = head_revision()
+    if head is None or not url.startswith("sqlite+aiosqlite"):
+        return "migrated" if await upgrade_if_needed(url) else "current"
+    ensure_sqlite_dir(url)
+    engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+    _prepare_sqlite(engine)
+    try:
+        async with engine.connect() as plain:
+            connection = await plain.execution_options(sqlite_begin="IMMEDIATE")
+            async with connection.begin():
+                tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+                if "alembic_version" in tables:
+                    rows = (
+                        await connection.execute(text("SELECT version_num FROM alembic_version"))
+                    ).all()
+                    if [tuple(r) for r in rows] == [(head,)]:
+                        return "current"
+                elif not tables:
+                    from sqlmodel import SQLModel
+
+                    import rewards.store.models  # noqa: F401  (the tables on the metadata)
+
+                    await connection.run_sync(SQLModel.metadata.create_all)
+                    await connection.execute(text(_VERSION_TABLE))
+                    await connection.execute(
+                        text("INSERT INTO alembic_version (version_num) VALUES (:head)"),
+                        {"head": head},
+                    )
+                    return "created"
+    finally:
+        await engine.dispose()
+    await upgrade_async(url)
+    return "migrated"
+
+
 def current(url: str) -> None:
     from alembic import command
 
