@@ -12,9 +12,12 @@ Options:
   --importtime     also run `python -X importtime` on the serve and --help paths and print the
                    slowest top-level imports (where the start-up time goes).
 
-Each serve run gets a fresh SQLite file (so the migrations and the catalogue load are part of
-the start, as on a new machine), REWARDS_CATALOG=examples/rewards.json, the scheduler on (its
-default), no chat platform secrets, and a free loopback port; the clock runs from `Popen` to the
+Two kinds of serve run: the first start, on a fresh SQLite file each time (so the migrations and
+the catalogue load are part of the start, as on a new machine), and the restart, on one SQLite
+file a first untimed start has already migrated and loaded (what every later start, a deploy or
+a crash restart, does: the schema is at the head and the catalogue unchanged). Both with
+REWARDS_CATALOG=examples/rewards.json, the scheduler on (its default), no chat platform secrets,
+and a free loopback port; the clock runs from `Popen` to the
 first 200 answer of `/healthz`, polled every 10 ms. Why wall-clock from outside: that is what an
 orchestrator's readiness probe (and a developer) waits for, interpreter start included.
 """
@@ -67,11 +70,15 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def serve_once(work: Path, timeout: float) -> tuple[float, float]:
+def serve_once(work: Path, timeout: float, database: Path | None = None) -> tuple[float, float]:
     """Seconds from spawning `rewards serve` to its first 200 on /healthz, and the CPU seconds
-    the server had used by then (less sensitive than wall-clock to other load on the machine)."""
+    the server had used by then (less sensitive than wall-clock to other load on the machine).
+
+    On a fresh SQLite file (deleted afterwards) unless `database` names one to keep and reuse:
+    the restart of a server whose database is already migrated and loaded."""
     port = free_port()
-    database = work / f"start-{port}.db"
+    fresh = database is None
+    database = database or work / f"start-{port}.db"
     env = clean_env(
         work,
         DATABASE_URL=f"sqlite+aiosqlite:///{database}",
@@ -108,7 +115,8 @@ def serve_once(work: Path, timeout: float) -> tuple[float, float]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        database.unlink(missing_ok=True)
+        if fresh:
+            database.unlink(missing_ok=True)
 
 
 def help_once(work: Path) -> tuple[float, float]:
@@ -186,10 +194,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         help_once(work)  # warm the OS file cache and .pyc files; not counted
         helps = [help_once(work) for _ in range(args.repeats)]
         serves = [serve_once(work, args.timeout) for _ in range(args.repeats)]
+        existing = work / "existing.db"
+        serve_once(work, args.timeout, existing)  # migrates and loads it; not counted
+        restarts = [serve_once(work, args.timeout, existing) for _ in range(args.repeats)]
         print("| command | median ms | fastest ms | slowest ms | CPU ms (median) | runs |")
         print("|---|---:|---:|---:|---:|---:|")
         print(summary("`rewards --help`", helps))
         print(summary("`rewards serve` to the first 200 of `/healthz` (fresh SQLite)", serves))
+        restart = "`rewards serve` to the first 200 of `/healthz` (restart, same SQLite)"
+        print(summary(restart, restarts))
         if args.importtime:
             print()
             print("Slowest top-level imports, `rewards --help`:")

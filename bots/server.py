@@ -28,7 +28,7 @@ from rewards.services.catalog import LoadReport, load_catalog
 from rewards.services.kudos import ensure_predefined_tags
 from rewards.settings import Settings
 from rewards.storages import JsonStorage, RewardStorage
-from rewards.store.migrate import upgrade_async
+from rewards.store.migrate import prepare_schema
 from rewards.store.models import Reward
 
 if TYPE_CHECKING:
@@ -123,7 +123,8 @@ def mount(
     runtime = lifecycle(app)
 
     async def core_step(app: web.Application) -> AsyncIterator[None]:
-        await upgrade_async(settings.database_url)
+        schema = await prepare_schema(settings.database_url)
+        log.info("database schema: %s", schema)
         app[CORE] = core or Core.open(settings)
         await ensure_predefined_tags(app[CORE].db, app[CORE].clock)
         if await ensure_built(app[CORE].db, settings.timezone):
@@ -186,7 +187,7 @@ def mount_platforms(app: web.Application, settings: Settings) -> list[str]:
     from bots import notifier, teams
 
     mounted = ["teams"]
-    teams.setup(app, settings)
+    teams.setup_lazy(app, settings)  # the Bot Framework SDK is imported after the start
     if slack_configured(settings):
         from bots import slack
 

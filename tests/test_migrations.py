@@ -18,7 +18,13 @@ from sqlmodel import SQLModel
 
 import rewards.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from rewards.store.db import Database
-from rewards.store.migrate import alembic_config, upgrade_async
+from rewards.store.migrate import (
+    alembic_config,
+    prepare_schema,
+    upgrade_async,
+    upgrade_if_needed,
+)
+from rewards.store.migrate import head_revision as files_head
 
 MODEL_TABLES = {table.name for table in SQLModel.metadata.sorted_tables}
 
@@ -116,6 +122,87 @@ async def test_upgrade_from_empty_then_downgrade_and_upgrade_again(
     await upgrade_async(url)
     assert await _run(url, _diff) == []
     assert await _run(url, _revision) == head_revision()
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    assert files_head() == head_revision()
+
+
+async def test_upgrade_if_needed_skips_only_a_database_at_the_head(
+    unmigrated_database_url: str,
+) -> None:
+    """The server's start-up shortcut: one query; a fresh or older database is still migrated."""
+    url = unmigrated_database_url
+    assert await upgrade_if_needed(url) is True  # fresh: migrated
+    assert await _run(url, _revision) == head_revision()
+    assert await _run(url, _diff) == []
+    assert await upgrade_if_needed(url) is False  # at the head: Alembic not run
+
+    await _downgrade_async(url, "-1")
+    assert await _run(url, _revision) != head_revision()
+    assert await upgrade_if_needed(url) is True  # one revision behind: upgraded
+    assert await _run(url, _revision) == head_revision()
+    assert await _run(url, _diff) == []
+
+
+def _full_snapshot(connection: Connection) -> dict[str, Any]:
+    """`_snapshot` and what it leaves out: primary keys, defaults, index uniqueness, foreign key
+    options (ON DELETE ...)."""
+    inspector = inspect(connection)
+    result = _snapshot(connection)
+    for table in result:
+        result[table]["primary"] = inspector.get_pk_constraint(table)["constrained_columns"]
+        result[table]["defaults"] = [
+            (c["name"], c.get("default"), c.get("autoincrement"))
+            for c in inspector.get_columns(table)
+        ]
+        result[table]["index_unique"] = sorted(
+            (i["name"] or "", bool(i["unique"])) for i in inspector.get_indexes(table)
+        )
+        result[table]["foreign_options"] = sorted(
+            (
+                tuple(f["constrained_columns"]),
+                f["referred_table"],
+                tuple(f["referred_columns"]),
+                sorted(f["options"].items()),
+            )
+            for f in inspector.get_foreign_keys(table)
+        )
+    return result
+
+
+async def test_a_fresh_sqlite_created_from_the_models_is_the_migrated_schema(
+    tmp_path: Path,
+) -> None:
+    """The server's start-up creates an empty SQLite file from the models and stamps the head
+    (`prepare_schema`) instead of running the history: the result must be what the history
+    builds, down to keys, defaults and ON DELETE rules, and Alembic must see nothing to do."""
+    created = f"sqlite+aiosqlite:///{tmp_path / 'created.db'}"
+    migrated = f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
+    assert await prepare_schema(created) == "created"
+    await upgrade_async(migrated)
+
+    expected = await _run(migrated, _full_snapshot)
+    assert await _run(created, _full_snapshot) == expected
+    assert await _run(created, _diff) == []
+    assert await _run(created, _revision) == head_revision()
+
+    assert await prepare_schema(created) == "current"
+    await upgrade_async(created)  # Alembic agrees: nothing to do
+    assert await _run(created, _full_snapshot) == expected
+    assert await _run(created, _revision) == head_revision()
+
+
+async def test_prepare_schema_migrates_what_it_does_not_create(
+    unmigrated_database_url: str,
+) -> None:
+    """PostgreSQL, or a SQLite database one revision behind: through Alembic, as before."""
+    url = unmigrated_database_url
+    await upgrade_async(url)
+    await _downgrade_async(url, "-1")
+    assert await prepare_schema(url) == "migrated"
+    assert await _run(url, _revision) == head_revision()
+    assert await prepare_schema(url) == "current"
 
 
 def test_cli_db_upgrade_creates_the_tables(tmp_path: Path) -> None:

@@ -122,3 +122,37 @@ def test_platforms_are_mounted_by_their_settings():
         )
     )
     assert {"/api/messages", "/slack/events", "/telegram/webhook", "/healthz"} <= full
+
+
+async def test_teams_is_served_before_and_after_its_sdk_loads(database):
+    """`rewards serve` mounts Teams without importing the Bot Framework SDK: the first request
+    loads it (and so does the warm-up shortly after start); refusals stay as they were, and the
+    notifier sees the Teams gateway once it is loaded ("still starting" before)."""
+    from bots import teams
+    from bots.notifier import app_gateways
+
+    settings = Settings(database_url=database.url, reward_scheduler=False)
+    app = create_app(settings)
+    lazy = app[teams.LAZY]
+    assert not lazy.loaded
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        assert not lazy.loaded  # the warm-up waits until after the start
+        assert app_gateways(app) == {"teams": None}  # still starting: deliveries wait
+        forwarded = await client.post(
+            "/api/messages", json={"type": "message"}, headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+        assert forwarded.status == 401  # no app id and not a loopback client: refused
+        assert lazy.loaded
+        assert (await client.post("/api/messages", data=b"not json")).status in (400, 415)
+        gateway = app_gateways(app)["teams"]
+        assert gateway is not None and gateway.adapter is lazy.adapter
+
+
+async def test_the_teams_warm_up_loads_the_sdk_without_a_request(database):
+    from bots import teams
+
+    app = create_app(Settings(database_url=database.url, reward_scheduler=False))
+    lazy = app[teams.LAZY]
+    async with TestClient(TestServer(app, host="127.0.0.1")):
+        await lazy.warm_up(delay=0)
+        assert lazy.loaded and lazy.gateway is not None

@@ -40,10 +40,12 @@ def app_gateways(app: web.Application) -> Gateways:
     # A platform package that was never imported cannot have been mounted on `app`; looking in
     # sys.modules keeps an unused platform's SDK out of the process (see mount_platforms).
     if "bots.teams" in sys.modules:
-        from bots.teams import ADAPTER, GATEWAY
+        from bots.teams import ADAPTER, GATEWAY, LAZY
 
-        if ADAPTER in app:
-            teams = app.get(GATEWAY)
+        teams = None
+        if ADAPTER in app or LAZY in app:
+            # Mounted lazily (`rewards serve`): None until the SDK is loaded, shortly after start.
+            teams = app[LAZY].gateway if LAZY in app else app.get(GATEWAY)
             if teams is not None:
                 capture_teams_errors(teams.adapter)
             found["teams"] = teams

@@ -10,74 +10,66 @@ URL), and a warning is logged once.
 The tenant boundary (`REWARDS_TENANT_ID`) is enforced by the bot itself on every activity
 (`bots.teams.boundary`); with an app id but no tenant list, any tenant can use the bot, which is
 logged as a warning at start.
+
+This package's own module does not import the Bot Framework SDK (botbuilder, msrest: ~0.25 s of
+start-up, and Teams is always mounted): that lives in `bots.teams.adapter`. `setup` imports it at
+once (tests, embedders that want the adapter in `app[ADAPTER]`); `setup_lazy`, what `rewards serve`
+uses, mounts a small handler that imports it on the first request, or in a worker thread a moment
+after the server is up, whichever comes first. Until then the Teams gateway reads as "still
+starting" to the notifier, which keeps Teams deliveries for its next pass.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import ipaddress
-import json
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from botbuilder.core import TurnContext, serializer_helper
-from botbuilder.integration.aiohttp import (
-    CloudAdapter,
-    ConfigurationBotFrameworkAuthentication,
-)
-from botbuilder.schema import Activity
-from botframework.connector.auth import AuthenticationConstants as Auth
-from botframework.connector.auth import CallerIdConstants
 
-from bots.teams.bot import RewardsTeamsBot
-from bots.teams.boundary import is_loopback_url
-from bots.teams.gateway import TeamsGateway
 from rewards.settings import Settings
+
+if TYPE_CHECKING:
+    from botbuilder.integration.aiohttp import CloudAdapter
+
+    from bots.teams.adapter import make_adapter, make_handler
+    from bots.teams.bot import RewardsTeamsBot
+    from bots.teams.gateway import TeamsGateway
 
 log = logging.getLogger("bots.teams")
 
-__all__ = ["ADAPTER", "GATEWAY", "RewardsTeamsBot", "TeamsGateway", "make_adapter", "setup"]
+__all__ = [
+    "ADAPTER",
+    "GATEWAY",
+    "LAZY",
+    "LazyTeams",
+    "RewardsTeamsBot",
+    "TeamsGateway",
+    "is_loopback_request",
+    "make_adapter",
+    "make_handler",
+    "setup",
+    "setup_lazy",
+]
 
-ADAPTER = web.AppKey("teams_adapter", CloudAdapter)
-GATEWAY = web.AppKey("teams_gateway", TeamsGateway)
+ADAPTER: web.AppKey[CloudAdapter] = web.AppKey("teams_adapter")
+GATEWAY: web.AppKey[TeamsGateway] = web.AppKey("teams_gateway")
 
+# Seconds after start-up before the SDK is imported in the background: after the first health
+# check, so the import does not compete with the start for the interpreter.
+WARM_UP_SECONDS = 2.0
 
-class _Config:
-    """What ConfigurationBotFrameworkAuthentication reads (attribute names are the SDK's)."""
-
-    def __init__(self, settings: Settings, openid_metadata_url: str | None) -> None:
-        self.APP_ID = settings.bot_app_id
-        self.APP_PASSWORD = settings.bot_app_secret
-        self.APP_TENANTID = settings.bot_tenant_id
-        # Single tenant sign-in needs an app id; the Emulator (none) keeps REWARDS_TENANT_ID
-        # for the boundary only.
-        single = bool(settings.bot_app_id and settings.bot_tenant_id)
-        self.APP_TYPE = "SingleTenant" if single else "MultiTenant"
-        if openid_metadata_url:
-            # Any one of these switches the SDK to its "parameterized" cloud, which needs them
-            # all: the public cloud's values, with the signing keys read from elsewhere (tests).
-            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = openid_metadata_url
-            self.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = openid_metadata_url
-            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = Auth.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
-            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = (
-                Auth.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX + Auth.DEFAULT_CHANNEL_AUTH_TENANT
-            )
-            self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = Auth.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
-            self.OAUTH_URL = Auth.OAUTH_URL
-            self.CALLER_ID = CallerIdConstants.public_azure_channel.value
+_SDK_NAMES = {"make_adapter", "make_handler", "RewardsTeamsBot", "TeamsGateway", "_Config"}
 
 
-def make_adapter(settings: Settings, *, openid_metadata_url: str | None = None) -> CloudAdapter:
-    adapter = CloudAdapter(
-        ConfigurationBotFrameworkAuthentication(_Config(settings, openid_metadata_url))
-    )
-
-    async def on_error(context: TurnContext, error: Exception) -> None:
-        log.error("teams: turn failed", exc_info=error)
-
-    adapter.on_turn_error = on_error
-    return adapter
+def __getattr__(name: str) -> Any:
+    """The SDK-backed names, imported from `bots.teams.adapter` when first asked for."""
+    if name in _SDK_NAMES:
+        return getattr(importlib.import_module("bots.teams.adapter"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _loopback(address: str | None) -> bool:
@@ -126,71 +118,6 @@ def _unauthorized() -> web.Response:
     return web.json_response({"error": "unauthorized"}, status=401)
 
 
-def make_handler(
-    adapter: CloudAdapter, bot: RewardsTeamsBot, settings: Settings
-) -> Any:  # the aiohttp handler
-    warned = False
-
-    async def messages(request: web.Request) -> web.StreamResponse:
-        nonlocal warned
-        authenticated = bool(settings.bot_app_id)
-        if not authenticated:
-            if not warned:
-                warned = True
-                log.warning(
-                    "teams: BOT_REWARDS_ID is not set, so Bot Framework authentication is OFF; "
-                    "only loopback clients (the Bot Framework Emulator) are served"
-                )
-            if not is_loopback_request(request.remote, request.headers):
-                log.warning("teams: refused %s: no app id, not a loopback client", request.remote)
-                return _unauthorized()
-        auth_header = request.headers.get("Authorization", "")
-        if authenticated and not auth_header.startswith("Bearer "):
-            return _unauthorized()
-        if "application/json" not in request.headers.get("Content-Type", ""):
-            return web.json_response({"error": "expected application/json"}, status=415)
-        try:
-            body = json.loads(await request.read())
-            activity = Activity().deserialize(body) if isinstance(body, dict) else None
-        except Exception:  # not JSON, or not shaped like an Activity
-            activity = None
-        if activity is None or not activity.type:
-            return web.json_response({"error": "expected an Activity"}, status=400)
-        if not authenticated and not is_loopback_url(activity.service_url):
-            # The bot would answer (and store, for later posts) whatever serviceUrl it is given.
-            log.warning(
-                "teams: dropped an activity: no app id and its serviceUrl %r is not a loopback URL",
-                activity.service_url,
-            )
-            return web.json_response(
-                {"error": "without an app id, serviceUrl must be a loopback URL"}, status=403
-            )
-
-        started = False
-
-        async def logic(context: TurnContext) -> None:
-            nonlocal started
-            started = True
-            await bot.on_turn(context)
-
-        try:
-            invoke = await adapter.process_activity(auth_header, activity, logic)
-        except Exception as problem:
-            if not started:  # authentication (or the token's key lookup) failed: not our caller
-                log.warning("teams: refused an activity: %s: %s", type(problem).__name__, problem)
-                return _unauthorized()
-            log.exception("teams: activity failed")
-            return web.json_response({"error": "internal error"}, status=500)
-        if invoke is not None:
-            body = invoke.body
-            if body is not None and not isinstance(body, dict | list | str | int | float | bool):
-                body = serializer_helper(body)
-            return web.json_response(body, status=invoke.status)
-        return web.Response(status=200)
-
-    return messages
-
-
 def warn_about_boundary(settings: Settings) -> None:
     """A signed bot without a tenant list answers any tenant whose users can reach it."""
     if settings.bot_app_id and not settings.tenant_ids:
@@ -206,21 +133,90 @@ def warn_about_boundary(settings: Settings) -> None:
 def setup(
     app: web.Application, settings: Settings, *, openid_metadata_url: str | None = None
 ) -> None:
-    """Add `POST /api/messages`; `app[ADAPTER]` and, once started, `app[GATEWAY]` are set."""
-    from bots.lifecycle import lifecycle
-    from bots.server import CORE  # here, not at the top: bots.server will import this module
+    """Add `POST /api/messages` with the SDK imported now; `app[ADAPTER]` and, once started,
+    `app[GATEWAY]` are set."""
+    from bots.teams import adapter
 
-    # msrest warns about every Teams channelData field it has no model for; that is just noise.
-    logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
+    adapter.setup(app, settings, openid_metadata_url=openid_metadata_url)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class LazyTeams:
+    """Teams mounted without its SDK: `load()` imports `bots.teams.adapter` and builds the
+    adapter, the bot, the handler and (once the core is up) the gateway, exactly as `setup`
+    does; `messages` is the `/api/messages` handler that loads on the first request."""
+
+    def __init__(self, app: web.Application, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.adapter: CloudAdapter | None = None
+        self._gateway: TeamsGateway | None = None
+        self._handler: Handler | None = None
+
+    def load(self) -> Handler:
+        if self._handler is None:
+            from bots.server import CORE  # here: bots.server imports this package
+            from bots.teams import adapter as sdk
+
+            logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
+            adapter = sdk.make_adapter(self.settings)
+            bot = sdk.RewardsTeamsBot(lambda: self.app[CORE])
+            self.adapter = adapter
+            self._handler = sdk.make_handler(adapter, bot, self.settings)
+            log.info("teams: Bot Framework SDK loaded")
+        return self._handler
+
+    @property
+    def loaded(self) -> bool:
+        return self._handler is not None
+
+    @property
+    def gateway(self) -> TeamsGateway | None:
+        """The gateway once the SDK is loaded and the core is up; None while still starting."""
+        if self._gateway is None and self.adapter is not None:
+            from bots.server import CORE
+            from bots.teams.gateway import TeamsGateway
+
+            if CORE in self.app:
+                self._gateway = TeamsGateway(self.app[CORE], self.adapter, self.settings.bot_app_id)
+        return self._gateway
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        return await self.load()(request)
+
+    async def warm_up(self, delay: float = WARM_UP_SECONDS) -> None:
+        """Import the SDK in a worker thread after `delay` (the module import is the cost; the
+        objects are then built on the event loop), so no request pays for it."""
+        await asyncio.sleep(delay)
+        if not self.loaded:
+            await asyncio.to_thread(importlib.import_module, "bots.teams.adapter")
+            self.load()
+
+
+LAZY: web.AppKey[LazyTeams] = web.AppKey("teams_lazy", LazyTeams)
+
+
+def setup_lazy(app: web.Application, settings: Settings) -> LazyTeams:
+    """Add `POST /api/messages` without importing the SDK yet (see `LazyTeams`); `app[LAZY]`."""
+    from bots.lifecycle import lifecycle
 
     warn_about_boundary(settings)
-    adapter = make_adapter(settings, openid_metadata_url=openid_metadata_url)
-    bot = RewardsTeamsBot(lambda: app[CORE])
-    app[ADAPTER] = adapter
+    teams = LazyTeams(app, settings)
+    app[LAZY] = teams
 
-    async def gateway(app: web.Application) -> Any:
-        app[GATEWAY] = TeamsGateway(app[CORE], adapter, settings.bot_app_id)
+    async def warming(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(teams.warm_up(), name="teams-warm-up")
         yield
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the first request reports an SDK problem; shutdown must not
+            log.exception("teams: loading the Bot Framework SDK failed")
 
-    lifecycle(app).append(gateway)
-    app.router.add_post("/api/messages", make_handler(adapter, bot, settings))
+    lifecycle(app).append(warming)
+    app.router.add_post("/api/messages", teams.messages)
+    return teams
