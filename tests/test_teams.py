@@ -95,6 +95,9 @@ async def connector() -> AsyncIterator[FakeConnector]:
 
 def make_app(database: Database, **settings: Any) -> tuple[web.Application, Settings]:
     openid = settings.pop("openid", None)
+    # No scheduler: its own bookkeeping (job_run rows) would land at random in the tests that
+    # prove a refused activity wrote nothing; no Teams test needs a scheduled job.
+    settings.setdefault("reward_scheduler", False)
     config = Settings(database_url=database.url, catalog_files=(), **settings)
     app = create_app(config, platforms=False)
     setup(app, config, openid_metadata_url=openid)
