@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import math
 import os
 import re
@@ -80,6 +79,7 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 from bench.dataset import generate
+from bench.leaderboards import write_members_csv
 from bench.pgserver import throwaway_postgres
 from bench.timing import machine_lines
 
@@ -91,19 +91,6 @@ CHANNEL = "C0BENCH01"
 SIGNING_SECRET = "bench-signing-secret-0123456789ab"
 BOT_TOKEN = "xoxb-bench-0000-token"
 REF = re.compile(rb"zq(\d+)x")
-CSV_COLUMNS = (
-    "email",
-    "display_name",
-    "job_code",
-    "department",
-    "groups",
-    "manager_email",
-    "birthday",
-    "hire_date",
-    "timezone",
-)
-
-
 # --- the fake Slack Web API ----
 
 
@@ -361,26 +348,10 @@ class Person:
 
 
 def write_members(members: int, seed: int, path: Path) -> list[tuple[str, str]]:
-    """The HR CSV of `members` generated people; returns (email, name) of the active ones."""
+    """The HR CSV of `members` generated people (the leaderboard bench's export); returns
+    (email, name) of the active ones."""
     ds = generate(members=members, entries=0, seed=seed)
-    email = {m.id: m.email for m in ds.members}
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for m in ds.members:
-            writer.writerow(
-                (
-                    m.email,
-                    m.display_name,
-                    m.job_code,
-                    m.department,
-                    ";".join(m.groups),
-                    email[m.manager_id] if m.manager_id else "",
-                    m.birthday.isoformat(),
-                    m.hire_date.isoformat(),
-                    m.timezone,
-                )
-            )
+    write_members_csv(ds, path)
     return [(m.email, m.display_name) for m in ds.members if m.active and not m.opt_out]
 
 

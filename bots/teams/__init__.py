@@ -1,15 +1,7 @@
 """Microsoft Teams (Bot Framework) adapter: `setup(app, settings)` adds `POST /api/messages`.
 
-Authenticity: with an app id every request must carry a Bot Framework JWT; a missing, malformed or
-forged token is answered 401 (the SDK itself would answer 500 to a malformed one, so we wrap it)
-and nothing reaches the bot. Without an app id authentication is off, which is only safe for the
-Bot Framework Emulator on this machine: then only loopback clients are served, only activities
-whose `serviceUrl` is a loopback URL are processed (the bot would answer, and later post, to that
-URL), and a warning is logged once.
-
-The tenant boundary (`REWARDS_TENANT_ID`) is enforced by the bot itself on every activity
-(`bots.teams.boundary`); with an app id but no tenant list, any tenant can use the bot, which is
-logged as a warning at start.
+Authenticity (Bot Framework tokens; loopback-only Emulator mode) and the tenant boundary are
+described in `bots.teams.adapter` and `bots.teams.boundary`.
 
 This package's own module does not import the Bot Framework SDK (botbuilder, msrest: ~0.25 s of
 start-up, and Teams is always mounted): that lives in `bots.teams.adapter`. `setup` imports it at
