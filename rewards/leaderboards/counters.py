@@ -28,9 +28,6 @@ KEY_COLUMNS = ("metric", "period", "period_start", "dim", "member_id")
 # not import the service that reads it).
 POINTS, BADGES, KUDOS_RECEIVED, KUDOS_GIVEN = "points", "badges", "kudos", "kudos_given"
 EVERYTHING = ""
-# Rows per statement: a kudos to many people under many tags stays within SQLite's 32,766
-# parameters (6 per row).
-MAX_ROWS = 2000
 
 
 def category_dim(category_id: int) -> str:
@@ -74,19 +71,29 @@ class Deltas:
 
 
 async def apply(session: AsyncSession, deltas: Deltas) -> None:
-    """Add the deltas to the counters in one statement, inserting rows that do not exist yet."""
+    """Add the deltas to the counters in one statement, inserting rows that do not exist yet.
+
+    The rows are executemany parameters of one fixed statement, compiled once per process
+    (SQLAlchemy's cache); a `.values([...])` of the rows would be compiled afresh for every kudos,
+    its shape changing with the number of rows (17% of a turn's CPU). Keys are summed first, so
+    no row is upserted twice."""
     rows = deltas.rows()
     if not rows:
         return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for first in range(0, len(rows), MAX_ROWS):
-        statement = insert(COUNTER).values(rows[first : first + MAX_ROWS])
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=list(KEY_COLUMNS),
-                set_={"value": COUNTER.c.value + statement.excluded.value},
-            )
-        )
+    upsert = _UPSERTS[session.get_bind().dialect.name == "postgresql"]
+    await session.execute(upsert, rows)
+
+
+def _upsert(insert: Any) -> Any:
+    statement = insert(COUNTER)
+    return statement.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS),
+        set_={"value": COUNTER.c.value + statement.excluded.value},
+    )
+
+
+# {is PostgreSQL: the dialect's upsert}; built once, so each is one entry of the compiled cache.
+_UPSERTS = {True: _upsert(pg_insert), False: _upsert(sqlite_insert)}
 
 
 def _award_dims(category_id: int | None) -> tuple[str, ...]:

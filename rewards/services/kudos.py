@@ -41,6 +41,11 @@ LEDGER_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 40
 TAG_PATTERN = re.compile(r"^[\w-]+$")
+# The kudos' rows, executed over a list of parameter dicts: one compiled statement each, served
+# from SQLAlchemy's cache, where `.values([...])` would compile anew for every kudos.
+_INSERT_RECEIVERS = insert(RECEIVER_TABLE)
+_INSERT_TAG_LINKS = insert(TAG_LINK_TABLE)
+_INSERT_LEDGER = insert(LEDGER_TABLE)
 
 PREDEFINED_TAGS: tuple[tuple[str, str], ...] = (
     ("Teamwork", "Worked together to get it done"),
@@ -242,7 +247,8 @@ class KudosService:
         now = self.clock.now()
         points = self.settings.kudos_points
         # The hot path: no savepoint (a refusal below raises before anything is written), and
-        # Core statements, one per table, whatever the number of receivers and tags.
+        # Core statements, one per table, whatever the number of receivers and tags; the rows
+        # are executemany parameters of fixed statements, so each is compiled once per process.
         async with self.db.write(savepoint=False) as session:
             people = await load_people(session, [giver_id, *unique])
             if giver_id not in people:
@@ -278,30 +284,27 @@ class KudosService:
                 ],
             )
             await session.execute(
-                insert(RECEIVER_TABLE).values(
-                    [{"kudos_id": kudos_id, "member_id": r, "created_at": now} for r in unique]
-                )
+                _INSERT_RECEIVERS,
+                [{"kudos_id": kudos_id, "member_id": r, "created_at": now} for r in unique],
             )
             if tag_map:
                 await session.execute(
-                    insert(TAG_LINK_TABLE).values(
-                        [{"kudos_id": kudos_id, "tag": t, "created_at": now} for t in tag_map]
-                    )
+                    _INSERT_TAG_LINKS,
+                    [{"kudos_id": kudos_id, "tag": t, "created_at": now} for t in tag_map],
                 )
             if points:
                 await session.execute(
-                    insert(LEDGER_TABLE).values(
-                        [
-                            {
-                                "member_id": r,
-                                "points": points,
-                                "kind": "kudos",
-                                "kudos_id": kudos_id,
-                                "created_at": now,
-                            }
-                            for r in unique
-                        ]
-                    )
+                    _INSERT_LEDGER,
+                    [
+                        {
+                            "member_id": r,
+                            "points": points,
+                            "kind": "kudos",
+                            "kudos_id": kudos_id,
+                            "created_at": now,
+                        }
+                        for r in unique
+                    ],
                 )
             await counters.kudos_given(
                 session,

@@ -13,9 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 async def insert_ignoring_duplicates(
     session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]]
 ) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING: concurrent writers of the same row both succeed."""
+    """INSERT ... ON CONFLICT DO NOTHING: concurrent writers of the same row both succeed.
+
+    The rows are executemany parameters, so the statement is compiled once per table and
+    dialect (SQLAlchemy's cache); `.values(rows)` would compile anew whenever the rows differ."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(insert(table).values(list(rows)).on_conflict_do_nothing())
+    await session.execute(insert(table).on_conflict_do_nothing(), list(rows))
