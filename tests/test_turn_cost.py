@@ -17,6 +17,9 @@ the one look-up of the three people, the kudos, its tags, receivers, tag links, 
 leaderboard counters and staged hooks, the conversation state, BEGIN and COMMIT; the activity
 row was written by the sender's earlier turn today, and the channel was stored by it, so this
 process does not store it again for ten minutes).
+
+Teams messages and Telegram updates are one unit of work too: their kudos commit once, on one
+connection, with the replies sent after the commit.
 """
 
 from __future__ import annotations
@@ -26,17 +29,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event, func, select
 from sqlalchemy.engine.default import CACHE_HIT
 from sqlmodel import col
 
-from bots.server import CORE
+from bots.server import CORE, create_app
+from bots.telegram import SECRET_HEADER, WEBHOOK_PATH
+from bots.telegram import setup as telegram_setup
 from rewards.clock import FixedClock
 from rewards.services.catalog import get_definition, list_definitions, load_catalog
 from rewards.store.db import Database
 from rewards.store.models import Kudos, KudosReceiver, LedgerEntry
+from tests import test_teams as teams
+from tests import test_telegram as telegram
 from tests.factories import add_member, add_reward
 from tests.support.api import api_client
+from tests.support.teams_connector import FakeConnector
+from tests.support.telegram_api import FakeBotAPI
 from tests.test_slack import BOB, LI, slack_app
 
 MAX_STATEMENTS = 12
@@ -174,3 +184,77 @@ async def test_the_catalogue_is_cached_per_process_and_a_load_reaches_every_repl
     finally:
         await replica.dispose()
     assert [d.reward for d in await list_definitions(database)] == ["Renamed"]
+
+
+@contextmanager
+def hooks_held_back(core: Any) -> Iterator[None]:
+    """The turn stages its event hooks; they run after the reply on their own connections, so
+    they are kept out of a count (`drain()` still runs them afterwards)."""
+    database = core.db
+    woken = list(database.hook_listeners)
+    database.hook_listeners.clear()
+    try:
+        yield
+    finally:
+        database.hook_listeners.extend(woken)
+
+
+async def test_a_teams_kudos_is_one_transaction(database: Database) -> None:
+    """A Teams message is one unit of work, like a Slack command: the delivery marker, the
+    people named, the conversation reference, the kudos and its hooks commit once, on one
+    connection; the reply goes out after the commit."""
+    async with FakeConnector() as connector:
+        teams.profiles(connector)
+        app, _ = teams.make_app(database)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            core = app[CORE]
+            first = teams.payload("message_channel_kudos", connector)
+            assert (await teams.send(client, first)).status == 200  # meets everyone
+            await core.hooks.stop()
+            again = teams.payload("message_channel_kudos", connector, id="1763478009999")
+            again["text"] = again["text"].replace("great demo", "second demo")
+            with hooks_held_back(core), recording(core.db) as seen:
+                assert (await teams.send(client, again)).status == 200
+            await core.hooks.drain()
+            async with core.db.read() as session:
+                assert await session.scalar(select(func.count()).select_from(Kudos)) == 2
+            assert len(connector.posted()) == 2
+    assert any(s.startswith("INSERT INTO kudos ") for s in seen.statements), seen.statements
+    assert seen.commits == 1, seen.statements
+    assert seen.checkouts == 1, seen.statements
+
+
+async def test_a_telegram_kudos_is_one_transaction(database: Database) -> None:
+    """A Telegram update is one unit of work: the `update_id` marker, the people named, the chat,
+    the kudos and its hooks commit once, on one connection; the messages go out after it."""
+    await telegram.people(database)
+    api = await FakeBotAPI().start()
+    try:
+        settings = telegram.telegram_settings(database, api)
+        app = create_app(settings, platforms=False)
+        assert telegram_setup(app, settings)
+        api.set_chat_member(telegram.GROUP, telegram.BO)
+        async with TestClient(TestServer(app)) as client:
+            core = app[CORE]
+
+            async def deliver(update: dict[str, Any]) -> None:
+                headers = {SECRET_HEADER: telegram.SECRET}
+                response = await client.post(WEBHOOK_PATH, json=update, headers=headers)
+                assert response.status == 200, await response.text()
+
+            await deliver(telegram.payload("kudos_group"))  # meets everyone (Bo is vouched for)
+            await core.hooks.stop()
+            again = telegram.payload("kudos_group")
+            again["update_id"] += 1
+            again["message"]["message_id"] += 1
+            with hooks_held_back(core), recording(core.db) as seen:
+                await deliver(again)
+            await core.hooks.drain()
+            async with core.db.read() as session:
+                assert await session.scalar(select(func.count()).select_from(Kudos)) == 2
+            assert len(api.params("sendMessage")) == 2
+    finally:
+        await api.close()
+    assert any(s.startswith("INSERT INTO kudos ") for s in seen.statements), seen.statements
+    assert seen.commits == 1, seen.statements
+    assert seen.checkouts == 1, seen.statements

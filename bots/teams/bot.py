@@ -236,13 +236,43 @@ class RewardsTeamsBot(TeamsActivityHandler):
     # --- inbound ----------------------------------------------------------------------------------
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        """One message as one unit of work (`Database.transact`): the delivery marker, the people
+        named, the conversation reference, the dialog and what it writes share one connection
+        and commit once; the replies go out after the commit.
+
+        A message that fails is rolled back whole and apologised for; its delivery is then
+        marked seen on its own, so a retry of it is not run again (as when the marker committed
+        first)."""
         core = self._core()
         activity = turn_context.activity
-        if activity.id and not await first_delivery(
-            core.db, PLATFORM, f"{activity.conversation.id}|{activity.id}", clock=core.clock
-        ):
+        delivery = f"{activity.conversation.id}|{activity.id}" if activity.id else None
+
+        async def work() -> tuple[list[Reply], str | None] | None:
+            if delivery and not await first_delivery(core.db, PLATFORM, delivery, clock=core.clock):
+                return None
+            return await self._message(turn_context, core)
+
+        try:
+            answered = await core.db.transact(work)
+        except Exception:
+            log.exception("teams: message failed")
+            if delivery:
+                try:
+                    await first_delivery(core.db, PLATFORM, delivery, clock=core.clock)
+                except Exception:
+                    log.exception("teams: could not mark a failed delivery as seen")
+            answered = [Say(APOLOGY)], None
+        if answered is None:
             log.info("teams: activity %s delivered again; ignored", activity.id)
             return
+        replies, update_id = answered
+        await self._send(turn_context, replies, update_id=update_id)
+
+    async def _message(
+        self, turn_context: TurnContext, core: Core
+    ) -> tuple[list[Reply], str | None]:
+        """The replies to a message and the card they may update, written in the caller's unit."""
+        activity = turn_context.activity
         event: Event | None = None
         mentions: list[Mention] = []
         update_id: str | None = None
@@ -254,22 +284,19 @@ class RewardsTeamsBot(TeamsActivityHandler):
             mentions = mentions_of(activity)
             refusal = bound_mentions(mentions, core.settings.kudos_max_receivers)
             if refusal is not None:
-                await self._send(turn_context, [Say(refusal)], update_id=None)
-                return
+                return [Say(refusal)], None
         admitted = await self._admit(
             turn_context, core, mentions, event or parse_text(plain_text(activity))
         )
         if isinstance(admitted, list):
-            await self._send(turn_context, admitted, update_id=None)
-            return
+            return admitted, None
         turn = await self._turn(turn_context, core, admitted.member_id)
         if event is None:
             text = plain_text(activity, admitted.emails)
             if not text:
-                return
+                return [], None
             event = parse_text(text)
-        replies = await DialogEngine(core).handle(turn, event)
-        await self._send(turn_context, replies, update_id=update_id)
+        return await DialogEngine(core).handle(turn, event), update_id
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         if turn_context.activity.name == "adaptiveCard/action":
@@ -295,12 +322,15 @@ class RewardsTeamsBot(TeamsActivityHandler):
             token, values = action_values(data)
             token = token or str(action.get("verb") or "")
             event = Action(token, values)
-            admitted = await self._admit(turn_context, core, (), event)
-            if isinstance(admitted, list):
-                replies = admitted
-            else:
+
+            async def work() -> list[Reply]:  # one unit of work; the answer goes after it
+                admitted = await self._admit(turn_context, core, (), event)
+                if isinstance(admitted, list):
+                    return admitted
                 turn = await self._turn(turn_context, core, admitted.member_id)
-                replies = await DialogEngine(core).handle(turn, event)
+                return await DialogEngine(core).handle(turn, event)
+
+            replies = await core.db.transact(work)
         except Exception:
             log.exception("teams: card action failed")
             replies = [Say(APOLOGY)]
@@ -338,18 +368,26 @@ class RewardsTeamsBot(TeamsActivityHandler):
             await self._installed(turn_context)
 
     async def _installed(self, context: TurnContext) -> None:
-        """Remember where the bot was added; a personal install admits (or refuses) its owner."""
+        """Remember where the bot was added; a personal install admits (or refuses) its owner.
+        One unit of work; a refusal is sent after it."""
         core = self._core()
-        member_id = None
         activity = context.activity
-        if conversation_kind(activity) == "personal" and activity.from_property:
-            admitted = await self._admit(context, core, (), Text(""))
-            if isinstance(admitted, list):  # someone the membership policy does not admit
-                await self._send(context, admitted, update_id=None)
-                log.info("teams: installed by someone not admitted; nothing stored")
-                return
-            member_id = admitted.member_id
-        await self._remember(context, core, member_id)
+
+        async def work() -> list[Reply] | None:
+            member_id = None
+            if conversation_kind(activity) == "personal" and activity.from_property:
+                admitted = await self._admit(context, core, (), Text(""))
+                if isinstance(admitted, list):  # someone the membership policy does not admit
+                    return admitted
+                member_id = admitted.member_id
+            await self._remember(context, core, member_id)
+            return None
+
+        refused = await core.db.transact(work)
+        if refused is not None:
+            await self._send(context, refused, update_id=None)
+            log.info("teams: installed by someone not admitted; nothing stored")
+            return
         log.info("teams: installed in %s", activity.conversation.id)
 
     # --- outbound ---------------------------------------------------------------------------------

@@ -31,8 +31,9 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from telegram import (
@@ -83,6 +84,9 @@ ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 POLITE = frozenset({STALE, UNKNOWN_BUTTON})
 ANSWER_LIMIT = 200  # answerCallbackQuery text limit
 COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.DOTALL)
+# What an update sends (a message, an edit, a callback answer), queued during its unit of work
+# and sent, in order, once the unit has committed.
+Outgoing = list[Callable[[], Awaitable[object]]]
 
 
 @dataclass(frozen=True)
@@ -178,23 +182,53 @@ class TelegramBot:
 
     async def handle_update(self, update: Update) -> bool:
         """Process `update` unless it was seen before; True if it was processed now. Never raises
-        (a failure is logged: Telegram would only re-send the same update)."""
-        try:
+        (a failure is logged: Telegram would only re-send the same update).
+
+        One update is one unit of work (`Database.transact`): the `update_id` marker, the people,
+        the chat, the dialog and what it writes share one connection and commit once; what it
+        sends is queued meanwhile and sent after the commit. An update that fails is rolled back
+        whole; its `update_id` is then marked seen on its own and a clicked button is answered."""
+        out: Outgoing = []
+
+        async def work() -> bool:
+            out.clear()  # a run again on a fresh connection starts over
             if not await first_delivery(
                 self.core.db, PLATFORM, str(update.update_id), clock=self.core.clock
             ):
-                log.info("update %s already handled; skipped", update.update_id)
                 return False
             if update.callback_query is not None:
-                await self._on_callback(update.callback_query)
+                await self._on_callback(update.callback_query, out)
             elif update.message is not None:
-                await self._on_message(update.message)
+                await self._on_message(update.message, out)
             elif update.my_chat_member is not None:
                 await self._on_chat_member(update.my_chat_member)
             return True
+
+        try:
+            fresh = await self.core.db.transact(work)
         except Exception:
             log.exception("telegram update %s failed", update.update_id)
+            await self._failed(update)
             return True
+        if not fresh:
+            log.info("update %s already handled; skipped", update.update_id)
+            return False
+        try:
+            for step in out:
+                await step()
+        except Exception:
+            log.exception("telegram update %s: sending its replies failed", update.update_id)
+        return True
+
+    async def _failed(self, update: Update) -> None:
+        try:
+            await first_delivery(
+                self.core.db, PLATFORM, str(update.update_id), clock=self.core.clock
+            )
+        except Exception:
+            log.exception("could not mark the failed update %s as seen", update.update_id)
+        if update.callback_query is not None:
+            await self._answer(update.callback_query, None)
 
     # --- who takes part (decided before anything is written) -------------------------------------
 
@@ -244,15 +278,17 @@ class TelegramBot:
         key = ConversationKey(PLATFORM, "", str(chat.id), str(user.id))
         return Turn(member_id, key, whole_forms=False, private=chat.type == ChatType.PRIVATE)
 
-    async def _tell(self, chat_id: int, replies: Sequence[Reply]) -> None:
+    def _tell(self, chat_id: int, replies: Sequence[Reply], out: Outgoing) -> None:
         """Sentences outside any turn (refusals): plain messages, no form prompt to rebuild."""
         for reply in replies:
             if isinstance(reply, Say):
-                await send(self.bot, chat_id, TelegramMessage(html.escape(reply.text)))
+                out.append(
+                    partial(send, self.bot, chat_id, TelegramMessage(html.escape(reply.text)))
+                )
 
     # --- messages --------------------------------------------------------------------------------
 
-    async def _on_message(self, message: Message) -> None:
+    async def _on_message(self, message: Message, out: Outgoing) -> None:
         """A message, in this order: ignored if not for us; mentions bounded; the sender admitted
         (or refused, or their link code redeemed); the people mentioned checked; only then is
         anything written (the chat, new members) and the dialog run."""
@@ -273,26 +309,26 @@ class TelegramBot:
         try:
             check_mention_count(_mention_count(message), self.core.settings.kudos_max_receivers)
         except RewardsError as problem:
-            await self._tell(chat.id, [Say(str(problem))])
+            self._tell(chat.id, [Say(str(problem))], out)
             return
         admitted = await self._admit_sender(user, chat, _event(text))
         if not isinstance(admitted, int):
-            await self._tell(chat.id, admitted)
+            self._tell(chat.id, admitted, out)
             return
         try:
             mentions = await self._plan_mentions(message)
         except RewardsError as problem:
-            await self._tell(chat.id, [Say(str(problem))])
+            self._tell(chat.id, [Say(str(problem))], out)
             return
         await self._remember(chat, admitted)
         turn = self._turn(admitted, chat, user)
         try:
             rewritten = await self._rewrite_mentions(message, mentions)
         except RewardsError as problem:
-            await self._deliver(turn, chat.id, [Say(str(problem))], clicked=None)
+            await self._deliver(turn, chat.id, [Say(str(problem))], out, clicked=None)
             return
         replies = await self.engine.handle(turn, _event(rewritten))
-        await self._deliver(turn, chat.id, replies, clicked=None)
+        await self._deliver(turn, chat.id, replies, out, clicked=None)
 
     async def _plan_mentions(self, message: Message) -> list[_Mention]:
         """Who each mention names, decided before anything is written: a bot (by `is_bot`, or our
@@ -358,39 +394,32 @@ class TelegramBot:
 
     # --- button clicks ---------------------------------------------------------------------------
 
-    async def _on_callback(self, query: CallbackQuery) -> None:
-        answered = False
-        try:
-            message = query.message
-            if message is None or not query.data:
-                await self._answer(query, "This button has expired.")
-                answered = True
-                return
-            chat = message.chat
-            event = Action(query.data, {})
-            admitted = await self._admit_sender(query.from_user, chat, event)
-            if not isinstance(admitted, int):  # a stranger's click: the refusal is the toast
-                refusal = " ".join(r.text for r in admitted if isinstance(r, Say))
-                await self._answer(query, refusal or None)
-                answered = True
-                return
-            await self._remember(chat, admitted)
-            turn = self._turn(admitted, chat, query.from_user)
-            replies = await self.engine.handle(turn, event)
-            # Polite refusals and sentences meant for the clicker alone (their own vote) are the
-            # answer's toast, which only the clicker sees; nothing is posted to the chat.
-            quiet = [r for r in replies if isinstance(r, Say) and _toast(r)]
-            await self._answer(query, " ".join(r.text for r in quiet) if quiet else None)
-            polite = [r.text for r in quiet if r.text in POLITE]
-            answered = True
-            rest = [r for r in replies if not (isinstance(r, Say) and _toast(r))]
-            clicked = message if isinstance(message, Message) else None
-            if not polite and clicked is not None and _is_form_button(query.data):
-                await self._drop_keyboard(clicked)
-            await self._deliver(turn, chat.id, rest, clicked=clicked)
-        finally:
-            if not answered:
-                await self._answer(query, None)
+    async def _on_callback(self, query: CallbackQuery, out: Outgoing) -> None:
+        """A button click: always answered (queued first, so it is sent first)."""
+        message = query.message
+        if message is None or not query.data:
+            out.append(partial(self._answer, query, "This button has expired."))
+            return
+        chat = message.chat
+        event = Action(query.data, {})
+        admitted = await self._admit_sender(query.from_user, chat, event)
+        if not isinstance(admitted, int):  # a stranger's click: the refusal is the toast
+            refusal = " ".join(r.text for r in admitted if isinstance(r, Say))
+            out.append(partial(self._answer, query, refusal or None))
+            return
+        await self._remember(chat, admitted)
+        turn = self._turn(admitted, chat, query.from_user)
+        replies = await self.engine.handle(turn, event)
+        # Polite refusals and sentences meant for the clicker alone (their own vote) are the
+        # answer's toast, which only the clicker sees; nothing is posted to the chat.
+        quiet = [r for r in replies if isinstance(r, Say) and _toast(r)]
+        out.append(partial(self._answer, query, " ".join(r.text for r in quiet) if quiet else None))
+        polite = [r.text for r in quiet if r.text in POLITE]
+        rest = [r for r in replies if not (isinstance(r, Say) and _toast(r))]
+        clicked = message if isinstance(message, Message) else None
+        if not polite and clicked is not None and _is_form_button(query.data):
+            out.append(partial(self._drop_keyboard, clicked))
+        await self._deliver(turn, chat.id, rest, out, clicked=clicked)
 
     async def _answer(self, query: CallbackQuery, text: str | None) -> None:
         try:
@@ -453,9 +482,24 @@ class TelegramBot:
         return out
 
     async def _deliver(
-        self, turn: Turn, chat_id: int, replies: Sequence[Reply], *, clicked: Message | None
+        self,
+        turn: Turn,
+        chat_id: int,
+        replies: Sequence[Reply],
+        out: Outgoing,
+        *,
+        clicked: Message | None,
     ) -> None:
-        for item in await self._messages(turn, replies):
+        """Queue the replies; what they look like is decided now, in the turn's unit (the field
+        being asked is read from the conversation state the turn wrote)."""
+        items = await self._messages(turn, replies)
+        if items:
+            out.append(partial(self._post, chat_id, items, clicked))
+
+    async def _post(
+        self, chat_id: int, items: Sequence[TelegramMessage | Card], clicked: Message | None
+    ) -> None:
+        for item in items:
             if isinstance(item, TelegramMessage):
                 await send(self.bot, chat_id, item)
                 continue
