@@ -18,6 +18,8 @@ from rewards.store.db import HOOKS_STAGED, Database
 from rewards.store.models import EventHook
 
 EVENT_HOOK = SQLModel.metadata.tables[EventHook.__tablename__]
+# `stage_many`'s statement, built once: its rows are executemany parameters.
+_STAGE_MANY = insert(EVENT_HOOK)
 
 # A handler that fails this many times is dropped (logged by the runner) rather than retried
 # forever: a hook is a bonus, never worth an endless loop.
@@ -73,7 +75,7 @@ async def stage_many(
         return
     session.info[HOOKS_STAGED] = True
     await session.execute(
-        insert(EVENT_HOOK),
+        _STAGE_MANY,
         [
             {
                 "name": name,

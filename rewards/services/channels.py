@@ -157,13 +157,15 @@ async def first_delivery(
     """True the first time `(platform, event_id)` is seen, False for every repeat."""
     now = (clock or SystemClock()).now()
     async with db.write(savepoint=False) as session:
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(INBOUND_TABLE)
-            .values(platform=platform, event_id=event_id[:200], received_at=now)
-            .on_conflict_do_nothing()
-            .returning(INBOUND_TABLE.c.id)
-        )
+        statement = _FIRST_DELIVERY[session.get_bind().dialect.name == "postgresql"]
+        row = {"platform": platform, "event_id": event_id[:200], "received_at": now}
         # A row comes back only when this call inserted it: exactly one caller wins.
-        return (await session.execute(statement)).first() is not None
+        return (await session.execute(statement, row)).first() is not None
+
+
+def _first_delivery(insert: Any) -> Any:
+    return insert(INBOUND_TABLE).on_conflict_do_nothing().returning(INBOUND_TABLE.c.id)
+
+
+# {is PostgreSQL: the delivery marker's insert}, built once (every turn runs it).
+_FIRST_DELIVERY = {True: _first_delivery(pg_insert), False: _first_delivery(sqlite_insert)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,6 +20,11 @@ async def insert_ignoring_duplicates(
     dialect (SQLAlchemy's cache); `.values(rows)` would compile anew whenever the rows differ."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    await session.execute(_ignoring(table, session.get_bind().dialect.name), list(rows))
+
+
+@cache
+def _ignoring(table: Any, dialect: str) -> Any:
+    """The statement, built once per table and dialect (building one costs ~0.1 ms)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(insert(table).on_conflict_do_nothing(), list(rows))
+    return insert(table).on_conflict_do_nothing()
