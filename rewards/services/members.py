@@ -36,7 +36,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import available_timezones
 
-from sqlalchemy import Row, String, cast, func, insert, literal, or_, select, update
+from sqlalchemy import Row, String, bindparam, cast, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -298,6 +298,51 @@ def _view(row: Any, groups: Sequence[str], accounts: Sequence[AccountView]) -> M
 _FIELD, _ITEM = "\x1f", "\x1e"
 
 
+def _held_by(with_tenant: bool) -> Any:
+    """`remember_accounts`' query: the members holding accounts, each with its groups and
+    accounts aggregated. Built once per shape (with a tenant or not): building it, and its cache
+    key, on every turn cost more than running it."""
+    held = ACCOUNT.alias("held")
+    groups = (
+        select(func.aggregate_strings(MEMBER_GROUP.c.name, _ITEM))
+        .where(MEMBER_GROUP.c.member_id == MEMBER.c.id)
+        .correlate(MEMBER)
+        .scalar_subquery()
+    )
+    entry = (
+        cast(ACCOUNT.c.id, String)
+        + literal(_FIELD)
+        + ACCOUNT.c.platform
+        + literal(_FIELD)
+        + ACCOUNT.c.tenant
+        + literal(_FIELD)
+        + ACCOUNT.c.user_id
+        + literal(_FIELD)
+        + func.coalesce(literal("=") + ACCOUNT.c.username, "")
+    )
+    accounts = (
+        select(func.aggregate_strings(entry, _ITEM))
+        .where(ACCOUNT.c.member_id == MEMBER.c.id)
+        .correlate(MEMBER)
+        .scalar_subquery()
+    )
+    query = (
+        select(held.c.user_id, held.c.tenant, *MEMBER_COLUMNS, groups, accounts)
+        .join_from(held, MEMBER, MEMBER.c.id == held.c.member_id)
+        .where(
+            held.c.platform == bindparam("a_platform"),
+            held.c.user_id.in_(bindparam("a_users", expanding=True)),
+        )
+        .order_by(held.c.id)
+    )
+    if with_tenant:
+        query = query.where(held.c.tenant.in_(bindparam("a_tenants", expanding=True)))
+    return query
+
+
+_HELD_BY = {False: _held_by(False), True: _held_by(True)}
+
+
 async def remember_accounts(
     db: Database, platform: str, user_ids: Sequence[str], tenant: str
 ) -> None:
@@ -314,39 +359,10 @@ async def remember_accounts(
         wanted = [u for u in wanted if ("account", platform, u, tenant) not in cache]
         if not wanted:
             return
-        held = ACCOUNT.alias("held")
-        groups = (
-            select(func.aggregate_strings(MEMBER_GROUP.c.name, _ITEM))
-            .where(MEMBER_GROUP.c.member_id == MEMBER.c.id)
-            .correlate(MEMBER)
-            .scalar_subquery()
-        )
-        entry = (
-            cast(ACCOUNT.c.id, String)
-            + literal(_FIELD)
-            + ACCOUNT.c.platform
-            + literal(_FIELD)
-            + ACCOUNT.c.tenant
-            + literal(_FIELD)
-            + ACCOUNT.c.user_id
-            + literal(_FIELD)
-            + func.coalesce(literal("=") + ACCOUNT.c.username, "")
-        )
-        accounts = (
-            select(func.aggregate_strings(entry, _ITEM))
-            .where(ACCOUNT.c.member_id == MEMBER.c.id)
-            .correlate(MEMBER)
-            .scalar_subquery()
-        )
-        query = (
-            select(held.c.user_id, held.c.tenant, *MEMBER_COLUMNS, groups, accounts)
-            .join_from(held, MEMBER, MEMBER.c.id == held.c.member_id)
-            .where(held.c.platform == platform, held.c.user_id.in_(wanted))
-            .order_by(held.c.id)
-        )
+        parameters: dict[str, Any] = {"a_platform": platform, "a_users": wanted}
         if tenant:
-            query = query.where(held.c.tenant.in_([tenant, ""]))
-        rows = (await session.execute(query)).all()
+            parameters["a_tenants"] = [tenant, ""]
+        rows = (await session.execute(_HELD_BY[bool(tenant)], parameters)).all()
     found: dict[str, list[Any]] = {}
     for row in rows:
         found.setdefault(row[0], []).append(row)
