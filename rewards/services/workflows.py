@@ -381,14 +381,17 @@ class WorkflowService:
         entry = self._functions().get(step.condition.function_path, FunctionKind.ACHIEVEMENT)
         timeframe = definition.timeframe.value if definition.timeframe is not None else None
         period = reward_period(timeframe, now, self.settings.timezone)
-        conn = SqlConnection(self.db)
         params = dict(step.condition.function_params)
         values: dict[int, object] = {}
-        for member in members:
-            env = MemberEnv(
-                local_today(now, member.timezone, self.settings.timezone), period.start, period.end
-            )
-            values[member.id] = await entry.func(member, env, conn, **params)
+        async with self.db.read() as session:  # one transaction for the members' calls
+            conn = SqlConnection(self.db, session)
+            for member in members:
+                env = MemberEnv(
+                    local_today(now, member.timezone, self.settings.timezone),
+                    period.start,
+                    period.end,
+                )
+                values[member.id] = await entry.func(member, env, conn, **params)
         return values
 
     async def _record_step(
