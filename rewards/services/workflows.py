@@ -15,8 +15,10 @@ A member works through a Workflow Badge's ordered `workflow` steps in an *enrolm
   steps from the first unfinished one and stops at the first that is not (yet) done, so a later
   step never completes before an earlier one. With `auto_evaluation` (the default) the sweep and
   every event (``login``, ``kudos.*``, ``badge.awarded``) evaluate the member's workflows and
-  advance through every step that holds; without it nothing is evaluated automatically, and an
-  explicit `evaluate` advances at most one step.
+  advance through every step that holds (a batch of events, `on_fired`, evaluates all the members
+  it names together: their enrolments, steps done and rows are one read each, first enrolments
+  one insert; only the achievement functions are called per member); without it nothing is
+  evaluated automatically, and an explicit `evaluate` advances at most one step.
 - **Completion** awards the badge through the award service with the idempotency key
   ``workflow:{enrollment id}``: once per enrolment, however many processes race. Then the
   enrolment is switched to completed by a conditional update (only one caller wins), and the
