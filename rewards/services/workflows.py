@@ -69,6 +69,7 @@ from rewards.errors import (
 )
 from rewards.functions.registry import FunctionKind, FunctionRegistry
 from rewards.rules.achievement import (
+    BatchEnv,
     MemberEnv,
     MemberInfo,
     SqlConnection,
@@ -377,22 +378,23 @@ class WorkflowService:
         members: Sequence[MemberInfo],
         now: datetime,
     ) -> dict[int, object]:
-        """The step's achievement function for each of `members`, one call per member (a batch
-        form answers for the whole population: never for the few members an event names)."""
+        """The step's achievement function for each of `members`: its members form when it has
+        one (one query for them all), else one call per member (a batch form answers for the
+        whole population: never for the few members an event names)."""
         assert step.condition is not None
         entry = self._functions().get(step.condition.function_path, FunctionKind.ACHIEVEMENT)
         timeframe = definition.timeframe.value if definition.timeframe is not None else None
         period = reward_period(timeframe, now, self.settings.timezone)
         params = dict(step.condition.function_params)
         values: dict[int, object] = {}
+        todays = {m.id: local_today(now, m.timezone, self.settings.timezone) for m in members}
         async with self.db.read() as session:  # one transaction for the members' calls
             conn = SqlConnection(self.db, session)
+            if entry.members is not None:
+                together = BatchEnv(todays, period.start, period.end)
+                return dict(await entry.members(list(members), together, conn, **params))
             for member in members:
-                env = MemberEnv(
-                    local_today(now, member.timezone, self.settings.timezone),
-                    period.start,
-                    period.end,
-                )
+                env = MemberEnv(todays[member.id], period.start, period.end)
                 values[member.id] = await entry.func(member, env, conn, **params)
         return values
 
