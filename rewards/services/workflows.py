@@ -501,6 +501,8 @@ class WorkflowService:
                 if item.member_id not in known:  # not an active member: nothing advances
                     stopped.add(item.enrollment_id)
             asking = [item for item in asking if item.enrollment_id not in stopped]
+            if not asking:
+                continue
             wanted = {item.member_id: known[item.member_id] for item in asking}
             values = await self._values(definition, step, list(wanted.values()), now)
             assert step.condition is not None
