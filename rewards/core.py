@@ -49,7 +49,7 @@ class Core:
             events=self.events,
             functions=lambda: self.functions,
         )
-        self.hooks = HookRunner(self.db, self.clock, self.events.handle)
+        self.hooks = HookRunner(self.db, self.clock, self.events.handle_many)
         self.db.hook_listeners.append(self.hooks.nudge)
         self.db.before_dispose.append(self.hooks.stop)
 

@@ -216,3 +216,53 @@ def test_the_builtin_login_streak_declares_its_batch_form() -> None:
         "rewards.functions.engagement.get_login_streak"
     )
     assert entry.batch is login_streaks
+
+
+async def test_the_members_forms_answer_as_the_functions_for_the_members_named(
+    database: Database,
+) -> None:
+    """Training scores and first sale: the members form (one query for the members it is
+    given, the workflows' event path) equals the per-member function, members without rows
+    included."""
+    from rewards.store.models import MetricRecord
+
+    names = ["trained", "half", "seller", "nothing"]
+    ids = {name: await add_member(database, name) for name in names}
+    rows = [
+        ("training", ids["trained"], date(2026, 11, 1), "product_knowledge", 70),
+        ("training", ids["trained"], date(2026, 11, 2), "product_knowledge", 92.5),
+        ("training", ids["trained"], date(2026, 11, 2), "sales_techniques", 100),
+        ("training", ids["half"], date(2026, 11, 2), "product_knowledge", 81),
+        ("sales", ids["seller"], date(2026, 11, 3), "sales_count", 2),
+        ("sales", ids["half"], date(2026, 11, 3), "sales_count", 0),
+    ]
+    async with database.write() as session:
+        session.add_all(
+            [
+                MetricRecord(dataset=d, member_id=m, day=day, name=n, value=v)
+                for d, m, day, n, v in rows
+            ]
+        )
+    registry = build_registry(use_entry_points=False)
+    members = await active_members(database)
+    todays = {m.id: TODAY for m in members}
+    period = reward_period(None, NOW, "UTC")
+    conn = SqlConnection(database)
+    for name in (
+        "rewards.functions.training.check_product_knowledge",
+        "rewards.functions.training.check_sales_training",
+        "rewards.functions.sales.check_first_sale",
+    ):
+        entry = registry.get(name)
+        assert entry.members is not None, name
+        together = await entry.members(members, BatchEnv(todays, period.start, period.end), conn)
+        single = {
+            m.id: await entry.func(m, MemberEnv(TODAY, period.start, period.end), conn)
+            for m in members
+        }
+        assert together == single, name
+        assert len(together) == len(names)
+    knowledge = registry.get("rewards.functions.training.check_product_knowledge").members
+    assert knowledge is not None
+    scores = await knowledge(members, BatchEnv(todays, period.start, period.end), conn)
+    assert scores[ids["trained"]] == 92.5 and scores[ids["nothing"]] == 0

@@ -27,6 +27,12 @@ whole population in a few set-based queries. The daily sweep over 100,000 member
 present, because one query per member is what made the original's sweep take hours; functions
 without one are still called per member, correctly but slowly.
 
+And a *members form* (``achievement_function(name, members=h)``), of the same shape, which reads
+the rows of the members it is given and nothing else (an ``IN`` list of their ids): the event
+hooks evaluate the workflow conditions of the few members a batch of events names with it, one
+query for all of them, where a batch form would read the population and the function alone would
+send a query per member.
+
 A registration that does not fit (not async, wrong arity, a name taken by another callable) is a
 startup error, not a surprise at 4 PM when the lottery runs.
 """
@@ -83,6 +89,7 @@ class RegisteredFunction:
     kind: FunctionKind
     func: AsyncFunction
     batch: AsyncFunction | None = None
+    members: AsyncFunction | None = None
 
     @property
     def summary(self) -> str:
@@ -128,14 +135,19 @@ _DECLARED: dict[str, dict[str, RegisteredFunction]] = {}
 
 
 def _declare(
-    kind: FunctionKind, name: str | None, batch: AsyncFunction | None = None
+    kind: FunctionKind,
+    name: str | None,
+    batch: AsyncFunction | None = None,
+    members: AsyncFunction | None = None,
 ) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         full_name = name or f"{func.__module__}.{func.__qualname__}"
         checked = _check_shape(full_name, func, kind)
         if batch is not None:
             _check_shape(f"{full_name} (batch form)", batch, kind)
-        entry = RegisteredFunction(full_name, kind, checked, batch)
+        if members is not None:
+            _check_shape(f"{full_name} (members form)", members, kind)
+        entry = RegisteredFunction(full_name, kind, checked, batch, members)
         _DECLARED.setdefault(func.__module__, {})[full_name] = entry
         setattr(func, _KIND_MARK, kind)
         return func
@@ -144,13 +156,17 @@ def _declare(
 
 
 def achievement_function(
-    name: str | None = None, *, batch: AsyncFunction | None = None
+    name: str | None = None,
+    *,
+    batch: AsyncFunction | None = None,
+    members: AsyncFunction | None = None,
 ) -> Callable[[F], F]:
     """Declare an achievement function, registered as `name` (default: ``module.function``).
 
-    `batch` is its optional set-based form (see the module docstring).
+    `batch` is its optional set-based form for a population, `members` for a few named members
+    (see the module docstring).
     """
-    return _declare(FunctionKind.ACHIEVEMENT, name, batch)
+    return _declare(FunctionKind.ACHIEVEMENT, name, batch, members)
 
 
 def completion_callback(name: str | None = None) -> Callable[[F], F]:
@@ -181,11 +197,24 @@ class FunctionRegistry:
         self._functions[entry.name] = entry
 
     def register(
-        self, name: str, func: object, kind: FunctionKind, *, batch: object | None = None
+        self,
+        name: str,
+        func: object,
+        kind: FunctionKind,
+        *,
+        batch: object | None = None,
+        members: object | None = None,
     ) -> None:
         """Register a callable explicitly (tests, embedding applications)."""
         checked_batch = None if batch is None else _check_shape(f"{name} (batch form)", batch, kind)
-        self.add(RegisteredFunction(name, kind, _check_shape(name, func, kind), checked_batch))
+        checked_members = (
+            None if members is None else _check_shape(f"{name} (members form)", members, kind)
+        )
+        self.add(
+            RegisteredFunction(
+                name, kind, _check_shape(name, func, kind), checked_batch, checked_members
+            )
+        )
 
     def load_module(self, module: str) -> list[str]:
         """Import `module` and register the functions it declares; return their names."""

@@ -25,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards.catalog.rules import AchievementRule
@@ -152,11 +154,22 @@ class SqlConnection:
 
     ``$n`` placeholders become bound parameters; on SQLite dates and datetimes are passed as the
     text SQLAlchemy stores them as, so comparisons with stored columns behave as on PostgreSQL.
-    Each call uses its own short read transaction, so concurrent per-member calls are safe.
+    Each call uses its own short read transaction, so concurrent per-member calls are safe;
+    given a `session`, every call runs on it instead (one transaction for a few members' calls
+    made one after another, as the event hooks' workflow evaluation does).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, session: AsyncSession | None = None) -> None:
         self.db = db
+        self.session = session
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        if self.session is not None:
+            yield self.session
+            return
+        async with self.db.read() as session:
+            yield session
 
     @property
     def dialect(self) -> str:
@@ -177,12 +190,12 @@ class SqlConnection:
 
     async def fetch(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         statement, params = self._statement(sql, args)
-        async with self.db.read() as session:
+        async with self._reading() as session:
             return [tuple(row) for row in (await session.execute(statement, params)).all()]
 
     async def fetchrow(self, sql: str, *args: object) -> tuple[Any, ...] | None:
         statement, params = self._statement(sql, args)
-        async with self.db.read() as session:
+        async with self._reading() as session:
             row = (await session.execute(statement, params)).first()
         return tuple(row) if row is not None else None
 
