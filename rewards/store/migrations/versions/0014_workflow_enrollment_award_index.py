@@ -2,7 +2,7 @@
 batch path (a multi-row insert into `award` with ON CONFLICT), and SQLite's plan for that probes
 the foreign keys pointing at `award`; without an index this one was a scan of every enrolment.
 
-Revision ID: 0015
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-07 02:45:00.000000
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = '0015'
+revision = '0014'
 down_revision = '0013'
 branch_labels = None
 depends_on = None
