@@ -450,16 +450,38 @@ async def _legacy_draw(setup: Setup, rule: Any) -> list[int]:
     return replay("0" * 32, ids, weights, rule.count, 1)
 
 
+async def _algorithm_2(setup: Setup, rule: Any) -> list[int]:
+    """The draw before algorithm 3 (what `verify` still does for algorithm-2 runs): every
+    eligible id (and, weighted, department and job code) fetched as arrays, hashed and weighed
+    in Python, then algorithm 2's O(count) sampling."""
+    from rewards.rules.lottery import _eligible, replay
+
+    async with setup.db.read() as session:
+        eligible = await _eligible(session, 9001, rule, NOW, TIMEZONE)
+    assert eligible.hash
+    return replay("0" * 32, eligible.ids, eligible.weights, rule.count, 2)
+
+
+async def _algorithm_3(setup: Setup, rule: Any) -> list[int]:
+    """Algorithm 3 alone (`draw_v3` in a read transaction): no run recorded, no outbox."""
+    from rewards.rules.lottery_sql import draw_v3
+
+    async with setup.db.read() as session:
+        outcome = await draw_v3(session, 9001, rule, NOW, TIMEZONE, "0" * 32)
+    return outcome.winners
+
+
 async def time_lottery(setup: Setup, budget: Budget) -> list[str]:
     """`draw()` (eligible set, sampling, recording the run and its outbox event) per rule, each
-    repetition under a new draw key, against the algorithm-1 baseline; and `verify`."""
+    repetition under a new draw key; the draw alone with algorithm 3 and with algorithm 2 (the
+    eligible set loaded into Python) and the algorithm-1 baseline, in the same run; `verify`."""
     from rewards.catalog.rules import RandomUsers
     from rewards.rules.lottery import draw, verify
 
     lines = [
         "| lottery draw (100,000 members, 1% inactive) | eligible | `draw()` ms | "
-        "algorithm 1 baseline ms | `verify` ms |",
-        "|---|---:|---:|---:|---:|",
+        "algorithm 3 alone ms | algorithm 2 alone ms | algorithm 1 baseline ms | `verify` ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     ctx = setup.ctx(9001)
     for label, params in LOTTERY_RULES.items():
@@ -470,12 +492,15 @@ async def time_lottery(setup: Setup, budget: Budget) -> list[str]:
             return await draw(ctx, r, draw_key=f"bench:{label}:{next(keys)}")
 
         drawn = await measure(one, budget)
+        alone = await measure(lambda r=rule: _algorithm_3(setup, r), budget)
+        before = await measure(lambda r=rule: _algorithm_2(setup, r), budget)
         legacy = await measure(lambda r=rule: _legacy_draw(setup, r), budget)
         run_id = drawn.result.run.id
         checked = await measure(lambda run=run_id: verify(setup.db, run), budget)
         assert checked.result is not None and checked.result.matches
         lines.append(
             f"| {label} | {drawn.result.run.eligible_count:,} | {fmt_ms(drawn.median)} "
+            f"| {fmt_ms(alone.median)} | {fmt_ms(before.median)} "
             f"| {fmt_ms(legacy.median)} | {fmt_ms(checked.median)} |"
         )
     return lines

@@ -16,7 +16,7 @@ from bots.commands.lottery import lottery
 from rewards.catalog.rules import MemberCriteria, RandomUsers, RandomWeights
 from rewards.rules.base import EvalContext
 from rewards.rules.lottery import ALGORITHM, draw, eligible_hash, replay, verify
-from rewards.rules.lottery_sql import WeightClasses, replay_classes, sample
+from rewards.rules.lottery_sql import WeightClasses, replay_classes
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.migrate import upgrade
@@ -388,18 +388,21 @@ def test_algorithm_3_each_members_chance_is_its_weight_over_the_total() -> None:
     assert all(len(set(w)) == 2 for w in after)
     # Unweighted: uniform, and no random number spent choosing among one class.
     uniform = Counter(
-        replay_classes(f"u-{i}", [(i, 0) for i in range(10)], {}, 1)[0] for i in range(runs)
+        replay_classes(f"u-{i}", [(i, 0) for i in range(10)], None, 1)[0] for i in range(runs)
     )
     assert all(abs(uniform[m] / runs - 0.1) < 0.02 for m in range(10))
 
 
-def test_algorithm_3_samples_ranks_in_classes_deterministically() -> None:
-    classes = [(4, 3, 2.0), (0, 5, 1.0)]
-    picks = sample("abc", classes, 8)
-    assert picks == sample("abc", list(reversed(classes)), 8)  # class order does not matter
-    assert sorted(picks) == [(0, r) for r in range(5)] + [(4, r) for r in range(3)]
-    assert sample("abc", classes, 3) == picks[:3]
-    assert sample("abc", [], 3) == [] and sample("abc", classes, 0) == []
+def test_algorithm_3_is_deterministic_and_draws_everyone_once() -> None:
+    members = [(i, i % 3) for i in range(1, 31)]
+    weights = {0: 1.0, 1: 2.0, 2: 0.5}
+    drawn = replay_classes("abc", members, weights, 30)
+    assert drawn == replay_classes("abc", list(reversed(members)), weights, 30)
+    assert sorted(drawn) == list(range(1, 31))
+    assert replay_classes("abc", members, weights, 5) == drawn[:5]
+    assert replay_classes("abd", members, weights, 5) != drawn[:5]
+    assert replay_classes("abc", [], weights, 3) == []
+    assert replay_classes("abc", members, None, 50) == replay_classes("abc", members, None, 30)
 
 
 async def _population(database: Database) -> dict[str, int]:
@@ -447,7 +450,7 @@ async def test_the_database_draw_is_the_in_memory_draw(
     code = {"ann": 2 + 6, "bob": 2 + 3, "cid": 1 + 6, "dot": 1 + 3, "eve": 0, "fay": 0}
     if classes is None:
         members = [(i, 0) for i in eligible]
-        weights: dict[int, float] = {}
+        weights: dict[int, float] | None = None
     else:
         members = [(people[n], c) for n, c in code.items()]
         weights = {c: classes.weight(c) for c in code.values()}
@@ -579,8 +582,8 @@ async def _draw_statements(
 async def test_draw_statements_do_not_grow_with_the_eligible_set(
     database: Database, rule: RandomUsers
 ) -> None:
-    """PostgreSQL: the same statements at 100 and at 10,000 eligible members, and none returns
-    a row per member (a summary row, a row per weight class, a row per winner)."""
+    """PostgreSQL: the same statements at 100 and at 10,000 eligible members, returning the
+    same numbers of rows: none returns a row per member."""
     if database.dialect != "postgresql":
         pytest.skip("SQLite, the embedded default, returns the (id, class) pairs to Python")
     ctx = await _ctx(database)
@@ -588,4 +591,6 @@ async def test_draw_statements_do_not_grow_with_the_eligible_set(
     large = await _draw_statements(database, ctx, 10_000, rule)
     assert [s for s, _ in small] == [s for s, _ in large]
     assert [n for _, n in small] == [n for _, n in large]
-    assert max(n for _, n in large) <= rule.count
+    # The draw's statement returns a row per proposal: 4 × count + 16 in its first batch,
+    # weighted 2 × ⌈largest possible weight⌉ × count + 16 (here 2 × 9 × 10 + 16).
+    assert max(n for _, n in large) <= (196 if rule.weights else 56)

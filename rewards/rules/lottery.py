@@ -5,10 +5,10 @@
   non-revoked award) in the `recent_winner_days` before the draw when `exclude_recent_winners`
   is set (`rewards.rules.lottery_sql.conditions`).
 - New draws use algorithm 3 (recorded as ``parameters["algorithm"]``, see
-  `rewards.rules.lottery_sql`): the database counts and hashes the eligible ids (and sizes the
-  weight classes), Python picks (class, rank) pairs with ``random.Random(seed)``, and the
-  database returns the ids at those ranks; O(classes + count) values cross the wire, not the
-  eligible set.
+  `rewards.rules.lottery_sql`): Python proposes ranks with ``random.Random(seed)`` and the
+  database, in one pass over the eligible members, returns their count, the hash of their ids
+  and the member (and weight class) at each proposed rank; weighted draws accept a proposal with
+  probability weight / bound. O(count) values cross the wire, not the eligible set.
 - Algorithm 2 (recorded ``"algorithm": 2``) loaded every eligible id in id order and drew in
   memory with O(count) random numbers: unweighted ``rng.sample(range(n), count)``; weighted
   successively, each pick with probability weight / the weight still in the draw (bisecting the
@@ -124,7 +124,7 @@ def replay(
     if algorithm == ALGORITHM:
         if any(float(w) != 1.0 for w in weights_by_id.values()):
             raise ValueError("algorithm 3 weighs classes: use lottery_sql.replay_classes")
-        return replay_classes(seed, [(int(i), 0) for i in ids], {}, count)
+        return replay_classes(seed, [(int(i), 0) for i in ids], None, count)
     if algorithm != IN_MEMORY_ALGORITHM:
         raise ValueError(f"unknown lottery algorithm {algorithm}")
     return _replay_v2(seed, ids, weights_by_id, count)

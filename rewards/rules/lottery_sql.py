@@ -1,26 +1,31 @@
 """Lottery algorithm 3: the draw is computed where the eligible set lives.
 
 Algorithm 2 fetched every eligible id (and, weighted, every member's department and job code)
-to hash and weigh them in Python: at 100,000 eligible members the draw cost grew with shipping
-the set. Algorithm 3 sends only O(weight classes + count) values across the wire on
-PostgreSQL:
+to hash and weigh them in Python: at 100,000 eligible members the draw's cost grew with
+shipping the set. Algorithm 3 makes one pass over the eligible members in the database and
+sends O(count) values across the wire:
 
-1. **Summary.** The database counts the eligible members and hashes their ids (sha256 of the
-   comma-joined ascending ids, the same definition as algorithms 1 and 2, so `eligible_hash`
-   still describes any run); a weighted draw also gets the size of each *weight class*: members
-   grouped by the listed department they are in (or none), the listed job code (or none) and the
-   set of listed groups they belong to, encoded as one integer (`WeightClasses`).
-2. **Sampling** (`sample`, pure): with ``random.Random(seed)`` each pick chooses a class with
-   probability (class weight × members of it still in the draw) / the weight still in the draw
-   (no random number when one class is left, so an unweighted draw uses none), then a rank inside
-   the class with ``randrange(class size)``, re-drawn while that rank was already picked. Each
-   member's chance to be drawn next is exactly its weight / the weight still in the draw.
-3. **Resolution.** The database returns the id at each picked (class, rank), ranks counting
-   from the smallest id, from one ordered ``array_agg`` per picked class: ``count`` rows.
+- **Proposals.** ``random.Random(seed)`` yields, for each proposal, ``r = getrandbits(62)`` and,
+  for a weighted rule, ``u = random()``. Proposal ``r`` names the member at rank ``r mod n``
+  among the ``n`` eligible members in ascending id order (the bias of ``mod`` is below
+  ``n / 2**62``, about 2e-14 at 100,000 members). A proposal naming a member already drawn is
+  skipped; a weighted one is accepted when ``u × bound < weight`` (rejection sampling:
+  `WeightClasses.bound` is at least every member's weight), so each member's chance to be drawn
+  next is exactly its weight / the weight still in the draw. Proposals are taken in order until
+  ``count`` members (or all ``n``) are drawn.
+- **One statement per batch of proposals** (PostgreSQL): the eligible ids and their weight class
+  codes are aggregated into two arrays ordered by id inside the database, which returns the
+  count, the sha256 of the comma-joined ids (the same `eligible_hash` as algorithms 1 and 2) and,
+  per proposal, the id and class at its rank: a row per proposal, none per member. The first
+  batch is sized for the usual draw (``count`` much smaller than ``n``); another batch, rarely
+  needed, continues the same random stream, so the winners do not depend on the batching.
+- **Weight classes.** Members of one class have the same weight (`WeightClasses`): the class
+  code is computed by a CASE in SQL and the weight in Python, so weights never depend on SQL
+  floating point.
 
 SQLite, the small embedded default, runs the same eligibility query but returns the (id, class)
-pairs as plain tuples and steps 1 and 3 happen in Python (`replay_classes`), with the same
-result for the same members.
+pairs as plain tuples and the draw happens in Python (`replay_classes`), with the same result
+for the same members.
 
 `within` and `exclude` (see `rewards.rules.lottery`) become part of the query on PostgreSQL: a
 bound array for `within` (probed through the primary key) and an anti-join against ``unnest`` of
@@ -30,10 +35,10 @@ search per row under a generic plan).
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+import math
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -51,7 +56,9 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -170,6 +177,20 @@ class WeightClasses:
         )
         return expression
 
+    @property
+    def ceiling(self) -> float:
+        """At least every member's weight: each attribute's largest factor (1.0 for a value
+        not listed) and every listed group's factor above 1, multiplied."""
+        value = max((1.0, *self.department_weights)) * max((1.0, *self.job_code_weights))
+        for weight in self.group_weights:
+            value *= max(1.0, weight)
+        return value
+
+    @property
+    def space(self) -> int:
+        """How many class codes there can be."""
+        return int((len(self.departments) + 1) * (len(self.job_codes) + 1) * 2 ** len(self.groups))
+
     def weight(self, code: int) -> float:
         department = code % (len(self.departments) + 1)
         rest = code // (len(self.departments) + 1)
@@ -186,58 +207,96 @@ class WeightClasses:
         return value
 
 
-def sample(
-    seed: str, classes: Sequence[tuple[int, int, float]], count: int
-) -> list[tuple[int, int]]:
-    """Algorithm 3's picks, in draw order, as (class code, rank in the class); pure.
+_BATCH_LIMIT = 100_000  # proposals per statement
+_FILTERED_CLASSES = 32  # up to this many possible class codes, sized by filtered counts
 
-    `classes` are (code, size, weight); they are taken in ascending code order whatever order
-    they are given in. Ranks count from 0 at the class's smallest id.
+
+class _Draw:
+    """The proposals of one draw and what they decided; shared by both databases.
+
+    Weighted, the rejection bound is the largest weight among the classes that still have a
+    member to draw (`sizes` are the class sizes), so it drops as the heavy classes empty.
     """
-    rng = random.Random(seed)
-    ordered = sorted((code, size, weight) for code, size, weight in classes if size > 0)
-    left = [size for _, size, _ in ordered]
-    taken: list[set[int]] = [set() for _ in ordered]
-    wanted = min(max(count, 0), sum(left))
-    picks: list[tuple[int, int]] = []
-    while len(picks) < wanted:
-        live = [n for n, (_, _, weight) in enumerate(ordered) if left[n] and weight > 0]
-        if not live:
-            break  # only members of weight 0 are left
-        index = live[0]
-        if len(live) > 1:
-            cumulative: list[float] = []
-            total = 0.0
-            for n in live:
-                total += ordered[n][2] * left[n]
-                cumulative.append(total)
-            at = bisect.bisect_right(cumulative, rng.random() * total)
-            index = live[min(at, len(live) - 1)]
-        code, size, _ = ordered[index]
-        rank = rng.randrange(size)
-        while rank in taken[index]:
-            rank = rng.randrange(size)
-        taken[index].add(rank)
-        left[index] -= 1
-        picks.append((code, rank))
-    return picks
+
+    def __init__(
+        self,
+        seed: str,
+        count: int,
+        weight_of: Callable[[int], float] | None,
+        ceiling: float = 1.0,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.count = max(count, 0)
+        self.weight_of = weight_of  # None: unweighted, every new member proposed is drawn
+        self.sizes: dict[int, int] = {}
+        self.taken: dict[int, int] = {}
+        self.winners: list[int] = []
+        self.drawn: set[int] = set()
+        # Enough proposals for the usual draw in one statement: a weighted proposal is accepted
+        # with probability weight / largest weight, at least 1 / `ceiling` of the time.
+        spread = min(math.ceil(ceiling), 32)
+        self.batch = (2 * spread if weight_of else 4) * self.count + 16
+
+    def proposals(self) -> list[tuple[int, float]]:
+        """The next batch of (r, u), from the same random stream; each batch is larger."""
+        size = min(self.batch, _BATCH_LIMIT)
+        self.batch = size * 4
+        if self.weight_of is None:
+            return [(self.rng.getrandbits(62), 1.0) for _ in range(size)]
+        batch = []
+        for _ in range(size):
+            r = self.rng.getrandbits(62)
+            batch.append((r, self.rng.random()))
+        return batch
+
+    def wanted(self, n: int) -> int:
+        if self.weight_of is None:
+            return min(self.count, n)
+        weight_of = self.weight_of
+        drawable = sum(size for code, size in self.sizes.items() if weight_of(code) > 0)
+        return min(self.count, drawable)
+
+    def offer(self, n: int, u: float, member_id: int, code: int) -> None:
+        if self.done(n) or member_id in self.drawn:
+            return
+        if self.weight_of is not None:
+            bound = max(
+                self.weight_of(c) for c, size in self.sizes.items() if self.taken.get(c, 0) < size
+            )
+            if not u * bound < self.weight_of(code):
+                return
+            self.taken[code] = self.taken.get(code, 0) + 1
+        self.drawn.add(member_id)
+        self.winners.append(member_id)
+
+    def done(self, n: int) -> bool:
+        return len(self.winners) >= self.wanted(n)
 
 
 def replay_classes(
     seed: str,
     members: Sequence[tuple[int, int]],
-    weight_of: Mapping[int, float],
+    weights: Mapping[int, float] | None,
     count: int,
 ) -> list[int]:
     """Algorithm 3 over (member id, class code) pairs held in memory; pure.
 
-    `weight_of` maps a class code to its weight (missing: 1.0). The draw the databases make.
+    `weights` maps a class code to its weight (missing: 1.0), None for an unweighted draw.
+    Members of weight 0 or less are never drawn. The draw both databases make.
     """
-    by_class: dict[int, list[int]] = {}
-    for member_id, code in sorted(members):
-        by_class.setdefault(code, []).append(member_id)
-    classes = [(c, len(ids), float(weight_of.get(c, 1.0))) for c, ids in by_class.items()]
-    return [by_class[code][rank] for code, rank in sample(seed, classes, count)]
+    ordered = sorted(members)
+    table = weights
+    state = _Draw(seed, count, None if table is None else (lambda c: float(table.get(c, 1.0))))
+    for _, code in ordered:
+        state.sizes[code] = state.sizes.get(code, 0) + 1
+    n = len(ordered)
+    while not state.done(n):
+        for r, u in state.proposals():
+            member_id, code = ordered[r % n]
+            state.offer(n, u, member_id, code)
+            if state.done(n):
+                break
+    return state.winners
 
 
 @dataclass(frozen=True)
@@ -259,76 +318,94 @@ async def draw_v3(
 ) -> Outcome:
     """The eligible count, hash and winners of an algorithm-3 draw with `seed`."""
     classes = WeightClasses.of(rule)
-    code: ColumnElement[int] = classes.code() if classes else literal(0, BigInteger)
     where = conditions(reward_id, rule, now, org_zone)
-    weight_of = classes.weight if classes else (lambda _code: 1.0)
     if session.get_bind().dialect.name != "postgresql":
-        return await _in_python(session, where, code, weight_of, seed, rule.count, within, exclude)
+        return await _in_python(session, where, classes, seed, rule.count, within, exclude)
     if within is not None:
         where.append(col(Member.id) == any_(bindparam("within", sorted(within), ARRAY(Integer))))
     if exclude:
         values = bindparam("exclude", sorted(exclude), ARRAY(Integer))
         barred = func.unnest(values).table_valued("id").render_derived()
         where.append(~exists().select_from(barred).where(barred.c.id == col(Member.id)))
-    ids = func.array_agg(aggregate_order_by(col(Member.id), col(Member.id)))
-    digest = func.encode(
-        func.sha256(func.convert_to(func.array_to_string(ids, ","), "UTF8")), "hex"
-    )
-    total, hashed = (await session.execute(select(func.count(), digest).where(*where))).one()
-    total = int(total)
-    if not total:
-        return Outcome(0, eligible_hash([]), [])
+    member_id = col(Member.id)
     if classes is None:
-        sizes = [(0, total, 1.0)]
+        source = select(member_id.label("id")).where(*where).subquery("members")
     else:
-        counted = select(code, func.count()).where(*where).group_by(code)
-        sizes = [(int(c), int(n), weight_of(int(c))) for c, n in await session.execute(counted)]
-    picks = sample(seed, sizes, rule.count)
-    return Outcome(total, str(hashed), await _resolve(session, where, code, classes, picks))
-
-
-async def _resolve(
-    session: AsyncSession,
-    where: list[ColumnElement[bool]],
-    code: ColumnElement[int],
-    classes: WeightClasses | None,
-    picks: list[tuple[int, int]],
-) -> list[int]:
-    """The ids at the picked (class, rank)s: one ordered id array per picked class, built and
-    indexed in PostgreSQL, so only the winners come back."""
-    if not picks:
-        return []
-    wanted = (
-        func.unnest(
-            bindparam("codes", [c for c, _ in picks], ARRAY(BigInteger)),
-            bindparam("ranks", [r for _, r in picks], ARRAY(Integer)),
+        # OFFSET 0 keeps the subquery: the class code is computed once per member, not once
+        # per aggregate that reads it.
+        code = classes.code().label("code")
+        source = select(member_id.label("id"), code).where(*where).offset(0).subquery("members")
+    ids = func.array_agg(aggregate_order_by(source.c.id, source.c.id), type_=ARRAY(Integer))
+    columns: list[Any] = [
+        func.count().label("total"),
+        func.encode(
+            func.sha256(func.convert_to(func.array_to_string(ids, ","), "UTF8")), "hex"
+        ).label("digest"),
+        ids.label("ids"),
+    ]
+    extra: list[Any] = []
+    if classes is not None:
+        codes = func.array_agg(
+            aggregate_order_by(source.c.code, source.c.id), type_=ARRAY(BigInteger)
         )
-        .table_valued("code", "rank")
-        .render_derived()
+        columns.append(codes.label("codes"))
+        if classes.space <= _FILTERED_CLASSES:
+            # The class sizes in the same pass: a filtered count per possible code.
+            sized = [func.count().filter(source.c.code == c) for c in range(classes.space)]
+            columns.append(postgresql.array(sized).label("sizes"))
+    eligible = select(*columns).select_from(source).subquery("eligible")
+    grouped: Any = None  # the class sizes of a rule with many possible codes: GROUP BY
+    if classes is not None:
+        if classes.space <= _FILTERED_CLASSES:
+            extra = [eligible.c.sizes]
+        else:
+            counted = (
+                select(source.c.code, func.count().label("size")).group_by(source.c.code).subquery()
+            )
+            sizes = select(
+                func.array_agg(counted.c.code, type_=ARRAY(BigInteger)).label("codes"),
+                func.array_agg(counted.c.size, type_=ARRAY(BigInteger)).label("sizes"),
+            ).subquery("classes")
+            extra = [sizes.c.codes, sizes.c.sizes]
+            grouped = sizes
+    state = (
+        _Draw(seed, rule.count, classes.weight, classes.ceiling)
+        if classes
+        else _Draw(seed, rule.count, None)
     )
-    ids = func.array_agg(aggregate_order_by(col(Member.id), col(Member.id)), type_=ARRAY(Integer))
-    if classes is None:
-        arrays = select(literal(0, BigInteger).label("code"), ids.label("ids")).where(*where)
-    else:
-        picked = sorted({c for c, _ in picks})
-        arrays = (
-            select(code.label("code"), ids.label("ids"))
-            .where(*where, code == any_(bindparam("picked", picked, ARRAY(BigInteger))))
-            .group_by(code)
+    while True:
+        batch = state.proposals()
+        proposed = (
+            func.unnest(bindparam("proposals", [r for r, _ in batch], ARRAY(BigInteger)))
+            .table_valued("r", with_ordinality="n")
+            .render_derived()
         )
-    by_class = arrays.subquery()
-    found = select(wanted.c.code, wanted.c.rank, by_class.c.ids[wanted.c.rank + 1]).join_from(
-        wanted, by_class, by_class.c.code == wanted.c.code
-    )
-    at = {(int(c), int(r)): int(i) for c, r, i in await session.execute(found)}
-    return [at[pick] for pick in picks]
+        rank = (1 + proposed.c.r % func.nullif(eligible.c.total, 0)).cast(Integer)
+        picked: list[Any] = [eligible.c.total, eligible.c.digest, eligible.c.ids[rank]]
+        statement = select(*picked).select_from(eligible)
+        if classes is not None:
+            statement = statement.add_columns(eligible.c.codes[rank], *extra)
+            if grouped is not None:
+                statement = statement.join(grouped, true())
+        statement = statement.join(proposed, true()).order_by(proposed.c.n)
+        rows = (await session.execute(statement)).all()
+        total, digest = int(rows[0][0]), rows[0][1]
+        if not total:
+            return Outcome(0, eligible_hash([]), [])
+        if grouped is not None:
+            state.sizes = {int(c): int(n) for c, n in zip(rows[0][4], rows[0][5], strict=True)}
+        elif classes is not None:
+            state.sizes = {c: int(n) for c, n in enumerate(rows[0][4]) if n}
+        for (_, u), row in zip(batch, rows, strict=True):
+            state.offer(total, u, int(row[2]), int(row[3]) if classes is not None else 0)
+            if state.done(total):
+                return Outcome(total, str(digest), state.winners)
 
 
 async def _in_python(
     session: AsyncSession,
     where: list[ColumnElement[bool]],
-    code: ColumnElement[int],
-    weight_of: Any,
+    classes: WeightClasses | None,
     seed: str,
     count: int,
     within: Collection[int] | None,
@@ -336,6 +413,7 @@ async def _in_python(
 ) -> Outcome:
     """SQLite: the (id, class) pairs as plain tuples, the rest of algorithm 3 in Python."""
     member_id_column = cast(ColumnElement[int], col(Member.id))  # the primary key: never NULL
+    code: ColumnElement[int] = classes.code() if classes else literal(0, BigInteger)
     rows = await session.execute(select(member_id_column, code).where(*where))
     allowed = None if within is None else {int(i) for i in within}
     barred = {int(i) for i in exclude or ()}
@@ -345,5 +423,5 @@ async def _in_python(
         if (allowed is None or member_id in allowed) and member_id not in barred
     ]
     ids = sorted(member_id for member_id, _ in members)
-    weights = {c: weight_of(c) for c in {c for _, c in members}}
+    weights = None if classes is None else {c: classes.weight(c) for c in {c for _, c in members}}
     return Outcome(len(ids), eligible_hash(ids), replay_classes(seed, members, weights, count))
