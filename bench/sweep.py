@@ -844,7 +844,11 @@ async def _run_lottery_only(
         "Machine:",
         "",
         *machine,
-        f"- code measured: {_file_version(Path(sys.modules[draw_module].__file__ or ''))}",
+        "- code measured: "
+        + "; ".join(
+            _file_version(Path(sys.modules[name].__file__ or ""))
+            for name in (draw_module, f"{draw_module}_sql")
+        ),
         "",
         f"- {len(setup.member_ids):,} members (seed {args.seed}; 1% inactive), now = "
         f"{NOW.isoformat()}; no attendance or activity loaded",
