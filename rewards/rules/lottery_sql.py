@@ -13,10 +13,11 @@ sends O(count) values across the wire:
   `WeightClasses.bound` is at least every member's weight), so each member's chance to be drawn
   next is exactly its weight / the weight still in the draw. Proposals are taken in order until
   ``count`` members (or all ``n``) are drawn.
-- **One statement per batch of proposals** (PostgreSQL): the eligible ids and their weight class
-  codes are aggregated into two arrays ordered by id inside the database, which returns the
-  count, the sha256 of the comma-joined ids (the same `eligible_hash` as algorithms 1 and 2) and,
-  per proposal, the id and class at its rank: a row per proposal, none per member. The first
+- **One statement per batch of proposals** (PostgreSQL): the eligible ids are aggregated into an
+  array ordered by id inside the database (weighted, the class sizes are counted in the same
+  pass), which returns the count, the sha256 of the comma-joined ids (the same `eligible_hash` as
+  algorithms 1 and 2) and, per proposal, the id at its rank and that member's class (a
+  primary-key look-up): a row per proposal, none per member. The first
   batch is sized for the usual draw (``count`` much smaller than ``n``); another batch, rarely
   needed, continues the same random stream, so the winners do not depend on the batching.
 - **Weight classes.** Members of one class have the same weight (`WeightClasses`): the class
@@ -61,6 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from rewards.catalog.rules import RandomUsers
@@ -149,27 +151,27 @@ class WeightClasses:
             raise ValueError(f"too many weighted groups to draw by class ({len(groups)})")
         return classes
 
-    def code(self) -> ColumnElement[int]:
-        """The class code of a `member` row, in SQL."""
+    def code(self, member: Any = Member) -> ColumnElement[int]:
+        """The class code of a `member` row (or of an alias of the table), in SQL."""
         department: Any = literal(0)
         if self.departments:
             department = case(
                 {name: n for n, name in enumerate(self.departments, start=1)},
-                value=col(Member.department),
+                value=member.department,
                 else_=0,
             )
         job: Any = literal(0)
         if self.job_codes:
             job = case(
                 {name: n for n, name in enumerate(self.job_codes, start=1)},
-                value=col(Member.job_code),
+                value=member.job_code,
                 else_=0,
             )
         mask: Any = literal(0)
         for bit, name in enumerate(self.groups):
             # IN (subquery): a hashed subplan, built once, not a look-up per member.
             members = select(col(MemberGroup.member_id)).where(col(MemberGroup.name) == name)
-            mask = mask + case((col(Member.id).in_(members), 2**bit), else_=0)
+            mask = mask + case((member.id.in_(members), 2**bit), else_=0)
         spread_j = len(self.departments) + 1
         spread_g = spread_j * (len(self.job_codes) + 1)
         expression: ColumnElement[int] = (department + job * spread_j + mask * spread_g).cast(
@@ -331,8 +333,8 @@ async def draw_v3(
     if classes is None:
         source = select(member_id.label("id")).where(*where).subquery("members")
     else:
-        # OFFSET 0 keeps the subquery: the class code is computed once per member, not once
-        # per aggregate that reads it.
+        # OFFSET 0 keeps the subquery: the class code is computed once per member for the
+        # class sizes, not once per filtered count that reads it.
         code = classes.code().label("code")
         source = select(member_id.label("id"), code).where(*where).offset(0).subquery("members")
     ids = func.array_agg(aggregate_order_by(source.c.id, source.c.id), type_=ARRAY(Integer))
@@ -344,15 +346,10 @@ async def draw_v3(
         ids.label("ids"),
     ]
     extra: list[Any] = []
-    if classes is not None:
-        codes = func.array_agg(
-            aggregate_order_by(source.c.code, source.c.id), type_=ARRAY(BigInteger)
-        )
-        columns.append(codes.label("codes"))
-        if classes.space <= _FILTERED_CLASSES:
-            # The class sizes in the same pass: a filtered count per possible code.
-            sized = [func.count().filter(source.c.code == c) for c in range(classes.space)]
-            columns.append(postgresql.array(sized).label("sizes"))
+    if classes is not None and classes.space <= _FILTERED_CLASSES:
+        # The class sizes in the same pass: a filtered count per possible code.
+        sized = [func.count().filter(source.c.code == c) for c in range(classes.space)]
+        columns.append(postgresql.array(sized).label("sizes"))
     eligible = select(*columns).select_from(source).subquery("eligible")
     grouped: Any = None  # the class sizes of a rule with many possible codes: GROUP BY
     if classes is not None:
@@ -383,11 +380,16 @@ async def draw_v3(
         rank = (1 + proposed.c.r % func.nullif(eligible.c.total, 0)).cast(Integer)
         picked: list[Any] = [eligible.c.total, eligible.c.digest, eligible.c.ids[rank]]
         statement = select(*picked).select_from(eligible)
+        statement = statement.join(proposed, true())
         if classes is not None:
-            statement = statement.add_columns(eligible.c.codes[rank], *extra)
+            # The class of a proposed member only: a primary-key look-up per proposal.
+            proposed_member = aliased(Member, name="proposed_member")
+            statement = statement.add_columns(classes.code(proposed_member), *extra).outerjoin(
+                proposed_member, col(proposed_member.id) == eligible.c.ids[rank]
+            )
             if grouped is not None:
                 statement = statement.join(grouped, true())
-        statement = statement.join(proposed, true()).order_by(proposed.c.n)
+        statement = statement.order_by(proposed.c.n)
         rows = (await session.execute(statement)).all()
         total, digest = int(rows[0][0]), rows[0][1]
         if not total:
