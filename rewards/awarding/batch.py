@@ -43,7 +43,7 @@ from sqlmodel import col
 
 from rewards.catalog.model import RewardCore
 from rewards.catalog.permissions import Subject
-from rewards.clock import as_utc
+from rewards.clock import as_utc, timeframe_bucket
 from rewards.errors import InvalidInput, NotAllowed, NotAvailable, UnknownReward
 from rewards.leaderboards import counters
 from rewards.services import outbox
@@ -235,6 +235,20 @@ def _cooldown_sentence(reward: RewardCore, person: Person, wait: timedelta) -> s
     )
 
 
+# Local time on Earth runs from UTC-12 to UTC+14.
+_EARLIEST, _LATEST = timedelta(hours=-12), timedelta(hours=14)
+
+
+def _zone_dependent(reward: RewardCore, now: datetime) -> bool:
+    """Whether the timeframe bucket at `now` differs between zones. Buckets follow local time,
+    which follows the zone's offset, so when the earliest and the latest zones agree every zone
+    does (most of a month, every monthly bucket is the same everywhere): then no zone is read."""
+    assert reward.timeframe is not None
+    kind = reward.timeframe.value
+    earliest = timeframe_bucket(kind, now + _EARLIEST, "UTC", "UTC")
+    return earliest != timeframe_bucket(kind, now + _LATEST, "UTC", "UTC")
+
+
 async def _judge(
     service: AwardService,
     row: Reward,
@@ -249,7 +263,7 @@ async def _judge(
         # The award keys first: only a timeframe bucket needs the member (their zone), so a
         # re-run, which finds every key taken, loads nobody.
         zones: dict[int, str | None] = {}
-        if reward.multiple and reward.timeframe is not None:
+        if reward.multiple and reward.timeframe is not None and _zone_dependent(reward, now):
             zones = await _zones(session, [w.member_id for w in wanted if not w.idempotency_key])
         keys: dict[int, str] = {}
         for item in wanted:
