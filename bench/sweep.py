@@ -419,7 +419,22 @@ async def time_sweep(setup: Setup) -> list[str]:
             f"- whole `sweep()`, {label}: {fmt_ms(elapsed)} ms; wrote {written}"
             + (f"; returned {_describe(result)}" if result is not None else "")
         )
+        stages = _stages(result)
+        if stages:
+            lines.append(
+                "  - by stage (ms, all rewards): "
+                + ", ".join(f"{name} {fmt_ms(ms)}" for name, ms in stages.items())
+            )
     return lines
+
+
+def _stages(reports: Any) -> dict[str, float]:
+    """Milliseconds per stage summed over the sweep's reports (`EvaluationReport.stages`)."""
+    total: dict[str, float] = {}
+    for report in reports if isinstance(reports, list) else []:
+        for name, seconds in getattr(report, "stages", {}).items():
+            total[name] = total.get(name, 0.0) + seconds * 1000
+    return total
 
 
 LOTTERY_RULES: dict[str, dict[str, Any]] = {

@@ -5,8 +5,8 @@ single award that was one transaction, four look-ups and an ORM flush per award:
 rules are judged in Python over a few set-based reads, and the writes are multi-row statements:
 
 1. one read transaction: the reward, the candidates' attributes (permissions, zones, template
-   variables) in chunks, the award keys already taken, and (for a reward with a cooldown) each
-   candidate's last award of it;
+   variables), the award keys already taken (one bound array each on PostgreSQL, chunks on
+   SQLite), and (for a reward with a cooldown) each candidate's last award of it;
 2. each candidate is judged exactly as `award` judges a system award: unknown member, inactive or
    not an awardee (`check_receiver`), not available in their zone (`check_available`), cooldown,
    award key already taken (``multiple: false`` -> ``:once``, a timeframe's bucket, the
@@ -14,8 +14,9 @@ rules are judged in Python over a few set-based reads, and the writes are multi-
    before the run ("They already have ..."): the keys are judged first and only the members
    still in are loaded, so a re-run that finds everything awarded loads nobody;
 3. per batch of `BATCH_SIZE`, ONE transaction: a multi-row ``INSERT INTO award ... ON CONFLICT
-   (award_key) DO NOTHING RETURNING``, then the ledger rows and (event manager on) the
-   ``badge.awarded`` outbox rows of exactly the awards that were inserted. A key taken by a
+   (award_key) DO NOTHING RETURNING``, then the ledger rows (one ``unnest`` statement on
+   PostgreSQL), the leaderboard counters and (event manager on) the ``badge.awarded`` outbox
+   rows of exactly the awards that were inserted. A key taken by a
    concurrent writer between the read and the insert is simply not returned, and becomes a skip:
    the unique index stays the only judge of duplicates, as in `award`.
 
