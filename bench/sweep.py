@@ -420,7 +420,22 @@ async def time_sweep(setup: Setup) -> list[str]:
             f"- whole `sweep()`, {label}: {fmt_ms(elapsed)} ms; wrote {written}"
             + (f"; returned {_describe(result)}" if result is not None else "")
         )
+        stages = _stages(result)
+        if stages:
+            lines.append(
+                "  - by stage (ms, all rewards): "
+                + ", ".join(f"{name} {fmt_ms(ms)}" for name, ms in stages.items())
+            )
     return lines
+
+
+def _stages(reports: Any) -> dict[str, float]:
+    """Milliseconds per stage summed over the sweep's reports (`EvaluationReport.stages`)."""
+    total: dict[str, float] = {}
+    for report in reports if isinstance(reports, list) else []:
+        for name, seconds in getattr(report, "stages", {}).items():
+            total[name] = total.get(name, 0.0) + seconds * 1000
+    return total
 
 
 LOTTERY_RULES: dict[str, dict[str, Any]] = {
@@ -523,13 +538,50 @@ def _describe(result: Any) -> str:
 # --- orchestration ------------------------------------------------------------------------------
 
 
+# What the measurements write (awards, ledger, counters, announcements, draws, events): cleared
+# before a `--keep` run measures again on the data an earlier run loaded.
+WRITTEN_TABLES = (
+    "award",
+    "ledger_entry",
+    "leaderboard_counter",
+    "announcement",
+    "delivery",
+    "outbox_event",
+    "event_hook",
+    "lottery_run",
+    "job_run",
+)
+
+
+async def _reuse(dsn: str, members: int) -> bool:
+    """Whether the database at `dsn` already holds the data set (`--keep`); when it does, what
+    earlier measurements wrote is cleared, so the sweep's first run is a first run again."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        loaded = int(await conn.fetchval("SELECT count(*) FROM member"))
+        if not loaded:
+            return False
+        if loaded != members:
+            raise SystemExit(f"{dsn}: holds {loaded:,} members, not {members:,}")
+        await conn.execute(f"TRUNCATE {', '.join(WRITTEN_TABLES)} CASCADE")
+        for table in WRITTEN_TABLES:
+            await conn.execute(f"VACUUM ANALYZE {table}")
+        return True
+    finally:
+        await conn.close()
+
+
 async def prepare(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namespace) -> Setup:
-    """Migrate, bulk load the members, attendance and activity, load the catalogue."""
+    """Migrate, bulk load the members, attendance and activity, load the catalogue (with
+    `--keep`, a database an earlier `--keep` run loaded is used as it is)."""
     await upgrade_async(backend_url)
+    if args.keep and await _reuse(dsn, len(ds.members)):
+        print("reusing the loaded data set (--keep)", file=sys.stderr)
+        return _setup(Database(backend_url), ds, args, ["- data set loaded by an earlier run"])
     conn = await asyncpg.connect(dsn)
     try:
         if await conn.fetchval("SELECT count(*) FROM member"):
-            raise SystemExit(f"{dsn}: the database is not empty; use a new one")
+            raise SystemExit(f"{dsn}: the database is not empty; use a new one (or --keep)")
     finally:
         await conn.close()
     lines: list[str] = []
@@ -578,6 +630,10 @@ async def prepare(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namesp
         f"- catalogue: {len(report.added)} rewards added by `load_catalog` "
         f"({', '.join(str(r) for r in report.added)})"
     )
+    return _setup(db, ds, args, lines)
+
+
+def _setup(db: Database, ds: Dataset, args: argparse.Namespace, lines: list[str]) -> Setup:
     member_ids = [m.id for m in ds.members]
     if args.naive_sample and args.naive_sample < len(member_ids):
         sample = sorted(random.Random(args.seed).sample(member_ids, args.naive_sample))
@@ -586,7 +642,7 @@ async def prepare(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namesp
     return Setup(
         db,
         Settings(timezone=TIMEZONE),
-        {d.reward_id: d for d in definitions},
+        {d.reward_id: d for d in parse_catalog(CATALOGUE)},
         member_ids,
         sample,
         lines,
@@ -748,10 +804,12 @@ async def run_on(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namespa
         print("plan-cache check", file=sys.stderr)
         plan_lines = await plan_cache_check(setup, rows)
         sweep_lines = await time_sweep(setup) if not args.skip_sweep else []
-        print("lottery", file=sys.stderr)
-        lottery_lines = await time_lottery(
-            setup, Budget(args.budget, args.min_repeats, args.max_repeats)
-        )
+        lottery_lines = []
+        if not args.skip_lottery:
+            print("lottery", file=sys.stderr)
+            lottery_lines = await time_lottery(
+                setup, Budget(args.budget, args.min_repeats, args.max_repeats)
+            )
     finally:
         await setup.db.dispose()
     members = len(setup.member_ids)
@@ -885,6 +943,8 @@ async def run(args: argparse.Namespace) -> int:
     ds = Dataset(seed=full.seed, members=full.members, rewards=[], tags=[])
     gc.collect()
     gc.freeze()
+    if args.keep and not args.pg_url:
+        raise SystemExit("--keep needs --pg-url (a throwaway server is deleted after the run)")
     if args.pg_url:
         dsn = _libpq_dsn(args.pg_url)
         return await run_on(_sqlalchemy_url(dsn), dsn, ds, args)
@@ -928,6 +988,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="",
         help="lottery: load the members and time the lottery draws alone (no attendance, "
         "activity, rules or sweep)",
+    )
+    parser.add_argument("--skip-lottery", action="store_true", help="leave the lottery draws out")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --pg-url: load an empty database, or reuse one an earlier --keep run loaded "
+        "(same --members and --seed), clearing what earlier measurements wrote",
     )
     return parser.parse_args(argv)
 

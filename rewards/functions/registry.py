@@ -33,6 +33,12 @@ hooks evaluate the workflow conditions of the few members a batch of events name
 query for all of them, where a batch form would read the population and the function alone would
 send a query per member.
 
+It may further declare a *passing form* (``passing=p``): ``async def p(env, conn, *, operator,
+threshold, **params) -> {member_id: value} | None`` answers "who passes" for the whole active
+population in one query (the comparison pushed into SQL), returning the values of a set of active
+members that includes every one who passes, or None when it cannot for that comparison (then the
+batch form runs). `env` offers ``today_in(zone)`` and the period (``start_date``, ``end_date``).
+
 A registration that does not fit (not async, wrong arity, a name taken by another callable) is a
 startup error, not a surprise at 4 PM when the lottery runs.
 """
@@ -90,6 +96,7 @@ class RegisteredFunction:
     func: AsyncFunction
     batch: AsyncFunction | None = None
     members: AsyncFunction | None = None
+    passing: AsyncFunction | None = None
 
     @property
     def summary(self) -> str:
@@ -134,11 +141,18 @@ def _check_shape(name: str, func: object, kind: FunctionKind) -> AsyncFunction:
 _DECLARED: dict[str, dict[str, RegisteredFunction]] = {}
 
 
+def _check_passing(name: str, passing: object) -> AsyncFunction:
+    if not inspect.iscoroutinefunction(passing):
+        raise TypeError(f"{name} (passing form): must be an async function, got {passing!r}")
+    return cast(AsyncFunction, passing)
+
+
 def _declare(
     kind: FunctionKind,
     name: str | None,
     batch: AsyncFunction | None = None,
     members: AsyncFunction | None = None,
+    passing: AsyncFunction | None = None,
 ) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         full_name = name or f"{func.__module__}.{func.__qualname__}"
@@ -147,7 +161,9 @@ def _declare(
             _check_shape(f"{full_name} (batch form)", batch, kind)
         if members is not None:
             _check_shape(f"{full_name} (members form)", members, kind)
-        entry = RegisteredFunction(full_name, kind, checked, batch, members)
+        if passing is not None:
+            _check_passing(full_name, passing)
+        entry = RegisteredFunction(full_name, kind, checked, batch, members, passing)
         _DECLARED.setdefault(func.__module__, {})[full_name] = entry
         setattr(func, _KIND_MARK, kind)
         return func
@@ -160,13 +176,14 @@ def achievement_function(
     *,
     batch: AsyncFunction | None = None,
     members: AsyncFunction | None = None,
+    passing: AsyncFunction | None = None,
 ) -> Callable[[F], F]:
     """Declare an achievement function, registered as `name` (default: ``module.function``).
 
-    `batch` is its optional set-based form for a population, `members` for a few named members
-    (see the module docstring).
+    `batch` is its optional set-based form for a population, `members` for a few named members,
+    `passing` its optional "who passes" form (see the module docstring).
     """
-    return _declare(FunctionKind.ACHIEVEMENT, name, batch, members)
+    return _declare(FunctionKind.ACHIEVEMENT, name, batch, members, passing)
 
 
 def completion_callback(name: str | None = None) -> Callable[[F], F]:
@@ -204,15 +221,22 @@ class FunctionRegistry:
         *,
         batch: object | None = None,
         members: object | None = None,
+        passing: object | None = None,
     ) -> None:
         """Register a callable explicitly (tests, embedding applications)."""
         checked_batch = None if batch is None else _check_shape(f"{name} (batch form)", batch, kind)
         checked_members = (
             None if members is None else _check_shape(f"{name} (members form)", members, kind)
         )
+        checked_passing = None if passing is None else _check_passing(name, passing)
         self.add(
             RegisteredFunction(
-                name, kind, _check_shape(name, func, kind), checked_batch, checked_members
+                name,
+                kind,
+                _check_shape(name, func, kind),
+                checked_batch,
+                checked_members,
+                checked_passing,
             )
         )
 

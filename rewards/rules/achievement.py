@@ -149,6 +149,19 @@ class BatchEnv:
         return self.todays[member_id]
 
 
+@dataclass(frozen=True)
+class PopulationEnv:
+    """The `env` of a passing form: today in any zone, and the reward's period."""
+
+    now: datetime
+    org_timezone: str
+    start_date: datetime
+    end_date: datetime
+
+    def today_in(self, zone_name: str | None) -> date:
+        return local_today(self.now, zone_name, self.org_timezone)
+
+
 class SqlConnection:
     """The seed's asyncpg-style connection over our `Database`.
 
@@ -257,9 +270,28 @@ async def achievements(
 ) -> list[Candidate]:
     """Active members (in `within`, when given) whose function value passes the threshold."""
     entry = registry.get(rule.function_path, FunctionKind.ACHIEVEMENT)
-    members = await active_members(ctx.db, within)
     conn = SqlConnection(ctx.db)
     org = ctx.settings.timezone
+    if within is None and entry.passing is not None:
+        # The whole population, asked "who passes" in one query: no member loaded to be asked.
+        found = await entry.passing(
+            PopulationEnv(ctx.now, org, period.start, period.end),
+            conn,
+            operator=rule.operator,
+            threshold=rule.threshold,
+            **dict(rule.function_params),
+        )
+        if found is not None:
+            return [
+                Candidate(
+                    member_id=member_id,
+                    key=f"achievement:{period.label}",
+                    args={"value": value, "threshold": rule.threshold},
+                )
+                for member_id, value in sorted(found.items())
+                if passes(value, rule)
+            ]
+    members = await active_members(ctx.db, within)
     by_zone: dict[str | None, date] = {}  # a handful of zones among 100,000 members
     todays = {}
     for m in members:
