@@ -29,8 +29,9 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Integer, String, any_, bindparam, func, select
@@ -51,9 +52,12 @@ from rewards.services.awards import PERSON_SOURCES, AwardService, AwardSource, A
 from rewards.services.awards import reward_core as core_of
 from rewards.store.db import OUTBOX_STAGED
 from rewards.store.models import Award, LedgerEntry, Member, MemberGroup, OutboxEvent, Reward
+from rewards.templates import in_thread
 
 BATCH_SIZE = 1000
 """Awards per write transaction (11 bound values each: well inside both drivers' limits)."""
+RENDER_CHUNK = 500
+"""Message templates rendered per job in a template thread."""
 LOOKUP_CHUNK = 5000
 """Ids per ``IN (...)`` look-up (asyncpg allows 32,767 bound values per statement)."""
 
@@ -259,9 +263,34 @@ async def _judge(
                 )
                 continue
         seen.add(key)
-        text = service._message(reward, person, None, now, None, dict(item.args))
-        pending.append(_Pending(item, person, key, text))
+        pending.append(_Pending(item, person, key, None))
+    if reward.message and pending:
+        pending = await _with_messages(service, reward, pending, now)
     return pending
+
+
+async def _with_messages(
+    service: AwardService, reward: RewardCore, pending: list[_Pending], now: datetime
+) -> list[_Pending]:
+    """`pending` with the reward's message rendered for each, `RENDER_CHUNK` at a time in a
+    template thread (each render under its own limits), never on the event loop."""
+
+    def render_chunk(chunk: Sequence[_Pending]) -> list[_Pending]:
+        return [
+            replace(
+                p, message=service._message(reward, p.person, None, now, None, dict(p.wanted.args))
+            )
+            for p in chunk
+        ]
+
+    rendered: list[_Pending] = []
+    for chunk in _chunks(pending, RENDER_CHUNK):
+        rendered += await in_thread(
+            partial(render_chunk, chunk),
+            label=f"The message template of reward {reward.reward_id} ({reward.reward})",
+            renders=len(chunk),
+        )
+    return rendered
 
 
 def _event(
