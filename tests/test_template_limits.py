@@ -164,6 +164,36 @@ def test_operations_that_would_run_away_are_refused(source: str, reason: str) ->
     assert took < 1
 
 
+def test_repeated_amplifiers_are_bounded_in_all() -> None:
+    # Each center() is within the value limit; 7,000 of them would hold 112 MB.
+    for source in (
+        "{{ (('a' * 7000)|list|map('center', 16000)|list)|length }}",
+        "{% for c in 'a' * 7000 %}{% set x = c.center(16000) %}{% endfor %}",
+    ):
+        sentence, took = _refused(source)
+        assert sentence.endswith(
+            "exceeded 1,000,000 characters (what its repetitions, widths and joins build in all)"
+        )
+        assert took < 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 200 + "1" + ")" * 200 + " }}",  # Jinja's parser recursion
+        "{{ 1" + "+1" * 250 + " }}",  # Python's compiler: seconds, then "too many nested"
+        "{{ user" + ".a" * 250 + " }}",
+        "{% if 1 %}" * 40 + "{% endif %}" * 40,
+        "{% for a in [1] %}" * 30 + "{% endfor %}" * 30,
+        "{% for c in 'a' recursive %}{{ loop(c) }}{% endfor %}",  # at run time
+    ],
+)
+def test_deep_nesting_is_refused_not_a_crash(source: str) -> None:
+    sentence, took = _refused(source)
+    assert sentence.startswith("the message template nests too deeply")
+    assert took < 1
+
+
 def test_range_is_bounded() -> None:
     # `range` is not a template variable (check_template refuses the name), but the sandbox's
     # own global is bounded all the same.

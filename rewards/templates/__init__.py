@@ -47,6 +47,8 @@ from rewards.templates.workers import in_worker
 T = TypeVar("T")
 
 VARIABLES = frozenset({"user", "args", "env", "reward"})
+MAX_NESTING = 32
+"""Levels of statements and expressions a template may nest (an ordinary message has 5 to 10)."""
 GRACE = 1.0
 """Seconds `render_async` waits past the time limit (a queued render, a slow machine) before it
 gives up on a render that the deadline checks did not stop."""
@@ -108,6 +110,20 @@ def _problem(tree: nodes.Template) -> str | None:
     return None
 
 
+def _nesting(tree: nodes.Node) -> int:
+    """How many levels deep `tree` goes (counted without recursion)."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
+
+
+TOO_DEEP = f"nests too deeply (at most {MAX_NESTING} levels of statements and expressions)"
+
+
 @lru_cache(maxsize=512)
 def _prepared(source: str) -> Template | str:
     """`source` checked and compiled with the bounds, or why it is refused (cached by source)."""
@@ -115,6 +131,10 @@ def _prepared(source: str) -> Template | str:
         tree = _ENV.parse(source)
     except TemplateSyntaxError as problem:
         return f"has a syntax error on line {problem.lineno}: {problem.message}"
+    except RecursionError:  # Jinja's parser recurses on each level
+        return TOO_DEEP
+    if _nesting(tree) > MAX_NESTING:  # compiling deep nests is slow (seconds), then fails
+        return TOO_DEEP
     refused = _problem(tree)
     if refused is not None:
         return refused
@@ -122,6 +142,8 @@ def _prepared(source: str) -> Template | str:
         code = _ENV.compile(_ENV.bounded(tree))
     except TemplateSyntaxError as error:  # e.g. a filter that does not exist
         return f"has an error on line {error.lineno}: {error.message}"
+    except (SyntaxError, RecursionError, MemoryError):  # Python's own nesting limits
+        return TOO_DEEP
     return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
 
 
@@ -307,6 +329,7 @@ def validate_message(source: str, *, reward: Mapping[str, Any], label: str = LAB
 __all__ = [
     "GRACE",
     "MAX_INT_BITS",
+    "MAX_NESTING",
     "MAX_OUTPUT",
     "MAX_RANGE",
     "MAX_VALUE",

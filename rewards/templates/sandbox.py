@@ -52,8 +52,10 @@ MAX_RANGE = 1000
 TIME_LIMIT = 0.2
 """Seconds one render may take."""
 MAX_WORK = 1_000_000
-"""Characters a single filter may produce when its size is only estimated from above (wordwrap,
-urlize, tojson, pprint): the estimate must stay under this; the result is then measured."""
+"""Characters that the size-setting operations of one render (``*``, widths, ``replace``,
+``join``, ...) may build in all, however many times a loop or ``|map`` repeats them; also the
+bound of a single filter whose size is only estimated from above (wordwrap, urlize, tojson,
+pprint), whose result is then measured."""
 MAX_ROUND_DIGITS = 100
 """Digits ``round`` may keep (``round(5, -10**9)`` computes ``10**(10**9)``)."""
 
@@ -77,14 +79,17 @@ class Limits(threading.local):
 
     deadline: float | None = None
     written: int = 0
+    built: int = 0
 
     def start(self, seconds: float) -> None:
         self.deadline = time.monotonic() + seconds
         self.written = 0
+        self.built = 0
 
     def stop(self) -> None:
         self.deadline = None
         self.written = 0
+        self.built = 0
 
 
 LIMITS = Limits()
@@ -144,8 +149,15 @@ def _depth(value: object, limit: int = 64) -> int:
 
 
 def _refuse_size(what: str, size: int, limit: int = MAX_VALUE) -> None:
+    """Refuse an operation that would build `size` characters: more than `limit`, or more than
+    `MAX_WORK` with what the render's earlier operations built (``items|map('center', 16000)``
+    stays under the limit each time)."""
     if size > limit:
         raise Overrun("size", f"{what} would build {size:,}", limit)
+    if LIMITS.deadline is not None:
+        LIMITS.built += max(size, 0)
+        if LIMITS.built > MAX_WORK:
+            raise Overrun("size", "what its repetitions, widths and joins build in all", MAX_WORK)
 
 
 def checked(value: Any) -> Any:
