@@ -44,11 +44,17 @@ from sqlmodel import col
 from rewards.catalog.model import RewardCore
 from rewards.catalog.permissions import Subject
 from rewards.clock import as_utc
-from rewards.errors import InvalidInput, NotAllowed, NotAvailable, UnknownReward
+from rewards.errors import InvalidInput, NotAllowed, NotAvailable, TemplateRefused, UnknownReward
 from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import Person
-from rewards.services.awards import PERSON_SOURCES, AwardService, AwardSource, AwardView
+from rewards.services.awards import (
+    PERSON_SOURCES,
+    AwardService,
+    AwardSource,
+    AwardView,
+    template_label,
+)
 from rewards.services.awards import reward_core as core_of
 from rewards.store.db import OUTBOX_STAGED
 from rewards.store.models import Award, LedgerEntry, Member, MemberGroup, OutboxEvent, Reward
@@ -284,12 +290,12 @@ async def _with_messages(
         ]
 
     rendered: list[_Pending] = []
-    for chunk in _chunks(pending, RENDER_CHUNK):
-        rendered += await in_thread(
-            partial(render_chunk, chunk),
-            label=f"The message template of reward {reward.reward_id} ({reward.reward})",
-            renders=len(chunk),
-        )
+    try:
+        for chunk in _chunks(pending, RENDER_CHUNK):
+            job = partial(render_chunk, chunk)
+            rendered += await in_thread(job, label=template_label(reward), renders=len(chunk))
+    except TemplateRefused as refused:
+        raise TemplateRefused(f"{refused}.") from None
     return rendered
 
 

@@ -245,7 +245,7 @@ class AwardService:
             reward=reward.template_vars(),
             env=env_variables(local, giver.display_name if giver else None),
             args=args,
-            label=_template_label(reward),
+            label=template_label(reward),
         )
 
     def _message(
@@ -260,10 +260,7 @@ class AwardService:
         """The award's message, rendered in this thread (a template thread: `award_batch`)."""
         text = self._custom_message(message)
         if text is None and reward.message:
-            try:
-                return self._template_job(reward, receiver, giver, now, args)()
-            except TemplateRefused as refused:
-                raise TemplateRefused(f"{refused}.") from None
+            return self._template_job(reward, receiver, giver, now, args)()
         return text
 
     async def _message_off_loop(
@@ -281,7 +278,7 @@ class AwardService:
         if text is None and reward.message:
             job = self._template_job(reward, receiver, giver, now, args)
             try:
-                return await in_thread(job, label=_template_label(reward))
+                return await in_thread(job, label=template_label(reward))
             except TemplateRefused as refused:
                 raise TemplateRefused(f"{refused}.") from None
         return text
@@ -502,7 +499,8 @@ class AwardService:
             return result
 
 
-def _template_label(reward: RewardCore) -> str:
+def template_label(reward: RewardCore) -> str:
+    """How a refused message template is named to people (the sentence then ends in a ".")."""
     return f"The message template of reward {reward.reward_id} ({reward.reward})"
 
 
