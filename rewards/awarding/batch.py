@@ -31,8 +31,9 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Integer, String, any_, bindparam, func, select, text
@@ -45,17 +46,26 @@ from sqlmodel import col
 from rewards.catalog.model import RewardCore
 from rewards.catalog.permissions import Subject
 from rewards.clock import as_utc, timeframe_bucket
-from rewards.errors import InvalidInput, NotAllowed, NotAvailable, UnknownReward
+from rewards.errors import InvalidInput, NotAllowed, NotAvailable, TemplateRefused, UnknownReward
 from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import Person
-from rewards.services.awards import PERSON_SOURCES, AwardService, AwardSource, AwardView
+from rewards.services.awards import (
+    PERSON_SOURCES,
+    AwardService,
+    AwardSource,
+    AwardView,
+    template_label,
+)
 from rewards.services.awards import reward_core as core_of
 from rewards.store.db import OUTBOX_STAGED
 from rewards.store.models import Award, LedgerEntry, Member, MemberGroup, OutboxEvent, Reward
+from rewards.templates import in_thread
 
 BATCH_SIZE = 1000
 """Awards per write transaction (11 bound values each: well inside both drivers' limits)."""
+RENDER_CHUNK = 500
+"""Message templates rendered per job in a template thread."""
 LOOKUP_CHUNK = 5000
 """Ids per ``IN (...)`` look-up (asyncpg allows 32,767 bound values per statement)."""
 
@@ -305,10 +315,35 @@ async def _judge(
                 )
                 continue
         seen.add(key)
-        text = service._message(reward, person, None, now, None, dict(item.args))
-        pending.append(_Pending(item, person, key, text))
+        pending.append(_Pending(item, person, key, None))
+    if reward.message and pending:
+        pending = await _with_messages(service, reward, pending, now)
     result.timed("judging", started)
     return pending
+
+
+async def _with_messages(
+    service: AwardService, reward: RewardCore, pending: list[_Pending], now: datetime
+) -> list[_Pending]:
+    """`pending` with the reward's message rendered for each, `RENDER_CHUNK` at a time in a
+    template thread (each render under its own limits), never on the event loop."""
+
+    def render_chunk(chunk: Sequence[_Pending]) -> list[_Pending]:
+        return [
+            replace(
+                p, message=service._message(reward, p.person, None, now, None, dict(p.wanted.args))
+            )
+            for p in chunk
+        ]
+
+    rendered: list[_Pending] = []
+    try:
+        for chunk in _chunks(pending, RENDER_CHUNK):
+            job = partial(render_chunk, chunk)
+            rendered += await in_thread(job, label=template_label(reward), renders=len(chunk))
+    except TemplateRefused as refused:
+        raise TemplateRefused(f"{refused}.") from None
+    return rendered
 
 
 def _event(
