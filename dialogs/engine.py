@@ -12,7 +12,8 @@ turns every failure into a polite reply:
   answered with a generic apology, never a stack trace.
 
 Forms are shown whole where the platform can (`Turn.whole_forms`), otherwise field by field, and
-both end in the dialog's one `submit`.
+both end in the dialog's one `submit`. A form submitted from a card is replaced by what answers it
+(the result, or the form again with the refusal), never left live beside it.
 
 Every turn from a known member also records their activity (`core.events.touch`): one insert that
 does nothing after the first turn of their local day, which fires the "login" event for Automated
@@ -199,6 +200,8 @@ class DialogEngine:
         if isinstance(step, Finish):
             await conversations.clear(self.core.db, ctx.turn.key)
             replies = list(step.replies)
+            if via_action:
+                replies = _replacing(replies)
             return replies if any(isinstance(r, Done) for r in replies) else [*replies, Done()]
         state = State(dialog.name, step.step, dict(step.values))
         card = await self._card(ctx, dialog, state)
@@ -234,13 +237,14 @@ class DialogEngine:
         except RewardsError as problem:
             kept = State(state.dialog, state.step, values, nonce)
             card = await self._card(ctx, dialog, kept)
-            sorry: Reply = Show(notice(str(problem)))
-            if card.form is None:
+            refusal = notice(str(problem))
+            sorry: Reply = Show(refusal)
+            if card.form is None:  # a refused confirmation: the refusal replaces it
                 await conversations.clear(self.core.db, ctx.turn.key)
-                return [sorry, Done()]
+                return [Update(refusal) if via_action else sorry, Done()]
             if ctx.turn.whole_forms:
                 await self._save(ctx, kept)
-                return [sorry, Show(card)]
+                return [sorry, Update(card) if via_action else Show(card)]
             await self._save(ctx, State(kept.dialog, kept.step, {FIELD: 0}, nonce))
             return [sorry, Say(field_prompt_text(card.form.fields[0]))]
         return await self._advance(ctx, dialog, step, via_action=via_action)
@@ -292,6 +296,21 @@ class DialogEngine:
         if verb == PICK and choice.isdigit():
             return await self._answer(ctx, dialog, state, _choice_answer(field, int(choice)))
         return [Say(UNKNOWN_BUTTON)]
+
+
+def _replacing(replies: list[Reply]) -> list[Reply]:
+    """The answer to a form or confirmation submitted from a card: its first card replaces the
+    submitted one (kept as `Update`, with its audience), so no submitted form stays live to be
+    sent again; any further cards are posted after it."""
+    out: list[Reply] = []
+    replaced = False
+    for reply in replies:
+        if isinstance(reply, Update):
+            replaced = True
+        elif isinstance(reply, Show) and not replaced:
+            reply, replaced = Update(reply.card, reply.audience), True
+        out.append(reply)
+    return out
 
 
 def _choice_answer(field: Field, index: int) -> str:

@@ -9,7 +9,8 @@ chat.update, views.open, users.info (from `users`), conversations.open. `respons
 `auth.test` names the token's workspace (`team_id`, and `enterprise_id` for Grid) and its bot user
 (`BOT_USER`); set `auth_error` (e.g. "invalid_auth") to make it fail like a revoked token.
 `add_user(..., team_id=..., enterprise_id=..., is_bot=...)` adds people of other workspaces, of
-Grid orgs (`enterprise_user`) and bots.
+Grid orgs (`enterprise_user`) and bots. `broken[method] = (status, content_type, body)` answers a
+method with something that is not Slack's JSON (the call is still recorded).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class FakeSlackApi:
     enterprise_id: str | None = None
     auth_error: str | None = None
     users_info_error: str | None = None  # e.g. "fatal_error": users.info fails for everyone
+    # method -> (status, content type, body): answered instead of Slack's JSON, as a proxy or an
+    # outage would (an HTML page, plain text, a truncated JSON body).
+    broken: dict[str, tuple[int, str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -125,6 +129,9 @@ class FakeSlackApi:
         method = request.match_info["method"]
         params = await self._params(request)
         self._record(method, params, request)
+        if method in self.broken:
+            status, content_type, body = self.broken[method]
+            return web.Response(status=status, text=body, content_type=content_type)
         return web.json_response(self._answer(method, params))
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
