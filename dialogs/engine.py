@@ -46,6 +46,7 @@ from dialogs.forms import NO, YES, merge_custom_values, parse_answer
 from dialogs.replies import Done, Reply, Say, Show, Update
 from rewards.core import Core
 from rewards.errors import RewardsError
+from rewards.limits import slow_down
 from rewards.services import conversations
 from rewards.services.conversations import State
 
@@ -102,7 +103,13 @@ class DialogEngine:
         self.commands = {c.name for c in COMMANDS}
 
     async def handle(self, turn: Turn, event: Event) -> list[Reply]:
-        """Answer one event. Never raises: failures become friendly replies."""
+        """Answer one event. Never raises: failures become friendly replies.
+
+        A member over the chat rate limit (`CHAT_RATE_LIMIT`) is asked to slow down before
+        anything of the turn is read or written."""
+        wait = self.core.limits.chat.take(turn.member_id)
+        if wait:
+            return [Say(slow_down(wait))]
         ctx = Context(self.core, turn, self.core.clock.now())
         try:
             await self.core.events.touch(turn.member_id, now=ctx.now)

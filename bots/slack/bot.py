@@ -46,6 +46,7 @@ from bots.server import CORE
 from bots.slack.boundary import OwnApp, inside, origin, person_inside
 from bots.slack.failures import WEB_API_FAILURES, reason
 from bots.slack.people import PLATFORM, SlackPeople, mention_ids
+from bots.slack.retries import retry_handlers
 from cards.actions import BadToken, decode, encode
 from cards.model import Card
 from cards.model import Text as TextBlock
@@ -165,6 +166,7 @@ class SlackBot:
         self.client = AsyncWebClient(
             token=extra["SLACK_BOT_TOKEN"],
             base_url=base_url if base_url.endswith("/") else base_url + "/",
+            retry_handlers=retry_handlers(),  # 429 with Retry-After, dropped connections
         )
         self.bolt = AsyncApp(
             client=self.client,
