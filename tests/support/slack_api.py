@@ -41,6 +41,7 @@ class FakeSlackApi:
     enterprise_id: str | None = None
     auth_error: str | None = None
     users_info_error: str | None = None  # e.g. "fatal_error": users.info fails for everyone
+    post_delay: float = 0.0  # seconds chat.postMessage hangs before answering (a hung Slack)
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -125,6 +126,8 @@ class FakeSlackApi:
         method = request.match_info["method"]
         params = await self._params(request)
         self._record(method, params, request)
+        if method == "chat.postMessage" and self.post_delay:
+            await asyncio.sleep(self.post_delay)
         return web.json_response(self._answer(method, params))
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
