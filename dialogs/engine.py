@@ -40,7 +40,7 @@ from cards.render.text import field_prompt_text
 from cards.screens import notice
 from dialogs.base import Context, Dialog, Finish, Step, StepTokens
 from dialogs.commands import COMMANDS
-from dialogs.events import Action, Command, Event, Text, Turn
+from dialogs.events import Action, Command, Event, Text, Turn, cleaned
 from dialogs.forms import NO, YES, merge_custom_values, parse_answer
 from dialogs.replies import Done, Reply, Say, Show, Update
 from rewards.core import Core
@@ -102,6 +102,7 @@ class DialogEngine:
 
     async def handle(self, turn: Turn, event: Event) -> list[Reply]:
         """Answer one event. Never raises: failures become friendly replies."""
+        event = cleaned(event)  # the input gate for chat text: control characters stripped
         ctx = Context(self.core, turn, self.core.clock.now())
         try:
             await self.core.events.touch(turn.member_id, now=ctx.now)

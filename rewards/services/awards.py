@@ -42,6 +42,7 @@ from rewards.errors import (
     UnknownMember,
     UnknownReward,
 )
+from rewards.inputs import check_text
 from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import Person, load_people
@@ -222,7 +223,7 @@ class AwardService:
         args: dict[str, Any],
     ) -> str | None:
         if message is not None:
-            message = message.strip()
+            message = check_text(message.strip(), "message")
             if len(message) > MAX_MESSAGE:
                 raise InvalidInput(
                     f"The message is too long ({len(message)} characters; at most {MAX_MESSAGE})."

@@ -60,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.clock import Clock, SystemClock
 from rewards.errors import InvalidInput
+from rewards.inputs import FILE_JSON, InputRefused, check_json_limits
 from rewards.services.members import (
     ACCOUNT,
     MAX_DISPLAY_NAME,
@@ -331,6 +332,10 @@ def _read_csv(path: Path, text: str) -> MemberFile:
 
 
 def _read_json(path: Path, text: str) -> MemberFile:
+    try:
+        check_json_limits(text, FILE_JSON, str(path))  # the input gate: size, nesting depth
+    except InputRefused as refused:
+        raise MemberImportError(str(refused)) from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as problem:
