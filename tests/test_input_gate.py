@@ -805,3 +805,15 @@ def test_member_files_with_a_nul_or_nested_too_deep_are_refused(
     path.write_text(content)
     with pytest.raises(MemberImportError, match=where.replace("[", r"\[").replace("]", r"\]")):
         read_members_file(path)
+
+
+async def test_a_deep_or_nul_cursor_is_a_422(database: Database, clock: FixedClock) -> None:
+    from bots.api.pagination import encode_cursor
+
+    async with api_client(database, clock) as api:
+        for value in (json.loads("[" * 900 + "]" * 900), "a\x00"):
+            cursor = encode_cursor(value)
+            response = await api.client.get(
+                f"/kudos/api/v1/kudos_tags?cursor={cursor}", headers=api.auth("read")
+            )
+            assert (response.status, response.content_type) == (422, PROBLEM)
