@@ -319,6 +319,8 @@ def cli_env(dsn: str, work: Path, **extra: str) -> dict[str, str]:
     env.update(
         DATABASE_URL=sqlalchemy_url(dsn),
         REWARDS_ENV_FILE=str(work / "none.env"),
+        API_RATE_LIMIT="0",  # the load is the measurement: no per-key or per-member throttle
+        CHAT_RATE_LIMIT="0",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
         **extra,
     )

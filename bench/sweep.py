@@ -42,6 +42,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ from rewards.services.catalog import load_catalog
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.migrate import upgrade_async
-from rewards.store.models import AttendanceRecord, Member
+from rewards.store.models import AttendanceRecord, Award, Member
 
 TIMEZONE = "America/New_York"
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -419,7 +420,22 @@ async def time_sweep(setup: Setup) -> list[str]:
             f"- whole `sweep()`, {label}: {fmt_ms(elapsed)} ms; wrote {written}"
             + (f"; returned {_describe(result)}" if result is not None else "")
         )
+        stages = _stages(result)
+        if stages:
+            lines.append(
+                "  - by stage (ms, all rewards): "
+                + ", ".join(f"{name} {fmt_ms(ms)}" for name, ms in stages.items())
+            )
     return lines
+
+
+def _stages(reports: Any) -> dict[str, float]:
+    """Milliseconds per stage summed over the sweep's reports (`EvaluationReport.stages`)."""
+    total: dict[str, float] = {}
+    for report in reports if isinstance(reports, list) else []:
+        for name, seconds in getattr(report, "stages", {}).items():
+            total[name] = total.get(name, 0.0) + seconds * 1000
+    return total
 
 
 LOTTERY_RULES: dict[str, dict[str, Any]] = {
@@ -449,16 +465,38 @@ async def _legacy_draw(setup: Setup, rule: Any) -> list[int]:
     return replay("0" * 32, ids, weights, rule.count, 1)
 
 
+async def _algorithm_2(setup: Setup, rule: Any) -> list[int]:
+    """The draw before algorithm 3 (what `verify` still does for algorithm-2 runs): every
+    eligible id (and, weighted, department and job code) fetched as arrays, hashed and weighed
+    in Python, then algorithm 2's O(count) sampling."""
+    from rewards.rules.lottery import _eligible, replay
+
+    async with setup.db.read() as session:
+        eligible = await _eligible(session, 9001, rule, NOW, TIMEZONE)
+    assert eligible.hash
+    return replay("0" * 32, eligible.ids, eligible.weights, rule.count, 2)
+
+
+async def _algorithm_3(setup: Setup, rule: Any) -> list[int]:
+    """Algorithm 3 alone (`draw_v3` in a read transaction): no run recorded, no outbox."""
+    from rewards.rules.lottery_sql import draw_v3
+
+    async with setup.db.read() as session:
+        outcome = await draw_v3(session, 9001, rule, NOW, TIMEZONE, "0" * 32)
+    return outcome.winners
+
+
 async def time_lottery(setup: Setup, budget: Budget) -> list[str]:
     """`draw()` (eligible set, sampling, recording the run and its outbox event) per rule, each
-    repetition under a new draw key, against the algorithm-1 baseline; and `verify`."""
+    repetition under a new draw key; the draw alone with algorithm 3 and with algorithm 2 (the
+    eligible set loaded into Python) and the algorithm-1 baseline, in the same run; `verify`."""
     from rewards.catalog.rules import RandomUsers
     from rewards.rules.lottery import draw, verify
 
     lines = [
         "| lottery draw (100,000 members, 1% inactive) | eligible | `draw()` ms | "
-        "algorithm 1 baseline ms | `verify` ms |",
-        "|---|---:|---:|---:|---:|",
+        "algorithm 3 alone ms | algorithm 2 alone ms | algorithm 1 baseline ms | `verify` ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     ctx = setup.ctx(9001)
     for label, params in LOTTERY_RULES.items():
@@ -469,12 +507,15 @@ async def time_lottery(setup: Setup, budget: Budget) -> list[str]:
             return await draw(ctx, r, draw_key=f"bench:{label}:{next(keys)}")
 
         drawn = await measure(one, budget)
+        alone = await measure(lambda r=rule: _algorithm_3(setup, r), budget)
+        before = await measure(lambda r=rule: _algorithm_2(setup, r), budget)
         legacy = await measure(lambda r=rule: _legacy_draw(setup, r), budget)
         run_id = drawn.result.run.id
         checked = await measure(lambda run=run_id: verify(setup.db, run), budget)
         assert checked.result is not None and checked.result.matches
         lines.append(
             f"| {label} | {drawn.result.run.eligible_count:,} | {fmt_ms(drawn.median)} "
+            f"| {fmt_ms(alone.median)} | {fmt_ms(before.median)} "
             f"| {fmt_ms(legacy.median)} | {fmt_ms(checked.median)} |"
         )
     return lines
@@ -497,19 +538,58 @@ def _describe(result: Any) -> str:
 # --- orchestration ------------------------------------------------------------------------------
 
 
+# What the measurements write (awards, ledger, counters, announcements, draws, events): cleared
+# before a `--keep` run measures again on the data an earlier run loaded.
+WRITTEN_TABLES = (
+    "award",
+    "ledger_entry",
+    "leaderboard_counter",
+    "announcement",
+    "delivery",
+    "outbox_event",
+    "event_hook",
+    "lottery_run",
+    "job_run",
+)
+
+
+async def _reuse(dsn: str, members: int) -> bool:
+    """Whether the database at `dsn` already holds the data set (`--keep`); when it does, what
+    earlier measurements wrote is cleared, so the sweep's first run is a first run again."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        loaded = int(await conn.fetchval("SELECT count(*) FROM member"))
+        if not loaded:
+            return False
+        if loaded != members:
+            raise SystemExit(f"{dsn}: holds {loaded:,} members, not {members:,}")
+        await conn.execute(f"TRUNCATE {', '.join(WRITTEN_TABLES)} CASCADE")
+        for table in WRITTEN_TABLES:
+            await conn.execute(f"VACUUM ANALYZE {table}")
+        return True
+    finally:
+        await conn.close()
+
+
 async def prepare(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namespace) -> Setup:
-    """Migrate, bulk load the members, attendance and activity, load the catalogue."""
+    """Migrate, bulk load the members, attendance and activity, load the catalogue (with
+    `--keep`, a database an earlier `--keep` run loaded is used as it is)."""
     await upgrade_async(backend_url)
+    if args.keep and await _reuse(dsn, len(ds.members)):
+        print("reusing the loaded data set (--keep)", file=sys.stderr)
+        return _setup(Database(backend_url), ds, args, ["- data set loaded by an earlier run"])
     conn = await asyncpg.connect(dsn)
     try:
         if await conn.fetchval("SELECT count(*) FROM member"):
-            raise SystemExit(f"{dsn}: the database is not empty; use a new one")
+            raise SystemExit(f"{dsn}: the database is not empty; use a new one (or --keep)")
     finally:
         await conn.close()
     lines: list[str] = []
     print("bulk loading members", file=sys.stderr)
     load = await load_postgresql(dsn, ds)
     lines.append(f"- members bulk load (setup): {load.describe()}")
+    if args.only == "lottery":
+        return await _lottery_setup(backend_url, ds, lines)
     print("loading attendance and activity", file=sys.stderr)
     start = time.perf_counter()
     attended = await copy_rows_postgresql(
@@ -550,6 +630,10 @@ async def prepare(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namesp
         f"- catalogue: {len(report.added)} rewards added by `load_catalog` "
         f"({', '.join(str(r) for r in report.added)})"
     )
+    return _setup(db, ds, args, lines)
+
+
+def _setup(db: Database, ds: Dataset, args: argparse.Namespace, lines: list[str]) -> Setup:
     member_ids = [m.id for m in ds.members]
     if args.naive_sample and args.naive_sample < len(member_ids):
         sample = sorted(random.Random(args.seed).sample(member_ids, args.naive_sample))
@@ -558,9 +642,42 @@ async def prepare(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namesp
     return Setup(
         db,
         Settings(timezone=TIMEZONE),
-        {d.reward_id: d for d in definitions},
+        {d.reward_id: d for d in parse_catalog(CATALOGUE)},
         member_ids,
         sample,
+        lines,
+    )
+
+
+async def _lottery_setup(backend_url: str, ds: Dataset, lines: list[str]) -> Setup:
+    """`--only lottery`: the members and the catalogue, without attendance and activity (the
+    draws read neither)."""
+    db = Database(backend_url)
+    definitions = parse_catalog(CATALOGUE)
+    report = await load_catalog(db, definitions, clock=FixedClock(NOW))
+    lines.append(f"- catalogue: {len(report.added)} rewards added by `load_catalog`")
+    member_ids = [m.id for m in ds.members]
+    # Recent winners for `exclude_recent_winners`, as the full run's sweep leaves (it awards
+    # reward 9001 to the day's ~300 birthdays before the draws).
+    winners = random.Random(ds.seed).sample(member_ids, min(300, len(member_ids)))
+    async with db.write() as session:
+        session.add_all(
+            Award(
+                reward_id=9001,
+                member_id=member_id,
+                source="bench",
+                award_key=f"bench:lottery:{member_id}",
+                awarded_at=NOW - timedelta(days=1),
+            )
+            for member_id in winners
+        )
+    lines.append(f"- {len(winners)} awards of reward 9001 a day before now (recent winners)")
+    return Setup(
+        db,
+        Settings(timezone=TIMEZONE),
+        {d.reward_id: d for d in definitions},
+        member_ids,
+        member_ids,
         lines,
     )
 
@@ -680,15 +797,19 @@ async def run_on(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namespa
     version = await _postgres_version(dsn)
     machine = machine_lines(version)  # the load average at the start
     setup = await prepare(backend_url, dsn, ds, args)
+    if args.only == "lottery":
+        return await _run_lottery_only(setup, args, version, machine, started)
     try:
         rows, notes = await bench(setup, args)
         print("plan-cache check", file=sys.stderr)
         plan_lines = await plan_cache_check(setup, rows)
         sweep_lines = await time_sweep(setup) if not args.skip_sweep else []
-        print("lottery", file=sys.stderr)
-        lottery_lines = await time_lottery(
-            setup, Budget(args.budget, args.min_repeats, args.max_repeats)
-        )
+        lottery_lines = []
+        if not args.skip_lottery:
+            print("lottery", file=sys.stderr)
+            lottery_lines = await time_lottery(
+                setup, Budget(args.budget, args.min_repeats, args.max_repeats)
+            )
     finally:
         await setup.db.dispose()
     members = len(setup.member_ids)
@@ -760,6 +881,51 @@ async def run_on(backend_url: str, dsn: str, ds: Dataset, args: argparse.Namespa
     return 0
 
 
+async def _run_lottery_only(
+    setup: Setup, args: argparse.Namespace, version: str, machine: list[str], started: float
+) -> int:
+    """`--only lottery`: the lottery table alone, written to bench/results/lottery-postgresql.md."""
+    print("lottery", file=sys.stderr)
+    try:
+        lottery_lines = await time_lottery(
+            setup, Budget(args.budget, args.min_repeats, args.max_repeats)
+        )
+    finally:
+        await setup.db.dispose()
+    load = os.getloadavg()
+    draw_module = "rewards.rules.lottery"
+    out = [
+        f"## Lottery — PostgreSQL {version}",
+        "",
+        f"Command: `{args.command}`",
+        "",
+        "Machine:",
+        "",
+        *machine,
+        "- code measured: "
+        + "; ".join(
+            _file_version(Path(sys.modules[name].__file__ or ""))
+            for name in (draw_module, f"{draw_module}_sql")
+        ),
+        "",
+        f"- {len(setup.member_ids):,} members (seed {args.seed}; 1% inactive), now = "
+        f"{NOW.isoformat()}; no attendance or activity loaded",
+        *setup.lines,
+        "",
+        f"Milliseconds, median of as many runs as fit in ~{args.budget:g} s after a warm-up.",
+        "",
+        *lottery_lines,
+        "",
+        f"Run time: {time.perf_counter() - started:.0f} s; load average at the end: "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+    ]
+    text = "\n".join(out) + "\n"
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "lottery-postgresql.md").write_text(text, encoding="utf-8")
+    return 0
+
+
 def _rule_versions() -> str:
     names = ["calendar", "attendance", "achievement", "evaluate"]
     root = Path(sys.modules["rewards.rules.base"].__file__ or "").parent
@@ -777,6 +943,8 @@ async def run(args: argparse.Namespace) -> int:
     ds = Dataset(seed=full.seed, members=full.members, rewards=[], tags=[])
     gc.collect()
     gc.freeze()
+    if args.keep and not args.pg_url:
+        raise SystemExit("--keep needs --pg-url (a throwaway server is deleted after the run)")
     if args.pg_url:
         dsn = _libpq_dsn(args.pg_url)
         return await run_on(_sqlalchemy_url(dsn), dsn, ds, args)
@@ -814,6 +982,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-repeats", type=int, default=20)
     parser.add_argument("--skip-naive", action="store_true", help="leave the naive loop out")
     parser.add_argument("--skip-sweep", action="store_true", help="do not run the whole sweep()")
+    parser.add_argument(
+        "--only",
+        choices=["lottery"],
+        default="",
+        help="lottery: load the members and time the lottery draws alone (no attendance, "
+        "activity, rules or sweep)",
+    )
+    parser.add_argument("--skip-lottery", action="store_true", help="leave the lottery draws out")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --pg-url: load an empty database, or reuse one an earlier --keep run loaded "
+        "(same --members and --seed), clearing what earlier measurements wrote",
+    )
     return parser.parse_args(argv)
 
 

@@ -125,6 +125,7 @@ async def run_once(url: str, dsn: str, args: argparse.Namespace) -> dict[str, fl
             database_url=url,
             catalog_files=(args.catalog,) if args.hooks == "on" else (),
             reward_scheduler=False,
+            chat_rate_limit=0,  # one giver sends every kudos: measured, not throttled
             extra={
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
                 "SLACK_SIGNING_SECRET": SECRET,

@@ -21,6 +21,8 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from bots.lifecycle import Lifecycle, lifecycle
+from bots.platforms import OK, platform_status
+from bots.platforms import STATUS as PLATFORM_STATUS
 from bots.scheduler import RewardScheduler
 from rewards.core import Core
 from rewards.leaderboards.rebuild import ensure_built
@@ -78,6 +80,9 @@ async def healthz(request: web.Request) -> web.Response:
     manager = request.app.get(EVENT_MANAGER)
     if manager is not None:
         body["broker"] = manager.status()
+    platforms = request.app.get(PLATFORM_STATUS)
+    if platforms is not None:  # "ok", "starting" or "failed: ..." each (bots.platforms)
+        body["platforms"] = platforms.as_dict()
     return web.json_response(body)
 
 
@@ -186,17 +191,20 @@ def mount_platforms(app: web.Application, settings: Settings) -> list[str]:
     """
     from bots import notifier, teams
 
+    status = platform_status(app)
     mounted = ["teams"]
     teams.setup_lazy(app, settings)  # the Bot Framework SDK is imported after the start
+    status.set("teams", OK)
     if slack_configured(settings):
         from bots import slack
 
         if slack.setup(app, settings):
             mounted.append("slack")
+            status.set("slack", OK)  # its token is checked (auth.test) on the first request
     if telegram_configured(settings):
         from bots import telegram
 
-        if telegram.setup(app, settings):
+        if telegram.setup(app, settings):  # starts in the background, reports its own status
             mounted.append("telegram")
     else:
         log.info("Telegram is off: TELEGRAM_BOT_TOKEN is not set")

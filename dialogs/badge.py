@@ -13,7 +13,7 @@ from cards.model import Card
 from cards.screens import badge_awarded, badge_confirm, badge_picker
 from dialogs.base import Ask, Context, Dialog, Finish, Step, StepTokens
 from dialogs.forms import people_refs
-from dialogs.replies import Show, Update
+from dialogs.replies import Audience, Show, Update
 from rewards.catalog.model import RewardCore
 from rewards.errors import InvalidInput, NotAvailable, SelfAward
 from rewards.services.awards import AwardSource
@@ -69,7 +69,7 @@ class BadgeDialog(Dialog):
                 message=values.get("message") or None,
                 source=AwardSource.DIALOG,
             )
-            return Finish((Update(badge_awarded(award, reward)),))
+            return Finish((Update(badge_awarded(award, reward), Audience.EVERYONE),))
         if not values.get("badge"):
             raise InvalidInput("Pick a badge from the list.")
         reward = await self._reward(ctx, values["badge"])

@@ -12,7 +12,8 @@ turns every failure into a polite reply:
   answered with a generic apology, never a stack trace.
 
 Forms are shown whole where the platform can (`Turn.whole_forms`), otherwise field by field, and
-both end in the dialog's one `submit`.
+both end in the dialog's one `submit`. A form submitted from a card is replaced by what answers it
+(the result, or the form again with the refusal), never left live beside it.
 
 Every turn from a known member also records their activity (`core.events.touch`): one insert that
 does nothing after the first turn of their local day, which fires the "login" event for Automated
@@ -45,6 +46,7 @@ from dialogs.forms import NO, YES, merge_custom_values, parse_answer
 from dialogs.replies import Done, Reply, Say, Show, Update
 from rewards.core import Core
 from rewards.errors import RewardsError
+from rewards.limits import slow_down
 from rewards.services import conversations
 from rewards.services.conversations import State
 
@@ -101,7 +103,13 @@ class DialogEngine:
         self.commands = {c.name for c in COMMANDS}
 
     async def handle(self, turn: Turn, event: Event) -> list[Reply]:
-        """Answer one event. Never raises: failures become friendly replies."""
+        """Answer one event. Never raises: failures become friendly replies.
+
+        A member over the chat rate limit (`CHAT_RATE_LIMIT`) is asked to slow down before
+        anything of the turn is read or written."""
+        wait = self.core.limits.chat.take(turn.member_id)
+        if wait:
+            return [Say(slow_down(wait))]
         event = cleaned(event)  # the input gate for chat text: control characters stripped
         ctx = Context(self.core, turn, self.core.clock.now())
         try:
@@ -200,6 +208,8 @@ class DialogEngine:
         if isinstance(step, Finish):
             await conversations.clear(self.core.db, ctx.turn.key)
             replies = list(step.replies)
+            if via_action:
+                replies = _replacing(replies)
             return replies if any(isinstance(r, Done) for r in replies) else [*replies, Done()]
         state = State(dialog.name, step.step, dict(step.values))
         card = await self._card(ctx, dialog, state)
@@ -235,13 +245,14 @@ class DialogEngine:
         except RewardsError as problem:
             kept = State(state.dialog, state.step, values, nonce)
             card = await self._card(ctx, dialog, kept)
-            sorry: Reply = Show(notice(str(problem)))
-            if card.form is None:
+            refusal = notice(str(problem))
+            sorry: Reply = Show(refusal)
+            if card.form is None:  # a refused confirmation: the refusal replaces it
                 await conversations.clear(self.core.db, ctx.turn.key)
-                return [sorry, Done()]
+                return [Update(refusal) if via_action else sorry, Done()]
             if ctx.turn.whole_forms:
                 await self._save(ctx, kept)
-                return [sorry, Show(card)]
+                return [sorry, Update(card) if via_action else Show(card)]
             await self._save(ctx, State(kept.dialog, kept.step, {FIELD: 0}, nonce))
             return [sorry, Say(field_prompt_text(card.form.fields[0]))]
         return await self._advance(ctx, dialog, step, via_action=via_action)
@@ -293,6 +304,21 @@ class DialogEngine:
         if verb == PICK and choice.isdigit():
             return await self._answer(ctx, dialog, state, _choice_answer(field, int(choice)))
         return [Say(UNKNOWN_BUTTON)]
+
+
+def _replacing(replies: list[Reply]) -> list[Reply]:
+    """The answer to a form or confirmation submitted from a card: its first card replaces the
+    submitted one (kept as `Update`, with its audience), so no submitted form stays live to be
+    sent again; any further cards are posted after it."""
+    out: list[Reply] = []
+    replaced = False
+    for reply in replies:
+        if isinstance(reply, Update):
+            replaced = True
+        elif isinstance(reply, Show) and not replaced:
+            reply, replaced = Update(reply.card, reply.audience), True
+        out.append(reply)
+    return out
 
 
 def _choice_answer(field: Field, index: int) -> str:

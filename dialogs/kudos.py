@@ -9,7 +9,7 @@ from cards.model import Card
 from cards.screens import kudos_form, kudos_posted
 from dialogs.base import Ask, Context, Dialog, Finish, Step, StepTokens
 from dialogs.forms import as_list, people_refs, split_mentions
-from dialogs.replies import Show
+from dialogs.replies import Audience, Show
 from rewards.errors import InvalidInput
 from rewards.services.kudos import TagView, list_tags
 from rewards.services.leaderboards import TagTrend
@@ -64,4 +64,4 @@ class KudosDialog(Dialog):
         for ref in refs:
             receivers.append((await resolve_mention(ctx.core.db, ref)).id)
         kudos = await ctx.core.kudos.give(ctx.member_id, receivers, message, tags)
-        return Finish((Show(kudos_posted(kudos)),))
+        return Finish((Show(kudos_posted(kudos), Audience.EVERYONE),))

@@ -36,7 +36,7 @@ from cards.nominations import (
 )
 from dialogs.base import Ask, Context, Dialog, Finish, Step, StepTokens
 from dialogs.forms import people_refs, split_mentions
-from dialogs.replies import Say, Show, Update
+from dialogs.replies import Audience, Say, Show, Update
 from rewards.catalog.model import RewardKind
 from rewards.core import Core
 from rewards.errors import InvalidInput, NotAvailable, NotFound, RewardsError
@@ -197,7 +197,8 @@ class VoteDialog(Dialog):
             said = await self._cast(ctx, campaign_id, member_id)
         except RewardsError as problem:
             return Finish((Private(str(problem)),))
-        return Finish((Update(await ballot_card(ctx.core, campaign_id)), Private(said)))
+        ballot = await ballot_card(ctx.core, campaign_id)
+        return Finish((Update(ballot, Audience.VIEWERS), Private(said)))
 
     async def _cast(self, ctx: Context, campaign_id: int, member_id: int) -> str:
         service = ctx.core.nominations
@@ -239,10 +240,11 @@ class NominationsDialog(Dialog):
             number = int(campaign_id.lstrip("#"))
             if verb == "cancel":
                 done = await service.cancel(number, by=ctx.member_id, reason=reason.strip())
-                return Finish((Show(campaign_cancelled(done, reason.strip())),))
+                return Finish((Show(campaign_cancelled(done, reason.strip()), Audience.EVERYONE),))
             done = await service.close(number, by=ctx.member_id, now=ctx.now)
             names = {c.member_id: c.name for c in await service.candidates(number)}
-            return Finish((Show(winners(done, names, done.winners, done.tallies)),))
+            result = winners(done, names, done.winners, done.tallies)
+            return Finish((Show(result, Audience.EVERYONE),))
         raise InvalidInput(f"I don't know /nominations {verb}. {ADMIN_USAGE}")
 
     async def _reward_id(self, ctx: Context, text: str) -> int:

@@ -8,6 +8,7 @@ passing a `FixedClock`.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -89,8 +90,11 @@ def period_start(kind: str, instant: datetime, tz_name: str) -> datetime | None:
     return datetime(start.year, start.month, start.day, tzinfo=local.tzinfo).astimezone(UTC)
 
 
+@lru_cache(maxsize=1024)
 def timeframe_bucket(timeframe: str, instant: datetime, tz_name: str | None, fallback: str) -> str:
-    """The bucket label a timeframe reward is limited to once per, in the member's zone."""
+    """The bucket label a timeframe reward is limited to once per, in the member's zone.
+
+    Cached: a batch of 30,000 awards asks for the same few (instant, zone) pairs."""
     local = local_now(instant, tz_name, fallback)
     if timeframe == "hourly":
         return local.strftime("%Y-%m-%dT%H")

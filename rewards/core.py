@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 from rewards.clock import Clock, SystemClock
 from rewards.functions.registry import FunctionRegistry, build_registry
 from rewards.hooks import HookRunner
+from rewards.limits import RateLimits
 from rewards.services.events import EventedAwards, EventedKudos, EventService
 from rewards.services.leaderboards import LeaderboardService
 from rewards.services.nominations import NominationService
@@ -49,7 +50,9 @@ class Core:
             events=self.events,
             functions=lambda: self.functions,
         )
-        self.hooks = HookRunner(self.db, self.clock, self.events.handle)
+        self.hooks = HookRunner(self.db, self.clock, self.events.handle_many)
+        # Per-process rate limits (API keys, chat members): shared by every turn and request.
+        self.limits = RateLimits.from_settings(self.settings)
         self.db.hook_listeners.append(self.hooks.nudge)
         self.db.before_dispose.append(self.hooks.stop)
 

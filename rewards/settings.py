@@ -238,6 +238,10 @@ class Settings:
     # Delivery retries: attempts before a delivery is marked failed, and the first back-off.
     delivery_max_attempts: int = 5
     delivery_backoff_seconds: int = 30
+    # Rate limits of this process (`rewards.limits`, token buckets per process): REST API
+    # requests per key and minute, chat turns per member and minute; 0 switches one off.
+    api_rate_limit: int = 1200
+    chat_rate_limit: int = 60
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -346,6 +350,12 @@ def load_settings(
         ),
         delivery_backoff_seconds=_int(
             "DELIVERY_BACKOFF_SECONDS", env.get("DELIVERY_BACKOFF_SECONDS"), 30, low=1, high=86_400
+        ),
+        api_rate_limit=_int(
+            "API_RATE_LIMIT", env.get("API_RATE_LIMIT"), 1200, low=0, high=1_000_000
+        ),
+        chat_rate_limit=_int(
+            "CHAT_RATE_LIMIT", env.get("CHAT_RATE_LIMIT"), 60, low=0, high=1_000_000
         ),
         extra={k: v for k, v in env.items() if k.startswith(("SLACK_", "TELEGRAM_", "RABBITMQ_"))},
     )

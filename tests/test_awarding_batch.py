@@ -4,7 +4,7 @@ refusals, ledger and outbox rows, re-runs that write nothing; on SQLite and Post
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -194,3 +194,30 @@ async def test_a_sweep_fires_badge_awarded_for_each_member_and_a_rerun_awards_no
     async with database.read() as session:
         bonus = (await session.scalars(select(Award.member_id).where(Award.reward_id == 8))).all()  # type: ignore[arg-type]
     assert sorted(bonus) == born
+
+
+@pytest.mark.parametrize(
+    ("moment", "auckland_bucket"),
+    [
+        (datetime(2026, 11, 18, 15, 0, tzinfo=UTC), "2026-11"),  # every zone in November
+        (datetime(2026, 11, 30, 20, 0, tzinfo=UTC), "2026-12"),  # Auckland already in December
+    ],
+)
+async def test_a_monthly_bucket_follows_each_members_zone_on_either_side_of_the_month_end(
+    database: Database, moment: datetime, auckland_bucket: str
+) -> None:
+    """Mid-month every zone shares the bucket, so the batch reads no zone; at the month's end
+    it reads them, and a member already in the next month gets that month's key."""
+    core = _core(database, FixedClock(moment), timezone="America/New_York")
+    await add_reward(
+        database, reward_id=3, reward_type="Achievement Badge", multiple=True, timeframe="monthly"
+    )
+    kiwi = await add_member(database, "kiwi", timezone="Pacific/Auckland")
+    yank = await add_member(database, "yank", timezone="America/New_York")
+
+    made = await award_batch(core.awards, 3, [Wanted(kiwi), Wanted(yank)])
+
+    assert len(made.awarded) == 2
+    async with database.read() as session:
+        keys = dict((await session.execute(select(Award.member_id, Award.award_key))).all())
+    assert keys == {kiwi: f"r3:m{kiwi}:{auckland_bucket}", yank: f"r3:m{yank}:2026-11"}

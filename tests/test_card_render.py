@@ -93,6 +93,11 @@ def rendered(
         (card_dir / f"{name}.json").write_text(
             json.dumps(to_adaptive(card), ensure_ascii=False, indent=1), encoding="utf-8"
         )
+    return _render(script, card_dir)
+
+
+def _render(script: Path, card_dir: Path) -> dict[str, Rendered]:
+    """Run render.js over every card JSON in `card_dir`."""
     started = time.monotonic()
     proc = subprocess.run(
         ["node", str(script), str(card_dir), "--texts", "500"],
@@ -161,11 +166,42 @@ def _blocks(card: Any) -> list[Any]:
 
 
 def _plain(text: str) -> str:
-    """Text as the renderer shows it: markdown emphasis is drawn, not printed; our zero-width
-    link breaker (cards.render.adaptive.safe_markdown) is invisible; whitespace collapses."""
-    for mark in ("**", "__", "*", "_", "\u200b", "`"):
+    """Text as the renderer shows it, compared loosely: without emphasis characters, whitespace
+    collapsed (user text shows as typed: see test_user_text_shows_as_typed)."""
+    for mark in ("**", "__", "*", "_", "`"):
         text = text.replace(mark, "")
     return " ".join(text.split())
+
+
+TYPED = (
+    "if a<b and c>d",
+    "*not bold* _not italic_ **nor this** `nor code` ~x~",
+    "[click me](https://evil.example/login) & <https://evil.example> &lt;b&gt;",
+    "1. not a list",
+    "- not a bullet",
+    "back\\slash \\*",
+)
+
+
+def test_user_text_shows_as_typed(tmp_path: Path) -> None:
+    """What people type (in a kudos message, a name) is drawn character for character by the
+    renderer Teams is built on: no text between < and > vanishes, no emphasis, link or list."""
+    from cards.model import Card, Fact, Facts, Text
+
+    script = _renderer()
+    to_adaptive = _import_or_skip("cards.render.adaptive").to_adaptive
+    card = Card(
+        "typed",
+        "a<b *title*",
+        "typed",
+        body=(*(Text(t) for t in TYPED), Facts((Fact("<why>", "*because*"),))),
+    )
+    (tmp_path / "typed.json").write_text(json.dumps(to_adaptive(card)), encoding="utf-8")
+    result = _render(script, tmp_path)["typed"]
+    assert not result.errors and not result.warnings, result
+    shown = [" ".join(t.split()) for t in result.texts]
+    for typed in ("a<b *title*", *TYPED, "<why>", "*because*"):
+        assert typed in shown, (typed, shown)
 
 
 def test_titles_rows_and_buttons_show(

@@ -13,9 +13,9 @@ import pytest
 from jsonschema import Draft6Validator
 
 from cards.actions import decode
-from cards.model import Action, Card, Text
+from cards.model import Action, Card, Fact, Facts, Text
 from cards.render import custom_field_id
-from cards.render.adaptive import safe_markdown, to_adaptive
+from cards.render.adaptive import escape_markdown, to_adaptive
 from cards.samples import KUDOS, sample_cards
 from cards.screens import kudos_posted, notice
 
@@ -140,9 +140,36 @@ def test_markdown_links_in_user_text_are_neutralised() -> None:
     card = to_adaptive(notice(evil))
     texts = [n["text"] for n in walk(card["body"]) if n.get("type") == "TextBlock"]
     assert evil not in texts
-    assert safe_markdown(evil) in texts
-    assert "](" not in safe_markdown(evil)
-    assert safe_markdown("no links here") == "no links here"
+    assert r"\[Click here\](https://evil.example/login) for free points" in texts
+    assert escape_markdown("no links here") == "no links here"
+
+
+def test_user_text_is_escaped_for_teams_markdown() -> None:
+    """`/kudos @meganb if a<b and c>d` showed "if ad" in Teams (the `<b and c>` was taken for an
+    HTML tag) and `*`/`_` turned into emphasis: every TextBlock and fact is escaped so it shows
+    as typed (CommonMark backslash escapes, which Teams' markdown honours)."""
+    card = Card(
+        "kudos_posted",
+        "Ana *really* → Megan",
+        "x",
+        body=(
+            Text("if a<b and c>d"),
+            Text("*so* _very_ good & fast"),
+            Text("1. first\n- second"),
+            Facts((Fact("Why_now", "2 < 3"),)),
+        ),
+    )
+    rendered = to_adaptive(card)
+    texts = [n["text"] for n in walk(rendered["body"]) if n.get("type") == "TextBlock"]
+    assert texts == [
+        r"Ana \*really\* → Megan",
+        r"if a\<b and c\>d",
+        r"\*so\* \_very\_ good \& fast",
+        "1\\. first\n\\- second",
+    ]
+    [facts] = [n for n in walk(rendered["body"]) if n.get("type") == "FactSet"]
+    assert facts["facts"] == [{"title": r"Why\_now", "value": r"2 \< 3"}]
+    assert errors(rendered) == []
 
 
 def test_image_only_for_web_urls() -> None:
@@ -167,5 +194,5 @@ def test_unsafe_links_are_dropped() -> None:
 def test_user_text_is_not_html_escaped() -> None:
     card = to_adaptive(kudos_posted(KUDOS))
     assert any("—" in n.get("text", "") for n in walk(card["body"]))
-    card = to_adaptive(notice("Tom & Jerry <3"))
-    assert card["body"][1]["text"] == "Tom & Jerry <3"
+    card = to_adaptive(notice("Tom & Jerry <3"))  # markdown escapes, never HTML entities
+    assert card["body"][1]["text"] == r"Tom \& Jerry \<3"

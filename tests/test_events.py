@@ -139,7 +139,7 @@ async def test_a_failing_event_never_undoes_the_kudos(
     async def broken(*args: Any, **kwargs: Any) -> list[Any]:
         raise RuntimeError("listener store is down")
 
-    monkeypatch.setattr(core.events, "emit", broken)
+    monkeypatch.setattr(core.hooks, "handler", broken)
     kudos = await core.kudos.give(giver, [li], "thanks")
     await core.hooks.drain()
     async with database.read() as session:

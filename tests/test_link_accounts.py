@@ -91,8 +91,8 @@ class World:
         response = await self.slack.post(body, "application/x-www-form-urlencoded")
         assert response.status == 200, await response.text()
         await self.slack.bot.drain()
-        [posted] = self.slack.api.of("chat.postMessage")
-        assert posted["channel"] == ANA_DM
+        [posted] = self.slack.api.of("response_url")  # the command's answer, to Ana alone
+        assert posted["response_type"] == "ephemeral"
         fields = [f["text"] for b in posted["blocks"] for f in b.get("fields", [])]
         [points] = [f.removeprefix("*Points*\n") for f in fields if f.startswith("*Points*")]
         return int(points)

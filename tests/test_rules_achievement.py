@@ -216,3 +216,108 @@ def test_the_builtin_login_streak_declares_its_batch_form() -> None:
         "rewards.functions.engagement.get_login_streak"
     )
     assert entry.batch is login_streaks
+
+
+async def test_the_members_forms_answer_as_the_functions_for_the_members_named(
+    database: Database,
+) -> None:
+    """Training scores and first sale: the members form (one query for the members it is
+    given, the workflows' event path) equals the per-member function, members without rows
+    included."""
+    from rewards.store.models import MetricRecord
+
+    names = ["trained", "half", "seller", "nothing"]
+    ids = {name: await add_member(database, name) for name in names}
+    rows = [
+        ("training", ids["trained"], date(2026, 11, 1), "product_knowledge", 70),
+        ("training", ids["trained"], date(2026, 11, 2), "product_knowledge", 92.5),
+        ("training", ids["trained"], date(2026, 11, 2), "sales_techniques", 100),
+        ("training", ids["half"], date(2026, 11, 2), "product_knowledge", 81),
+        ("sales", ids["seller"], date(2026, 11, 3), "sales_count", 2),
+        ("sales", ids["half"], date(2026, 11, 3), "sales_count", 0),
+    ]
+    async with database.write() as session:
+        session.add_all(
+            [
+                MetricRecord(dataset=d, member_id=m, day=day, name=n, value=v)
+                for d, m, day, n, v in rows
+            ]
+        )
+    registry = build_registry(use_entry_points=False)
+    members = await active_members(database)
+    todays = {m.id: TODAY for m in members}
+    period = reward_period(None, NOW, "UTC")
+    conn = SqlConnection(database)
+    for name in (
+        "rewards.functions.training.check_product_knowledge",
+        "rewards.functions.training.check_sales_training",
+        "rewards.functions.sales.check_first_sale",
+    ):
+        entry = registry.get(name)
+        assert entry.members is not None, name
+        together = await entry.members(members, BatchEnv(todays, period.start, period.end), conn)
+        single = {
+            m.id: await entry.func(m, MemberEnv(TODAY, period.start, period.end), conn)
+            for m in members
+        }
+        assert together == single, name
+        assert len(together) == len(names)
+    knowledge = registry.get("rewards.functions.training.check_product_knowledge").members
+    assert knowledge is not None
+    scores = await knowledge(members, BatchEnv(todays, period.start, period.end), conn)
+    assert scores[ids["trained"]] == 92.5 and scores[ids["nothing"]] == 0
+
+
+async def test_the_login_streak_passing_form_selects_what_the_per_member_function_does(
+    database: Database,
+) -> None:
+    """The sweep asks the whole population "who passes" in one query (the passing form); for
+    every comparison it must select exactly the members the per-member function passes."""
+    zones = {"utc": None, "auckland": "Pacific/Auckland", "new_york": "America/New_York"}
+    ids = {name: await add_member(database, name, timezone=tz) for name, tz in zones.items()}
+    more = {
+        name: await add_member(database, name)
+        for name in ("long", "exact", "broken", "none", "future")
+    }
+    gone = await add_member(database, "gone", active=False)
+    await _active_on(database, ids["utc"], _run(TODAY - timedelta(days=1), 5))
+    await _active_on(database, ids["auckland"], _run(date(2026, 11, 19), 10))
+    await _active_on(database, ids["new_york"], _run(date(2026, 11, 17), 2))
+    await _active_on(database, more["long"], _run(TODAY, 40))
+    await _active_on(database, more["exact"], _run(TODAY, 10))
+    await _active_on(database, more["broken"], _run(TODAY - timedelta(days=2), 30))
+    # Active after the moment judged (NOW is in the past for this member's run).
+    await _active_on(database, more["future"], _run(TODAY + timedelta(days=3), 20))
+    await _active_on(database, gone, _run(TODAY, 40))
+    registry = build_registry(use_entry_points=False)
+    assert registry.get("rewards.functions.engagement.get_login_streak").passing is not None
+    per_member = FunctionRegistry()
+    per_member.register(
+        "rewards.functions.engagement.get_login_streak", get_login_streak, FunctionKind.ACHIEVEMENT
+    )
+    ctx = await _ctx(database)
+    period = reward_period(None, NOW, "UTC")
+    for operator, threshold in [
+        ("gte", 1),
+        ("gte", 10),
+        ("gte", 30),
+        ("gt", 9.5),
+        ("gt", 10),
+        ("lte", 5),
+        ("eq", 0),
+        ("gte", 0),
+    ]:
+        for max_days in (365, 8):
+            rule = _rule(
+                "rewards.functions.engagement.get_login_streak",
+                threshold,
+                operator,
+                max_days=max_days,
+            )
+            fast = await achievements(ctx, rule, registry, period)
+            slow = await achievements(ctx, rule, per_member, period)
+            assert [(c.member_id, c.args) for c in fast] == [(c.member_id, c.args) for c in slow], (
+                operator,
+                threshold,
+                max_days,
+            )

@@ -20,6 +20,7 @@ from rewards.rules.attendance import (
     attendance_window,
     expected_days,
     upsert_attendance,
+    weekend_days,
 )
 from rewards.rules.base import Candidate, EvalContext
 from rewards.settings import Settings
@@ -317,3 +318,14 @@ def test_cli_import_unusable_file_exits_2(tmp_path: Path, cli_env: dict[str, str
     )
     assert missing.exit_code == 2
     assert _records(path) == []
+
+
+def test_weekend_days_of_any_window() -> None:
+    """The weekdays filter leaves out the window's Saturdays and Sundays, whatever day the window
+    starts on (a window starting on a Sunday keeps that Sunday out)."""
+    for offset in range(14):
+        start = date(2026, 10, 1) + timedelta(days=offset)
+        for length in range(-1, 40):
+            end = start + timedelta(days=length)
+            every = [start + timedelta(days=i) for i in range(length + 1)]
+            assert weekend_days(start, end) == [d for d in every if d.weekday() >= 5]

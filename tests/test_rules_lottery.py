@@ -6,15 +6,17 @@ import asyncio
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, insert, select, update
 
 from bots.commands.lottery import lottery
 from rewards.catalog.rules import MemberCriteria, RandomUsers, RandomWeights
 from rewards.rules.base import EvalContext
 from rewards.rules.lottery import ALGORITHM, draw, eligible_hash, replay, verify
+from rewards.rules.lottery_sql import WeightClasses, replay_classes
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.migrate import upgrade
@@ -174,8 +176,13 @@ async def test_weights_are_applied_by_member_attributes(database: Database) -> N
 
     result = await draw(ctx, rule, draw_key="weighted")
 
-    expected = {sales: 3.0, ops: 0.5, plain: 1.0}
-    assert result.winners == replay(result.run.seed, [sales, ops, plain], expected, 3)
+    # Algorithm 3 weighs classes: code = department + 2 × (job code + 2 × group mask).
+    classes = WeightClasses.of(rule)
+    assert classes is not None
+    codes = {sales: 1 + 2 * 2, ops: 2, plain: 0}
+    assert {m: classes.weight(c) for m, c in codes.items()} == {sales: 3.0, ops: 0.5, plain: 1.0}
+    weights = {c: classes.weight(c) for c in codes.values()}
+    assert result.winners == replay_classes(result.run.seed, list(codes.items()), weights, 3)
 
 
 async def test_the_same_draw_key_returns_the_recorded_run(database: Database) -> None:
@@ -237,13 +244,29 @@ def test_the_legacy_algorithm_is_kept_bit_for_bit() -> None:
     assert replay(LEGACY_SEED, ids, {2: 3.0, 4: 3.0, 6: 3.0, 8: 3.0}, 3, 1) == [6, 2, 5]
 
 
-def test_algorithm_2_draws_everyone_once_even_with_one_overwhelming_weight() -> None:
+@pytest.mark.parametrize("algorithm", [2, 3])
+def test_draws_everyone_once_even_with_one_overwhelming_weight(algorithm: int) -> None:
     ids = list(range(1, 41))
-    weights = {7: 1e9, 8: 0.5}
-    drawn = replay("heavy", ids, weights, 40, ALGORITHM)
+    if algorithm == 2:
+        weights = {7: 1e9, 8: 0.5}
+        zero = {i: 0.0 for i in ids if i > 2}
+
+        def run(seed: str, weights: dict[int, float], count: int) -> list[int]:
+            return replay(seed, ids, weights, count, 2)
+    else:  # classes: 7 alone in class 1, 8 alone in class 2, everyone else in class 0
+        weights = {1: 1e9, 2: 0.5}
+        zero = {0: 0.0}
+
+        def run(seed: str, weights: dict[int, float], count: int) -> list[int]:
+            members = [(i, 1 if i == 7 else 2 if i == 8 else 0) for i in ids]
+            if weights is zero:
+                members = [(i, 3 if i <= 2 else 0) for i in ids]
+            return replay_classes(seed, members, weights, count)
+
+    drawn = run("heavy", weights, 40)
     assert drawn[0] == 7 and sorted(drawn) == ids
-    assert replay("heavy", ids, weights, 5, ALGORITHM) == drawn[:5]
-    assert replay("zero", ids, {i: 0.0 for i in ids if i > 2}, 10, ALGORITHM) in ([1, 2], [2, 1])
+    assert run("heavy", weights, 5) == drawn[:5]
+    assert run("zero", zero, 10) in ([1, 2], [2, 1])
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -340,3 +363,234 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
     assert bad.exit_code == 1, bad.output
     assert "MISMATCH" in bad.output
     assert "eligible members are the same" in bad.output
+
+
+# --- algorithm 3: the draw in the database ----------------------------------------------------
+
+
+def test_algorithm_3_each_members_chance_is_its_weight_over_the_total() -> None:
+    """Seeded: two members of weight 5 (class 1) among eight of weight 1 (class 0); the first
+    pick is a given heavy member with probability 5/18, a given light one 1/18; later picks
+    follow the weight still in the draw, without replacement."""
+    members = [(1, 1), (2, 1)] + [(i, 0) for i in range(3, 11)]
+    weights = {1: 5.0, 0: 1.0}
+    runs = 6000
+    first = Counter(replay_classes(f"seed-{i}", members, weights, 1)[0] for i in range(runs))
+    for heavy in (1, 2):
+        assert abs(first[heavy] / runs - 5 / 18) < 0.025
+    for light in range(3, 11):
+        assert abs(first[light] / runs - 1 / 18) < 0.015
+    # Second pick after heavy member 1: member 2 with 5/13, each light one with 1/13.
+    after = [replay_classes(f"s-{i}", members, weights, 2) for i in range(runs * 2)]
+    second = Counter(w[1] for w in after if w[0] == 1)
+    total = sum(second.values())
+    assert abs(second[2] / total - 5 / 13) < 0.04
+    assert all(len(set(w)) == 2 for w in after)
+    # Unweighted: uniform, and no random number spent choosing among one class.
+    uniform = Counter(
+        replay_classes(f"u-{i}", [(i, 0) for i in range(10)], None, 1)[0] for i in range(runs)
+    )
+    assert all(abs(uniform[m] / runs - 0.1) < 0.02 for m in range(10))
+
+
+def test_algorithm_3_is_deterministic_and_draws_everyone_once() -> None:
+    members = [(i, i % 3) for i in range(1, 31)]
+    weights = {0: 1.0, 1: 2.0, 2: 0.5}
+    drawn = replay_classes("abc", members, weights, 30)
+    assert drawn == replay_classes("abc", list(reversed(members)), weights, 30)
+    assert sorted(drawn) == list(range(1, 31))
+    assert replay_classes("abc", members, weights, 5) == drawn[:5]
+    assert replay_classes("abd", members, weights, 5) != drawn[:5]
+    assert replay_classes("abc", [], weights, 3) == []
+    assert replay_classes("abc", members, None, 50) == replay_classes("abc", members, None, 30)
+
+
+async def _population(database: Database) -> dict[str, int]:
+    """Members across departments, job codes and groups, one inactive."""
+    people = {
+        "ann": await add_member(database, "Ann", department="Sales", groups=("Mentors",)),
+        "bob": await add_member(database, "Bob", department="Sales", job_code="LEAD"),
+        "cid": await add_member(database, "Cid", department="Ops", groups=("Mentors", "Leads")),
+        "dot": await add_member(database, "Dot", department="Ops", job_code="LEAD"),
+        "eve": await add_member(database, "Eve", department=None, job_code=None),
+        "fay": await add_member(database, "Fay", department="Eng", groups=("Leads",)),
+        "gus": await add_member(database, "Gus", department="Eng"),
+        "hal": await add_member(database, "Hal", department="Sales", groups=("Leads",)),
+    }
+    await add_member(database, "Gone", department="Sales", active=False)
+    return people
+
+
+WEIGHTED = RandomUsers(
+    count=5,
+    weights=RandomWeights(
+        department={"Sales": 3, "Ops": 0.5}, job_code={"LEAD": 2}, group={"Mentors": 1.5}
+    ),
+)
+
+
+@pytest.mark.parametrize("rule", [RandomUsers(count=4), WEIGHTED], ids=["unweighted", "weighted"])
+async def test_the_database_draw_is_the_in_memory_draw(
+    database: Database, rule: RandomUsers
+) -> None:
+    """`within` and `exclude` narrowed in SQL on PostgreSQL, in Python on SQLite: the same
+    winners as `replay_classes` over the same members and classes."""
+    people = await _population(database)
+    ctx = await _ctx(database)
+    within = [people[n] for n in ("ann", "bob", "cid", "dot", "eve", "fay", "gus")]
+    exclude = [people["gus"], 999]
+
+    result = await draw(ctx, rule, draw_key="same", within=within, exclude=exclude)
+
+    eligible = [i for i in within if i != people["gus"]]
+    assert result.run.eligible_count == len(eligible)
+    assert result.run.eligible_hash == eligible_hash(eligible)
+    classes = WeightClasses.of(rule)
+    # department: 0 none listed, 1 Ops, 2 Sales; job code +3 × LEAD; group +6 × Mentors.
+    code = {"ann": 2 + 6, "bob": 2 + 3, "cid": 1 + 6, "dot": 1 + 3, "eve": 0, "fay": 0}
+    if classes is None:
+        members = [(i, 0) for i in eligible]
+        weights: dict[int, float] | None = None
+    else:
+        members = [(people[n], c) for n, c in code.items()]
+        weights = {c: classes.weight(c) for c in code.values()}
+        assert classes.weight(code["ann"]) == 3 * 1.5 and classes.weight(code["dot"]) == 0.5 * 2
+    assert result.winners == replay_classes(result.run.seed, members, weights, rule.count)
+    assert result.run.parameters["algorithm"] == ALGORITHM == 3
+    assert result.run.id is not None
+    checked = await verify(database, result.run.id)
+    assert checked is not None and checked.matches and checked.eligible_hash_matches
+
+
+async def test_verify_reproduces_runs_of_every_algorithm(database: Database) -> None:
+    """Runs recorded by algorithm 1 (no "algorithm"), 2 and 3, weighted and not, with the
+    recent winners excluded: each verifies against the same members."""
+    people = await _population(database)
+    ctx = await _ctx(database)
+    await _win(database, ctx.reward_id, people["hal"], NOW - timedelta(days=2))
+    eligible = sorted(i for n, i in people.items() if n != "hal")
+    # Algorithm 1 and 2 weigh each member: department × job code × groups.
+    per_member = {people["ann"]: 4.5, people["bob"]: 6.0, people["cid"]: 0.5, people["dot"]: 1.0}
+    run_ids = []
+    for algorithm in (1, 2):
+        for weighted in (False, True):
+            rule = (WEIGHTED if weighted else RandomUsers(count=3)).model_copy(
+                update={"exclude_recent_winners": True}
+            )
+            weights = per_member if weighted else {}
+            parameters = {"rule": rule.to_json(), "now": NOW.isoformat(), "timezone": "UTC"}
+            if algorithm == 2:
+                parameters["algorithm"] = 2
+            seed = f"{algorithm}-{weighted}".ljust(32, "0")
+            async with database.write() as session:
+                run = LotteryRun(
+                    reward_id=ctx.reward_id,
+                    draw_key=f"algorithm-{algorithm}-{weighted}",
+                    seed=seed,
+                    eligible_count=len(eligible),
+                    eligible_hash=eligible_hash(eligible),
+                    winners=replay(seed, eligible, weights, rule.count, algorithm),
+                    parameters=parameters,
+                    drawn_at=NOW,
+                )
+                session.add(run)
+                await session.flush()
+                assert run.id is not None
+                run_ids.append(run.id)
+    for weighted in (False, True):
+        rule = (WEIGHTED if weighted else RandomUsers(count=3)).model_copy(
+            update={"exclude_recent_winners": True}
+        )
+        result = await draw(ctx, rule, draw_key=f"algorithm-3-{weighted}")
+        assert result.run.eligible_hash == eligible_hash(eligible)
+        assert people["hal"] not in result.winners
+        assert result.run.id is not None
+        run_ids.append(result.run.id)
+
+    for run_id in run_ids:
+        checked = await verify(database, run_id)
+        assert checked is not None
+        assert checked.matches and checked.eligible_hash_matches, checked.run.draw_key
+    # A member leaving changes the hash of every algorithm's eligible set.
+    async with database.write() as session:
+        await session.execute(
+            update(Member).where(Member.id == people["eve"]).values(active=False)  # type: ignore[arg-type]
+        )
+    for run_id in run_ids:
+        changed = await verify(database, run_id)
+        assert changed is not None and not changed.eligible_hash_matches
+        assert changed.current_eligible_count == len(eligible) - 1
+
+
+async def _bulk_members(database: Database, members: int) -> None:
+    departments = ["Sales", "Ops", "Eng", None]
+    async with database.write() as session:
+        await session.execute(
+            insert(Member),
+            [
+                {
+                    "email": f"bulk{members}.{i}@example.com",
+                    "display_name": f"Bulk {i}",
+                    "department": departments[i % 4],
+                    "job_code": "LEAD" if i % 7 == 0 else "EMPLOYEE",
+                    "active": True,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for i in range(members)
+            ],
+        )
+
+
+async def _draw_statements(
+    database: Database, ctx: EvalContext, members: int, rule: RandomUsers
+) -> list[tuple[str, int]]:
+    """Each statement a draw over `members` new members sends (the earlier ones leave first),
+    with the rows it returns (replayed on its own connection)."""
+    async with database.write() as session:
+        await session.execute(update(Member).values(active=False))
+    await _bulk_members(database, members)
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        result = await draw(ctx, rule, draw_key=f"size-{members}")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert result.run.eligible_count == members and len(result.winners) == rule.count
+    shapes = []
+    async with database.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        for statement, parameters in sent:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                shapes.append((statement, 0))
+                continue
+            rows = await raw.driver_connection.fetch(statement, *parameters)  # type: ignore[union-attr]
+            shapes.append((statement, len(rows)))
+    return shapes
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [RandomUsers(count=10), WEIGHTED.model_copy(update={"count": 10})],
+    ids=["unweighted", "weighted"],
+)
+async def test_draw_statements_do_not_grow_with_the_eligible_set(
+    database: Database, rule: RandomUsers
+) -> None:
+    """PostgreSQL: the same statements at 100 and at 10,000 eligible members, returning the
+    same numbers of rows: none returns a row per member."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite, the embedded default, returns the (id, class) pairs to Python")
+    ctx = await _ctx(database)
+    small = await _draw_statements(database, ctx, 100, rule)
+    large = await _draw_statements(database, ctx, 10_000, rule)
+    assert [s for s, _ in small] == [s for s, _ in large]
+    assert [n for _, n in small] == [n for _, n in large]
+    # The draw's statement returns a row per proposal: 4 × count + 16 in its first batch,
+    # weighted 2 × ⌈largest possible weight⌉ × count + 16 (here 2 × 9 × 10 + 16).
+    assert max(n for _, n in large) <= (196 if rule.weights else 56)

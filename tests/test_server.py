@@ -36,6 +36,7 @@ async def test_healthz_reports_the_loaded_catalogue(database):
             "database": "ok",
             "rewards": example_count(),
             "event_manager": "off: ENABLE_EVENT_MANAGER is not true",
+            "platforms": {"teams": "ok"},
         }
 
 
@@ -90,6 +91,7 @@ def test_run_command_serves_healthz_on_the_sqlite_default(tmp_path):
             "database": "ok",
             "rewards": example_count(),
             "event_manager": "off: ENABLE_EVENT_MANAGER is not true",
+            "platforms": {"teams": "ok"},
         }, (
             process.stdout.read().decode()
             if process.poll() is not None and process.stdout

@@ -96,9 +96,12 @@ class Slack:
         await self.bot.drain()
         return response
 
-    async def click(self, token: str, *, user: str = ANA, ts: str = "1763990000.000001") -> None:
+    async def click(
+        self, token: str, *, user: str = ANA, ts: str = "1763990000.000001", ephemeral: bool = False
+    ) -> None:
         payload = json.loads((PAYLOADS / "block_actions.json").read_text())
         payload["actions"][0].update(action_id=token, value=token)
+        payload["container"]["is_ephemeral"] = ephemeral
         payload["user"]["id"] = user
         payload["trigger_id"] = f"6276563999.4466731401.{uuid.uuid4().hex}"
         payload["response_url"] = self.api.response_url("action")
@@ -264,11 +267,13 @@ async def test_kudos_with_mentions(database: Database) -> None:
         await slack.bot.core.hooks.drain()  # the kudos' event hooks (auto-enrolment) ran
         await slack.command("/myrewards")
         assert len(slack.api.of("users.info")) == 3
-        # /me, then a progress card for the example catalogue's auto-enrolled workflow.
-        posted = slack.api.of("chat.postMessage")
-        assert len(posted) == 3
-        assert "Ana Lopez" in posted[1]["text"]
-        assert "Product Knowledge" in json.dumps(posted[2]["blocks"])
+        # /me, then a progress card for the example catalogue's auto-enrolled workflow: both for
+        # Ana alone; the kudos are the only public post.
+        assert len(slack.api.of("chat.postMessage")) == 1
+        mine, progress = slack.api.of("response_url")
+        assert mine["response_type"] == progress["response_type"] == "ephemeral"
+        assert "Ana Lopez" in mine["text"]
+        assert "Product Knowledge" in json.dumps(progress["blocks"])
 
 
 async def test_same_email_on_teams_and_slack_is_one_member(database: Database) -> None:
@@ -283,13 +288,52 @@ async def test_same_email_on_teams_and_slack_is_one_member(database: Database) -
         assert await count(database, Member) == 2  # Li and the sender Ana
 
 
-async def test_leaderboard_and_help(database: Database) -> None:
+async def test_personal_answers_refusals_and_help_are_ephemeral(database: Database) -> None:
+    """Only the team's news is posted in the channel: someone's own rewards, help, look-ups and
+    refusals are the ephemeral answer of their command, which no one else sees."""
     async with slack_app(database) as slack:
-        await slack.command("/leaderboard")
+        await slack.command("/kudos", f"<@{LI}> great demo")  # public: the team should see it
+        await slack.bot.core.hooks.drain()
+        [kudos] = slack.api.of("chat.postMessage")
+        assert "Ana Lopez gave kudos to Li Wei" in kudos["text"]
+        answers = len(slack.api.of("response_url"))
+
+        await slack.command("/myrewards", user=LI)  # "Li Wei: 5 points" is Li's business
         await slack.command("/help")
-        posts = slack.api.of("chat.postMessage")
-        assert len(posts) == 2
-        assert all(p["blocks"] and p["text"] for p in posts)
+        await slack.command("/leaderboard")
+        await slack.command("/kudos", "thanks, nobody")  # refused: nobody named
+        await slack.command("/kudos", f"<@{ANA}> me, myself and I")  # refused: oneself
+
+        assert len(slack.api.of("chat.postMessage")) == 1  # still only the kudos
+        assert not slack.api.of("chat.update")
+        said = slack.api.of("response_url")[answers:]
+        assert said and all(a["response_type"] == "ephemeral" for a in said), said
+        shown = json.dumps(said, ensure_ascii=False)
+        assert "Li Wei" in shown and "5 points" in shown  # /myrewards, to Li alone
+        assert "/kudos" in shown and "/leaderboard" in shown  # the help
+        assert "Who are the kudos for?" in shown
+        assert all(a["blocks"] and a["text"] for a in said if "blocks" in a)
+
+
+async def test_private_cards_in_a_dm_and_after_a_modal(database: Database) -> None:
+    """Without a response URL a private card is a DM message (in the bot's DM) or
+    chat.postEphemeral (in a channel, after a modal); never a channel post."""
+    async with slack_app(database) as slack:
+        event = json.loads((PAYLOADS / "app_mention.json").read_text())
+        event["event"].update(
+            type="message", channel_type="im", channel="D0ANA0001", text="help", ts="1.2"
+        )
+        event["event_id"] = "Ev0HELPDM1"
+        assert (await slack.post(json.dumps(event), "application/json")).ok
+        await slack.bot.drain()
+        [dm] = slack.api.of("chat.postMessage")
+        assert dm["channel"] == "D0ANA0001" and "/kudos" in json.dumps(dm["blocks"])
+
+        await slack.command("/kudos")  # the kudos form opens as a modal
+        view = slack.api.of("views.open")[0]["view"]
+        answer = await slack.submit(view, {"recipients": "@nobody", "message": "hi"}, user=ANA)
+        assert answer["response_action"] == "errors"  # the refusal stays in the modal
+        assert len(slack.api.of("chat.postMessage")) == 1 and not slack.api.of("chat.postEphemeral")
 
 
 async def test_cancel_says_so_ephemerally(database: Database) -> None:
@@ -318,21 +362,28 @@ async def test_guided_badge_modal_confirm_award_and_double_click(database: Datab
             view, {"badge": "1005", "recipient": "@li.wei", "message": "Stellar month"}, user=BOSS
         )
         assert answer == {"response_action": "clear"}
-        [confirm] = slack.api.of("chat.postMessage")
-        assert confirm["channel"] == CHANNEL and "Li Wei" in json.dumps(confirm["blocks"])
+        # The confirmation is for the giver alone.
+        [confirm] = slack.api.of("chat.postEphemeral")
+        assert confirm["channel"] == CHANNEL and confirm["user"] == BOSS
+        assert "Li Wei" in json.dumps(confirm["blocks"])
+        assert not slack.api.of("chat.postMessage")
         assert await count(database, Award) == 0
 
+        # "Give badge" on that ephemeral message: the confirmation goes, the award is posted.
         give = button(confirm["blocks"], "Give badge")
-        await slack.click(give, user=BOSS)
-        [updated] = slack.api.of("chat.update")
-        assert updated["channel"] == CHANNEL and updated["ts"] == "1763990000.000001"
-        assert "Li Wei received Employee of the Month from Bo Boss" in json.dumps(updated)
+        await slack.click(give, user=BOSS, ephemeral=True)
+        [gone] = slack.api.of("response_url")
+        assert gone["delete_original"] is True
+        [posted] = slack.api.of("chat.postMessage")
+        assert posted["channel"] == CHANNEL
+        assert "Li Wei received Employee of the Month from Bo Boss" in json.dumps(posted)
+        assert not slack.api.of("chat.update")  # an ephemeral message cannot be edited
         assert await count(database, Award) == 1
 
         # A second click on the same button: polite, nothing written twice.
-        await slack.click(give, user=BOSS)
+        await slack.click(give, user=BOSS, ephemeral=True)
         assert await count(database, Award) == 1
-        assert len(slack.api.of("chat.update")) == 1
+        assert len(slack.api.of("chat.postMessage")) == 1
         said = slack.api.of("response_url")[-1]
         assert said["text"] == STALE and said["response_type"] == "ephemeral"
 
@@ -366,7 +417,7 @@ async def test_modal_validation_errors(database: Database) -> None:
             view, {"badge": "1005", "recipient": "@li.wei", "message": ""}, user=BOSS
         )
         assert answer == {"response_action": "clear"}
-        assert "Give badge" in json.dumps(slack.api.of("chat.postMessage")[0]["blocks"])
+        assert "Give badge" in json.dumps(slack.api.of("chat.postEphemeral")[0]["blocks"])
 
 
 async def test_stale_and_foreign_buttons_are_polite(database: Database) -> None:
@@ -428,7 +479,7 @@ async def test_retries_are_processed_once(database: Database) -> None:
             retried = {"X-Slack-Retry-Num": retry} if retry else None
             assert (await slack.post(body, "application/x-www-form-urlencoded", retried)).ok
             await slack.bot.drain()
-        assert len(slack.api.of("chat.postMessage")) == 2
+        assert len(slack.api.of("response_url")) == 1
 
 
 async def test_ack_within_three_seconds_despite_a_slow_database(
@@ -472,7 +523,7 @@ async def test_slow_modal_submit_closes_the_modal_and_posts_later(
             view, {"badge": "1005", "recipient": "@li.wei", "message": ""}, user=BOSS
         )
         assert answer == {"response_action": "clear"}
-        [confirm] = slack.api.of("chat.postMessage")
+        [confirm] = slack.api.of("chat.postEphemeral")
         assert "Give badge" in json.dumps(confirm["blocks"])
 
 
@@ -532,3 +583,71 @@ async def test_closing_the_modal_ends_the_dialog(database: Database) -> None:
         await slack.interact(payload)
         assert await conversations.load(database, key, datetime.now(UTC)) is None
         assert not slack.api.of("chat.postMessage") and not slack.api.of("response_url")
+
+
+# --- escaping and failing Web API answers ---------------------------------------------------------
+
+EVE = "U0EVE0001"
+
+
+async def test_text_fallbacks_are_escaped_like_the_blocks(database: Database) -> None:
+    """Slack reads `text` as markup too: a name or a message with `<!channel>` or a forged link
+    must never ping the channel or link anywhere, in a post or in an ephemeral answer."""
+    async with slack_app(database) as slack:
+        slack.api.add_user(EVE, "<!channel> <https://evil.example|Eve>", "eve@example.com")
+        await slack.command("/kudos", f"<@{EVE}> thanks <!here> & <https://evil.example|read>")
+        [posted] = slack.api.of("chat.postMessage")
+        for markup in (posted["text"], json.dumps(posted["blocks"])):
+            assert "<!channel>" not in markup and "<!here>" not in markup
+            assert "<https://evil.example" not in markup
+        assert posted["text"] == (
+            "Ana Lopez gave kudos to &lt;!channel&gt; &lt;https://evil.example|Eve&gt;"
+        )
+
+        # A sentence (here from a direct message) is escaped too...
+        event = json.loads((PAYLOADS / "app_mention.json").read_text())
+        event["event"].update(type="message", channel_type="im", channel="D0ANA0001", ts="1.3")
+        event["event"]["text"] = "/<!channel> <https://evil.example|x>"
+        event["event_id"] = "Ev0ESCAPE1"
+        assert (await slack.post(json.dumps(event), "application/json")).ok
+        await slack.bot.drain()
+        said = slack.api.of("chat.postMessage")[-1]
+        assert said["channel"] == "D0ANA0001"
+        assert said["text"].startswith("I don't know /&lt;!channel&gt;"), said
+        # ...while the adapter's own mentions of people stay mentions.
+        await slack.command("/kudos", "<@U0NOBODY1> thanks")
+        refusal = slack.api.of("response_url")[-1]
+        assert refusal["text"].startswith("<@U0NOBODY1> isn't in this rewards programme")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        (503, "text/plain", "upstream connect error or disconnect/reset before headers"),
+        (500, "application/json", '{"ok": false, "error": "internal_er'),
+    ],
+    ids=["html", "plain", "truncated-json"],
+)
+async def test_a_web_api_answer_that_is_not_json_keeps_the_fallbacks(
+    database: Database, answer: tuple[int, str, str]
+) -> None:
+    async with slack_app(database) as slack:
+        # The post fails without Slack's JSON: the command's response_url still carries it.
+        slack.api.broken["chat.postMessage"] = answer
+        await slack.command("/kudos", f"<@{LI}> great demo")
+        assert len(slack.api.of("chat.postMessage")) == 1
+        [fallback] = slack.api.of("response_url")
+        assert fallback["response_type"] == "in_channel"
+        assert fallback["text"] == "Ana Lopez gave kudos to Li Wei" and fallback["blocks"]
+        assert await count(database, Kudos) == 1
+
+        # users.info fails the same way: the sender hears why, nothing is written for Bob.
+        slack.api.broken["users.info"] = answer
+        await slack.command("/kudos", f"<@{BOB}> thanks")
+        said = slack.api.of("response_url")[-1]
+        assert said["response_type"] == "ephemeral"
+        assert (
+            said["text"] == f"I couldn't look up <@{BOB}> just now. Please try again in a moment."
+        )
+        assert await count(database, Kudos) == 1

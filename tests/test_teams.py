@@ -286,6 +286,47 @@ async def test_guided_badge_with_action_submit(database, client, connector):
     assert "Team Player" in card_text(awarded.cards[0])
 
 
+async def _start_kudos(client: TestClient, connector: FakeConnector, activity_id: str) -> str:
+    """`/kudos` in the personal chat: the kudos form; returns its submit token."""
+    message = payload("message_personal", connector, id=activity_id, text="/kudos")
+    assert (await send(client, message)).status == 200
+    [reply] = connector.posted()
+    [form] = reply.cards
+    assert [i["id"] for i in form["body"] if i["type"].startswith("Input.")][:2] == [
+        "recipients",
+        "message",
+    ]
+    connector.clear()
+    return str(form["actions"][0]["data"]["token"])
+
+
+KUDOS_FORM = {"recipients": "@li.wei@example.com", "message": "if a<b and c>d, *great*"}
+
+
+async def test_a_submitted_kudos_form_is_replaced_by_its_result(database, client, connector):
+    """Like the badge flow, the kudos form is replaced by the kudos it sent (it stayed live, and a
+    second press sent nothing but an out-of-date notice), whichever way the card submits; the
+    message shows as typed (escaped for Teams markdown)."""
+    await _badge_setup(database)  # Li is a member
+    submit = await _start_kudos(client, connector, "1763478070000")
+    response = await send(
+        client, with_token(payload("invoke_execute", connector), submit, **KUDOS_FORM)
+    )
+    body = await response.json()
+    assert body["type"] == "application/vnd.microsoft.card.adaptive", body  # replaces the form
+    kudos = card_text(body["value"])
+    assert "Li Wei" in kudos and r"if a\\<b and c\\>d, \\*great\\*" in kudos, kudos
+    assert connector.posted() == [] and await count(database, Kudos) == 1
+
+    submit = await _start_kudos(client, connector, "1763478070001")  # Action.Submit
+    message = with_token(payload("message_submit", connector), submit, **KUDOS_FORM)
+    assert (await send(client, message)).status == 200
+    [update] = connector.updated()
+    assert update.activity_id == "1763478061000"  # the submitted form is replaced
+    assert "Li Wei" in card_text(update.cards[0])
+    assert connector.posted() == [] and await count(database, Kudos) == 2
+
+
 async def test_a_stale_card_changes_nothing(database, client, connector):
     await _badge_setup(database)
     old = await _start_badge(client, connector)

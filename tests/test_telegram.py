@@ -266,6 +266,30 @@ async def test_kudos_in_a_group_with_a_username_and_a_text_mention(telegram: Har
     assert channel.reference == {"chat_id": GROUP}
 
 
+async def test_user_text_is_html_escaped_in_a_kudos_reply_and_a_card(telegram: Harness) -> None:
+    """Re-check (issue 15): Telegram's HTML mode gets every piece of user text escaped, so a
+    message or a name can neither format, link, nor break the reply."""
+    await people(telegram.database)
+    zed = await add_member(telegram.database, "Zed <b>Bold</b> & Co")
+    await link_account(telegram.database, zed, "telegram", "@zed_x", username="zed_x")
+    telegram.api.clear()
+    typed = 'if a<b and c>d <a href="https://evil.example">x</a> & <i>'
+    await telegram.deliver(private_text(750001, f"/kudos @zed_x {typed}"))
+    [sent] = telegram.sent()
+    assert sent["parse_mode"] == "HTML"
+    assert (
+        "if a&lt;b and c&gt;d &lt;a href=&quot;https://evil.example&quot;&gt;x&lt;/a&gt;"
+        in (sent["text"])
+    )
+    assert "Zed &lt;b&gt;Bold&lt;/b&gt; &amp; Co" in sent["text"]
+    assert 'href="https://evil.example"' not in sent["text"] and "&amp; &lt;i&gt;" in sent["text"]
+
+    await telegram.deliver(private_text(750002, "/leaderboard week"))  # a card with Zed's name
+    board = telegram.sent()[-1]
+    assert "Zed &lt;b&gt;Bold&lt;/b&gt; &amp; Co" in board["text"], board
+    assert "<b>Bold</b>" not in board["text"]
+
+
 async def test_a_command_for_another_bot_and_group_chatter_are_ignored(
     telegram: Harness,
 ) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 from bots.api.audit import audit_middleware
 from bots.api.auth import auth_middleware
 from bots.api.problems import problems_middleware
+from bots.api.ratelimit import rate_limit_middleware
 
 
 def setup(app: web.Application) -> None:
@@ -23,6 +24,7 @@ def setup(app: web.Application) -> None:
     app.middlewares.append(audit_middleware)  # outermost: it sees every final status
     app.middlewares.append(problems_middleware)
     app.middlewares.append(auth_middleware)
+    app.middlewares.append(rate_limit_middleware)  # per key: after auth has found it
     app.router.add_routes(rewards_routes.routes)
     app.router.add_routes(kudos_routes.routes)
     app.router.add_routes(people_routes)

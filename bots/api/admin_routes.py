@@ -7,7 +7,9 @@ workflow services for campaigns and workflows, and the scheduler's plan and `run
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -100,7 +102,11 @@ def _catalog_problem(error: CatalogError) -> web.Response:
 async def _validated(request: web.Request) -> RewardDefinition | web.Response:
     raw = (await read_body(request, RewardJson)).root
     try:
-        (definition,) = parse_catalog([raw], registry=_core(request).functions)
+        # In a thread: it renders the message template against a sample context (up to the
+        # template time limit), which must not hold the event loop.
+        (definition,) = await asyncio.to_thread(
+            partial(parse_catalog, [raw], registry=_core(request).functions)
+        )
     except CatalogError as error:
         return _catalog_problem(error)
     return definition

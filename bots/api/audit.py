@@ -40,7 +40,7 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     finally:
         key = presented_key(request)
-        if key is not None:
+        if key is not None and status != 429:
             core = request.app[CORE]
             try:
                 await record_write(

@@ -209,8 +209,24 @@ def _operation(
             }
     for status in PROBLEM_STATUSES:
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
+    if not getattr(handler, "api_public", False):  # keyed requests are rate limited per key
+        responses["429"] = {"$ref": "#/components/responses/TooManyRequests"}
     op["responses"] = responses
     return op
+
+
+def _too_many_requests() -> Schema:
+    """The 429 of a key over `API_RATE_LIMIT` (`bots.api.ratelimit`)."""
+    return {
+        "description": "Too many requests with this key; wait `Retry-After` seconds.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before the next request.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+        "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def build(app: web.Application) -> Schema:
@@ -246,7 +262,8 @@ def build(app: web.Application) -> Schema:
                     "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
                 }
                 for status in PROBLEM_STATUSES
-            },
+            }
+            | {"TooManyRequests": _too_many_requests()},
         },
     }
 

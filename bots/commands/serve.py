@@ -1,14 +1,75 @@
-"""`rewards serve`: run the bot server."""
+"""`rewards serve`: run the bot server.
+
+The listening sockets are bound before anything else happens (no migration, no platform start):
+a port already in use, or an address this machine does not have, is one line on stderr and exit
+status 2, not a traceback after the schema was migrated. The bound sockets are then handed to
+aiohttp, so nothing can take the port between the check and the start.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 
 import click
 from aiohttp import web
 
 from bots.commands.common import settings
 from bots.server import create_app
+
+BIND_FAILED = 2  # exit status: the server could not listen where it was told to
+
+
+class BindError(Exception):
+    """The server cannot listen on the host and port it was given; the message says why."""
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address `host` resolves to (as aiohttp's TCP site would bind).
+
+    Raises `BindError` with one sentence when the port is taken or the address is not ours."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as error:
+        raise BindError(f"cannot listen on {host}: {error.strerror}") from None
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, object]] = set()
+    try:
+        for family, kind, proto, _, found in infos:
+            if (family, found) in seen:
+                continue
+            seen.add((family, found))
+            address = found
+            if port == 0 and sockets:  # one system-chosen port for every address
+                address = (found[0], sockets[0].getsockname()[1], *found[2:])
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as error:
+                raise BindError(_bind_failure(error, host, port)) from None
+            sock.listen(128)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind_failure(error: OSError, host: str, port: int) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is already in use"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"not allowed to listen on port {port} on {host} (a port below 1024 needs root)"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: this machine has no such address"
+    return f"cannot listen on port {port} on {host}: {error.strerror or error}"
 
 
 @click.command()
@@ -17,15 +78,20 @@ from bots.server import create_app
 def serve(host: str | None, port: int | None) -> None:
     """Start the server: health check, bot endpoints, REST API and scheduler."""
     config = settings()
+    bind_host = host or config.host
+    bind_port = config.port if port is None else port
+    try:
+        sockets = bind(bind_host, bind_port)
+    except BindError as error:
+        click.echo(f"rewards serve: {error}", err=True)
+        raise SystemExit(BIND_FAILED) from None
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    bind_host = host or config.host
-    bind_port = config.port if port is None else port
     logging.getLogger("rewards.server").info(
         "database %s; listening on http://%s:%d",
         config.redacted_database_url(),
         bind_host,
-        bind_port,
+        sockets[0].getsockname()[1],  # the port the system chose for --port 0
     )
-    web.run_app(create_app(config), host=bind_host, port=bind_port, print=None)
+    web.run_app(create_app(config), sock=sockets, print=None)

@@ -7,10 +7,15 @@ a dialog may wait on the database. The one exception is a modal submit, whose an
 update, or per-field errors) depends on the dialog: it gets a 2-second budget and, when the dialog
 is slower, the modal is closed and the result posted when ready.
 
-Replies go out through the Web API (`AsyncWebClient`, base URL from `SLACK_API_URL`): cards with
-`chat.postMessage`, updates of a clicked message with `chat.update`, forms as modals with
-`views.open`, short sentences as ephemeral messages. Retried deliveries are absorbed with
-`first_delivery` on the event id (or the trigger id).
+Replies go out through the Web API (`AsyncWebClient`, base URL from `SLACK_API_URL`) as each
+reply's audience says (`deliver`; the README's "Slack reply policy"): what the team should see
+(kudos, a badge given, winners) with `chat.postMessage` or `chat.update`; everything else (refusals,
+help, someone's own rewards, confirmations, look-ups) only the person who acted sees, as the
+ephemeral answer of their command or click (`response_url`), `chat.postEphemeral`, or in the bot's
+DM; forms as modals with `views.open`. Every `text` is escaped like the blocks, so no message
+pings `@channel` or forges a link. A failed call (Slack's error, an HTML or plain-text page from a
+proxy, a dropped connection: `bots.slack.failures`) is logged and falls back where it can.
+Retried deliveries are absorbed with `first_delivery` on the event id (or the trigger id).
 
 Trust: after bolt's own checks (signature; `auth.test` for the token, asked on the first request,
 asked again while it fails, and nothing served meanwhile) a global middleware keeps out every
@@ -35,24 +40,25 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.commands.manifest import command_for_slack
 from bots.server import CORE
 from bots.slack.boundary import OwnApp, inside, origin, person_inside
+from bots.slack.failures import WEB_API_FAILURES, reason
 from bots.slack.gate import checked_body
 from bots.slack.people import PLATFORM, SlackPeople, mention_ids
+from bots.slack.retries import retry_handlers
 from cards.actions import BadToken, decode, encode
 from cards.model import Card
 from cards.model import Text as TextBlock
-from cards.render.blockkit import to_blocks, to_modal
+from cards.render.blockkit import escape, fallback_text, to_blocks, to_modal
 from dialogs.commands import COMMANDS
 from dialogs.engine import APOLOGY, CANCEL, SUBMIT, DialogEngine
 from dialogs.events import Action, Command, Event, Text, Turn
 from dialogs.link import admit_sender
-from dialogs.replies import Reply, Say, Show, Update
+from dialogs.replies import Audience, Reply, Say, Show, Update, is_public
 from rewards.core import Core
 from rewards.errors import RewardsError
 from rewards.membership import OUTSIDE_REFUSAL, Boundary, check_mention_count
@@ -144,6 +150,13 @@ class Where:
     trigger_id: str | None = None
     message_ts: str | None = None
     respond: AsyncRespond | None = None
+    ephemeral: bool = False  # the clicked message is one only the clicker sees
+
+
+@dataclass(frozen=True)
+class Mrkdwn(Say):
+    """A sentence of the adapter's own written in Slack markup: it names people as `<@U…>`, which
+    Slack shows as their names. Sent as it is, where every other sentence is escaped."""
 
 
 class SlackBot:
@@ -156,6 +169,7 @@ class SlackBot:
         self.client = AsyncWebClient(
             token=extra["SLACK_BOT_TOKEN"],
             base_url=base_url if base_url.endswith("/") else base_url + "/",
+            retry_handlers=retry_handlers(),  # 429 with Retry-After, dropped connections
         )
         self.bolt = AsyncApp(
             client=self.client,
@@ -291,7 +305,7 @@ class SlackBot:
             for user_id in mentioned:
                 sentence = await people.mention_refusal(user_id)
                 if sentence is not None:
-                    return [Say(sentence)]
+                    return [Mrkdwn(sentence)]
         # A refused sender gets admit_sender's own answer (a stranger's `/link CODE` is redeemed
         # there); anyone else is admitted now, once everyone they named has been vetted.
         admitted = await admit_sender(core, await people.person(where.user), event)
@@ -438,6 +452,7 @@ class SlackBot:
             trigger_id=body.get("trigger_id"),
             message_ts=container.get("message_ts") or (body.get("message") or {}).get("ts"),
             respond=respond,
+            ephemeral=bool(container.get("is_ephemeral")),
         )
         replies = await self._unit_turn(body, raw, where, self._ready(Action(token)))
         if replies is not None:
@@ -566,69 +581,116 @@ class SlackBot:
         return to_modal(card, callback_id=card.form.submit.token, private_metadata=metadata)
 
     async def deliver(self, replies: list[Reply], where: Where) -> None:
-        """Send the dialog's replies: modals for forms, posts, updates, ephemeral sentences."""
+        """Send the dialog's replies, each as its audience says (`dialogs.replies.Audience`):
+        forms open as modals; cards for everyone are posted in the channel (or replace the clicked
+        message); everything else (refusals, help, someone's own rewards, confirmations) only the
+        person who acted sees. Every text is escaped like the blocks."""
         for reply in replies:
             if isinstance(reply, Show | Update):
                 card = reply.card
                 modal = card.form is not None and bool(card.form.submit.token)
                 if modal and where.trigger_id and await self._open(card, where):
                     continue
-                if isinstance(reply, Update) and where.message_ts:
-                    await self._update(card, where)
-                    continue
-                await self._post(card, where)
+                await self._card(reply, where)
+            elif isinstance(reply, Mrkdwn):
+                await self._whisper(where, reply.text)
             elif isinstance(reply, Say):
-                await self._say(reply.text, where)
+                await self._whisper(where, escape(reply.text))
+
+    async def _card(self, reply: Show | Update, where: Where) -> None:
+        """One card where its audience is: the policy of the README's "Slack reply policy"."""
+        card, public = reply.card, is_public(reply)
+        if isinstance(reply, Update) and where.message_ts:
+            if where.ephemeral:  # a click on a card only the clicker sees
+                if public:  # e.g. "Give badge": the confirmation goes, the award is posted
+                    await self._respond(where, delete_original=True)
+                    await self._post(card, where)
+                else:
+                    await self._respond(
+                        where,
+                        replace_original=True,
+                        text=fallback_text(card),
+                        blocks=to_blocks(card),
+                    )
+                return
+            if public or reply.audience is Audience.VIEWERS:
+                await self._update(card, where, public=public)
+                return
+            # A private answer to a click on a public message leaves that message as it is.
+        if public:
+            await self._post(card, where)
+        else:
+            await self._whisper(where, fallback_text(card), to_blocks(card))
 
     async def _open(self, card: Card, where: Where) -> bool:
         trigger_id, where.trigger_id = where.trigger_id, None  # a trigger opens one modal
         try:
             view = self._modal(card, where, await self._form_step(where))
             await self.client.views_open(trigger_id=trigger_id, view=view)
-        except SlackApiError as problem:  # e.g. expired_trigger_id: post the card instead
-            log.warning("views.open failed: %s", problem.response.get("error"))
+        except WEB_API_FAILURES as problem:  # e.g. expired_trigger_id: post the card instead
+            log.warning("views.open failed: %s", reason(problem))
             return False
         return True
 
     async def _post(self, card: Card, where: Where) -> None:
+        """A card for everyone in the channel."""
+        text, blocks = fallback_text(card), to_blocks(card)
         try:
-            await self.client.chat_postMessage(
-                channel=where.channel, blocks=to_blocks(card), text=card.summary
+            await self.client.chat_postMessage(channel=where.channel, blocks=blocks, text=text)
+        except WEB_API_FAILURES as problem:
+            log.warning("chat.postMessage failed: %s", reason(problem))
+            # e.g. not_in_channel, or no JSON answer: a command's response_url still works.
+            await self._respond(
+                where, text=text, blocks=blocks, response_type="in_channel", replace_original=False
             )
-        except SlackApiError as problem:
-            log.warning("chat.postMessage failed: %s", problem.response.get("error"))
-            if where.respond is not None:  # e.g. not_in_channel: the command's response_url works
-                await where.respond(
-                    text=card.summary,
-                    blocks=to_blocks(card),
-                    response_type="in_channel",
-                    replace_original=False,
-                )
 
-    async def _update(self, card: Card, where: Where) -> None:
+    async def _update(self, card: Card, where: Where, *, public: bool) -> None:
+        """Redraw the clicked public message; if Slack refuses, the card goes out anew to the
+        audience it was meant for."""
         try:
             await self.client.chat_update(
                 channel=where.channel,
                 ts=where.message_ts or "",
                 blocks=to_blocks(card),
-                text=card.summary,
+                text=fallback_text(card),
             )
-        except SlackApiError as problem:
-            log.warning("chat.update failed: %s", problem.response.get("error"))
-            await self._post(card, where)
+        except WEB_API_FAILURES as problem:
+            log.warning("chat.update failed: %s", reason(problem))
+            if public:
+                await self._post(card, where)
+            else:
+                await self._whisper(where, fallback_text(card), to_blocks(card))
 
-    async def _say(self, text: str, where: Where) -> None:
+    async def _whisper(
+        self, where: Where, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Something only the person who acted sees: the ephemeral answer of their command or
+        click (`response_url`), a message in the bot's DM, else `chat.postEphemeral`. `text` is
+        Slack markup, already escaped."""
+        extra: dict[str, Any] = {"blocks": blocks} if blocks else {}
+        if where.respond is not None:
+            await self._respond(
+                where, text=text, response_type="ephemeral", replace_original=False, **extra
+            )
+            return
         try:
-            if where.respond is not None:
-                await where.respond(text=text, response_type="ephemeral", replace_original=False)
-            elif where.kind == "personal":
-                await self.client.chat_postMessage(channel=where.channel, text=text)
+            if where.kind == "personal":
+                await self.client.chat_postMessage(channel=where.channel, text=text, **extra)
             else:
                 await self.client.chat_postEphemeral(
-                    channel=where.channel, user=where.user, text=text
+                    channel=where.channel, user=where.user, text=text, **extra
                 )
-        except SlackApiError as problem:
-            log.warning("could not say %r: %s", text, problem.response.get("error"))
+        except WEB_API_FAILURES as problem:
+            log.warning("could not answer %s privately: %s", where.user, reason(problem))
+
+    async def _respond(self, where: Where, **message: Any) -> None:
+        """A `response_url` answer (ephemeral unless said otherwise); a failure is logged."""
+        if where.respond is None:
+            return
+        try:
+            await where.respond(**message)
+        except WEB_API_FAILURES as problem:
+            log.warning("response_url answer failed: %s", reason(problem))
 
 
 async def _refuse_outside(body: Mapping[str, Any], respond: AsyncRespond | None) -> BoltResponse:

@@ -1,4 +1,6 @@
-"""`SlackGateway`: post, update and DM on Slack outside a conversation turn."""
+"""`SlackGateway`: post, update and DM on Slack outside a conversation turn (announcements,
+ballots, winners: all public, or in the member's own DM). Text fallbacks are escaped like the
+blocks (`fallback_text`)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bots.gateway import PostedMessage
 from bots.slack.people import PLATFORM
 from cards.model import Card
-from cards.render.blockkit import to_blocks
+from cards.render.blockkit import fallback_text, to_blocks
 from rewards.core import Core
 from rewards.services.members import get_member
 
@@ -23,7 +25,7 @@ class SlackGateway:
 
     async def post(self, chat_id: str, card: Card, *, tenant: str = "") -> PostedMessage:
         answer = await self.client.chat_postMessage(
-            channel=chat_id, blocks=to_blocks(card), text=card.summary
+            channel=chat_id, blocks=to_blocks(card), text=fallback_text(card)
         )
         channel = str(answer.get("channel") or chat_id)
         return PostedMessage(PLATFORM, channel, str(answer.get("ts", "")), tenant)
@@ -33,7 +35,7 @@ class SlackGateway:
             channel=message.chat_id,
             ts=message.message_id,
             blocks=to_blocks(card),
-            text=card.summary,
+            text=fallback_text(card),
         )
 
     async def direct(self, member_id: int, card: Card) -> PostedMessage | None:

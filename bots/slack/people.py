@@ -20,9 +20,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bots.slack.failures import WEB_API_FAILURES, error_code, reason
 from rewards.clock import Clock
 from rewards.membership import (
     BOT_REFUSAL,
@@ -128,11 +128,10 @@ class SlackPeople:
                 answer = await self.client.users_info(user=user_id)
                 user = answer.get("user")
                 self._profiles[user_id] = user if isinstance(user, dict) else None
-            except SlackApiError as problem:
-                error = problem.response.get("error")
-                log.warning("users.info %s failed: %s", user_id, error)
+            except WEB_API_FAILURES as problem:  # Slack's error, or no JSON answer at all
+                log.warning("users.info %s failed: %s", user_id, reason(problem))
                 self._profiles[user_id] = None
-                if error not in ("user_not_found", "users_not_found"):
+                if error_code(problem) not in ("user_not_found", "users_not_found"):
                     self._failed.add(user_id)
         return self._profiles[user_id]
 

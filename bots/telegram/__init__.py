@@ -11,6 +11,12 @@ Settings (all in `settings.extra`, see docs/connect-telegram.md):
 - `TELEGRAM_API_URL`: the Bot API server (default `https://api.telegram.org`); point it at a
   self-hosted `telegram-bot-api` server or, in tests, at a fake.
 
+The start (getMe, setMyCommands, setWebhook) runs in a task of its own (`bots.platforms.supervise`;
+the server's start waits for its first attempt, briefly): a rejected token or an unreachable Bot
+API is reported by `/healthz` and retried with back-off while the rest of the server serves; the
+webhook answers 503 until the bot is ready. PTB's `AIORateLimiter` keeps Telegram's flood limits
+and retries a call answered 429 after its `retry_after`.
+
 Who may take part (`settings.telegram_allowed_chats`, from `TELEGRAM_CHAT_ID` and
 `TELEGRAM_ALLOWED_CHATS`, and `settings.membership`) is decided in `bots.telegram.bot`: imported
 or linked people, and members of those chats (`bots.telegram.membership`); nobody else.
@@ -25,19 +31,21 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from telegram import BotCommand
-from telegram.ext import Application, ApplicationBuilder
+from telegram.error import InvalidToken
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bots.gate import read_json, refusal
-from bots.lifecycle import lifecycle
+from bots.platforms import FIRST_RETRY, supervise
 from bots.telegram.bot import ALLOWED_UPDATES, TelegramBot
 from bots.telegram.gateway import TelegramGateway
 from bots.telegram.shape import update_problem
 from dialogs.commands import COMMANDS
+from rewards.core import Core
 from rewards.inputs import WEBHOOK_JSON, InputRefused, clean_strings, is_token
 from rewards.settings import Settings
 
@@ -59,6 +67,7 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates call open
 POLL_BACKOFF = 5.0  # seconds to wait after a failed getUpdates
+RATE_LIMIT_RETRIES = 3  # a call Telegram answers 429 is retried this often after retry_after
 
 
 @dataclass
@@ -70,6 +79,7 @@ class TelegramRuntime:
     secret: str
     webhook_url: str
     poll_timeout: int = POLL_TIMEOUT
+    start_retry: float = FIRST_RETRY  # seconds after a failed start; doubles (bots.platforms)
     bot: TelegramBot | None = None
     gateway: TelegramGateway | None = None
     poller: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -98,6 +108,9 @@ def setup(app: web.Application, settings: Settings) -> bool:
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .updater(None)
+        # Telegram's flood limits (30 messages a second, 20 a minute per group) are kept, and a
+        # 429 is waited out (its retry_after) and retried instead of losing the reply.
+        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
         .build()
     )
     secret = _setting(settings, "TELEGRAM_WEBHOOK_SECRET")
@@ -111,21 +124,35 @@ def setup(app: web.Application, settings: Settings) -> bool:
             "Telegram webhook not mounted: TELEGRAM_WEBHOOK_SECRET is not set, and a webhook "
             "without a secret would accept updates from anyone; using long polling instead"
         )
-    lifecycle(app).append(_lifecycle)
+    supervise(
+        app,
+        "telegram",
+        _starter(app, runtime),
+        lambda: _stop(runtime),
+        reason=lambda error: failure_reason(error, token),
+        first_retry=lambda: runtime.start_retry,
+    )
     return True
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    from bots.server import CORE  # here, so bots.server may import this package at its top
+def _starter(app: web.Application, runtime: TelegramRuntime) -> Callable[[], Awaitable[None]]:
+    async def start() -> None:
+        from bots.server import CORE  # here, so bots.server may import this package at its top
 
-    runtime = app[TELEGRAM]
+        try:
+            await _start(runtime, app[CORE])
+        except BaseException:
+            await _stop(runtime)  # the next attempt starts from scratch
+            raise
+
+    return start
+
+
+async def _start(runtime: TelegramRuntime, core: Core) -> None:
     application = runtime.application
-    await application.initialize()  # getMe: a wrong token stops the start here, loudly
+    await application.initialize()  # getMe: a wrong token fails here (and is retried)
     await application.start()
-    bot = TelegramBot(app[CORE], application.bot)
-    runtime.bot = bot
-    runtime.gateway = TelegramGateway(app[CORE], application.bot)
-    log.info("Telegram bot @%s ready", bot.username)
+    bot = TelegramBot(core, application.bot)
     await _set_commands(runtime)
     if runtime.webhook_url and runtime.secret:
         await application.bot.set_webhook(
@@ -137,17 +164,35 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         if runtime.webhook_url:
             log.warning("TELEGRAM_WEBHOOK_URL ignored without TELEGRAM_WEBHOOK_SECRET")
         runtime.poller = asyncio.create_task(_poll(runtime, bot), name="telegram-polling")
-    try:
-        yield
-    finally:
-        if runtime.poller is not None:
-            runtime.poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runtime.poller
-            runtime.poller = None
-        runtime.bot = runtime.gateway = None
+    runtime.gateway = TelegramGateway(core, application.bot)
+    runtime.bot = bot  # the webhook answers 503 until here
+    log.info("Telegram bot @%s ready", bot.username)
+
+
+async def _stop(runtime: TelegramRuntime) -> None:
+    """Undo whatever part of `_start` ran (all of it, some of it, or none)."""
+    if runtime.poller is not None:
+        runtime.poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runtime.poller
+        runtime.poller = None
+    runtime.bot = runtime.gateway = None
+    application = runtime.application
+    if application.running:
         await application.stop()
-        await application.shutdown()
+    await application.shutdown()
+    await application.bot.shutdown()  # the HTTP clients a failed getMe left open (else a no-op)
+
+
+def failure_reason(error: BaseException, token: str) -> str:
+    """A start failure in one line for the log and `/healthz`, without the bot token (PTB puts
+    it in its InvalidToken message, and `/healthz` needs no key)."""
+    if isinstance(error, InvalidToken):
+        return "the Bot API rejected TELEGRAM_BOT_TOKEN"
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if token:
+        text = text.replace(token, "***")
+    return " ".join(text.split())[:200]
 
 
 async def _set_commands(runtime: TelegramRuntime) -> None:

@@ -8,12 +8,14 @@ Buttons are `Action.Execute` with ``verb`` = the action token and ``data = {"tok
 the bot reads the token the same way whichever action type is used; `execute=False` gives
 `Action.Submit` instead (bots not registered for Universal Actions, the card designer).
 
-Text safety: Adaptive Cards draw TextBlock and FactSet text as a markdown subset, so user text like
-``[click me](https://evil)`` would become a link in the bot's name. We neutralise exactly that: a
-zero-width space is put between ``]`` and ``(`` so the link syntax no longer matches, while the
-text reads the same. Other markdown (``**bold**``, lists) is harmless and left alone; nothing is
-HTML-escaped because Adaptive Cards do not interpret HTML. Bare URLs are still auto-linked by
-Teams itself; that shows the real address, so it is not disguised and is left alone.
+Text safety: Teams draws TextBlock and FactSet text as markdown (a CommonMark subset), and what a
+card shows is data (people's names and messages, catalogue text), never our formatting, which is
+done with properties (weight, size, colour). So every such text is escaped for markdown
+(`escape_markdown`) and shows as typed: ``[click me](https://evil)`` is no link in the bot's name,
+``*`` and ``_`` are no emphasis, ``a<b and c>d`` keeps its ``<b and c>`` (Teams drops what looks
+like an HTML tag), and a line starting ``1.`` or ``-`` is no list. The escapes are CommonMark's own
+backslash escapes. Bare URLs are still auto-linked by Teams itself; that shows the real address, so
+it is not disguised and is left alone. Input labels and choice titles are plain text, not markdown.
 
 Inputs: text and people fields are `Input.Text` (people as "@name or email"; the dialog resolves
 them), choices are `Input.ChoiceSet` (compact; a multi-select with at most 8 choices is shown
@@ -24,6 +26,7 @@ Cancel buttons use ``associatedInputs: "none"`` so required inputs never block t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cards.model import (
@@ -60,13 +63,23 @@ _STYLES = {"positive": "positive", "destructive": "destructive"}
 Json = dict[str, Any]
 
 
-def safe_markdown(text: str) -> str:
-    """Break markdown link syntax (``](``) in user text; see the module docstring."""
-    return text.replace("](", "]\u200b(")
+# Characters markdown gives a meaning anywhere in a line (emphasis, code, links, HTML and
+# entities), and markers that start a list or a quote at the beginning of a line.
+_INLINE = re.compile(r"([\\`*_~\[\]<>&])")
+_LIST_START = re.compile(r"^(\s*)([-+])(?=\s|$)", re.MULTILINE)
+_NUMBERED_START = re.compile(r"^(\s*\d{1,9})([.)])(?=\s|$)", re.MULTILINE)
+
+
+def escape_markdown(text: str) -> str:
+    """`text` as Teams should show it, character for character: every markdown character is
+    backslash-escaped (CommonMark), so user text cannot format, link or hide itself."""
+    text = _INLINE.sub(r"\\\1", text)
+    text = _LIST_START.sub(r"\1\\\2", text)
+    return _NUMBERED_START.sub(r"\1\\\2", text)
 
 
 def _text_block(text: str, **props: Any) -> Json:
-    return {"type": "TextBlock", "text": safe_markdown(text), "wrap": True, **props}
+    return {"type": "TextBlock", "text": escape_markdown(text), "wrap": True, **props}
 
 
 def _text(block: Text) -> Json:
@@ -100,7 +113,8 @@ def _block(block: Block) -> list[Json]:
         return [_text(block)]
     if isinstance(block, Facts):
         facts = [
-            {"title": safe_markdown(f.label), "value": safe_markdown(f.value)} for f in block.facts
+            {"title": escape_markdown(f.label), "value": escape_markdown(f.value)}
+            for f in block.facts
         ]
         return [{"type": "FactSet", "facts": facts}]
     if isinstance(block, Image):

@@ -8,6 +8,8 @@ title/submit/close 24, action_id/block_id 255, plain-text input max_length 3000.
 
 User text goes into ``mrkdwn`` with ``&``, ``<`` and ``>`` escaped as Slack requires, which also
 stops ``<https://evil|link>`` and ``<!channel>`` injection. Emphasis characters are left alone.
+The message's ``text`` (the notification and the fallback where blocks are not shown) is markup
+too, and is escaped the same way: `fallback_text`.
 
 Buttons: ``action_id`` and ``value`` are the action token. Slack needs action ids unique within a
 message, so a repeated token gets ``action_id = token + "#<n>"``; handlers should read ``value``.
@@ -83,6 +85,12 @@ def escape_cut(text: str, limit: int) -> str:
         out.append(piece)
         size += len(piece)
     return "".join(out).rstrip() + ELLIPSIS
+
+
+def fallback_text(card: Card) -> str:
+    """The ``text`` that goes with `to_blocks(card)`: the card's summary, escaped like the blocks
+    (Slack reads ``text`` as markup too: an unescaped ``<!channel>`` there would ping everyone)."""
+    return escape_cut(card.summary, SECTION_TEXT)
 
 
 def _plain(text: str, limit: int) -> Json:

@@ -5,8 +5,8 @@ single award that was one transaction, four look-ups and an ORM flush per award:
 rules are judged in Python over a few set-based reads, and the writes are multi-row statements:
 
 1. one read transaction: the reward, the candidates' attributes (permissions, zones, template
-   variables) in chunks, the award keys already taken, and (for a reward with a cooldown) each
-   candidate's last award of it;
+   variables), the award keys already taken (one bound array each on PostgreSQL, chunks on
+   SQLite), and (for a reward with a cooldown) each candidate's last award of it;
 2. each candidate is judged exactly as `award` judges a system award: unknown member, inactive or
    not an awardee (`check_receiver`), not available in their zone (`check_available`), cooldown,
    award key already taken (``multiple: false`` -> ``:once``, a timeframe's bucket, the
@@ -14,8 +14,9 @@ rules are judged in Python over a few set-based reads, and the writes are multi-
    before the run ("They already have ..."): the keys are judged first and only the members
    still in are loaded, so a re-run that finds everything awarded loads nobody;
 3. per batch of `BATCH_SIZE`, ONE transaction: a multi-row ``INSERT INTO award ... ON CONFLICT
-   (award_key) DO NOTHING RETURNING``, then the ledger rows and (event manager on) the
-   ``badge.awarded`` outbox rows of exactly the awards that were inserted. A key taken by a
+   (award_key) DO NOTHING RETURNING``, then the ledger rows (one ``unnest`` statement on
+   PostgreSQL), the leaderboard counters and (event manager on) the ``badge.awarded`` outbox
+   rows of exactly the awards that were inserted. A key taken by a
    concurrent writer between the read and the insert is simply not returned, and becomes a skip:
    the unique index stays the only judge of duplicates, as in `award`.
 
@@ -27,13 +28,15 @@ awards and `EventService.emit_many` fires the events.
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Integer, String, any_, bindparam, func, select
+from sqlalchemy import Integer, String, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -42,24 +45,44 @@ from sqlmodel import col
 
 from rewards.catalog.model import RewardCore
 from rewards.catalog.permissions import Subject
-from rewards.clock import as_utc
-from rewards.errors import InvalidInput, NotAllowed, NotAvailable, UnknownReward
+from rewards.clock import as_utc, timeframe_bucket
+from rewards.errors import InvalidInput, NotAllowed, NotAvailable, TemplateRefused, UnknownReward
 from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import Person
-from rewards.services.awards import PERSON_SOURCES, AwardService, AwardSource, AwardView
+from rewards.services.awards import (
+    PERSON_SOURCES,
+    AwardService,
+    AwardSource,
+    AwardView,
+    template_label,
+)
 from rewards.services.awards import reward_core as core_of
 from rewards.store.db import OUTBOX_STAGED
 from rewards.store.models import Award, LedgerEntry, Member, MemberGroup, OutboxEvent, Reward
+from rewards.templates import in_thread
 
 BATCH_SIZE = 1000
 """Awards per write transaction (11 bound values each: well inside both drivers' limits)."""
+RENDER_CHUNK = 500
+"""Message templates rendered per job in a template thread."""
 LOOKUP_CHUNK = 5000
 """Ids per ``IN (...)`` look-up (asyncpg allows 32,767 bound values per statement)."""
 
 AWARD_TABLE = Award.__table__  # type: ignore[attr-defined]
 LEDGER_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
 OUTBOX_TABLE = OutboxEvent.__table__  # type: ignore[attr-defined]
+
+
+_LEDGER_UNNEST = text(
+    "INSERT INTO ledger_entry (member_id, points, kind, award_id, kudos_id, note, created_at) "
+    "SELECT m, :points, 'award', a, NULL, :note, :created_at "
+    "FROM unnest(CAST(:members AS integer[]), CAST(:awards AS integer[])) AS u(m, a)"
+).bindparams(
+    bindparam("points", type_=Integer),
+    bindparam("note", type_=String),
+    bindparam("created_at", type_=LEDGER_TABLE.c.created_at.type),
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,14 @@ class BatchResult:
 
     awarded: list[AwardView] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds spent per stage ("award keys", "people", "inserts"), for the sweep's log."""
+
+    def timed(self, stage: str, since: float) -> float:
+        """Add the time since `since` to `stage`; returns now (the next stage's start)."""
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - since
+        return now
 
 
 @dataclass(frozen=True)
@@ -100,13 +131,21 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
+def _lookups(session: AsyncSession, items: Sequence[Any]) -> list[Sequence[Any]]:
+    """Look-up pages: one on PostgreSQL (one bound array, however long), else `LOOKUP_CHUNK`
+    bound values each."""
+    if session.get_bind().dialect.name == "postgresql":
+        return [items] if items else []
+    return _chunks(items, LOOKUP_CHUNK)
+
+
 async def load_people_many(session: AsyncSession, ids: Sequence[int]) -> dict[int, Person]:
     """`load_people` for thousands of members: plain column tuples (no ORM objects), in chunks."""
     wanted = sorted(set(ids))
     rows: list[Any] = []
     groups: dict[int, set[str]] = {}
     conn = await session.connection()  # plain rows, no ORM loading
-    for part in _chunks(wanted, LOOKUP_CHUNK):
+    for part in _lookups(session, wanted):
         rows += (
             await conn.execute(
                 select(
@@ -155,7 +194,7 @@ def _stand_in(member_id: int, timezone: str | None) -> Person:
 
 async def _zones(session: AsyncSession, ids: Sequence[int]) -> dict[int, str | None]:
     zones: dict[int, str | None] = {}
-    for part in _chunks(sorted(set(ids)), LOOKUP_CHUNK):
+    for part in _lookups(session, sorted(set(ids))):
         rows = await (await session.connection()).execute(
             select(col(Member.id), col(Member.timezone)).where(
                 _among(session, col(Member.id), part, Integer)
@@ -167,7 +206,7 @@ async def _zones(session: AsyncSession, ids: Sequence[int]) -> dict[int, str | N
 
 async def _taken(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     taken: set[str] = set()
-    for part in _chunks(keys, LOOKUP_CHUNK):
+    for part in _lookups(session, keys):
         found = await (await session.connection()).execute(
             select(col(Award.award_key)).where(_among(session, col(Award.award_key), part, String))
         )
@@ -207,6 +246,20 @@ def _cooldown_sentence(reward: RewardCore, person: Person, wait: timedelta) -> s
     )
 
 
+# Local time on Earth runs from UTC-12 to UTC+14.
+_EARLIEST, _LATEST = timedelta(hours=-12), timedelta(hours=14)
+
+
+def _zone_dependent(reward: RewardCore, now: datetime) -> bool:
+    """Whether the timeframe bucket at `now` differs between zones. Buckets follow local time,
+    which follows the zone's offset, so when the earliest and the latest zones agree every zone
+    does (most of a month, every monthly bucket is the same everywhere): then no zone is read."""
+    assert reward.timeframe is not None
+    kind = reward.timeframe.value
+    earliest = timeframe_bucket(kind, now + _EARLIEST, "UTC", "UTC")
+    return earliest != timeframe_bucket(kind, now + _LATEST, "UTC", "UTC")
+
+
 async def _judge(
     service: AwardService,
     row: Reward,
@@ -216,21 +269,24 @@ async def _judge(
     result: BatchResult,
 ) -> list[_Pending]:
     """Read what the rules need and judge every candidate; the refused go to `result.skipped`."""
+    started = time.perf_counter()
     async with service.db.read() as session:
         # The award keys first: only a timeframe bucket needs the member (their zone), so a
         # re-run, which finds every key taken, loads nobody.
         zones: dict[int, str | None] = {}
-        if reward.multiple and reward.timeframe is not None:
+        if reward.multiple and reward.timeframe is not None and _zone_dependent(reward, now):
             zones = await _zones(session, [w.member_id for w in wanted if not w.idempotency_key])
         keys: dict[int, str] = {}
         for item in wanted:
             stand_in = _stand_in(item.member_id, zones.get(item.member_id))
             keys[item.member_id] = service.award_key(reward, stand_in, now, item.idempotency_key)
         taken = await _taken(session, sorted(set(keys.values())))
+        started = result.timed("award keys", started)
         fresh = [w for w in wanted if keys[w.member_id] not in taken]
         people = await load_people_many(session, [w.member_id for w in fresh])
         cooldown = _cooldown(service, reward)
         last = await _last_awarded(session, reward.reward_id, list(people)) if cooldown else {}
+    started = result.timed("people", started)
     pending: list[_Pending] = []
     seen: set[str] = set()
     for item in wanted:
@@ -259,9 +315,35 @@ async def _judge(
                 )
                 continue
         seen.add(key)
-        text = service._message(reward, person, None, now, None, dict(item.args))
-        pending.append(_Pending(item, person, key, text))
+        pending.append(_Pending(item, person, key, None))
+    if reward.message and pending:
+        pending = await _with_messages(service, reward, pending, now)
+    result.timed("judging", started)
     return pending
+
+
+async def _with_messages(
+    service: AwardService, reward: RewardCore, pending: list[_Pending], now: datetime
+) -> list[_Pending]:
+    """`pending` with the reward's message rendered for each, `RENDER_CHUNK` at a time in a
+    template thread (each render under its own limits), never on the event loop."""
+
+    def render_chunk(chunk: Sequence[_Pending]) -> list[_Pending]:
+        return [
+            replace(
+                p, message=service._message(reward, p.person, None, now, None, dict(p.wanted.args))
+            )
+            for p in chunk
+        ]
+
+    rendered: list[_Pending] = []
+    try:
+        for chunk in _chunks(pending, RENDER_CHUNK):
+            job = partial(render_chunk, chunk)
+            rendered += await in_thread(job, label=template_label(reward), renders=len(chunk))
+    except TemplateRefused as refused:
+        raise TemplateRefused(f"{refused}.") from None
+    return rendered
 
 
 def _event(
@@ -319,7 +401,20 @@ async def _write(
         returned = await session.execute(statement, values)
         inserted = {str(key): int(award_id) for award_id, key in returned}
         made = [item for item in batch if item.key in inserted]
-        if made and reward.points:
+        if made and reward.points and service.db.dialect == "postgresql":
+            # One statement for the batch's ledger rows (all alike but member and award): two
+            # arrays, instead of a thousand single-row INSERTs pipelined by executemany.
+            await session.execute(
+                _LEDGER_UNNEST,
+                {
+                    "members": [item.person.id for item in made],
+                    "awards": [inserted[item.key] for item in made],
+                    "points": reward.points,
+                    "note": reward.reward,
+                    "created_at": now,
+                },
+            )
+        elif made and reward.points:
             ledger = [
                 {
                     "member_id": item.person.id,
@@ -380,7 +475,9 @@ async def award_batch(
     pending = await _judge(service, row, reward, wanted, now, result)
     views: dict[int, AwardView] = {}
     for batch in _chunks(pending, batch_size):
+        started = time.perf_counter()
         inserted = await _write(service, row, reward, batch, now, source)
+        result.timed("inserts", started)
         for item in batch:
             award_id = inserted.get(item.key)
             if award_id is None:  # taken by a concurrent writer since the read

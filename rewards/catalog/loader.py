@@ -52,7 +52,7 @@ from rewards.errors import CatalogError, CatalogProblem, TemplateRefused
 from rewards.functions.registry import FunctionKind, FunctionRegistry, default_registry
 from rewards.inputs import FILE_JSON, InputRefused, check_json_limits
 from rewards.inputs.text import document_text_problems
-from rewards.templates import check_template
+from rewards.templates import check_template, validate_message
 
 DEFAULT_EVENTS: dict[RewardKind, tuple[str, ...]] = {RewardKind.AUTOMATED: ("login",)}
 _EVENT_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
@@ -317,9 +317,12 @@ def _type_issues(kind: RewardKind, raw: Mapping[str, Any], parts: dict[str, Any]
 
 
 def _parse_reward(
-    raw: Mapping[str, Any], registry: FunctionRegistry | None
+    raw: Mapping[str, Any], registry: FunctionRegistry | None, render_messages: bool = True
 ) -> tuple[RewardDefinition | None, list[Issue]]:
-    """Validate one reward object; return the definition, or None and every issue found."""
+    """Validate one reward object; return the definition, or None and every issue found.
+
+    `render_messages`: render the message template against the sample context under the render
+    limits (`validate_message`); otherwise only check it."""
     issues: list[Issue] = []
     for key in raw:
         if key not in KNOWN_FIELDS:
@@ -358,7 +361,10 @@ def _parse_reward(
         issues.extend(_function_issues(raw, registry))
     if core is not None and core.message:
         try:
-            check_template(core.message)
+            if render_messages:
+                validate_message(core.message, reward=core.template_vars())
+            else:
+                check_template(core.message)
         except TemplateRefused as refused:
             issues.append(("message", str(refused)))
     kind = core.reward_type if core is not None else _kind_as_written(raw)
@@ -414,12 +420,19 @@ _DEFAULT: Any = object()
 
 
 def parse_catalog(
-    data: object, *, registry: FunctionRegistry | None = _DEFAULT
+    data: object,
+    *,
+    registry: FunctionRegistry | None = _DEFAULT,
+    render_messages: bool = True,
 ) -> list[RewardDefinition]:
     """Validate a whole catalogue; raise `CatalogError` with every problem of every reward.
 
     `registry` resolves function names; by default the process's (`default_registry()`). Pass
     None to skip the function checks (only for definitions that were checked when loaded).
+    `render_messages`: render each message template against a sample context under the render
+    limits, so one that fails or overruns is refused here, naming its reward (up to
+    `rewards.templates.TIME_LIMIT` per reward: off the event loop, like `load_file`); False only
+    for definitions that were rendered when loaded.
     """
     if registry is _DEFAULT:
         registry = default_registry()
@@ -443,7 +456,7 @@ def parse_catalog(
                 )
             else:
                 first_at[label] = position
-        definition, found = _parse_reward(raw, registry)
+        definition, found = _parse_reward(raw, registry, render_messages)
         issues.extend(found)
         if definition is not None and definition.job is not None and definition.job.id:
             owner = job_owner.setdefault(definition.job.id, label)
@@ -462,7 +475,7 @@ def parse_catalog(
 def definition_from_json(data: Mapping[str, Any]) -> RewardDefinition:
     """Rebuild a definition from its normalised JSON (as stored), without function checks: names
     were checked at load time and are resolved again when used."""
-    (definition,) = parse_catalog([dict(data)], registry=None)
+    (definition,) = parse_catalog([dict(data)], registry=None, render_messages=False)
     return definition
 
 

@@ -74,6 +74,18 @@ class RewardCore(BaseModel):
     awardee: tuple[PermissionEntry, ...] = ()
     conditions: dict[str, Any] = Field(default_factory=dict)
 
+    def template_vars(self) -> dict[str, object]:
+        """What a message template may read as `reward`."""
+        return {
+            "id": self.reward_id,
+            "name": self.reward,
+            "reward": self.reward,
+            "description": self.description,
+            "points": self.points,
+            "type": self.reward_type.value,
+            "category": self.reward_category,
+        }
+
     @field_validator("reward_type", mode="before")
     @classmethod
     def _known_type(cls, value: object) -> object:

@@ -10,6 +10,7 @@ PostgreSQL-only functions, dates passed as parameters rather than computed with 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -63,9 +64,34 @@ class EvaluationEnv(Protocol):
     def end_date(self) -> datetime: ...
 
 
+class RowsConnection(Connection, Protocol):
+    """What a members form needs beyond `fetchval`: all rows."""
+
+    async def fetch(self, sql: str, *args: object) -> list[tuple[object, ...]]: ...
+
+
+# Ids per ``IN`` list of a members form (well inside SQLite's bound-parameter limit).
+IDS_PER_QUERY = 500
+
+
+def placeholders(first: int, count: int) -> str:
+    """``$first, ..., $(first + count - 1)``: an ``IN`` list of `count` bound values."""
+    return ", ".join(f"${n}" for n in range(first, first + count))
+
+
+def id_chunks(members: Sequence[MemberRef]) -> list[list[int]]:
+    """The members' ids, sorted and unique, in lists of at most `IDS_PER_QUERY`."""
+    ids = sorted({m.id for m in members})
+    return [ids[i : i + IDS_PER_QUERY] for i in range(0, len(ids), IDS_PER_QUERY)]
+
+
 async def scalar_number(conn: Connection, sql: str, *args: object) -> int | float:
     """`fetchval` as a number: None (no rows, NULL aggregate) is 0."""
-    value = await conn.fetchval(sql, *args)
+    return as_number(await conn.fetchval(sql, *args))
+
+
+def as_number(value: object) -> int | float:
+    """A query's value as a number: None (no rows, NULL aggregate) is 0."""
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -27,6 +27,18 @@ whole population in a few set-based queries. The daily sweep over 100,000 member
 present, because one query per member is what made the original's sweep take hours; functions
 without one are still called per member, correctly but slowly.
 
+And a *members form* (``achievement_function(name, members=h)``), of the same shape, which reads
+the rows of the members it is given and nothing else (an ``IN`` list of their ids): the event
+hooks evaluate the workflow conditions of the few members a batch of events names with it, one
+query for all of them, where a batch form would read the population and the function alone would
+send a query per member.
+
+It may further declare a *passing form* (``passing=p``): ``async def p(env, conn, *, operator,
+threshold, **params) -> {member_id: value} | None`` answers "who passes" for the whole active
+population in one query (the comparison pushed into SQL), returning the values of a set of active
+members that includes every one who passes, or None when it cannot for that comparison (then the
+batch form runs). `env` offers ``today_in(zone)`` and the period (``start_date``, ``end_date``).
+
 A registration that does not fit (not async, wrong arity, a name taken by another callable) is a
 startup error, not a surprise at 4 PM when the lottery runs.
 """
@@ -83,6 +95,8 @@ class RegisteredFunction:
     kind: FunctionKind
     func: AsyncFunction
     batch: AsyncFunction | None = None
+    members: AsyncFunction | None = None
+    passing: AsyncFunction | None = None
 
     @property
     def summary(self) -> str:
@@ -127,15 +141,29 @@ def _check_shape(name: str, func: object, kind: FunctionKind) -> AsyncFunction:
 _DECLARED: dict[str, dict[str, RegisteredFunction]] = {}
 
 
+def _check_passing(name: str, passing: object) -> AsyncFunction:
+    if not inspect.iscoroutinefunction(passing):
+        raise TypeError(f"{name} (passing form): must be an async function, got {passing!r}")
+    return cast(AsyncFunction, passing)
+
+
 def _declare(
-    kind: FunctionKind, name: str | None, batch: AsyncFunction | None = None
+    kind: FunctionKind,
+    name: str | None,
+    batch: AsyncFunction | None = None,
+    members: AsyncFunction | None = None,
+    passing: AsyncFunction | None = None,
 ) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         full_name = name or f"{func.__module__}.{func.__qualname__}"
         checked = _check_shape(full_name, func, kind)
         if batch is not None:
             _check_shape(f"{full_name} (batch form)", batch, kind)
-        entry = RegisteredFunction(full_name, kind, checked, batch)
+        if members is not None:
+            _check_shape(f"{full_name} (members form)", members, kind)
+        if passing is not None:
+            _check_passing(full_name, passing)
+        entry = RegisteredFunction(full_name, kind, checked, batch, members, passing)
         _DECLARED.setdefault(func.__module__, {})[full_name] = entry
         setattr(func, _KIND_MARK, kind)
         return func
@@ -144,13 +172,18 @@ def _declare(
 
 
 def achievement_function(
-    name: str | None = None, *, batch: AsyncFunction | None = None
+    name: str | None = None,
+    *,
+    batch: AsyncFunction | None = None,
+    members: AsyncFunction | None = None,
+    passing: AsyncFunction | None = None,
 ) -> Callable[[F], F]:
     """Declare an achievement function, registered as `name` (default: ``module.function``).
 
-    `batch` is its optional set-based form (see the module docstring).
+    `batch` is its optional set-based form for a population, `members` for a few named members,
+    `passing` its optional "who passes" form (see the module docstring).
     """
-    return _declare(FunctionKind.ACHIEVEMENT, name, batch)
+    return _declare(FunctionKind.ACHIEVEMENT, name, batch, members, passing)
 
 
 def completion_callback(name: str | None = None) -> Callable[[F], F]:
@@ -181,11 +214,31 @@ class FunctionRegistry:
         self._functions[entry.name] = entry
 
     def register(
-        self, name: str, func: object, kind: FunctionKind, *, batch: object | None = None
+        self,
+        name: str,
+        func: object,
+        kind: FunctionKind,
+        *,
+        batch: object | None = None,
+        members: object | None = None,
+        passing: object | None = None,
     ) -> None:
         """Register a callable explicitly (tests, embedding applications)."""
         checked_batch = None if batch is None else _check_shape(f"{name} (batch form)", batch, kind)
-        self.add(RegisteredFunction(name, kind, _check_shape(name, func, kind), checked_batch))
+        checked_members = (
+            None if members is None else _check_shape(f"{name} (members form)", members, kind)
+        )
+        checked_passing = None if passing is None else _check_passing(name, passing)
+        self.add(
+            RegisteredFunction(
+                name,
+                kind,
+                _check_shape(name, func, kind),
+                checked_batch,
+                checked_members,
+                checked_passing,
+            )
+        )
 
     def load_module(self, module: str) -> list[str]:
         """Import `module` and register the functions it declares; return their names."""

@@ -8,9 +8,18 @@ belongs to the period when ``start <= day < end``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from rewards.functions.base import Connection, EvaluationEnv, MemberRef, scalar_number
+from rewards.functions.base import (
+    Connection,
+    EvaluationEnv,
+    MemberRef,
+    RowsConnection,
+    id_chunks,
+    placeholders,
+    scalar_number,
+)
 from rewards.functions.registry import achievement_function
 
 SALES_IN_PERIOD = (
@@ -25,7 +34,24 @@ async def sales_in_period(conn: Connection, member_id: int, env: EvaluationEnv) 
     return int(await scalar_number(conn, SALES_IN_PERIOD, member_id, first, end))
 
 
-@achievement_function("rewards.functions.sales.check_first_sale")
+_SOLD = (
+    "SELECT DISTINCT member_id FROM metric_record WHERE dataset = 'sales' "
+    "AND member_id IN ({ids}) AND name = 'sales_count' AND value > 0"
+)
+
+
+async def first_sales_of(
+    members: Sequence[MemberRef], env: object, conn: RowsConnection, **kwargs: Any
+) -> dict[int, int]:
+    """`check_first_sale` for the members given (their rows only), one query per 500."""
+    sold: set[int] = set()
+    for ids in id_chunks(members):
+        rows = await conn.fetch(_SOLD.format(ids=placeholders(1, len(ids))), *ids)
+        sold.update(int(str(member_id)) for (member_id,) in rows)
+    return {m.id: int(m.id in sold) for m in members}
+
+
+@achievement_function("rewards.functions.sales.check_first_sale", members=first_sales_of)
 async def check_first_sale(
     user: MemberRef, env: EvaluationEnv, conn: Connection, **kwargs: Any
 ) -> int:

@@ -9,6 +9,11 @@
 - `drain()` handles everything claimable now and returns when the queue is empty (as far as this
   process can see); an in-process lock makes a caller wait for a drain already under way, so
   `await core.hooks.drain()` is the point after which a kudos' hooks have run.
+- The handler takes a claimed batch at once (`EventService.handle_many`: the catalogue read once,
+  the workflows of every member the batch names evaluated together), so a burst of kudos costs
+  fewer statements than the same hooks one by one. When the batch fails, each of its hooks is
+  run alone: the one that fails is released for a retry, the others are finished (handling is
+  idempotent, so what the failed batch already did is not done twice).
 - `stop()` ends the loop, waits for spawned drains, and drains once more.
 """
 
@@ -18,7 +23,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from rewards.clock import Clock
@@ -35,7 +40,8 @@ LEASE = timedelta(seconds=60)
 BATCH = 50
 RETRY_AFTER = timedelta(seconds=30)
 
-Handler = Callable[[StagedHook], Awaitable[None]]
+# Handles a claimed batch; raising means "not handled" for all of them.
+Handler = Callable[[Sequence[StagedHook]], Awaitable[None]]
 
 
 class HookRunner:
@@ -49,6 +55,9 @@ class HookRunner:
         self._loop_task: asyncio.Task[None] | None = None
         self._spawned: set[asyncio.Task[int]] = set()
         self._stopping = False
+        # Counts `nudge` calls: a drain that sees none while it handled a short batch knows
+        # the queue held nothing more of this process's, and skips claiming again.
+        self._nudges = 0
 
     @property
     def running(self) -> bool:
@@ -56,6 +65,7 @@ class HookRunner:
 
     def nudge(self) -> None:
         """A commit staged hooks: drain soon (after the current turn has answered)."""
+        self._nudges += 1
         if self._stopping:
             return
         if self._loop_task is not None:
@@ -85,6 +95,7 @@ class HookRunner:
         async with self._lock:
             while True:
                 now = self.clock.now()
+                nudges = self._nudges
                 batch = await queue.claim(
                     self.db,
                     now=now,
@@ -94,18 +105,36 @@ class HookRunner:
                 )
                 if not batch:
                     return done
-                finished: list[int] = []
-                for hook in batch:
-                    if await self._handle(hook):
-                        finished.append(hook.id)
+                finished = await self._handle_batch(batch)
                 await queue.finish(self.db, finished)
                 done += len(finished)
                 self.handled += len(finished)
+                if len(batch) < BATCH and self._nudges == nudges:
+                    # The claim took every claimable row, and nothing this process committed
+                    # since staged more (a completion's ``badge.awarded`` would have nudged):
+                    # no need for another claim to find the queue empty. Rows of other
+                    # processes are the poll's.
+                    return done
+
+    async def _handle_batch(self, batch: list[StagedHook]) -> list[int]:
+        """Run a claimed batch; the ids of the rows that can go. A failed batch is run again
+        hook by hook, so one failing hook does not hold back the others."""
+        if len(batch) > 1:
+            try:
+                await self.handler(batch)
+                return [hook.id for hook in batch]
+            except Exception:
+                log.warning(
+                    "event hooks: a batch of %d failed; running them one by one",
+                    len(batch),
+                    exc_info=True,
+                )
+        return [hook.id for hook in batch if await self._handle(hook)]
 
     async def _handle(self, hook: StagedHook) -> bool:
         """Run one hook; True when its row can go (handled, or failed too often)."""
         try:
-            await self.handler(hook)
+            await self.handler([hook])
             return True
         except Exception as problem:
             if hook.attempts >= queue.MAX_ATTEMPTS:

@@ -25,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards.catalog.rules import AchievementRule
@@ -147,16 +149,40 @@ class BatchEnv:
         return self.todays[member_id]
 
 
+@dataclass(frozen=True)
+class PopulationEnv:
+    """The `env` of a passing form: today in any zone, and the reward's period."""
+
+    now: datetime
+    org_timezone: str
+    start_date: datetime
+    end_date: datetime
+
+    def today_in(self, zone_name: str | None) -> date:
+        return local_today(self.now, zone_name, self.org_timezone)
+
+
 class SqlConnection:
     """The seed's asyncpg-style connection over our `Database`.
 
     ``$n`` placeholders become bound parameters; on SQLite dates and datetimes are passed as the
     text SQLAlchemy stores them as, so comparisons with stored columns behave as on PostgreSQL.
-    Each call uses its own short read transaction, so concurrent per-member calls are safe.
+    Each call uses its own short read transaction, so concurrent per-member calls are safe;
+    given a `session`, every call runs on it instead (one transaction for a few members' calls
+    made one after another, as the event hooks' workflow evaluation does).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, session: AsyncSession | None = None) -> None:
         self.db = db
+        self.session = session
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        if self.session is not None:
+            yield self.session
+            return
+        async with self.db.read() as session:
+            yield session
 
     @property
     def dialect(self) -> str:
@@ -177,12 +203,12 @@ class SqlConnection:
 
     async def fetch(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         statement, params = self._statement(sql, args)
-        async with self.db.read() as session:
+        async with self._reading() as session:
             return [tuple(row) for row in (await session.execute(statement, params)).all()]
 
     async def fetchrow(self, sql: str, *args: object) -> tuple[Any, ...] | None:
         statement, params = self._statement(sql, args)
-        async with self.db.read() as session:
+        async with self._reading() as session:
             row = (await session.execute(statement, params)).first()
         return tuple(row) if row is not None else None
 
@@ -244,9 +270,28 @@ async def achievements(
 ) -> list[Candidate]:
     """Active members (in `within`, when given) whose function value passes the threshold."""
     entry = registry.get(rule.function_path, FunctionKind.ACHIEVEMENT)
-    members = await active_members(ctx.db, within)
     conn = SqlConnection(ctx.db)
     org = ctx.settings.timezone
+    if within is None and entry.passing is not None:
+        # The whole population, asked "who passes" in one query: no member loaded to be asked.
+        found = await entry.passing(
+            PopulationEnv(ctx.now, org, period.start, period.end),
+            conn,
+            operator=rule.operator,
+            threshold=rule.threshold,
+            **dict(rule.function_params),
+        )
+        if found is not None:
+            return [
+                Candidate(
+                    member_id=member_id,
+                    key=f"achievement:{period.label}",
+                    args={"value": value, "threshold": rule.threshold},
+                )
+                for member_id, value in sorted(found.items())
+                if passes(value, rule)
+            ]
+    members = await active_members(ctx.db, within)
     by_zone: dict[str | None, date] = {}  # a handful of zones among 100,000 members
     todays = {}
     for m in members:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,6 +109,9 @@ class EvaluationReport:
     announcement_id: int | None = None
     note: str | None = None
     error: str | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage: "evaluation", the batch award's ("award keys", "people", "judging",
+    "inserts"), "events", "announcement"."""
 
     @property
     def awarded_ids(self) -> list[int]:
@@ -261,7 +265,9 @@ async def _evaluate(
     if not definition.enabled:
         report.note = f"{definition.reward} is switched off."
         return report
+    started = time.perf_counter()
     report.candidates = await _candidates(core, definition, now, run_key, report)
+    report.stages["evaluation"] = time.perf_counter() - started
     # One batch award (`rewards.awarding.batch`): the pipeline's rules judged over set-based
     # reads, ~1,000 awards per transaction; a key already taken (a once-only reward they hold,
     # this period's or this occurrence's award) is a skip, so an hourly re-run writes nothing.
@@ -276,13 +282,23 @@ async def _evaluate(
     )
     report.awarded = result.awarded
     report.skipped = result.skipped
+    report.stages.update(result.stages)
+    started = time.perf_counter()
     if report.awarded:
         await core.events.emit_many_safely(
             BADGE_AWARDED,
             {v.member_id: {"award_id": v.id, "reward_id": v.reward_id} for v in report.awarded},
         )
+    started = _timed(report, "events", started)
     report.announcement_id = await _announce(core, definition, now, run_key, report.awarded)
+    _timed(report, "announcement", started)
     return report
+
+
+def _timed(report: EvaluationReport, stage: str, since: float) -> float:
+    now = time.perf_counter()
+    report.stages[stage] = now - since
+    return now
 
 
 async def evaluate_reward(

@@ -1,57 +1,65 @@
 """RandomUsers: a recorded, reproducible, weighted draw without replacement.
 
-- The eligible set is loaded in one query, sorted by member id: active members matching the
-  rule's `filters` (departments, job codes, groups, minimum tenure in the organisation's zone),
-  minus the members who won this reward (a non-revoked award) in the `recent_winner_days` before
-  the draw when `exclude_recent_winners` is set.
-- The draw (algorithm 2, recorded as ``parameters["algorithm"]``) costs O(count) random numbers,
-  not one per eligible member: with ``random.Random(seed)`` over the eligible ids in id order,
-  an unweighted draw is ``rng.sample(range(n), count)``; a weighted one draws successively, each
-  pick with probability weight / the weight still in the draw (bisecting the cumulative weights,
-  re-drawing a member already picked, and rebuilding the sums without the picked after a few
-  re-draws in a row). The chance of being drawn first is exactly weight / total weight.
-- Draws recorded before algorithm 2 (no ``algorithm`` in their parameters) used algorithm 1,
+- The eligible set: active members matching the rule's `filters` (departments, job codes,
+  groups, minimum tenure in the organisation's zone), minus the members who won this reward (a
+  non-revoked award) in the `recent_winner_days` before the draw when `exclude_recent_winners`
+  is set (`rewards.rules.lottery_sql.conditions`).
+- New draws use algorithm 3 (recorded as ``parameters["algorithm"]``, see
+  `rewards.rules.lottery_sql`): Python proposes ranks with ``random.Random(seed)`` and the
+  database, in one pass over the eligible members, returns their count, the hash of their ids
+  and the member (and weight class) at each proposed rank; weighted draws accept a proposal with
+  probability weight / bound. O(count) values cross the wire, not the eligible set.
+- Algorithm 2 (recorded ``"algorithm": 2``) loaded every eligible id in id order and drew in
+  memory with O(count) random numbers: unweighted ``rng.sample(range(n), count)``; weighted
+  successively, each pick with probability weight / the weight still in the draw (bisecting the
+  cumulative weights, re-drawing a member already picked, rebuilding the sums after a few
+  re-draws in a row). Draws recorded before it (no ``algorithm``) used algorithm 1,
   Efraimidis-Spirakis: every eligible member, in id order, gets one ``u`` from the seeded
-  generator and the key ``log(u) / weight``; the `count` largest keys win. `verify` replays each
-  run with the algorithm it was drawn with, so every recorded draw still reproduces.
-- On PostgreSQL the eligible ids (and, for weights, departments and job codes) come back as one
-  row of arrays (``array_agg ... ORDER BY id``), not 100,000 rows: a draw over 100,000 eligible
-  members is a query, a hash of the ids and ``count`` random numbers.
+  generator and the key ``log(u) / weight``; the `count` largest keys win. Both are kept
+  (`_eligible`, `replay`) so that `verify` replays every run with the algorithm it was drawn
+  with and every recorded draw still reproduces.
 - `within` (a RandomUsers rule AND-ed with other rules) narrows the eligible set to the members
   who passed the other rules, and `exclude` removes members who could not receive the reward
   (a once-only reward they already hold); both id lists are recorded with the run's parameters
   so `verify` narrows the same way.
 - Every draw is recorded in `lottery_run` under its unique `draw_key` with the seed, the size and
-  sha256 of the eligible ids, the winners and the parameters, so a restart or a second replica
-  returns the recorded run instead of drawing again, and `verify` can re-run it.
+  sha256 of the eligible ids (comma-joined, ascending, for every algorithm), the winners and the
+  parameters, so a restart or a second replica returns the recorded run instead of drawing
+  again, and `verify` can re-run it.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 import math
 import random
 import secrets
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from rewards.catalog.rules import RandomUsers
-from rewards.clock import as_utc, local_today
+from rewards.clock import as_utc
 from rewards.rules.base import Candidate, EvalContext
+from rewards.rules.lottery_sql import (
+    Outcome,
+    conditions,
+    draw_v3,
+    eligible_hash,
+    replay_classes,
+)
 from rewards.services import outbox
 from rewards.services._subjects import load_people
 from rewards.store.db import Database
-from rewards.store.models import Award, LotteryRun, Member, MemberGroup, Reward
+from rewards.store.models import LotteryRun, Member, MemberGroup, Reward
 
 
 @dataclass(frozen=True)
@@ -85,13 +93,13 @@ class VerifyResult:
     names: dict[int, str] = field(default_factory=dict)
 
 
-def eligible_hash(ids: Sequence[int]) -> str:
-    """sha256 of the comma-joined sorted member ids."""
-    return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()
+__all__ = ["ALGORITHM", "draw", "eligible_hash", "replay", "rule_of", "verify"]
 
-
-ALGORITHM = 2
-"""The sampling algorithm new draws use and record (see the module docstring)."""
+ALGORITHM = 3
+"""The algorithm new draws use and record (`rewards.rules.lottery_sql`)."""
+IN_MEMORY_ALGORITHM = 2
+"""What `replay` draws with by default: the nomination tie-breaks are recorded as
+``replay(seed, tied, {}, 1)`` and must keep reproducing."""
 LEGACY_ALGORITHM = 1
 """Runs recorded without an ``algorithm`` parameter were drawn with this one."""
 _REBUILD_AFTER = 8  # re-draws in a row before the cumulative weights drop the picked members
@@ -102,16 +110,22 @@ def replay(
     ids: Sequence[int],
     weights_by_id: Mapping[int, float],
     count: int,
-    algorithm: int = ALGORITHM,
+    algorithm: int = IN_MEMORY_ALGORITHM,
 ) -> list[int]:
     """The winners of a draw, in draw order; pure and deterministic.
 
     `ids` are taken in ascending order whatever order they are given in; a missing weight is 1.
     `algorithm` is the one the draw was made with (1 for runs recorded before algorithm 2).
+    Algorithm 3 weighs by class, not by member: here only unweighted (see
+    `rewards.rules.lottery_sql.replay_classes` for the weighted form).
     """
     if algorithm == LEGACY_ALGORITHM:
         return _replay_v1(seed, ids, weights_by_id, count)
-    if algorithm != ALGORITHM:
+    if algorithm == ALGORITHM:
+        if any(float(w) != 1.0 for w in weights_by_id.values()):
+            raise ValueError("algorithm 3 weighs classes: use lottery_sql.replay_classes")
+        return replay_classes(seed, [(int(i), 0) for i in ids], None, count)
+    if algorithm != IN_MEMORY_ALGORITHM:
         raise ValueError(f"unknown lottery algorithm {algorithm}")
     return _replay_v2(seed, ids, weights_by_id, count)
 
@@ -188,33 +202,8 @@ async def _eligible(
     within: Collection[int] | None = None,
     exclude: Collection[int] | None = None,
 ) -> Eligible:
-    criteria = rule.filters
-    conditions: list[Any] = [col(Member.active).is_(True)]
-    if criteria.departments:
-        conditions.append(col(Member.department).in_(criteria.departments))
-    if criteria.job_codes:
-        conditions.append(col(Member.job_code).in_(criteria.job_codes))
-    if criteria.groups:
-        conditions.append(
-            exists().where(
-                col(MemberGroup.member_id) == col(Member.id),
-                col(MemberGroup.name).in_(criteria.groups),
-            )
-        )
-    if criteria.min_tenure_days:
-        latest = local_today(now, None, org_zone) - timedelta(days=criteria.min_tenure_days)
-        conditions.append(and_(col(Member.hire_date).is_not(None), col(Member.hire_date) <= latest))
-    if rule.exclude_recent_winners:
-        moment = as_utc(now)
-        conditions.append(
-            ~exists().where(
-                col(Award.member_id) == col(Member.id),
-                col(Award.reward_id) == reward_id,
-                col(Award.revoked_at).is_(None),
-                col(Award.awarded_at) >= moment - timedelta(days=rule.recent_winner_days),
-                col(Award.awarded_at) < moment,
-            )
-        )
+    """Algorithms 1 and 2 (verify only): every eligible id, sorted, and each one's weight."""
+    where = conditions(reward_id, rule, now, org_zone)
     weighted = rule.weights is not None
     columns: list[Any] = [col(Member.id)]
     if weighted:
@@ -223,10 +212,10 @@ async def _eligible(
         # One row of arrays instead of a row per member: the driver decodes an int array of
         # 100,000 in a few ms, where 100,000 result rows cost hundreds.
         arrays = [func.array_agg(aggregate_order_by(c, col(Member.id))) for c in columns]
-        row = (await session.execute(select(*arrays).where(*conditions))).one()
+        row = (await session.execute(select(*arrays).where(*where))).one()
         found = [list(values or ()) for values in row]
     else:
-        rows = await session.execute(select(*columns).where(*conditions).order_by(columns[0]))
+        rows = await session.execute(select(*columns).where(*where).order_by(columns[0]))
         found = [list(values) for values in zip(*rows.all(), strict=True)] or [[] for _ in columns]
     ids: list[int] = found[0]  # ints from both drivers, in id order
     keep: list[int] | None = None
@@ -332,17 +321,17 @@ async def draw(
             existing = await _recorded(session, draw_key)
             if existing is not None:
                 return _result(existing, created=False)
-            eligible = await _eligible(
-                session, ctx.reward_id, rule, ctx.now, org_zone, within, exclude
-            )
             seed = secrets.token_hex(16)
+            outcome = await draw_v3(
+                session, ctx.reward_id, rule, ctx.now, org_zone, seed, within, exclude
+            )
             run = LotteryRun(
                 reward_id=ctx.reward_id,
                 draw_key=draw_key,
                 seed=seed,
-                eligible_count=len(eligible.ids),
-                eligible_hash=eligible.hash,
-                winners=replay(seed, eligible.ids, eligible.weights, rule.count, ALGORITHM),
+                eligible_count=outcome.eligible_count,
+                eligible_hash=outcome.eligible_hash,
+                winners=outcome.winners,
                 parameters=_parameters(rule, ctx.now, org_zone, within, exclude),
                 drawn_at=as_utc(ctx.now),
             )
@@ -397,7 +386,15 @@ async def verify(db: Database, run_id: int) -> VerifyResult | None:
         org_zone = str(run.parameters.get("timezone") or "UTC")
         within = run.parameters.get("within")
         exclude = run.parameters.get("exclude")
-        eligible = await _eligible(session, run.reward_id, rule, now, org_zone, within, exclude)
+        algorithm = int(run.parameters.get("algorithm") or LEGACY_ALGORITHM)
+        if algorithm == ALGORITHM:
+            outcome = await draw_v3(
+                session, run.reward_id, rule, now, org_zone, run.seed, within, exclude
+            )
+        else:
+            eligible = await _eligible(session, run.reward_id, rule, now, org_zone, within, exclude)
+            recomputed = replay(run.seed, eligible.ids, eligible.weights, rule.count, algorithm)
+            outcome = Outcome(len(eligible.ids), eligible.hash, recomputed)
         reward_name = await session.scalar(select(Reward.name).where(Reward.id == run.reward_id))
         winner_ids = {int(w) for w in run.winners}
         names: dict[int, str] = {}
@@ -406,14 +403,12 @@ async def verify(db: Database, run_id: int) -> VerifyResult | None:
                 col(Member.id).in_(winner_ids)
             )
             names = {int(i): str(n) for i, n in (await session.execute(named)).all()}
-    algorithm = int(run.parameters.get("algorithm") or LEGACY_ALGORITHM)
-    recomputed = replay(run.seed, eligible.ids, eligible.weights, rule.count, algorithm)
     return VerifyResult(
         run=run,
-        recomputed_winners=recomputed,
-        matches=recomputed == [int(w) for w in run.winners],
-        eligible_hash_matches=eligible.hash == run.eligible_hash,
-        current_eligible_count=len(eligible.ids),
+        recomputed_winners=outcome.winners,
+        matches=outcome.winners == [int(w) for w in run.winners],
+        eligible_hash_matches=outcome.eligible_hash == run.eligible_hash,
+        current_eligible_count=outcome.eligible_count,
         reward_name=reward_name,
         names=names,
     )

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -39,6 +41,7 @@ from rewards.errors import (
     NotAvailable,
     NotFound,
     SelfAward,
+    TemplateRefused,
     UnknownMember,
     UnknownReward,
 )
@@ -50,7 +53,7 @@ from rewards.services.admins import is_admin
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.models import ApiKey, Award, LedgerEntry, Reward
-from rewards.templates import render
+from rewards.templates import env_variables, in_thread, render
 
 MAX_MESSAGE = 1000
 
@@ -213,6 +216,39 @@ class AwardService:
                 f"{minutes} minute{'s' if minutes != 1 else ''}."
             )
 
+    def _custom_message(self, message: str | None) -> str | None:
+        """The giver's own message, stripped (None: none given, the reward's template applies)."""
+        if message is None:
+            return None
+        message = check_text(message.strip(), "message")
+        if len(message) > MAX_MESSAGE:
+            raise InvalidInput(
+                f"The message is too long ({len(message)} characters; at most {MAX_MESSAGE})."
+            )
+        return message or None
+
+    def _template_job(
+        self,
+        reward: RewardCore,
+        receiver: Person,
+        giver: Person | None,
+        now: datetime,
+        args: dict[str, Any],
+    ) -> Callable[[], str]:
+        """The render of `reward`'s message template for this award, to run in a template
+        thread (`rewards.templates.in_thread`); refusals name the reward."""
+        assert reward.message is not None
+        local = local_now(now, receiver.timezone, self.settings.timezone)
+        return partial(
+            render,
+            reward.message,
+            user=receiver.template_vars(),
+            reward=reward.template_vars(),
+            env=env_variables(local, giver.display_name if giver else None),
+            args=args,
+            label=template_label(reward),
+        )
+
     def _message(
         self,
         reward: RewardCore,
@@ -222,42 +258,31 @@ class AwardService:
         message: str | None,
         args: dict[str, Any],
     ) -> str | None:
-        if message is not None:
-            message = check_text(message.strip(), "message")
-            if len(message) > MAX_MESSAGE:
-                raise InvalidInput(
-                    f"The message is too long ({len(message)} characters; at most {MAX_MESSAGE})."
-                )
-            if message:
-                return message
-        if reward.message:
-            local = local_now(now, receiver.timezone, self.settings.timezone)
-            env = {
-                "timestamp": local.isoformat(),
-                "date": local.date().isoformat(),
-                "year": local.year,
-                "month_name": local.strftime("%B"),
-                "day_name": local.strftime("%A"),
-                "timezone": str(local.tzinfo),
-                "giver": giver.display_name if giver else None,
-            }
-            reward_vars = {
-                "id": reward.reward_id,
-                "name": reward.reward,
-                "reward": reward.reward,
-                "description": reward.description,
-                "points": reward.points,
-                "type": reward.reward_type.value,
-                "category": reward.reward_category,
-            }
-            return render(
-                reward.message,
-                user=receiver.template_vars(),
-                reward=reward_vars,
-                env=env,
-                args=args,
-            )
-        return None
+        """The award's message, rendered in this thread (a template thread: `award_batch`)."""
+        text = self._custom_message(message)
+        if text is None and reward.message:
+            return self._template_job(reward, receiver, giver, now, args)()
+        return text
+
+    async def _message_off_loop(
+        self,
+        reward: RewardCore,
+        receiver: Person,
+        giver: Person | None,
+        now: datetime,
+        message: str | None,
+        args: dict[str, Any],
+    ) -> str | None:
+        """The award's message; a template renders in a template thread, under its limits, so
+        the event loop keeps serving (and this transaction waits at most the time limit)."""
+        text = self._custom_message(message)
+        if text is None and reward.message:
+            job = self._template_job(reward, receiver, giver, now, args)
+            try:
+                return await in_thread(job, label=template_label(reward))
+            except TemplateRefused as refused:
+                raise TemplateRefused(f"{refused}.") from None
+        return text
 
     def _duplicate_sentence(self, reward: RewardCore, receiver: Person, key: str) -> str:
         if ":k:" in key:
@@ -306,7 +331,7 @@ class AwardService:
                 self.check_available(reward, receiver, now)
                 await self._check_cooldown(session, reward, receiver, now)
                 key = self.award_key(reward, receiver, now, idempotency_key)
-                text = self._message(reward, receiver, giver, now, message, args)
+                text = await self._message_off_loop(reward, receiver, giver, now, message, args)
                 award = Award(
                     reward_id=reward.reward_id,
                     member_id=receiver.id,
@@ -473,6 +498,11 @@ class AwardService:
                     continue
                 result.append(reward)
             return result
+
+
+def template_label(reward: RewardCore) -> str:
+    """How a refused message template is named to people (the sentence then ends in a ".")."""
+    return f"The message template of reward {reward.reward_id} ({reward.reward})"
 
 
 def _person(people: dict[int, Person], member_id: int | None) -> Person:

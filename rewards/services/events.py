@@ -22,8 +22,9 @@ loses none. A chat turn's ``login`` (`touch`) is staged the same way. An event t
 undoes the kudos or award that caused it: those are already committed, and a missing bonus
 badge is better than a lost kudos.
 
-Every hook concerns only the member the event names: the listeners are read from the catalogue,
-the awards and the workflow evaluation look up that member alone.
+Every hook concerns only the members the events name: the listeners are read from the catalogue
+(once for a batch of staged events), the awards and the workflow evaluation look up those members
+alone, a batch of them together (`handle_many`).
 
 Event awards are not announced in channels (a daily login bonus would flood them); the award
 itself is what the member sees on `/me`.
@@ -32,9 +33,9 @@ itself is what the member sees on `/me`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import col, select
 
@@ -70,6 +71,48 @@ def event_names(definition: RewardDefinition) -> tuple[str, ...]:
     return tuple(event.name for event in definition.events) or DEFAULT_EVENTS
 
 
+class Fired(NamedTuple):
+    """One event as the hooks see it: its name, the member it names, its payload."""
+
+    name: str
+    member_id: int
+    payload: dict[str, Any]
+
+
+# What runs after the Automated Badges of a set of events: the events, and the enabled
+# definitions the emission read once for all of them (the workflow engine takes its workflows
+# from them instead of reading the catalogue again).
+EventsHook = Callable[[Sequence[Fired], Sequence[RewardDefinition]], Awaitable[None]]
+
+
+def _award_key(
+    name: str, occurrence: str | None, member_id: int, d: RewardDefinition
+) -> str | None:
+    """A repeatable badge without a timeframe is keyed by the event's occurrence, so the same
+    happening awards it once however often it is handled."""
+    if occurrence and d.multiple and d.timeframe is None:
+        return f"{name}:{occurrence}:m{member_id}"
+    return None
+
+
+def _listening(definitions: Sequence[RewardDefinition], name: str) -> list[RewardDefinition]:
+    return [d for d in definitions if d.kind is RewardKind.AUTOMATED and name in event_names(d)]
+
+
+def _rounds(staged: Sequence[StagedHook]) -> list[list[StagedHook]]:
+    """`staged` split so that no member appears twice in a round (a batch award takes each
+    member once; two kudos to the same person in one batch are two awards)."""
+    rounds: list[list[StagedHook]] = []
+    seen: dict[int, int] = {}
+    for hook in staged:
+        n = seen.get(hook.member_id, 0)
+        seen[hook.member_id] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(hook)
+    return rounds
+
+
 class EventService:
     """Emits events; `awards` is set by the `Core` once the award service exists."""
 
@@ -78,21 +121,21 @@ class EventService:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.awards: AwardService = AwardService(db, settings, self.clock)
-        # Called with (event name, member id, payload) after every emission: the workflow
+        # Called after every emission with its events, at once for a batch: the workflow
         # engine's auto-evaluation (`rewards.services.workflows`). A failing hook is logged,
         # never raised.
-        self.hooks: list[Callable[[str, int, dict[str, Any]], Awaitable[None]]] = []
-        # A hook's form for many members at once (`emit_many`), keyed by the per-member hook:
-        # a sweep's 30,000 ``badge.awarded`` must not read the workflows 30,000 times.
-        self.bulk_hooks: dict[
-            Callable[[str, int, dict[str, Any]], Awaitable[None]],
-            Callable[[str, list[int]], Awaitable[None]],
-        ] = {}
+        self.hooks: list[EventsHook] = []
 
     async def listeners(self, name: str) -> list[RewardDefinition]:
         """Enabled Automated Badges fired by event `name`."""
-        automated = await list_definitions(self.db, kind=RewardKind.AUTOMATED)
-        return [d for d in automated if name in event_names(d)]
+        return _listening(await list_definitions(self.db, kind=RewardKind.AUTOMATED), name)
+
+    async def _after(self, fired: Sequence[Fired], definitions: Sequence[RewardDefinition]) -> None:
+        for hook in self.hooks:
+            try:
+                await hook(fired, definitions)
+            except Exception:
+                log.exception("event hook for %d events failed", len(fired))
 
     async def emit(
         self,
@@ -112,11 +155,9 @@ class EventService:
         `now` is accepted for callers that know the event's time; awards are stamped by the
         clock.
         """
+        definitions = await list_definitions(self.db)  # once: the badges and the workflows
         made: list[AwardView] = []
-        for definition in await self.listeners(name):
-            key = None
-            if occurrence and definition.multiple and definition.timeframe is None:
-                key = f"{name}:{occurrence}:m{member_id}"
+        for definition in _listening(definitions, name):
             try:
                 made.append(
                     await self.awards.award(
@@ -124,32 +165,58 @@ class EventService:
                         member_id,
                         source=AwardSource.EVENT,
                         args=dict(payload or {}),
-                        idempotency_key=key,
+                        idempotency_key=_award_key(name, occurrence, member_id, definition),
                     )
                 )
             except _SKIPS:
                 continue
-        for hook in self.hooks:
-            try:
-                await hook(name, member_id, dict(payload or {}))
-            except Exception:
-                log.exception("event %s hook for member %s failed", name, member_id)
+        await self._after([Fired(name, member_id, dict(payload or {}))], definitions)
         return made
 
     async def handle(self, hook: StagedHook) -> None:
-        """Run one staged event (`rewards.hooks`): `emit` with the occurrence it was staged
-        with, so running it twice awards once. Raises when the database fails (the row is then
-        retried)."""
-        await self.emit(hook.name, hook.member_id, hook.payload, occurrence=hook.occurrence)
+        """Run one staged event (`rewards.hooks`): see `handle_many`."""
+        await self.handle_many([hook])
+
+    async def handle_many(self, staged: Sequence[StagedHook]) -> None:
+        """Run a batch of staged events (`rewards.hooks`), each as `emit` with the occurrence it
+        was staged with (so running one twice awards once), but together: the catalogue is read
+        once, each listening Automated Badge is awarded to the batch's members through the batch
+        path (`rewards.awarding.batch`), and the workflows of all the members are evaluated in
+        one pass. Raises when the database fails (the runner then retries the hooks one by
+        one)."""
+        if not staged:
+            return
+        definitions = await list_definitions(self.db)
+        by_name: dict[str, list[StagedHook]] = {}
+        for hook in staged:
+            by_name.setdefault(hook.name, []).append(hook)
+        for name, group in by_name.items():
+            for definition in _listening(definitions, name):
+                for members in _rounds(group):
+                    wanted = [
+                        Wanted(
+                            h.member_id,
+                            _award_key(name, h.occurrence, h.member_id, definition),
+                            dict(h.payload),
+                        )
+                        for h in members
+                    ]
+                    await award_batch(
+                        self.awards, definition.reward_id, wanted, source=AwardSource.EVENT
+                    )
+        await self._after(
+            [Fired(h.name, h.member_id, dict(h.payload)) for h in staged], definitions
+        )
 
     async def emit_many(self, name: str, payloads: dict[int, dict[str, Any]]) -> list[AwardView]:
         """`emit` for many members at once (`payloads`: {member id: payload}): each listening
-        Automated Badge is awarded through the batch path (`rewards.awarding.batch`), and each
-        hook runs once in its bulk form when it has one, else once per member."""
+        Automated Badge is awarded through the batch path (`rewards.awarding.batch`), and the
+        hooks run once for all of them."""
         made: list[AwardView] = []
         if not payloads:
             return made
-        for definition in await self.listeners(name):
+        definitions = await list_definitions(self.db)
+        for definition in _listening(definitions, name):
             result = await award_batch(
                 self.awards,
                 definition.reward_id,
@@ -157,19 +224,7 @@ class EventService:
                 source=AwardSource.EVENT,
             )
             made += result.awarded
-        members = list(payloads)
-        for hook in self.hooks:
-            bulk = self.bulk_hooks.get(hook)
-            calls: list[tuple[Any, Awaitable[None]]] = (
-                [(members, bulk(name, members))]
-                if bulk is not None
-                else [(m, hook(name, m, dict(payloads[m]))) for m in members]
-            )
-            for who, call in calls:
-                try:
-                    await call
-                except Exception:
-                    log.exception("event %s hook for %s failed", name, who)
+        await self._after([Fired(name, m, dict(p)) for m, p in payloads.items()], definitions)
         return made
 
     async def emit_many_safely(

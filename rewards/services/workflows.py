@@ -15,8 +15,10 @@ A member works through a Workflow Badge's ordered `workflow` steps in an *enrolm
   steps from the first unfinished one and stops at the first that is not (yet) done, so a later
   step never completes before an earlier one. With `auto_evaluation` (the default) the sweep and
   every event (``login``, ``kudos.*``, ``badge.awarded``) evaluate the member's workflows and
-  advance through every step that holds; without it nothing is evaluated automatically, and an
-  explicit `evaluate` advances at most one step.
+  advance through every step that holds (a batch of events, `on_fired`, evaluates all the members
+  it names together: their enrolments, steps done and rows are one read each, first enrolments
+  one insert; only the achievement functions are called per member); without it nothing is
+  evaluated automatically, and an explicit `evaluate` advances at most one step.
 - **Completion** awards the badge through the award service with the idempotency key
   ``workflow:{enrollment id}``: once per enrolment, however many processes race. Then the
   enrolment is switched to completed by a conditional update (only one caller wins), and the
@@ -46,12 +48,14 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from rewards.catalog.loader import RewardDefinition
 from rewards.catalog.model import RewardKind
-from rewards.catalog.permissions import allows
+from rewards.catalog.permissions import Subject, allows
 from rewards.catalog.workflow import StepCondition, WorkflowStep
 from rewards.clock import Clock, SystemClock, local_today
 from rewards.errors import (
@@ -65,6 +69,7 @@ from rewards.errors import (
 )
 from rewards.functions.registry import FunctionKind, FunctionRegistry
 from rewards.rules.achievement import (
+    BatchEnv,
     MemberEnv,
     MemberInfo,
     SqlConnection,
@@ -78,14 +83,24 @@ from rewards.services.admins import is_admin
 from rewards.services.announcements import AnnouncedItem, announce
 from rewards.services.awards import AwardService, AwardSource, AwardView
 from rewards.services.catalog import get_definition, list_definitions
-from rewards.services.events import EventService
+from rewards.services.events import EventService, Fired
 from rewards.settings import Settings
 from rewards.store.db import Database
-from rewards.store.models import Award, Member, WorkflowEnrollment, WorkflowStepDone
+from rewards.store.models import (
+    Award,
+    Member,
+    MemberGroup,
+    WorkflowEnrollment,
+    WorkflowStepDone,
+)
 
 log = logging.getLogger(__name__)
 
 ACTIVE, COMPLETED = "active", "completed"
+ENROLLMENT_TABLE = WorkflowEnrollment.__table__  # type: ignore[attr-defined]
+# Members evaluated together by a batch of events; each pass reads their enrolments, steps and
+# rows with one ``IN`` list each.
+MEMBERS_PER_PASS = 500
 ANNOUNCEMENT_KIND = "workflow_completed"
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -193,8 +208,7 @@ class WorkflowService:
         self.awards = awards
         self._functions = functions
         if events is not None:
-            events.hooks.append(self.on_event)
-            events.bulk_hooks[self.on_event] = self.on_events
+            events.hooks.append(self.on_fired)
 
     # --- definitions and people ---------------------------------------------------------------
 
@@ -357,20 +371,32 @@ class WorkflowService:
             )
             return {int(i): at for i, at in rows.all()}
 
-    async def _condition_holds(
-        self, definition: RewardDefinition, step: WorkflowStep, member: MemberInfo, now: datetime
-    ) -> bool:
+    async def _values(
+        self,
+        definition: RewardDefinition,
+        step: WorkflowStep,
+        members: Sequence[MemberInfo],
+        now: datetime,
+    ) -> dict[int, object]:
+        """The step's achievement function for each of `members`: its members form when it has
+        one (one query for them all), else one call per member (a batch form answers for the
+        whole population: never for the few members an event names)."""
         assert step.condition is not None
         entry = self._functions().get(step.condition.function_path, FunctionKind.ACHIEVEMENT)
         timeframe = definition.timeframe.value if definition.timeframe is not None else None
         period = reward_period(timeframe, now, self.settings.timezone)
-        env = MemberEnv(
-            local_today(now, member.timezone, self.settings.timezone), period.start, period.end
-        )
-        value = await entry.func(
-            member, env, SqlConnection(self.db), **dict(step.condition.function_params)
-        )
-        return condition_passes(value, step.condition)
+        params = dict(step.condition.function_params)
+        values: dict[int, object] = {}
+        todays = {m.id: local_today(now, m.timezone, self.settings.timezone) for m in members}
+        async with self.db.read() as session:  # one transaction for the members' calls
+            conn = SqlConnection(self.db, session)
+            if entry.members is not None:
+                together = BatchEnv(todays, period.start, period.end)
+                return dict(await entry.members(list(members), together, conn, **params))
+            for member in members:
+                env = MemberEnv(todays[member.id], period.start, period.end)
+                values[member.id] = await entry.func(member, env, conn, **params)
+        return values
 
     async def _record_step(
         self,
@@ -430,30 +456,76 @@ class WorkflowService:
     ) -> CompletionResult | None:
         """Complete every following step whose condition holds, in order; complete the
         workflow when every step is done."""
-        done = await self._done_steps(enrollment_id)
-        member: MemberInfo | None = None
-        advanced = 0
+        progress = _Progress(enrollment_id, member_id, await self._done_steps(enrollment_id))
+        results = await self._advance_many(
+            definition, [progress], None, now=now, max_steps=max_steps, report=report
+        )
+        return results[0] if results else None
+
+    async def _advance_many(
+        self,
+        definition: RewardDefinition,
+        enrolments: Sequence[_Progress],
+        members: dict[int, MemberInfo] | None,
+        *,
+        now: datetime,
+        max_steps: int | None = None,
+        report: EvaluationReport | None = None,
+    ) -> list[CompletionResult]:
+        """`_advance` for several enrolments of one workflow, step by step: each enrolment
+        stops at its first step that is not (yet) done, as alone. `members`: the active members
+        already read ({} or a missing id: not active); None reads them when a condition needs
+        them."""
+        lazy = members is None
+        known: dict[int, MemberInfo] = {} if members is None else members
+        looked_up: set[int] = set()
+        stopped: set[int] = set()
+        advanced: dict[int, int] = {}
         for index, step in enumerate(definition.workflow):
-            if index in done:
+            asking: list[_Progress] = []
+            for item in enrolments:
+                if item.enrollment_id in stopped or index in item.done:
+                    continue
+                steps_taken = advanced.get(item.enrollment_id, 0)
+                if step.condition is None or (max_steps is not None and steps_taken >= max_steps):
+                    stopped.add(item.enrollment_id)
+                    continue
+                asking.append(item)
+            if not asking:
                 continue
-            if step.condition is None or (max_steps is not None and advanced >= max_steps):
-                break
-            if member is None:
-                found = await active_members(self.db, {member_id})
-                if not found:
-                    return None
-                member = found[0]
-            if not await self._condition_holds(definition, step, member, now):
-                break
-            if await self._record_step(
-                enrollment_id, index, step, now=now, source="evaluation", by=None
-            ):
-                await self._step_callbacks(definition, step, member_id, now)
-            done[index] = now
-            advanced += 1
-        if len(done) < len(definition.workflow):
-            return None
-        return await self._complete(definition, enrollment_id, member_id, now=now, report=report)
+            unread = {item.member_id for item in asking} - looked_up
+            if lazy and unread:
+                known.update({m.id: m for m in await active_members(self.db, unread)})
+                looked_up |= unread
+            for item in asking:
+                if item.member_id not in known:  # not an active member: nothing advances
+                    stopped.add(item.enrollment_id)
+            asking = [item for item in asking if item.enrollment_id not in stopped]
+            if not asking:
+                continue
+            wanted = {item.member_id: known[item.member_id] for item in asking}
+            values = await self._values(definition, step, list(wanted.values()), now)
+            assert step.condition is not None
+            for item in asking:
+                if not condition_passes(values.get(item.member_id), step.condition):
+                    stopped.add(item.enrollment_id)
+                    continue
+                if await self._record_step(
+                    item.enrollment_id, index, step, now=now, source="evaluation", by=None
+                ):
+                    await self._step_callbacks(definition, step, item.member_id, now)
+                item.done[index] = now
+                advanced[item.enrollment_id] = advanced.get(item.enrollment_id, 0) + 1
+        results = []
+        for item in enrolments:
+            if len(item.done) < len(definition.workflow):
+                continue
+            result = await self._complete(
+                definition, item.enrollment_id, item.member_id, now=now, report=report
+            )
+            if result is not None:
+                results.append(result)
+        return results
 
     async def evaluate(
         self,
@@ -470,11 +542,15 @@ class WorkflowService:
         """
         now = now or self.clock.now()
         reports: list[EvaluationReport] = []
-        for definition in await self.workflows():
-            if reward_id is not None and definition.reward_id != reward_id:
-                continue
-            if automatic and not definition.auto_evaluation:
-                continue
+        chosen = [
+            d
+            for d in await self.workflows()
+            if (reward_id is None or d.reward_id == reward_id)
+            and (d.auto_evaluation or not automatic)
+        ]
+        if member_id is not None:
+            return await self._evaluate_members(chosen, [member_id], now, automatic=automatic)
+        for definition in chosen:
             report = EvaluationReport(
                 definition.reward_id, f"workflow:{now.isoformat()}", definition.reward
             )
@@ -521,27 +597,183 @@ class WorkflowService:
         reports = await self.evaluate(now=now, automatic=True)
         return [r for r in reports if r.awarded or r.skipped or r.error]
 
-    async def on_event(
-        self, name: str, member_id: int, payload: dict[str, Any] | None = None
+    async def on_fired(
+        self, fired: Sequence[Fired], definitions: Sequence[RewardDefinition]
     ) -> None:
-        """Events (``login``, ``kudos.*``, ``badge.awarded``) re-evaluate the member's
-        `auto_evaluation` workflows.
+        """Events (``login``, ``kudos.*``, ``badge.awarded``) re-evaluate the `auto_evaluation`
+        workflows of the members they name: a batch of events (`rewards.hooks`, a sweep's
+        awards) in one pass per `MEMBERS_PER_PASS` members, with the workflows the emission
+        already read.
 
         Not the ``badge.awarded`` of a workflow's own completion award: evaluating the member's
         workflows again from it would only race with the completion."""
-        if _COMPLETING.get() or (payload or {}).get("source") == AwardSource.WORKFLOW.value:
-            return
-        await self.evaluate(member_id=member_id, automatic=True)
-
-    async def on_events(self, name: str, member_ids: list[int]) -> None:
-        """`on_event` for many members (a sweep's awards): the workflows are read once, and
-        nothing more happens unless one of them evaluates automatically."""
         if _COMPLETING.get():
             return
-        if not any(d.auto_evaluation for d in await self.workflows()):
+        workflows = [d for d in definitions if d.kind is RewardKind.WORKFLOW and d.auto_evaluation]
+        members = sorted(
+            {f.member_id for f in fired if f.payload.get("source") != AwardSource.WORKFLOW.value}
+        )
+        if not workflows or not members:
             return
-        for member_id in member_ids:
-            await self.evaluate(member_id=member_id, automatic=True)
+        now = self.clock.now()
+        for start in range(0, len(members), MEMBERS_PER_PASS):
+            part = members[start : start + MEMBERS_PER_PASS]
+            await self._evaluate_members(workflows, part, now, automatic=True)
+
+    async def _evaluate_members(
+        self,
+        definitions: Sequence[RewardDefinition],
+        member_ids: Sequence[int],
+        now: datetime,
+        *,
+        automatic: bool,
+    ) -> list[EvaluationReport]:
+        """`evaluate` for a few named members, set-based: their enrolments in every workflow,
+        the steps done of the active ones and the members themselves are three reads for all of
+        them; `automatic` first enrols, in one insert, those an `auto_enroll` workflow never
+        had. Only the achievement functions are called per member."""
+        reports = [
+            EvaluationReport(d.reward_id, f"workflow:{now.isoformat()}", d.reward)
+            for d in definitions
+        ]
+        if not definitions or not member_ids:
+            return reports
+        try:
+            state = await self._read_state(definitions, member_ids, enrolling=automatic)
+        except Exception as problem:
+            log.exception("workflows: reading the members' enrolments failed")
+            for report in reports:
+                report.error = f"{type(problem).__name__}: {problem}"
+            return reports
+        for definition, report in zip(definitions, reports, strict=True):
+            try:
+                progress = list(state.active.get(definition.reward_id, ()))
+                if automatic and definition.auto_enroll and definition.enabled:
+                    progress += await self._enroll_first(definition, state, now)
+                    progress.sort(key=lambda item: item.enrollment_id)
+                await self._advance_many(
+                    definition,
+                    progress,
+                    state.members,
+                    now=now,
+                    max_steps=None if definition.auto_evaluation else 1,
+                    report=report,
+                )
+            except Exception as problem:  # one broken workflow must not stop the others
+                log.exception("workflow %s: evaluation failed", definition.reward_id)
+                report.error = f"{type(problem).__name__}: {problem}"
+        return reports
+
+    async def _read_state(
+        self, definitions: Sequence[RewardDefinition], member_ids: Sequence[int], *, enrolling: bool
+    ) -> _State:
+        """One read transaction: the members' enrolments in `definitions`, the members, the
+        steps done of the active enrolments, and (`enrolling`, when some member was never
+        enrolled in an `auto_enroll` workflow) those members' groups, for the awardee rules."""
+        ids = sorted(set(member_ids))
+        state = _State()
+        async with self.db.read() as session:
+            conn = await session.connection()  # plain rows: no ORM loading
+            enrolments = await conn.execute(
+                select(
+                    col(WorkflowEnrollment.id),
+                    col(WorkflowEnrollment.reward_id),
+                    col(WorkflowEnrollment.member_id),
+                    col(WorkflowEnrollment.status),
+                )
+                .where(
+                    col(WorkflowEnrollment.reward_id).in_(sorted(d.reward_id for d in definitions)),
+                    col(WorkflowEnrollment.member_id).in_(ids),
+                )
+                .order_by(col(WorkflowEnrollment.id))
+            )
+            active: dict[int, _Progress] = {}
+            for enrollment_id, reward_id, member_id, status in enrolments:
+                state.enrolled.setdefault(int(reward_id), set()).add(int(member_id))
+                if status == ACTIVE:
+                    item = _Progress(int(enrollment_id or 0), int(member_id), {})
+                    active[item.enrollment_id] = item
+                    state.active.setdefault(int(reward_id), []).append(item)
+            rows = await conn.execute(
+                select(
+                    col(Member.id),
+                    col(Member.email),
+                    col(Member.display_name),
+                    col(Member.timezone),
+                    col(Member.job_code),
+                    col(Member.department),
+                    col(Member.active),
+                ).where(col(Member.id).in_(ids))
+            )
+            for ident, email, name, tz, job_code, department, is_active in rows:
+                if is_active:
+                    member = MemberInfo(int(ident or 0), email, str(name), tz, job_code, department)
+                    state.members[member.id] = member
+            if active:
+                steps = await conn.execute(
+                    select(
+                        col(WorkflowStepDone.enrollment_id),
+                        col(WorkflowStepDone.step_index),
+                        col(WorkflowStepDone.done_at),
+                    ).where(col(WorkflowStepDone.enrollment_id).in_(sorted(active)))
+                )
+                for enrollment_id, index, done_at in steps:
+                    active[int(enrollment_id)].done[int(index)] = done_at
+            never = {
+                m
+                for d in definitions
+                if enrolling and d.auto_enroll and d.enabled
+                for m in state.members
+                if m not in state.enrolled.get(d.reward_id, ())
+            }
+            if never:
+                groups = await conn.execute(
+                    select(col(MemberGroup.member_id), col(MemberGroup.name)).where(
+                        col(MemberGroup.member_id).in_(sorted(never))
+                    )
+                )
+                for member_id, group in groups:
+                    state.groups.setdefault(int(member_id), set()).add(str(group))
+        return state
+
+    async def _enroll_first(
+        self, definition: RewardDefinition, state: _State, now: datetime
+    ) -> list[_Progress]:
+        """First enrolments (cycle 1) in an `auto_enroll` workflow for the active members of
+        `state` it never had who may take it, in one insert; a member enrolled by someone else
+        meanwhile is left out (the unique key decides; they are evaluated by whoever won)."""
+        enrolled = state.enrolled.get(definition.reward_id, set())
+        wanted = [
+            member
+            for member in state.members.values()
+            if member.id not in enrolled
+            and allows(definition.awardee, _subject(member, state.groups.get(member.id, set())))
+        ]
+        if not wanted:
+            return []
+        insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(ENROLLMENT_TABLE)
+            .values(
+                [
+                    {
+                        "reward_id": definition.reward_id,
+                        "member_id": member.id,
+                        "cycle": 1,
+                        "status": ACTIVE,
+                        "enrolled_at": now,
+                    }
+                    for member in sorted(wanted, key=lambda m: m.id)
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["reward_id", "member_id", "cycle"])
+            .returning(ENROLLMENT_TABLE.c.id, ENROLLMENT_TABLE.c.member_id)
+        )
+        async with self.db.write() as session:
+            made = (await session.execute(statement)).all()
+        enrolled.update(int(member_id) for _, member_id in made)
+        state.enrolled[definition.reward_id] = enrolled
+        return [_Progress(int(ident), int(member_id), {}) for ident, member_id in made]
 
     # --- marking ------------------------------------------------------------------------------
 
@@ -780,6 +1012,35 @@ class WorkflowService:
                 continue
             views.append(await self._progress_of(definition, int(enrollment_id or 0)))
         return views
+
+
+@dataclass
+class _Progress:
+    """An active enrolment being evaluated: the steps done so far, by index."""
+
+    enrollment_id: int
+    member_id: int
+    done: dict[int, datetime]
+
+
+@dataclass
+class _State:
+    """What `_read_state` read for a set of members."""
+
+    members: dict[int, MemberInfo] = field(default_factory=dict)  # the active ones
+    enrolled: dict[int, set[int]] = field(default_factory=dict)  # reward id -> ever enrolled
+    active: dict[int, list[_Progress]] = field(default_factory=dict)  # reward id -> active
+    groups: dict[int, set[str]] = field(default_factory=dict)  # read for first enrolments
+
+
+def _subject(member: MemberInfo, groups: set[str]) -> Subject:
+    return Subject(
+        id=member.id,
+        email=member.email or "",
+        job_code=member.job_code,
+        department=member.department,
+        groups=frozenset(groups),
+    )
 
 
 @dataclass(frozen=True)

@@ -529,7 +529,9 @@ class WorkflowEnrollment(SQLModel, table=True):
     status: str = Field(default="active", max_length=20)
     enrolled_at: datetime = _time()
     completed_at: datetime | None = _time(nullable=True)
-    award_id: int | None = Field(default=None, foreign_key="award.id")
+    # Indexed: SQLite's plan for a multi-row (or upsert) insert into `award` probes this
+    # foreign key, which without an index is a scan of every enrolment.
+    award_id: int | None = Field(default=None, foreign_key="award.id", index=True)
 
 
 class WorkflowStepDone(SQLModel, table=True):

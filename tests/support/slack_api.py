@@ -9,7 +9,12 @@ chat.update, views.open, users.info (from `users`), conversations.open. `respons
 `auth.test` names the token's workspace (`team_id`, and `enterprise_id` for Grid) and its bot user
 (`BOT_USER`); set `auth_error` (e.g. "invalid_auth") to make it fail like a revoked token.
 `add_user(..., team_id=..., enterprise_id=..., is_bot=...)` adds people of other workspaces, of
-Grid orgs (`enterprise_user`) and bots.
+Grid orgs (`enterprise_user`) and bots. `broken[method] = (status, content_type, body)` answers a
+method with something that is not Slack's JSON (the call is still recorded).
+
+`rate_limit(method, retry_after)` makes the next call of `method` answer like Slack's rate
+limiter (HTTP 429, `Retry-After`, `{"ok": false, "error": "ratelimited"}`), once; the refused
+call is recorded under `method` in `limited`, not in `calls`.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ class FakeSlackApi:
     enterprise_id: str | None = None
     auth_error: str | None = None
     users_info_error: str | None = None  # e.g. "fatal_error": users.info fails for everyone
+    # method -> (status, content type, body): answered instead of Slack's JSON, as a proxy or an
+    # outage would (an HTML page, plain text, a truncated JSON body).
+    broken: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+    rate_limits: dict[str, int] = field(default_factory=dict)  # method: Retry-After, once
+    limited: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -88,6 +98,10 @@ class FakeSlackApi:
             "profile": {"real_name": real_name, "display_name": real_name, "email": email},
         }
 
+    def rate_limit(self, method: str, retry_after: int = 0) -> None:
+        """Answer the next call of `method` with a 429 and `Retry-After: retry_after`."""
+        self.rate_limits[method] = retry_after
+
     def of(self, method: str) -> list[dict[str, Any]]:
         return [c.params for c in self.calls if c.method == method]
 
@@ -124,7 +138,17 @@ class FakeSlackApi:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
+        if method in self.rate_limits:
+            self.limited.append(method)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(self.rate_limits.pop(method))},
+            )
         self._record(method, params, request)
+        if method in self.broken:
+            status, content_type, body = self.broken[method]
+            return web.Response(status=status, text=body, content_type=content_type)
         return web.json_response(self._answer(method, params))
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ python-telegram-bot sends; nested values such as `reply_markup` arrive as JSON s
 JSON body. Every call is recorded (`calls`, `params(method)`), and the answers have the shapes the
 real API returns, so PTB parses them into its own objects. `getUpdates` serves `queue_update`s;
 `getChatMember` answers from `set_chat_member` (someone never added there has `left`, as on
-Telegram).
+Telegram). `rate_limit(method, retry_after)` answers the next call of `method` like Telegram's
+flood control (429, `parameters.retry_after`), once; `getMe` failing (`failures`) or the fake
+being closed is how a test makes the start fail.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class FakeBotAPI:
     updates: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
     chat_members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    rate_limits: dict[str, int] = field(default_factory=dict)  # method: retry_after, once
+    limited: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     server: TestServer | None = None
 
@@ -127,6 +131,10 @@ class FakeBotAPI:
 
     def clear(self) -> None:
         self.calls.clear()
+
+    def rate_limit(self, method: str, retry_after: int = 1) -> None:
+        """Answer the next call of `method` with a 429 asking to retry after `retry_after` s."""
+        self.rate_limits[method] = retry_after
 
     def queue_update(self, update: dict[str, Any]) -> None:
         self.updates.append(update)
@@ -182,6 +190,18 @@ class FakeBotAPI:
             )
         method = request.match_info["method"]
         params = await self._params(request)
+        if method in self.rate_limits:
+            wait = self.rate_limits.pop(method)
+            self.limited.append(method)
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {wait}",
+                    "parameters": {"retry_after": wait},
+                },
+                status=429,
+            )
         self.calls.append(Call(method, params))
         if method in self.failures:
             status, description = self.failures[method]
