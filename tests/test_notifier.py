@@ -23,12 +23,13 @@ from sqlalchemy import select
 from bots import notifier as notifier_setup
 from bots import slack, teams, telegram
 from bots.cli import cli
-from bots.notifier import NOTIFIER, Notifier, app_gateways
+from bots.notifier import NOTIFIER, Notifier, Report, app_gateways
 from bots.notifier.email import Mailer
 from bots.server import create_app
 from rewards.catalog.announce import AnnounceSpec
 from rewards.clock import FixedClock
 from rewards.core import Core
+from rewards.services import announcements as queue
 from rewards.services.announcements import AnnouncedItem, announce, list_deliveries
 from rewards.services.channels import remember_channel
 from rewards.services.members import find_by_account, link_account
@@ -402,6 +403,45 @@ async def test_racing_notifiers_send_each_delivery_once(database, clock):
         assert len(sent) == 16  # 8 announcements x (group + Li's DM)
         rows = await delivery_rows(database)
         assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
+
+
+async def test_a_claim_taken_over_after_its_lease_ran_out_is_not_sent_again(database, clock):
+    # A hung Slack: a claim waits behind its batch's slow sends past its lease, another notifier
+    # claims and sends it; when the first one finally gets to it, the re-check stops the send.
+    async with world(database, clock) as w:
+        await w.raffle(teams=False, telegram=False, email=False, direct=False)
+        gateways = app_gateways(w.client.app)
+        [stale] = await queue.claim_due(database, clock.now(), channels=["slack"])
+        clock.advance(queue.LEASE + timedelta(seconds=1))
+        taken = Notifier(w.core, lambda: gateways, Mailer(w.settings))
+        assert (await taken.deliver_due()).sent == 1
+        late = Report()
+        await w.notifier._deliver(w.core, gateways, stale, late)
+        assert len(w.slack.of("chat.postMessage")) == 1
+        [row] = await delivery_rows(database)
+        assert (row.status, row.attempts) == ("sent", 2)
+        assert late.superseded == 1 and late.sent == 0
+
+
+async def test_a_hung_platform_is_cut_at_the_send_timeout_well_inside_the_lease(database, clock):
+    async with world(database, clock) as w:
+        await w.raffle(teams=False, telegram=False, email=False, direct=False)
+        w.slack.post_delay = 3.0
+        gateways = app_gateways(w.client.app)
+        hurried = Notifier(w.core, lambda: gateways, Mailer(w.settings), send_timeout=0.3)
+        assert hurried.lease > timedelta(seconds=hurried.send_timeout)
+        started = asyncio.get_running_loop().time()
+        report = await hurried.deliver_due()
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert report.retried == 1 and "TimeoutError" in report.errors[0]
+        [row] = await delivery_rows(database)
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert row.next_attempt_at > clock.now()  # backed off, not re-sent at once
+        # The default lease outlasts the default send timeout by the margin, and a lease that does
+        # not is refused rather than risking a second post.
+        assert queue.SEND_TIMEOUT + timedelta(seconds=30) <= queue.LEASE
+        with pytest.raises(ValueError):
+            Notifier(w.core, lambda: gateways, send_timeout=60, lease=timedelta(seconds=60))
 
 
 async def test_the_loop_delivers_at_once_when_woken(database, clock):

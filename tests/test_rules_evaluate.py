@@ -344,3 +344,51 @@ async def test_hourly_sweeps_celebrate_each_zone_on_its_own_date_once(
         [new_york],
     ]
     assert {a.kind for a in announced} == {"birthday"}
+
+
+class _Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
+
+
+async def test_winners_awarded_by_a_run_that_crashed_before_announcing_are_announced_by_the_next(
+    database: Database, clock: FixedClock, monkeypatch: Any
+) -> None:
+    # The winners' awards commit, then the process dies before the announcement is recorded;
+    # the takeover re-run finds the awards taken (it awards nobody) and still announces them.
+    import rewards.rules.evaluate as evaluate
+
+    core = _core(database, clock)
+    for i in range(6):
+        await _person(database, f"P{i}")
+    await _rule_reward(
+        database,
+        9,
+        [["RandomUsers", {"count": 2}]],
+        reward_type="Computed Badge",
+        multiple=True,
+        job={"trigger": "cron", "cron": {"hour": 16}},
+    )
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise _Crash("after the awards, before the announcement")
+
+    run_key = "daily:2026-11-18T16:00"
+    monkeypatch.setattr(evaluate, "_announce", crash)
+    try:
+        await evaluate_reward(core, 9, now=NOW, run_key=run_key)
+    except _Crash:
+        pass
+    else:  # pragma: no cover - the hook did not fire
+        raise AssertionError("the crash point was not reached")
+    monkeypatch.undo()
+    winners = [member for _, member in await _awards(database, 9)]
+    assert len(winners) == 2 and await _announcements(database) == []
+
+    again = await evaluate_reward(core, 9, now=NOW, run_key=run_key)
+    assert again.awarded == [] and again.announcement_id is not None
+    [announcement] = await _announcements(database)
+    assert sorted(item["member_id"] for item in announcement.payload["items"]) == sorted(winners)
+    assert announcement.payload["run_key"] == run_key
+    # Announced once: a third run finds nothing left to announce.
+    third = await evaluate_reward(core, 9, now=NOW, run_key=run_key)
+    assert third.announcement_id is None and len(await _announcements(database)) == 1

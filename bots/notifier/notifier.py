@@ -21,7 +21,11 @@ alone until it is ready. Awards are never touched here: they were written before
 announcement, so a platform outage delays the news but never loses or repeats an award.
 
 Claims are leased (`rewards.services.announcements.claim_due`), so several server processes can
-run a notifier each over one database and every delivery is still sent once.
+run a notifier each over one database and every delivery is still sent once: the lease is longer
+than the send timeout (by `deliveries.LEASE_MARGIN`), a claim is re-checked and its lease renewed
+(`deliveries.renew`, a conditional update on the claim's token) immediately before its send, and
+the send is cancelled at `SEND_TIMEOUT`. A claim that waited past its lease (behind slow sends
+of its batch) and was taken by another process is dropped, not sent a second time.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import logging
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bots.gateway import ChannelGateway, PostedMessage
@@ -42,6 +47,7 @@ from cards.model import Card
 from dialogs.nominations import ballot_card, nominate_token
 from rewards.core import Core
 from rewards.errors import NotFound
+from rewards.faults import checkpoint
 from rewards.membership import Boundary
 from rewards.services import announcements as deliveries
 from rewards.services.announcements import AnnouncementView, ClaimedDelivery
@@ -63,7 +69,9 @@ NOT_RUNNING = {
 POLL_SECONDS = 5.0
 BATCH = 20
 PARALLEL = 5  # sends in flight at once: one slow platform must not hold up the others
-SEND_TIMEOUT = 60.0  # seconds per send; well inside the claim's lease
+SEND_TIMEOUT = deliveries.SEND_TIMEOUT.total_seconds()
+"""Seconds per send; the lease (`deliveries.lease_for`) is this plus a margin, and it is renewed
+right before the send, so a send never outlives its lease."""
 
 Gateways = Mapping[str, ChannelGateway | None]
 """Platform -> its gateway; None while the platform is mounted but not started yet; a platform
@@ -105,6 +113,8 @@ class Report:
     failed: int = 0
     skipped: int = 0
     released: int = 0
+    superseded: int = 0
+    """Claims dropped unsent: their lease ran out and another process took them over."""
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -137,7 +147,14 @@ class Notifier:
         interval: float = POLL_SECONDS,
         batch: int = BATCH,
         parallel: int = PARALLEL,
+        send_timeout: float = SEND_TIMEOUT,
+        lease: timedelta | None = None,
     ) -> None:
+        lease = lease or deliveries.lease_for(timedelta(seconds=send_timeout))
+        if send_timeout <= 0 or lease <= timedelta(seconds=send_timeout):
+            raise ValueError("a delivery's lease must be longer than its send timeout")
+        self.send_timeout = send_timeout
+        self.lease = lease
         self._core = core
         self.gateways = gateways
         self.mailer = mailer
@@ -219,11 +236,16 @@ class Notifier:
         core = self.core
         gateways = dict(self.gateways())
         claims = await deliveries.claim_due(
-            core.db, core.clock.now(), channels=self._channels(gateways), limit=self.batch
+            core.db,
+            core.clock.now(),
+            channels=self._channels(gateways),
+            limit=self.batch,
+            lease=self.lease,
         )
         report = Report()
         if not claims:
             return report
+        checkpoint("after_claim")  # test-only: see rewards.faults
         limit = asyncio.Semaphore(max(self.parallel, 1))
 
         async def one(claim: ClaimedDelivery) -> None:
@@ -253,8 +275,23 @@ class Notifier:
             report.failed += 1
             report.errors.append(NOT_RUNNING[claim.channel])
             return
+        # The re-check: this claim may have waited past its lease behind the batch's slow sends,
+        # and another process may have claimed (and sent) it meanwhile. Renewing is conditional
+        # on the claim's token, and the send below is bounded well inside the renewed lease.
+        renewed = await deliveries.renew(core.db, claim, core.clock.now())
+        if renewed is None:
+            log.warning(
+                "notifier: delivery %d (%s %s) was taken over after its lease ran out; not sent",
+                claim.id,
+                claim.channel,
+                claim.target,
+            )
+            report.superseded += 1
+            return
+        claim = renewed
+        checkpoint("during_send")  # test-only: see rewards.faults
         try:
-            async with asyncio.timeout(SEND_TIMEOUT):
+            async with asyncio.timeout(self.send_timeout):
                 outcome = await self._send(core, gateways, claim)
         except asyncio.CancelledError:
             raise
@@ -281,7 +318,8 @@ class Notifier:
             await deliveries.mark_skipped(core.db, claim, core.clock.now(), outcome.reason)
             report.skipped += 1
             return
-        await deliveries.mark_sent(core.db, claim, core.clock.now(), outcome)
+        if not await deliveries.mark_sent(core.db, claim, core.clock.now(), outcome):
+            log.warning("notifier: delivery %d was sent but its claim was gone", claim.id)
         report.sent += 1
 
     async def _send(self, core: Core, gateways: Gateways, claim: ClaimedDelivery) -> str | Skip:

@@ -21,8 +21,9 @@ rules are judged in Python over a few set-based reads, and the writes are multi-
    the unique index stays the only judge of duplicates, as in `award`.
 
 What follows an award (the announcement, ``badge.awarded`` events for Automated Badges and
-workflows) is the caller's, as for `award`: `rewards.rules.evaluate` announces the returned
-awards and `EventService.emit_many` fires the events.
+workflows) is the caller's, as for `award`: `rewards.rules.evaluate` passes `announce_as` so each
+award is written marked "to announce" and announces the marked awards (a crash in between is
+recovered by the next run), and `EventService.emit_many` fires the events.
 """
 
 from __future__ import annotations
@@ -370,6 +371,7 @@ async def _write(
     batch: Sequence[_Pending],
     now: datetime,
     source: AwardSource,
+    announce_as: str | None = None,
 ) -> dict[str, int]:
     """One transaction: the awards (duplicates left out by the unique key), then the ledger and
     outbox rows of exactly those inserted. Returns {award key: award id} of the inserted."""
@@ -386,6 +388,7 @@ async def _write(
             "context": dict(item.wanted.args),
             "awarded_at": now,
             "api_key_id": None,
+            "announce_run": announce_as,
         }
         for item in batch
     ]
@@ -460,9 +463,14 @@ async def award_batch(
     *,
     source: AwardSource = AwardSource.RULE,
     batch_size: int = BATCH_SIZE,
+    announce_as: str | None = None,
 ) -> BatchResult:
     """Award reward `reward_id` to every member of `wanted` that the rules allow (system awards:
-    no giver). Raises `UnknownReward`; every other refusal is a skip with its sentence."""
+    no giver). Raises `UnknownReward`; every other refusal is a skip with its sentence.
+
+    `announce_as` (a run key) marks every award written as still to be announced for that run,
+    in the award's own row and transaction; `announcements.announce_awards` clears the marks when
+    it records the announcement, so a crash in between loses no announcement."""
     if source in PERSON_SOURCES:
         raise InvalidInput("Awards from people go one at a time, through `AwardService.award`.")
     now = service.clock.now()
@@ -476,7 +484,7 @@ async def award_batch(
     views: dict[int, AwardView] = {}
     for batch in _chunks(pending, batch_size):
         started = time.perf_counter()
-        inserted = await _write(service, row, reward, batch, now, source)
+        inserted = await _write(service, row, reward, batch, now, source, announce_as)
         result.timed("inserts", started)
         for item in batch:
             award_id = inserted.get(item.key)

@@ -20,7 +20,10 @@ One evaluation:
    (`EventService.emit_many`), as after any single award;
 5. every member newly awarded is announced once, folded in one announcement whose key names the
    reward, the run and the awards themselves: a re-run awards nothing and so announces nothing,
-   while a later hour of the same day announces only the members it newly awarded.
+   while a later hour of the same day announces only the members it newly awarded. The awards
+   are written marked with the run (``award.announce_run``) and the announcement is derived from
+   the marked awards (`announce_awards`), clearing the marks in its own transaction: a crash
+   after the awards and before the announcement is announced by the next run.
 
 Duplicates (`award_key_for`): the reward's own limits come first. `multiple: false` means once
 ever (the pipeline's ``:once`` key); a `timeframe` means once per bucket in the member's zone (the
@@ -47,7 +50,6 @@ passes the same instant to both.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterable
@@ -72,13 +74,14 @@ from rewards.catalog.rules import (
 )
 from rewards.clock import local_today
 from rewards.errors import AlreadyAwarded, NotAllowed, NotAvailable, UnknownMember
+from rewards.faults import checkpoint
 from rewards.rules.achievement import Period, achievements, reward_period
 from rewards.rules.attendance import attendance
 from rewards.rules.base import Candidate, EvalContext
 from rewards.rules.bestseller import best_sellers
 from rewards.rules.calendar import birthdays, employment_anniversaries, work_anniversaries
 from rewards.rules.lottery import draw
-from rewards.services.announcements import AnnouncedItem, announce
+from rewards.services.announcements import announce_awards
 from rewards.services.awards import AwardSource, AwardView
 from rewards.services.catalog import get_definition, list_definitions
 from rewards.services.events import BADGE_AWARDED
@@ -226,33 +229,19 @@ async def _candidates(
     return sorted((chosen or {}).values(), key=lambda c: c.member_id)
 
 
-async def _announce(
-    core: Core, definition: RewardDefinition, now: datetime, run_key: str, awarded: list[AwardView]
-) -> int | None:
-    if not awarded:
-        return None
-    digest = hashlib.sha256(",".join(str(v.id) for v in awarded).encode()).hexdigest()[:16]
-    items = [
-        AnnouncedItem(
-            member_id=view.member_id,
-            name=view.member_name,
-            text=view.message or f"{view.member_name} received {definition.reward}",
-            points=view.points,
-        )
-        for view in awarded
-    ]
-    return await announce(
+async def _announce(core: Core, definition: RewardDefinition, now: datetime) -> int | None:
+    """Announce the reward's awards still marked for announcement: this run's, and any a crashed
+    run left behind. Returns the (first) new announcement's id."""
+    made = await announce_awards(
         core.db,
         core.settings,
-        key=f"reward:{definition.reward_id}:{run_key}:{digest}"[:300],
+        reward_id=definition.reward_id,
         kind=announcement_kind(definition.rules),
         title=definition.reward,
-        items=items,
         now=now,
-        reward_id=definition.reward_id,
         spec=definition.announce,
-        payload={"run_key": run_key},
     )
+    return made[0] if made else None
 
 
 async def _evaluate(
@@ -279,7 +268,9 @@ async def _evaluate(
             for c in report.candidates
         ],
         source=AwardSource.RULE,
+        announce_as=run_key,
     )
+    checkpoint("after_awards")  # test-only: see rewards.faults
     report.awarded = result.awarded
     report.skipped = result.skipped
     report.stages.update(result.stages)
@@ -290,7 +281,7 @@ async def _evaluate(
             {v.member_id: {"award_id": v.id, "reward_id": v.reward_id} for v in report.awarded},
         )
     started = _timed(report, "events", started)
-    report.announcement_id = await _announce(core, definition, now, run_key, report.awarded)
+    report.announcement_id = await _announce(core, definition, now)
     _timed(report, "announcement", started)
     return report
 

@@ -1,42 +1,57 @@
 """Announcements: what to post after a rule, a lottery or a celebration awarded someone.
 
-`announce()` is called by whoever awarded (the rule evaluator, the event handler) right after the
-awards are written. It records one `Announcement` (unique by `key`, so a re-run of the same
-evaluation announces nothing new) and one `Delivery` per place:
+`announce()` is called by whoever awarded (the event handler, the nomination and workflow flows)
+right after the awards are written. It records one `Announcement` (unique by `key`, so a re-run of
+the same evaluation announces nothing new) and one `Delivery` per place:
 
 - each platform's channel (the reward's `announce` section, else the settings' default);
 - each recipient's direct chat on every enabled platform (unless `direct` is false);
 - each recipient's email when the reward asks for email and ``SMTP_*`` is set.
 
+Rule awards (the sweep, the scheduler's jobs, lottery winners) are announced from the awards
+themselves (`announce_awards`): the batch award writes each award with its run in
+``award.announce_run`` (same row, same transaction), and one transaction records the announcement
+with its deliveries and clears those marks. A crash between the two leaves the marks, and the next
+run announces them: exactly once, however the process stops.
+
 Delivering is the notifier's job (`bots.notifier`), which has the platform gateways. Several
 recipients in one announcement become one card per channel ("folded"), and one direct message
 each. This module holds the queue the notifier works from:
 
-- `claim_due()` reserves due pending deliveries for one process: the attempt is counted and
-  `next_attempt_at` moves to the end of a short lease (`LEASE`) in the same write, so another
-  notifier (another server process) does not see them as due; on PostgreSQL the rows are picked
-  with ``FOR UPDATE SKIP LOCKED``. A process that dies mid-send leaves its claims to be taken
-  again when the lease ends.
+- `claim_due()` reserves due pending deliveries for one process: the attempt is counted,
+  `next_attempt_at` moves to the end of a lease (`LEASE` = the send timeout + a margin) and a
+  fresh ``lease_token`` is written in the same statement, so another notifier does not see them as
+  due; on PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED``. A process that dies
+  mid-send leaves its claims to be taken again when the lease ends.
+- `renew()` is the re-check right before sending: a conditional UPDATE on the token that starts a
+  fresh lease. A claim whose lease ran out while it waited and was taken by another process is
+  not sent; a send bounded by `SEND_TIMEOUT` cannot outlive the lease it starts under.
 - `mark_sent()` records the platform's message reference; `mark_failed_attempt()` schedules the
   next attempt after ``DELIVERY_BACKOFF_SECONDS * 2^(attempt-1)`` (at most `MAX_BACKOFF`) or, after
   ``DELIVERY_MAX_ATTEMPTS``, marks the delivery "failed" with the last error; `mark_skipped()`
   records a delivery that cannot happen and is not retried (the bot never met the member there).
-  Each mark applies only while the claim is still the caller's (same attempt, still pending).
+  Each mark applies only while the claim is still the caller's (same token, still pending).
 - `list_deliveries()` / `list_failures()` and `retry_delivery()` serve ``rewards deliveries``;
   a sent delivery is never re-queued, so nothing is announced twice.
 
-Statuses: "pending" (waiting or leased), "sent", "failed", "skipped". Awards are never touched:
-they are written before their announcement, so a platform outage cannot lose or repeat one.
+Statuses: "pending" (waiting or leased), "sent", "failed", "skipped". Awards are never touched by
+delivering: they are written before their announcement, so a platform outage cannot lose or
+repeat one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards.catalog.announce import DEFAULT_ANNOUNCE, AnnounceSpec
@@ -45,7 +60,7 @@ from rewards.errors import NotAvailable, NotFound
 from rewards.services.members import is_placeholder_email
 from rewards.settings import Settings
 from rewards.store.db import Database
-from rewards.store.models import Announcement, Delivery, Member, PlatformAccount, Reward
+from rewards.store.models import Announcement, Award, Delivery, Member, PlatformAccount, Reward
 
 DIRECT_PREFIX = "member:"
 """A delivery target naming a member's direct chat (``member:42``) rather than a channel."""
@@ -98,6 +113,92 @@ def channel_places(settings: Settings, spec: AnnounceSpec | None) -> list[tuple[
     return places
 
 
+def ids_in(session: AsyncSession, column: Any, ids: Sequence[int]) -> Any:
+    """``column IN ids`` as one bound value however many ids: a PostgreSQL array
+    (``= ANY(:ids)``) or, on SQLite, a JSON array read by ``json_each``. Binding 14,000 member
+    ids one by one cost ~2 s per announcement."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    values = func.json_each(bindparam(None, json.dumps(list(ids)), type_=String)).table_valued(
+        "value"
+    )
+    return column.in_(select(values.c.value))
+
+
+async def _record(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    key: str,
+    kind: str,
+    title: str,
+    items: Sequence[AnnouncedItem],
+    now: datetime,
+    reward_id: int | None,
+    spec: AnnounceSpec,
+    payload: dict[str, Any] | None,
+) -> int | None:
+    """Write one announcement and its deliveries in the caller's transaction; None when `key`
+    was already announced."""
+    existing = await session.scalar(
+        select(col(Announcement.id)).where(col(Announcement.key) == key)
+    )
+    if existing is not None:
+        return None
+    row = Announcement(
+        key=key,
+        reward_id=reward_id,
+        kind=kind,
+        title=title,
+        payload={**(payload or {}), "items": [item.to_json() for item in items]},
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    assert row.id is not None
+    member_ids = sorted({item.member_id for item in items})
+    targets: list[tuple[str, str]] = list(channel_places(settings, spec))
+    if spec.direct and member_ids:
+        accounts = await session.execute(
+            select(col(PlatformAccount.platform), col(PlatformAccount.member_id)).where(
+                ids_in(session, col(PlatformAccount.member_id), member_ids)
+            )
+        )
+        enabled = set(enabled_platforms(settings))
+        targets += sorted(
+            {
+                (platform, f"{DIRECT_PREFIX}{member_id}")
+                for platform, member_id in accounts.all()
+                if platform in enabled
+            }
+        )
+    if spec.email and settings.smtp_host and member_ids:
+        emails = await session.execute(
+            select(col(Member.email)).where(
+                ids_in(session, col(Member.id), member_ids), col(Member.email).is_not(None)
+            )
+        )
+        targets += [
+            ("email", email)
+            for (email,) in emails.all()
+            if email and not is_placeholder_email(email)
+        ]
+    rows = [
+        {
+            "announcement_id": row.id,
+            "channel": channel,
+            "target": target,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        for channel, target in dict.fromkeys(targets)
+    ]
+    if rows:
+        await session.execute(insert(Delivery), rows)
+    return row.id
+
+
 async def announce(
     db: Database,
     settings: Settings,
@@ -117,67 +218,117 @@ async def announce(
     without recipients (a nomination campaign opening) still goes to the channels."""
     if not items and not allow_empty:
         return None
-    spec = spec or DEFAULT_ANNOUNCE
-    member_ids = [item.member_id for item in items]
     async with db.write() as session:
-        existing = await session.scalar(
-            select(col(Announcement.id)).where(col(Announcement.key) == key)
-        )
-        if existing is not None:
-            return None
-        row = Announcement(
+        return await _record(
+            session,
+            settings,
             key=key,
-            reward_id=reward_id,
             kind=kind,
             title=title,
-            payload={**(payload or {}), "items": [item.to_json() for item in items]},
-            created_at=now,
+            items=items,
+            now=now,
+            reward_id=reward_id,
+            spec=spec or DEFAULT_ANNOUNCE,
+            payload=payload,
         )
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        targets: list[tuple[str, str]] = list(channel_places(settings, spec))
-        if spec.direct:
-            accounts = await session.execute(
-                select(col(PlatformAccount.platform), col(PlatformAccount.member_id)).where(
-                    col(PlatformAccount.member_id).in_(member_ids)
+
+
+async def announce_awards(
+    db: Database,
+    settings: Settings,
+    *,
+    reward_id: int,
+    kind: str,
+    title: str,
+    now: datetime,
+    spec: AnnounceSpec | None = None,
+) -> list[int]:
+    """Announce every award of `reward_id` still marked for announcement (``announce_run``);
+    returns the new announcements' ids (one per run, usually one).
+
+    The batch award writes the mark with each award, in the award's own transaction; this
+    transaction records the announcement and its deliveries and clears the marks of exactly the
+    awards it names. A crash between the two leaves the marks, so the next run (which finds the
+    awards taken and awards nobody) still announces them: no announcement is lost, and none is
+    recorded twice (the marks are cleared with it, the key is unique, and on PostgreSQL the
+    marked rows are locked while a concurrent run waits). The key names the reward, the run and
+    the awards, as before: ``reward:{id}:{run}:{digest of the award ids}``."""
+    async with db.write() as session:
+        query = (
+            select(
+                col(Award.id),
+                col(Award.member_id),
+                col(Award.message),
+                col(Award.points),
+                col(Award.announce_run),
+                col(Member.display_name),
+            )
+            .join(Member, col(Member.id) == col(Award.member_id))
+            .where(col(Award.reward_id) == reward_id, col(Award.announce_run).is_not(None))
+            .order_by(col(Award.member_id), col(Award.id))
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(of=Award)
+        marked = (await session.execute(query)).all()
+        if not marked:
+            return []
+        runs: dict[str, list[Any]] = {}
+        for found in marked:
+            runs.setdefault(str(found.announce_run), []).append(found)
+        made = []
+        for run_key, awards in runs.items():
+            digest = hashlib.sha256(",".join(str(a.id) for a in awards).encode()).hexdigest()
+            items = [
+                AnnouncedItem(
+                    member_id=a.member_id,
+                    name=a.display_name,
+                    text=a.message or f"{a.display_name} received {title}",
+                    points=a.points,
                 )
-            )
-            enabled = set(enabled_platforms(settings))
-            targets += sorted(
-                {
-                    (platform, f"{DIRECT_PREFIX}{member_id}")
-                    for platform, member_id in accounts.all()
-                    if platform in enabled
-                }
-            )
-        if spec.email and settings.smtp_host:
-            emails = await session.execute(
-                select(col(Member.email)).where(
-                    col(Member.id).in_(member_ids), col(Member.email).is_not(None)
-                )
-            )
-            targets += [
-                ("email", email)
-                for (email,) in emails.all()
-                if email and not is_placeholder_email(email)
+                for a in awards
             ]
-        for channel, target in dict.fromkeys(targets):
-            session.add(
-                Delivery(
-                    announcement_id=row.id, channel=channel, target=target, next_attempt_at=now
-                )
+            announcement_id = await _record(
+                session,
+                settings,
+                key=f"reward:{reward_id}:{run_key}:{digest[:16]}"[:300],
+                kind=kind,
+                title=title,
+                items=items,
+                now=now,
+                reward_id=reward_id,
+                spec=spec or DEFAULT_ANNOUNCE,
+                payload={"run_key": run_key},
             )
-        await session.flush()
-        return row.id
+            if announcement_id is not None:
+                made.append(announcement_id)
+        await session.execute(
+            update(Award)
+            .where(ids_in(session, col(Award.id), [a.id for a in marked]))
+            .values(announce_run=None)
+        )
+        return made
 
 
 # --- delivering ---------------------------------------------------------------------------------
 
-LEASE = timedelta(minutes=2)
-"""How long a claimed delivery is reserved for the process that claimed it. Longer than any one
-send (each platform call times out well within it), so a live process never loses its claim; a
-process that dies mid-send leaves the delivery to be picked up again once the lease runs out."""
+SEND_TIMEOUT = timedelta(seconds=60)
+"""The longest one send may take (the notifier cancels it then and counts a failed attempt)."""
+
+LEASE_MARGIN = timedelta(seconds=30)
+"""What a lease keeps beyond the send timeout: the re-check before the send and the mark after
+it (two short writes) fit in it, so a send can never outlive the lease it started under."""
+
+LEASE = SEND_TIMEOUT + LEASE_MARGIN
+"""How long a claimed delivery is reserved for the process that claimed it. The notifier renews
+it (`renew`) immediately before sending and bounds the send by `SEND_TIMEOUT`, so a live process
+never sends under a lease that ran out; a process that dies mid-send leaves the delivery to be
+picked up again once the lease runs out."""
+
+
+def lease_for(send_timeout: timedelta) -> timedelta:
+    """The lease a sender with this send timeout needs: the timeout plus `LEASE_MARGIN`."""
+    return send_timeout + LEASE_MARGIN
+
 
 MAX_BACKOFF = timedelta(hours=1)
 """The longest wait between two attempts, however many attempts came before."""
@@ -224,9 +375,10 @@ class DeliveryView:
 class ClaimedDelivery:
     """A delivery this process has reserved until `lease_until`, with what to send.
 
-    `attempts` counts this attempt; the marks below only apply while the claim is still this
-    process's (same attempt, still pending), so a process whose lease ran out cannot overwrite
-    the outcome of the one that took over."""
+    `attempts` counts this attempt; `token` names this claim: `renew` and the marks below only
+    apply while the delivery still carries it (and is still pending), so a process whose lease
+    ran out and was taken over can neither send nor overwrite the outcome of the one that took
+    over."""
 
     id: int
     channel: str
@@ -236,6 +388,8 @@ class ClaimedDelivery:
     announcement: AnnouncementView
     member_id: int | None
     """The recipient of a direct message or an email; None for a channel post."""
+    token: str = ""
+    lease: timedelta = LEASE
 
 
 def direct_member(target: str) -> int | None:
@@ -347,6 +501,7 @@ async def claim_due(
         col(Delivery.channel).in_(wanted),
     )
     lease_until = now + lease
+    token = str(uuid.uuid4())
     async with db.write() as session:
         query = (
             select(col(Delivery.id))
@@ -362,7 +517,9 @@ async def claim_due(
         claimed = await session.execute(
             update(Delivery)
             .where(col(Delivery.id).in_(ids), *due)
-            .values(attempts=col(Delivery.attempts) + 1, next_attempt_at=lease_until)
+            .values(
+                attempts=col(Delivery.attempts) + 1, next_attempt_at=lease_until, lease_token=token
+            )
             .returning(
                 col(Delivery.id),
                 col(Delivery.announcement_id),
@@ -418,6 +575,8 @@ async def claim_due(
                 lease_until=lease_until,
                 announcement=views[row.announcement_id],
                 member_id=member_id,
+                token=token,
+                lease=lease,
             )
         )
     return result
@@ -427,8 +586,29 @@ def _still_ours(claim: ClaimedDelivery) -> tuple[Any, ...]:
     return (
         col(Delivery.id) == claim.id,
         col(Delivery.status) == PENDING,
-        col(Delivery.attempts) == claim.attempts,
+        col(Delivery.lease_token) == claim.token,
     )
+
+
+async def renew(db: Database, claim: ClaimedDelivery, now: datetime) -> ClaimedDelivery | None:
+    """Re-check the claim right before sending and start a fresh lease from `now`; None when the
+    delivery is no longer ours (the lease ran out while this process waited, and another claimed
+    it, sent it, or it was given back): then it must not be sent.
+
+    One conditional UPDATE on the claim's token: if it matches, nobody else can have claimed the
+    delivery (a claim writes a new token), and the new lease outlasts a send bounded by the send
+    timeout, so nobody else can claim it before this send is over."""
+    lease_until = now + claim.lease
+    async with db.write() as session:
+        done = await session.execute(
+            update(Delivery)
+            .where(*_still_ours(claim))
+            .values(next_attempt_at=lease_until)
+            .returning(col(Delivery.id))
+        )
+        if done.first() is None:
+            return None
+    return replace(claim, lease_until=lease_until)
 
 
 async def _mark(db: Database, claim: ClaimedDelivery, **values: Any) -> bool:
@@ -448,14 +628,20 @@ async def mark_sent(
 ) -> bool:
     """Record a successful send; False when the claim was no longer ours (it is sent anyway)."""
     return await _mark(
-        db, claim, status=SENT, sent_at=now, message_ref=(message_ref or None), last_error=None
+        db,
+        claim,
+        status=SENT,
+        sent_at=now,
+        message_ref=(message_ref or None),
+        last_error=None,
+        lease_token=None,
     )
 
 
 async def mark_skipped(db: Database, claim: ClaimedDelivery, now: datetime, reason: str) -> bool:
     """Record that there is nothing to send and nothing to retry (the bot never met the member
     on that platform); the reason stays visible in `rewards deliveries list`."""
-    return await _mark(db, claim, status=SKIPPED, last_error=_error_text(reason))
+    return await _mark(db, claim, status=SKIPPED, last_error=_error_text(reason), lease_token=None)
 
 
 async def mark_failed_attempt(
@@ -470,20 +656,23 @@ async def mark_failed_attempt(
     """Record a failed attempt: retry after `backoff()` while attempts remain, else (or when
     `final`) mark it failed for good. Returns the new status ("pending" or "failed")."""
     if final or claim.attempts >= max(settings.delivery_max_attempts, 1):
-        await _mark(db, claim, status=FAILED, last_error=_error_text(error))
+        await _mark(db, claim, status=FAILED, last_error=_error_text(error), lease_token=None)
         return FAILED
     await _mark(
         db,
         claim,
         next_attempt_at=now + backoff(settings, claim.attempts),
         last_error=_error_text(error),
+        lease_token=None,
     )
     return PENDING
 
 
 async def release(db: Database, claim: ClaimedDelivery, now: datetime) -> bool:
     """Give a claim back without counting the attempt (the process is stopping before sending)."""
-    return await _mark(db, claim, attempts=claim.attempts - 1, next_attempt_at=now)
+    return await _mark(
+        db, claim, attempts=claim.attempts - 1, next_attempt_at=now, lease_token=None
+    )
 
 
 async def list_deliveries(
@@ -521,17 +710,20 @@ async def get_delivery(db: Database, delivery_id: int) -> DeliveryView | None:
 async def retry_delivery(db: Database, delivery_id: int, now: datetime) -> DeliveryView:
     """Queue a failed or skipped delivery again with a fresh set of attempts.
 
-    A sent delivery is refused (it would be sent twice); a pending one is simply made due now."""
+    A sent delivery is refused (it would be sent twice); a pending one is made due now, unless a
+    notifier holds its lease (it may be sending right now; it is left to finish)."""
     async with db.write() as session:
         row = await session.get(Delivery, delivery_id)
         if row is None:
             raise NotFound(f"There is no delivery {delivery_id}.")
         if row.status == SENT:
             raise NotAvailable(f"Delivery {delivery_id} was already sent; it is not sent again.")
+        leased = row.lease_token is not None and as_utc(row.next_attempt_at) > as_utc(now)
         if row.status != PENDING:
             row.attempts = 0
         row.status = PENDING
-        row.next_attempt_at = now
+        if not leased:
+            row.next_attempt_at = now
         session.add(row)
         await session.flush()
         return _delivery_view(row, await session.get(Announcement, row.announcement_id))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from rewards.store.types import JSONType, UTCDateTime
@@ -135,6 +135,13 @@ class Award(SQLModel, table=True):
         Index("ix_award_member_time_revoked", "member_id", "awarded_at", "revoked_at"),
         # Covers the badges leaderboard of a window without touching the table.
         Index("ix_award_time_member", "awarded_at", "member_id", "revoked_at"),
+        # Awards still to be announced (few at any time): partial, so ordinary awards skip it.
+        Index(
+            "ix_award_unannounced",
+            "reward_id",
+            postgresql_where=text("announce_run IS NOT NULL"),
+            sqlite_where=text("announce_run IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -153,6 +160,10 @@ class Award(SQLModel, table=True):
     # The REST API key that gave (or revoked) it, when it came through the API: the audit trail.
     api_key_id: int | None = Field(default=None, foreign_key="api_key.id")
     revoked_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    # The run whose announcement still has to name this award (rule awards only): written with
+    # the award, cleared in the transaction that records the announcement, so a crash between
+    # the two leaves the award to be announced by the next run (`announce_awards`).
+    announce_run: str | None = Field(default=None, max_length=300)
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -441,6 +452,9 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=2000)
     sent_at: datetime | None = _time(nullable=True)
     message_ref: str | None = Field(default=None, max_length=300)
+    # Who holds the lease (a random token per claim): every write after the claim, and the
+    # re-check right before sending, applies only while the token is still the caller's.
+    lease_token: str | None = Field(default=None, max_length=36)
 
 
 class NominationCampaign(SQLModel, table=True):

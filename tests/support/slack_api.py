@@ -51,6 +51,7 @@ class FakeSlackApi:
     broken: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     rate_limits: dict[str, int] = field(default_factory=dict)  # method: Retry-After, once
     limited: list[str] = field(default_factory=list)
+    post_delay: float = 0.0  # seconds chat.postMessage hangs before answering (a hung Slack)
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -146,6 +147,8 @@ class FakeSlackApi:
                 headers={"Retry-After": str(self.rate_limits.pop(method))},
             )
         self._record(method, params, request)
+        if method == "chat.postMessage" and self.post_delay:
+            await asyncio.sleep(self.post_delay)
         if method in self.broken:
             status, content_type, body = self.broken[method]
             return web.Response(status=status, text=body, content_type=content_type)

@@ -4,7 +4,7 @@ body), so the same key with another body is refused instead of replaying the fir
 Rows written before this revision have none; they keep being compared by route only.
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 03:10:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0018'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
