@@ -55,8 +55,11 @@ VARS: dict[str, Any] = {
 }
 
 X = "'x' * 4000"
+# The 4,000 characters are built once (`set`), so only the deadline can stop the 6.4e10 empty
+# iterations; a loop over `'x' * 4000` written inline would rebuild it on every pass and, on a fast
+# machine, reach the 1,000,000-character work budget before the deadline.
 NESTED_LOOPS = (
-    f"{{% for a in {X} %}}{{% for b in {X} %}}{{% for c in {X} %}}"
+    f"{{% set s = {X} %}}{{% for a in s %}}{{% for b in s %}}{{% for c in s %}}"
     "{% endfor %}{% endfor %}{% endfor %}"
 )
 NESTED_LOOPS_WRITING = (
