@@ -41,7 +41,7 @@ from cards.render.text import field_prompt_text
 from cards.screens import notice
 from dialogs.base import Context, Dialog, Finish, Step, StepTokens
 from dialogs.commands import COMMANDS
-from dialogs.events import Action, Command, Event, Text, Turn
+from dialogs.events import Action, Command, Event, Text, Turn, cleaned
 from dialogs.forms import NO, YES, merge_custom_values, parse_answer
 from dialogs.replies import Done, Reply, Say, Show, Update
 from rewards.core import Core
@@ -110,6 +110,7 @@ class DialogEngine:
         wait = self.core.limits.chat.take(turn.member_id)
         if wait:
             return [Say(slow_down(wait))]
+        event = cleaned(event)  # the input gate for chat text: control characters stripped
         ctx = Context(self.core, turn, self.core.clock.now())
         try:
             await self.core.events.touch(turn.member_id, now=ctx.now)

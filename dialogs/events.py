@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewards.inputs import clean_chat_text, clean_strings
 from rewards.services.conversations import ConversationKey
 
 
@@ -37,6 +38,17 @@ class Action:
 
 
 Event = Command | Text | Action
+
+
+def cleaned(event: Event) -> Event:
+    """`event` as the person meant it: control characters (NUL...) stripped from what they typed
+    and the line cut to `rewards.inputs.MAX_CHAT_TEXT` (`clean_chat_text`). Stripped, not refused:
+    nobody sees those characters in a chat, so a refusal would puzzle the sender."""
+    if isinstance(event, Command):
+        return Command(clean_chat_text(event.name), clean_chat_text(event.args))
+    if isinstance(event, Text):
+        return Text(clean_chat_text(event.text))
+    return Action(event.token, clean_strings(dict(event.values)))
 
 
 @dataclass(frozen=True)

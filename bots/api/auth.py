@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bots.api.problems import Handler, is_api, problem
 from bots.server import CORE
+from rewards.inputs import is_token
 from rewards.services.apikeys import ApiKeyView, authenticate, scope_allows
 
 API_KEY = web.RequestKey("api_key", ApiKeyView)
@@ -71,14 +72,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not is_api(request.path) or getattr(request.match_info.handler, "api_public", False):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         return problem(
             401,
             "This API needs a key: send `Authorization: Bearer KEY` "
             "(create one with `rewards apikey create`).",
             {"WWW-Authenticate": REALM},
         )
-    key = await authenticate(request.app[CORE].db, token.strip(), request.app[CORE].clock)
+    # Header bytes that are not UTF-8 arrive as lone surrogates, which no key has (`is_token`).
+    key = (
+        await authenticate(request.app[CORE].db, token, request.app[CORE].clock)
+        if is_token(token)
+        else None
+    )
     if key is None:
         return problem(
             401,

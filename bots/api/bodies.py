@@ -1,19 +1,25 @@
-"""Request bodies: JSON of at most 64 KiB, validated by a strict pydantic model; and ids in
-bodies and paths, which the database keeps in 32 bits."""
+"""Request bodies: JSON within the gate's API limits (`rewards.inputs.API_JSON`: 64 KiB, 32 levels
+deep), no control characters in any string, validated by a strict pydantic model; and ids in
+bodies and paths, which the database keeps in 32 bits.
+
+The parsed body is kept on the request (`BODY`), so the Idempotency-Key check can fingerprint
+what was asked without reading the body twice."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from rewards.errors import InvalidInput, NotFound
-
-MAX_BODY = 64 * 1024
+from bots.gate import read_json
+from rewards.errors import NotFound
+from rewards.inputs import API_JSON, check_document_text
 
 M = TypeVar("M", bound=BaseModel)
+
+BODY = web.RequestKey("body", object)
+"""The parsed JSON body of a write, once `read_body` has read it."""
 
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=-MAX_ID - 1, le=MAX_ID)]
@@ -26,28 +32,12 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class BodyTooLarge(InvalidInput):
-    status = 413
-    code = "body-too-large"
-
-
-class MalformedJson(InvalidInput):
-    status = 400
-    code = "malformed-json"
-
-
 async def read_body(request: web.Request, model: type[M]) -> M:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise BodyTooLarge(f"The request body is larger than {MAX_BODY // 1024} KiB.")
-    raw = bytearray()
-    async for chunk in request.content.iter_chunked(8192):
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise BodyTooLarge(f"The request body is larger than {MAX_BODY // 1024} KiB.")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedJson("The request body is not valid JSON.") from None
+    """The body as `model`: 413 too large, 400 not JSON, 422 too deep, with a control character
+    (naming the field) or not valid for the model."""
+    data = await read_json(request, API_JSON)
+    check_document_text(data)
+    request[BODY] = data
     return model.model_validate(data)
 
 

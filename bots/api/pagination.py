@@ -13,9 +13,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from rewards.errors import InvalidInput
+from rewards.inputs import InputRefused, JsonLimits, check_document_text, parse_json
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+CURSOR_JSON = JsonLimits(max_bytes=1024, max_depth=4)
+"""A cursor holds one sort key: a few hundred bytes at most, nested no deeper than a pair."""
 
 T = TypeVar("T")
 
@@ -36,10 +39,11 @@ def cursor_of(request: web.Request) -> Any | None:
     raw = request.query.get("cursor")
     if not raw:
         return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        return data["k"]
-    except (binascii.Error, ValueError, TypeError, KeyError):
+    try:  # the input gate: a small, shallow JSON document of printable text
+        data = parse_json(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), CURSOR_JSON)
+        check_document_text(data)
+        return data["k"]  # type: ignore[index]
+    except (binascii.Error, ValueError, TypeError, KeyError, InputRefused):
         raise InvalidInput("The cursor is not valid; use the `next` of a previous page.") from None
 
 

@@ -36,15 +36,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.commands.manifest import command_for_slack
 from bots.server import CORE
 from bots.slack.boundary import OwnApp, inside, origin, person_inside
 from bots.slack.failures import WEB_API_FAILURES, reason
+from bots.slack.gate import checked_body
 from bots.slack.people import PLATFORM, SlackPeople, mention_ids
 from bots.slack.retries import retry_handlers
 from cards.actions import BadToken, decode, encode
@@ -175,6 +178,7 @@ class SlackBot:
             process_before_response=False,
             user_facing_authorize_error_message=UNAVAILABLE,
         )
+        self.verifier = SignatureVerifier(extra["SLACK_SIGNING_SECRET"])
         self.view_budget = VIEW_BUDGET
         self.tasks: set[asyncio.Task[None]] = set()
         self._engine: DialogEngine | None = None
@@ -203,9 +207,17 @@ class SlackBot:
         return self._engine
 
     async def handle(self, request: web.Request) -> web.Response:
-        """`POST /slack/events`: bolt verifies the signature (401 otherwise) and dispatches."""
-        response = await self.bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        """`POST /slack/events`: the input gate (`bots.slack.gate`: headers, size, signature,
+        JSON depth), then bolt verifies the signature again (401 otherwise) and dispatches."""
+        body = await checked_body(request, self.verifier)
+        if isinstance(body, web.Response):
+            return body
+        bolt_request = AsyncBoltRequest(
+            body=body,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(self._guard(work))

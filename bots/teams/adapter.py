@@ -17,7 +17,6 @@ logged as a warning at start.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -31,6 +30,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticationConstants as Auth
 from botframework.connector.auth import CallerIdConstants
 
+from bots.gate import read_json, refusal
 from bots.teams import (
     ADAPTER,
     GATEWAY,
@@ -42,6 +42,7 @@ from bots.teams import (
 from bots.teams.bot import RewardsTeamsBot
 from bots.teams.boundary import is_loopback_url
 from bots.teams.gateway import TeamsGateway
+from rewards.inputs import WEBHOOK_JSON, InputRefused, clean_strings
 from rewards.settings import Settings
 
 __all__ = ["RewardsTeamsBot", "TeamsGateway", "make_adapter", "make_handler", "setup"]
@@ -70,6 +71,20 @@ class _Config:
             self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = Auth.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
             self.OAUTH_URL = Auth.OAUTH_URL
             self.CALLER_ID = CallerIdConstants.public_azure_channel.value
+
+
+def _addressed(activity: Activity) -> bool:
+    """The activity says who sent it and in which conversation (the input gate for Teams: one
+    without `from` was answered 200 after a traceback in the log)."""
+    sender, conversation = activity.from_property, activity.conversation
+    return bool(
+        sender is not None
+        and isinstance(sender.id, str)
+        and sender.id
+        and conversation is not None
+        and isinstance(conversation.id, str)
+        and conversation.id
+    )
 
 
 def make_adapter(settings: Settings, *, openid_metadata_url: str | None = None) -> CloudAdapter:
@@ -107,13 +122,24 @@ def make_handler(
             return _unauthorized()
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.json_response({"error": "expected application/json"}, status=415)
-        try:
-            body = json.loads(await request.read())
-            activity = Activity().deserialize(body) if isinstance(body, dict) else None
-        except Exception:  # not JSON, or not shaped like an Activity
+        try:  # the input gate: size, nesting depth, valid JSON (`rewards.inputs`)
+            body = await read_json(request, WEBHOOK_JSON, "The activity")
+        except InputRefused as refused:
+            return refusal(request, refused, "teams")
+        try:  # control characters in every string replaced before the SDK reads it
+            cleaned = clean_strings(body) if isinstance(body, dict) else None
+            activity = Activity().deserialize(cleaned) if cleaned is not None else None
+        except Exception:  # not shaped like an Activity
             activity = None
         if activity is None or not activity.type:
             return web.json_response({"error": "expected an Activity"}, status=400)
+        if not _addressed(activity):  # nobody to answer or record: refused before the SDK
+            log.info(
+                "teams: refused a %s activity without from.id or conversation.id", activity.type
+            )
+            return web.json_response(
+                {"error": "an Activity names its sender (from.id) and conversation"}, status=400
+            )
         if not authenticated and not is_loopback_url(activity.service_url):
             # The bot would answer (and store, for later posts) whatever serviceUrl it is given.
             log.warning(

@@ -33,18 +33,20 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from json import JSONDecodeError
 
 from aiohttp import web
 from telegram import BotCommand
 from telegram.error import InvalidToken
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from bots.gate import read_json, refusal
 from bots.platforms import FIRST_RETRY, supervise
 from bots.telegram.bot import ALLOWED_UPDATES, TelegramBot
 from bots.telegram.gateway import TelegramGateway
+from bots.telegram.shape import update_problem
 from dialogs.commands import COMMANDS
 from rewards.core import Core
+from rewards.inputs import WEBHOOK_JSON, InputRefused, clean_strings, is_token
 from rewards.settings import Settings
 
 __all__ = [
@@ -225,16 +227,21 @@ async def _poll(runtime: TelegramRuntime, bot: TelegramBot) -> None:
 async def webhook(request: web.Request) -> web.Response:
     """`POST /telegram/webhook`: check the secret, then handle the update before answering."""
     runtime = request.app[TELEGRAM]
-    given = request.headers.get(SECRET_HEADER, "").encode()
-    if not hmac.compare_digest(given, runtime.secret.encode()):
+    given = request.headers.get(SECRET_HEADER, "")
+    if not is_token(given) or not hmac.compare_digest(given.encode(), runtime.secret.encode()):
         return web.Response(status=403, text="forbidden")
     if runtime.bot is None:
         return web.Response(status=503, text="starting")
-    try:
-        data = await request.json()
-    except (JSONDecodeError, UnicodeDecodeError):
-        return web.Response(status=400, text="not JSON")
+    try:  # the input gate: size, nesting depth, valid JSON (`rewards.inputs`)
+        data = await read_json(request, WEBHOOK_JSON, "The update")
+    except InputRefused as refused:
+        return refusal(request, refused, "telegram")
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         return web.Response(status=400, text="not a Telegram update")
-    await runtime.bot.handle_json(data)
+    if (problem := update_problem(data)) is not None:  # a shape PTB would half-read
+        log.warning("telegram: refused update %s: %s", data["update_id"], problem)
+        return web.Response(status=400, text="not a Telegram update")
+    # Control characters in every string (names, text, captions) are replaced before PTB reads
+    # the update (entity offsets stay right), so none reaches a member's name or a message.
+    await runtime.bot.handle_json(clean_strings(data))
     return web.json_response({"ok": True})

@@ -50,6 +50,8 @@ from rewards.catalog.workflow import (
 )
 from rewards.errors import CatalogError, CatalogProblem, TemplateRefused
 from rewards.functions.registry import FunctionKind, FunctionRegistry, default_registry
+from rewards.inputs import FILE_JSON, InputRefused, check_json_limits
+from rewards.inputs.text import document_text_problems
 from rewards.templates import check_template, validate_message
 
 DEFAULT_EVENTS: dict[RewardKind, tuple[str, ...]] = {RewardKind.AUTOMATED: ("login",)}
@@ -247,6 +249,8 @@ def _function_issues(raw: Mapping[str, Any], registry: FunctionRegistry) -> list
 def _kind_as_written(raw: Mapping[str, Any]) -> RewardKind | None:
     """The reward type even when other core fields failed, so type checks still run."""
     value = raw.get("reward_type", RewardKind.USER.value)
+    if not isinstance(value, str):  # a list or an object: the core's validation names it
+        return None
     return RewardKind(value) if value in {kind.value for kind in RewardKind} else None
 
 
@@ -444,6 +448,7 @@ def parse_catalog(
             continue
         label = _label(raw, position)
         issues = _duplicate_key_issues(raw, "")
+        issues.extend(document_text_problems(raw))
         if isinstance(label, int):
             if label in first_at:
                 issues.append(
@@ -517,7 +522,12 @@ def _duplicate_key_issues(value: object, where: str) -> list[Issue]:
 
 
 def read_json(text: str) -> object:
-    """Parse JSON, keeping track of duplicate keys; raise CatalogError with line and column."""
+    """Parse JSON within the gate's file limits (`rewards.inputs.FILE_JSON`: size, nesting
+    depth), keeping track of duplicate keys; raise CatalogError with line and column."""
+    try:
+        check_json_limits(text, FILE_JSON, "The file")
+    except InputRefused as refused:
+        raise CatalogError([CatalogProblem("-", "(file)", str(refused))]) from None
     try:
         return json.loads(text, object_pairs_hook=_pairs_hook, parse_constant=_no_constants)
     except json.JSONDecodeError as error:

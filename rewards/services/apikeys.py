@@ -12,13 +12,16 @@ Audit: every write request a key makes (any method but GET/HEAD/OPTIONS, refused
 kudos and revocations made through the API also carry the key's id on their own rows.
 
 Idempotency: the first write sent with an `Idempotency-Key` reserves (API key, key) through a
-unique constraint, then records its response; a retry finds the record and gets that response
-again, so nothing is created twice, even when two retries race.
+unique constraint, with a fingerprint of the request (method, route, canonical body), then records
+its response; a retry finds the record and gets that response again, so nothing is created twice,
+even when two retries race. The same key with another body is refused (422): replaying the first
+answer would tell the client its second request was done when it was not.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -184,19 +187,38 @@ class StoredResponse:
     body: dict[str, Any] | None
 
 
+class IdempotencyKeyReused(InvalidInput):
+    code = "idempotency-key-reused"
+
+
 async def reserve(
-    db: Database, api_key_id: int, key: str, route: str, clock: Clock | None = None
+    db: Database,
+    api_key_id: int,
+    key: str,
+    route: str,
+    clock: Clock | None = None,
+    *,
+    fingerprint: str | None = None,
 ) -> StoredResponse | None:
     """Claim `key` for this request: None when claimed (go ahead), or the stored first response.
 
-    Raises InvalidInput when the key was used for another route, NotAvailable while the first
+    `fingerprint` identifies the request (`request_fingerprint`). Raises IdempotencyKeyReused
+    (422) when the key was used for another route or another body, NotAvailable while the first
     request with this key is still running."""
     if not key or len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidInput(f"An Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY} characters.")
     now = (clock or SystemClock()).now()
     try:
         async with db.write() as session:
-            session.add(ApiIdempotency(api_key_id=api_key_id, key=key, route=route, created_at=now))
+            session.add(
+                ApiIdempotency(
+                    api_key_id=api_key_id,
+                    key=key,
+                    route=route,
+                    fingerprint=fingerprint,
+                    created_at=now,
+                )
+            )
         return None
     except IntegrityError:
         pass
@@ -207,12 +229,24 @@ async def reserve(
             )
         )
     if found is None:  # released in between: the first attempt failed; this one may go ahead
-        return await reserve(db, api_key_id, key, route, clock)
+        return await reserve(db, api_key_id, key, route, clock, fingerprint=fingerprint)
     if found.route != route:
-        raise InvalidInput("This Idempotency-Key was already used for a different request.")
+        raise IdempotencyKeyReused("This Idempotency-Key was already used for a different request.")
+    if None not in (found.fingerprint, fingerprint) and found.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used for a request with a different body; "
+            "use a new key for a new request."
+        )
     if found.status == 0:
         raise NotAvailable("A request with this Idempotency-Key is still in progress.")
     return StoredResponse(found.status, found.body)
+
+
+def request_fingerprint(method: str, route: str, body: object) -> str:
+    """SHA-256 (hex) of the method, the route and the body as canonical JSON (keys sorted, no
+    spaces), so the same request written with other spacing or key order has the same one."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{method} {route}\n{canonical}".encode()).hexdigest()
 
 
 def _where(api_key_id: int, key: str) -> Any:

@@ -45,6 +45,7 @@ from rewards.errors import (
     UnknownMember,
     UnknownReward,
 )
+from rewards.inputs import check_text
 from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import Person, load_people
@@ -219,7 +220,7 @@ class AwardService:
         """The giver's own message, stripped (None: none given, the reward's template applies)."""
         if message is None:
             return None
-        message = message.strip()
+        message = check_text(message.strip(), "message")
         if len(message) > MAX_MESSAGE:
             raise InvalidInput(
                 f"The message is too long ({len(message)} characters; at most {MAX_MESSAGE})."

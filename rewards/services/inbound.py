@@ -47,7 +47,6 @@ racing past the check still award once.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -60,6 +59,7 @@ from rewards.catalog.model import RewardKind
 from rewards.clock import as_utc
 from rewards.core import Core
 from rewards.errors import UnknownMember
+from rewards.inputs import API_JSON, InputRefused, JsonLimits, check_document_text, parse_json
 from rewards.rules.attendance import upsert_attendance
 from rewards.services import members
 from rewards.services.awards import AwardSource, AwardView
@@ -141,21 +141,16 @@ class HandleResult:
 # --- parsing --------------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    # json.loads accepts NaN and Infinity, which PostgreSQL's JSONB (and every other JSON
-    # reader) refuses: turn them away here rather than as a database error, retried for nothing.
-    raise ValueError(f"{name} is not JSON")
-
-
 def _decode(body: bytes) -> dict[str, Any]:
-    if len(body) > MAX_BODY:
-        raise MalformedEvent(f"the body is {len(body)} bytes; the limit is {MAX_BODY}")
+    # The input gate (`rewards.inputs`): at most MAX_BODY bytes, nested at most 32 deep, no
+    # NaN/Infinity (PostgreSQL's JSONB refuses them), no control characters in any string (NUL
+    # neither): refused here rather than as a database error, retried for nothing.
+    limits = JsonLimits(max_bytes=MAX_BODY, max_depth=API_JSON.max_depth)
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise MalformedEvent("the body is not UTF-8 text") from None
-    except ValueError as problem:
-        raise MalformedEvent(f"the body is not JSON: {problem}") from None
+        data = parse_json(body, limits, what="the body")
+        check_document_text(data)
+    except InputRefused as problem:
+        raise MalformedEvent(str(problem).rstrip(".")) from None
     if not isinstance(data, dict):
         raise MalformedEvent(f"the body must be a JSON object, not {type(data).__name__}")
     return data

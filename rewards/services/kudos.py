@@ -18,6 +18,7 @@ from sqlmodel import col
 from rewards import hooks
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
+from rewards.inputs import check_text
 from rewards.leaderboards import counters
 from rewards.services import outbox
 from rewards.services._subjects import load_people
@@ -214,7 +215,7 @@ class KudosService:
             )
         if giver_id in unique:
             raise SelfAward("You can't send kudos to yourself, but thanks for the enthusiasm!")
-        text = (message or "").strip()
+        text = check_text((message or "").strip(), "message")
         if not text:
             raise InvalidInput("Add a few words: what are the kudos for?")
         if len(text) > self.settings.kudos_max_message:
@@ -226,7 +227,7 @@ class KudosService:
             raise InvalidInput("Visibility is either public or private.")
         normalised: dict[str, str] = {}
         for raw in tags:
-            label = raw.strip().lstrip("#").strip()
+            label = check_text(raw, "tag").strip().lstrip("#").strip()
             normalised.setdefault(normalise_tag(raw), label)
         if len(normalised) > MAX_TAGS:
             raise InvalidInput(f"Use at most {MAX_TAGS} tags.")

@@ -60,6 +60,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.clock import Clock, SystemClock
 from rewards.errors import InvalidInput
+from rewards.inputs import (
+    FILE_JSON,
+    InputRefused,
+    check_document_text,
+    check_json_limits,
+    text_problem,
+)
 from rewards.services.members import (
     ACCOUNT,
     MAX_DISPLAY_NAME,
@@ -250,6 +257,7 @@ def read_members_file(path: str | Path) -> MemberFile:
         ) from None
     if not text.strip():
         raise MemberImportError(f"{path} is empty.")
+    _refuse_control_characters(path, text)
     suffix = path.suffix.lower()
     looks_json = text.lstrip()[:1] in ("[", "{")
     with _gc_paused():
@@ -330,7 +338,21 @@ def _read_csv(path: Path, text: str) -> MemberFile:
     return parse_rows(path, "csv", raws, rejected)
 
 
+def _refuse_control_characters(path: Path, text: str) -> None:
+    """The input gate's text rule (`rewards.inputs`): a NUL or another control character would
+    reach the members table (PostgreSQL refuses NUL), so the file is refused, naming the line."""
+    if text_problem(text) is None:
+        return
+    for number, line in enumerate(text.split("\n"), start=1):
+        if (problem := text_problem(line)) is not None:
+            raise MemberImportError(f"{path}, line {number}: {problem}.")
+
+
 def _read_json(path: Path, text: str) -> MemberFile:
+    try:
+        check_json_limits(text, FILE_JSON, str(path))  # the input gate: size, nesting depth
+    except InputRefused as refused:
+        raise MemberImportError(str(refused)) from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as problem:
@@ -338,6 +360,10 @@ def _read_json(path: Path, text: str) -> MemberFile:
             f"{path} is not valid JSON: {problem.msg} at line {problem.lineno},"
             f" column {problem.colno}."
         ) from None
+    try:  # "\u0000" escapes are only seen once parsed
+        check_document_text(document)
+    except InputRefused as refused:
+        raise MemberImportError(f"{path}: {str(refused).rstrip('.')}.") from None
     if isinstance(document, dict) and isinstance(document.get("members"), list):
         items: list[object] = document["members"]
     elif isinstance(document, list):

@@ -584,7 +584,8 @@ class ApiKey(SQLModel, table=True):
 
 class ApiIdempotency(SQLModel, table=True):
     """The first response to a write sent with an `Idempotency-Key`, per API key, so a retry gets
-    the same answer and changes nothing. `status` 0 marks a request still in progress."""
+    the same answer and changes nothing; the same key with another request (`fingerprint`) is
+    refused. `status` 0 marks a request still in progress."""
 
     __tablename__ = "api_idempotency"
     __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_api_idempotency"),)
@@ -598,6 +599,9 @@ class ApiIdempotency(SQLModel, table=True):
     status: int = 0
     body: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     created_at: datetime = _time()
+    # SHA-256 (hex) of method, route and canonical body; None on rows from before it was kept
+    # (last: the column was added by migration 0018).
+    fingerprint: str | None = Field(default=None, max_length=64)
 
 
 class OutboxEvent(SQLModel, table=True):
