@@ -3,7 +3,7 @@ body), so the same key with another body is refused instead of replaying the fir
 
 Rows written before this revision have none; they keep being compared by route only.
 
-Revision ID: 0018
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-07 03:10:00.000000
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0018'
+revision = '0016'
 down_revision = '0015'
 branch_labels = None
 depends_on = None
