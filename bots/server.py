@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy import func, select, text
 
+from bots import site
 from bots.lifecycle import Lifecycle, lifecycle
 from bots.platforms import OK, platform_status
 from bots.platforms import STATUS as PLATFORM_STATUS
@@ -166,6 +167,7 @@ def create_app(
     clock), and `platforms=False` leaves the chat platforms for a test to mount itself."""
     app = web.Application(client_max_size=1024 * 1024)
     app.cleanup_ctx.append(mount(app, settings, core, platforms=platforms).context)
+    site.setup(app, settings)  # the manifest's /, /privacy and /terms (not when embedded)
     return app
 
 

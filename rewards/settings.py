@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SQLITE_PATH = Path("var") / "rewards.db"
@@ -126,6 +126,52 @@ def _database_url(env: Mapping[str, str]) -> str:
     return f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
 
 
+def _public_url(raw: str | None) -> str:
+    """PUBLIC_URL: the https://host[/prefix] people and platforms reach the server at (behind a
+    proxy, the proxy's address). Checked here so a typo never ends up in a published link."""
+    value = (raw or "").strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = urlsplit("")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() or c in "\"'<>\\" for c in value)
+    ):
+        raise SettingsError(
+            f"PUBLIC_URL must be an http(s) URL such as https://rewards.example.org, got {raw!r}"
+        )
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class SitePages:
+    """The three pages a Teams app's manifest links to (`/`, `/privacy`, `/terms`, served by
+    `bots.site`): who runs the bot, whom to ask about the data, and optional text files that
+    replace the default wording (`index.txt`, `privacy.txt`, `terms.txt` in `pages_dir`)."""
+
+    organisation: str = ""
+    contact: str = ""
+    pages_dir: str = ""
+
+
+def _site_pages(env: Mapping[str, str]) -> SitePages:
+    pages_dir = (env.get("SITE_PAGES_DIR") or "").strip()
+    if pages_dir and not Path(pages_dir).is_dir():
+        raise SettingsError(f"SITE_PAGES_DIR must be a directory, got {pages_dir!r}")
+    return SitePages(
+        organisation=(env.get("SITE_ORGANISATION") or "").strip(),
+        contact=(env.get("SITE_CONTACT") or "").strip(),
+        pages_dir=pages_dir,
+    )
+
+
 @dataclass(frozen=True)
 class EventManagerSettings:
     """The RabbitMQ event manager (`ENABLE_EVENT_MANAGER`, `RABBITMQ_*`).
@@ -190,6 +236,9 @@ class Settings:
     timezone: str = "UTC"
     host: str = "127.0.0.1"
     port: int = 3978
+    # The public base URL (PUBLIC_URL): the OpenAPI document's `servers`; empty: the request's.
+    public_url: str = ""
+    site: SitePages = field(default_factory=SitePages)
     catalog_files: tuple[str, ...] = ("examples/rewards.json",)
     # True when REWARDS_CATALOG was set: an embedding application (rewards.engine) loads the
     # files only then, its catalogue otherwise comes from its storages.
@@ -299,6 +348,8 @@ def load_settings(
         timezone=_zone("TIMEZONE", env.get("TIMEZONE"), "UTC"),
         host=env.get("HOST") or "127.0.0.1",
         port=_int("PORT", env.get("PORT"), 3978, low=0, high=65535),
+        public_url=_public_url(env.get("PUBLIC_URL")),
+        site=_site_pages(env),
         catalog_files=catalog,
         catalog_from_env="REWARDS_CATALOG" in env,
         reward_scheduler=_bool("REWARD_SCHEDULER", env.get("REWARD_SCHEDULER"), True),

@@ -117,7 +117,7 @@ _root_prefix() {
 # node_modules is missing or older than package-lock.json. Quiet and quick when everything is there.
 ensure_card_renderer() {
     local dir="$REPO_ROOT/tools/cardrender" chromium="${CHROMIUM:-/usr/bin/chromium}"
-    local need_apt=() prefix start log
+    local need_apt=() prefix start
     [[ -x "$chromium" ]] || need_apt+=(chromium fonts-noto-color-emoji fonts-liberation2)
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         need_apt+=(nodejs npm)
@@ -139,19 +139,35 @@ ensure_card_renderer() {
         [[ -x "$chromium" ]] || die "chromium was installed but $chromium is still missing"
     fi
 
+    _npm_ci "$dir" "card renderer"
+}
+
+# `npm ci` in DIR (a project-local npm tool under tools/) when its node_modules is missing or older
+# than its package-lock.json; LABEL names the tool in the messages. Quiet when nothing changed.
+_npm_ci() {
+    local dir="$1" label="$2" start log
     if [[ ! -d "$dir/node_modules" || "$dir/package-lock.json" -nt "$dir/node_modules" ]]; then
         start="$(now)"
         log="$(mktemp "${TMPDIR:-/tmp}/nav-rewards-npm-ci.XXXXXX")"
-        info "card renderer: npm ci in tools/cardrender (log: $log)"
+        info "$label: npm ci in ${dir#"$REPO_ROOT"/} (log: $log)"
         if ! (cd "$dir" && npm ci --no-audit --no-fund </dev/null >"$log" 2>&1); then
             tail -n 40 "$log" >&2
-            die "npm ci in tools/cardrender failed (full log: $log)"
+            die "npm ci in ${dir#"$REPO_ROOT"/} failed (full log: $log)"
         fi
         # npm ci does not always bump the directory's mtime: mark it fresh for the check above.
         touch "$dir/node_modules"
         rm -f "$log"
-        info "card renderer: npm ci done in $(elapsed_since "$start")"
+        info "$label: npm ci done in $(elapsed_since "$start")"
     fi
+}
+
+# The OpenAPI lint (tools/openapi-lint: Redocly CLI, run by tests/test_openapi_lint.py on the
+# document the server serves). Needs node and npm, which ensure_card_renderer installs.
+ensure_openapi_lint() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+        die "openapi lint needs node and npm (apt-get install nodejs npm)"
+    _npm_ci "$REPO_ROOT/tools/openapi-lint" "openapi lint"
+    info "openapi lint: Redocly CLI $(node -p "require('$REPO_ROOT/tools/openapi-lint/node_modules/@redocly/cli/package.json').version")"
 }
 
 # The RabbitMQ server for the event manager tests (tests/support/rabbitmq.py starts a private
