@@ -3,9 +3,10 @@
 #
 # After sourcing: REPO_ROOT is the repository root, the shell is cd'ed there, and
 # `ensure_venv` creates .venv (python3.11 or any python3 >= 3.11) and installs the project
-# editable with its dev extras. The install is skipped when .venv/.nav-rewards-installed holds the
-# sha256 of the current pyproject.toml, so reruns cost nothing; editing pyproject.toml (or
-# deleting the stamp) triggers a reinstall. Source changes never need one (editable install).
+# editable with its dev extras (`ensure_venv serve`: only what the server needs). The install is
+# skipped when .venv/.nav-rewards-installed holds the sha256 of the current pyproject.toml (and a
+# kind that covers the one asked for), so reruns cost nothing; editing pyproject.toml (or deleting
+# the stamp) triggers a reinstall. Source changes never need one (editable install).
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT" || exit 1
@@ -57,8 +58,30 @@ pyproject_hash() {
     sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1
 }
 
+# pip's own progress, a line each: what it collects, downloads, builds and installs (everything
+# else goes to the log only). The first install downloads about a hundred packages: without these
+# lines it would look stuck for minutes.
+_pip_progress() {
+    local line
+    while IFS= read -r line; do
+        printf '%s\n' "$line" >>"$1"
+        line="${line#"${line%%[![:space:]]*}"}"
+        case "$line" in
+            Downloading*.metadata*) ;;
+            Collecting* | Downloading* | Building* | Installing* | Successfully*)
+                printf '    pip: %s\n' "$line"
+                ;;
+        esac
+    done
+}
+
+# ensure_venv [dev|serve]: .venv with the project installed editable, with the dev extras (the
+# default: tests, linters) or with only what `rewards serve` needs (`serve`, for scripts/run.sh).
+# The stamp holds the pyproject.toml hash and which of the two was installed; a dev install also
+# serves, so `serve` is satisfied by either.
 ensure_venv() {
-    local python
+    local python kind="${1:-dev}" target
+    [[ "$kind" == dev || "$kind" == serve ]] || die "ensure_venv: unknown kind '$kind'"
     # A missing, broken or too old .venv is (re)created.
     if ! "$VENV_DIR/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
         >/dev/null 2>&1; then
@@ -80,24 +103,34 @@ ensure_venv() {
         fi
     fi
 
-    local want have=""
+    local want have="" have_kind
     want="$(pyproject_hash)"
     [[ -f "$VENV_STAMP" ]] && have="$(cat "$VENV_STAMP")"
-    if [[ "$have" == "$want" && -x "$VENV_DIR/bin/rewards" ]]; then
-        info ".venv is up to date with pyproject.toml ($(cut -c1-12 <<<"$want")); pip step skipped"
+    have_kind="${have#* }"
+    [[ "$have" == *" "* ]] || have_kind=dev # a stamp of before the two kinds: always dev
+    if [[ "${have%% *}" == "$want" && -x "$VENV_DIR/bin/rewards" ]] &&
+        [[ "$have_kind" == dev || "$kind" == serve ]]; then
+        info ".venv is up to date with pyproject.toml ($(cut -c1-12 <<<"$want"), $have_kind); pip step skipped"
         return 0
     fi
 
-    # pip's chatter (build back-end warnings and the like) goes to a log shown only on failure.
-    local log="$VENV_DIR/pip-install.log"
-    info "installing the project into .venv: pip install -e '.[dev]' (log: .venv/pip-install.log)"
+    target="."
+    [[ "$kind" == dev ]] && target=".[dev]"
+    local log="$VENV_DIR/pip-install.log" start rc=0
+    info "installing the project into .venv: pip install -e '$target' (log: .venv/pip-install.log)"
+    info "a first install downloads and installs about 100 packages: a few minutes; progress follows"
+    start="$(now)"
     rm -f "$VENV_STAMP"
-    if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        "$VENV_DIR/bin/python" -m pip install --progress-bar off -e '.[dev]' </dev/null >"$log" 2>&1; then
+    : >"$log"
+    PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        "$VENV_DIR/bin/python" -m pip install --progress-bar off -e "$target" </dev/null 2>&1 |
+        _pip_progress "$log" || rc=$?
+    if [[ "$rc" -ne 0 ]]; then
         tail -n 60 "$log" >&2
-        die "pip install -e '.[dev]' failed (full log: $log)"
+        die "pip install -e '$target' failed (full log: $log)"
     fi
-    printf '%s\n' "$want" >"$VENV_STAMP"
+    printf '%s %s\n' "$want" "$kind" >"$VENV_STAMP"
+    info "installed in $(elapsed_since "$start")"
 }
 
 # Root, or passwordless sudo, for apt-get; prints the command prefix (empty for root). Fails otherwise.
