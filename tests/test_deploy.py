@@ -95,7 +95,7 @@ def test_the_caddyfile_is_valid(tmp_path: Path) -> None:
     done = subprocess.run(
         ["caddy", "validate", "--adapter", "caddyfile", "--config", "deploy/Caddyfile"],
         cwd=ROOT,
-        env={"PUBLIC_HOST": "rewards.example.org", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        env={"SITE_ADDRESS": "rewards.example.org", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,
