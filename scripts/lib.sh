@@ -127,7 +127,7 @@ ensure_venv() {
     [[ "$kind" == dev ]] && target=".[dev]"
     local log="$VENV_DIR/pip-install.log" start rc=0
     info "installing the project into .venv: pip install -e '$target' (log: .venv/pip-install.log)"
-    info "a first install downloads about 60 packages (dev: about 140), a minute or more; progress follows"
+    info "a first install downloads about 60 packages (dev: about 100), a minute or more; progress follows"
     start="$(now)"
     rm -f "$VENV_STAMP"
     : >"$log"
