@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
 
+from bots.commands.show_settings import show_settings
 from bots.server import create_app
 from rewards.settings import Settings, SettingsError, SitePages, load_settings
 
@@ -108,3 +110,12 @@ def test_the_settings_are_checked_at_start(tmp_path: Path) -> None:
     for bad in ("rewards.example.org", "ftp://x.org", "https://x.org/?q=1", "https://x.org:port"):
         with pytest.raises(SettingsError, match="PUBLIC_URL"):
             load_settings({"PUBLIC_URL": bad}, env_file=tmp_path / "none")
+
+
+def test_rewards_settings_names_the_public_url_and_the_pages(tmp_path: Path) -> None:
+    env = {"REWARDS_ENV_FILE": str(tmp_path / "none.env"), "PUBLIC_URL": "https://r.example.org"}
+    result = CliRunner().invoke(show_settings, [], env=env)
+    assert result.exit_code == 0, result.output
+    lines = {k: v.strip() for k, v in (line.split("  ", 1) for line in result.output.splitlines())}
+    assert lines["public URL (PUBLIC_URL)"] == "https://r.example.org"
+    assert lines["manifest pages (SITE_PAGES_DIR)"] == "the built-in wording"

@@ -33,6 +33,8 @@ def describe(config: Settings) -> list[tuple[str, str]]:
         ("database", config.redacted_database_url()),
         ("time zone", config.timezone),
         ("listen", f"http://{config.host}:{config.port}"),
+        ("public URL (PUBLIC_URL)", config.public_url or "(unset: each request's scheme and host)"),
+        ("manifest pages (SITE_PAGES_DIR)", config.site.pages_dir or "the built-in wording"),
         ("catalogue files", ", ".join(config.catalog_files) or "(none)"),
         ("rewards (ENABLE_REWARDS)", _on(config.enable_rewards)),
         ("scheduler (REWARD_SCHEDULER)", _on(config.reward_scheduler)),
