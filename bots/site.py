@@ -78,8 +78,9 @@ def _pages(organisation: str, contact: str) -> tuple[Page, ...]:
                 "text.",
                 "Kudos, badges and awards are shown to colleagues in channels and on the "
                 "leaderboards; your balance and history are shown to you, to administrators "
-                "and to systems of your organisation holding an API key. You can leave the "
-                "leaderboards and the birthday and anniversary announcements.",
+                "and to systems of your organisation holding an API key. You can be left out "
+                "of the leaderboards and of birthday and anniversary announcements: ask "
+                f"{contact}.",
                 "Messages are delivered through the chat platforms (and email, when set up); "
                 "the data is not sold or shared with anyone else. It is kept while your "
                 f"organisation runs the bot. To have it corrected or removed, ask {contact}.",
