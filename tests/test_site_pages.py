@@ -102,7 +102,7 @@ async def test_an_unreadable_page_file_stops_the_start_naming_it(tmp_path: Path)
 def test_the_settings_are_checked_at_start(tmp_path: Path) -> None:
     env = {"SITE_ORGANISATION": " Example Ltd ", "SITE_CONTACT": "hr@example.org"}
     loaded = load_settings(env, env_file=tmp_path / "none")
-    assert loaded.site == SitePages("Example Ltd", "hr@example.org", "")
+    assert loaded.site == SitePages(organisation="Example Ltd", contact="hr@example.org")
     with pytest.raises(SettingsError, match="SITE_PAGES_DIR must be a directory"):
         load_settings({"SITE_PAGES_DIR": str(tmp_path / "missing")}, env_file=tmp_path / "none")
     good = load_settings({"PUBLIC_URL": "https://rewards.example.org/"}, env_file=tmp_path / "x")
