@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlmodel import col
 
 from bots.slack.bot import state_values
-from bots.slack.pickers import FieldRefusal, picked_refusal
+from bots.slack.pickers import FieldRefusal, HandleDirectory, picked_refusal, resolve_typed
 from cards.nominations import nominate_form
 from cards.render.blockkit import to_modal
 from dialogs.events import Action
@@ -25,7 +26,8 @@ from rewards.membership import BOT_REFUSAL
 from rewards.services.members import find_by_account
 from rewards.store.db import Database
 from rewards.store.models import Award, Kudos, KudosReceiver, Member
-from tests.support.slack_api import BOT_USER
+from tests.factories import add_member
+from tests.support.slack_api import BOT_USER, FakeSlackApi
 from tests.test_slack import ANA, BOB, BOSS, LI, TEAM, add_badges, count, slack_app
 
 OUTSIDER, ROBOT, GONE = "U0EVE0001", "U0ROBOT01", "U0GONE001"
@@ -223,6 +225,11 @@ async def test_a_picked_badge_awardee(database: Database) -> None:
     async with slack_app(database) as slack:
         await slack.command("/badge", user=BOSS)
         view = slack.api.of("views.open")[0]["view"]
+        answer = await slack.submit(view, {"badge": "1005", "message": "Stellar"}, user=BOSS)
+        assert answer == {
+            "response_action": "errors",
+            "errors": {"recipient": "Who gets it? Pick or name exactly one person."},
+        }
         answer = await slack.submit(
             view, {"badge": "1005", "recipient": LI, "message": "Stellar"}, user=BOSS
         )
@@ -233,3 +240,46 @@ async def test_a_picked_badge_awardee(database: Database) -> None:
         li = await find_by_account(database, "slack", LI, TEAM)
         assert li is not None and li.email == "li.wei@example.com"
         assert await count(database, Member) == 2
+
+
+async def test_the_handle_directory(database: Database) -> None:
+    """users.list read page by page, once per TTL; ambiguous, unknown and unreachable handles
+    each get their own sentence; emails and members' own names are left to the dialog."""
+    now = [0.0]
+    async with FakeSlackApi(team_id=TEAM) as api:
+        api.add_user(LI, "Li Wei", "li.wei@example.com")
+        api.add_user(BOB, "Sam Smith", "sam.smith@example.com")
+        api.add_user(BOSS, "Sam Smith", "sam.s@example.com")
+        api.add_user(GONE, "Li Wei", "old.li@example.com")
+        api.users[GONE]["deleted"] = True  # a leaver's name is no one's handle any more
+        client = AsyncWebClient(token="xoxb-test", base_url=api.api_url)
+        directory = HandleDirectory(client, ttl=600, clock=lambda: now[0], page_size=2)
+
+        values = {"who__custom": "@li.wei, ana@example.com, Bob", "other": "@li.wei"}
+        assert await resolve_typed(values, ["who__custom"], directory, database) is None
+        assert values == {"who__custom": f"<@{LI}>, ana@example.com, Bob", "other": "@li.wei"}
+        assert len(api.of("users.list")) == 2  # two pages of two
+
+        refused = await resolve_typed({"f": "@Sam_Smith"}, ["f"], directory, database)
+        assert refused == FieldRefusal(
+            "Several people in Slack go by @Sam_Smith. Please pick the right one from the list.",
+            field="f",
+        )
+        refused = await resolve_typed({"f": "@ghost"}, ["f"], directory, database)
+        assert refused is not None and refused.text.startswith("I can't find @ghost")
+        assert len(api.of("users.list")) == 2  # still the same snapshot
+
+        now[0] = 601.0  # stale: read again, and a failed read is not kept
+        api.broken["users.list"] = (502, "text/html", "<html>Bad gateway</html>")
+        refused = await resolve_typed({"f": "@li.wei"}, ["f"], directory, database)
+        assert refused is not None
+        assert refused.text == (
+            "I couldn't look up @li.wei in Slack just now. Please pick them from the list, or type"
+            " their email address."
+        )
+        await add_member(database, "Li Wei")  # li.wei@example.com: a member's own name
+        values = {"f": "@li.wei"}
+        assert await resolve_typed(values, ["f"], directory, database) is None
+        assert values == {"f": "@li.wei"}  # for the dialog to resolve
+        del api.broken["users.list"]
+        assert await directory.find("@li.wei") == [LI]

@@ -43,7 +43,8 @@ log = logging.getLogger("bots.slack.pickers")
 PICKER_TYPES = frozenset({"users_select", "multi_users_select"})
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 DIRECTORY_TTL = 600.0  # seconds a users.list snapshot answers handle look-ups
-MAX_PAGES = 100  # users.list pages read at most (200 people each)
+MAX_PAGES = 100  # users.list pages read at most
+PAGE_SIZE = 200  # people per users.list page (Slack's recommended at most)
 PICKED = "the person you picked"
 
 
@@ -153,9 +154,11 @@ class HandleDirectory:
         *,
         ttl: float = DIRECTORY_TTL,
         clock: Callable[[], float] = time.monotonic,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self.client = client
         self.ttl = ttl
+        self.page_size = page_size
         self.clock = clock
         self._index: dict[str, list[str]] = {}
         self._read_at: float | None = None
@@ -165,7 +168,7 @@ class HandleDirectory:
         index: dict[str, list[str]] = {}
         cursor = ""
         for _ in range(MAX_PAGES):
-            answer = await self.client.users_list(limit=200, cursor=cursor or None)
+            answer = await self.client.users_list(limit=self.page_size, cursor=cursor or None)
             for user in answer.get("members") or []:
                 if not isinstance(user, dict) or user.get("deleted") or not user.get("id"):
                     continue
