@@ -25,7 +25,7 @@ from dialogs.events import Action
 from rewards.membership import BOT_REFUSAL
 from rewards.services.members import find_by_account
 from rewards.store.db import Database
-from rewards.store.models import Award, Kudos, KudosReceiver, Member
+from rewards.store.models import Award, ChannelReference, Kudos, KudosReceiver, Member
 from tests.factories import add_member
 from tests.support.slack_api import BOT_USER, FakeSlackApi
 from tests.test_slack import ANA, BOB, BOSS, LI, TEAM, add_badges, count, slack_app
@@ -131,7 +131,7 @@ async def test_a_picked_bot_outsider_or_leaver_is_refused_and_nothing_written(
         slack.api.users[GONE]["deleted"] = True
         await slack.command("/kudos")
         view = slack.api.of("views.open")[0]["view"]
-        members = await count(database, Member)
+        members, channels = await count(database, Member), await count(database, ChannelReference)
 
         for picked, expected in [
             ([LI, ROBOT], BOT_REFUSAL),
@@ -147,6 +147,7 @@ async def test_a_picked_bot_outsider_or_leaver_is_refused_and_nothing_written(
         await slack.bot.drain()
         assert await count(database, Kudos) == 0
         assert await count(database, Member) == members  # not even Li, picked alongside
+        assert await count(database, ChannelReference) == channels
         assert await find_by_account(database, "slack", LI, TEAM) is None
         assert not slack.api.of("chat.postMessage")
 
