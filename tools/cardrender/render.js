@@ -104,7 +104,8 @@ function renderInPage({ name, text, maxTexts }) {
     // Properties the renderer does not know about: compare each parsed element's/action's source
     // JSON with its schema. "$schema" (root) and templating keys ("$data", "$when") are allowed.
     // Collections are parsed by hand-written code rather than schema properties: allow them per type.
-    const allowedExtra = new Set(["$schema", "$data", "$when", "type"]);
+    // "fallback" is read by the element parser itself (parseElement), not a schema property.
+    const allowedExtra = new Set(["$schema", "$data", "$when", "type", "fallback"]);
     const collections = {
         AdaptiveCard: ["body", "actions"],
         Container: ["items"],
