@@ -117,7 +117,7 @@ _root_prefix() {
 # node_modules is missing or older than package-lock.json. Quiet and quick when everything is there.
 ensure_card_renderer() {
     local dir="$REPO_ROOT/tools/cardrender" chromium="${CHROMIUM:-/usr/bin/chromium}"
-    local need_apt=() prefix start log
+    local need_apt=() prefix start
     [[ -x "$chromium" ]] || need_apt+=(chromium fonts-noto-color-emoji fonts-liberation2)
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         need_apt+=(nodejs npm)
@@ -139,19 +139,37 @@ ensure_card_renderer() {
         [[ -x "$chromium" ]] || die "chromium was installed but $chromium is still missing"
     fi
 
+    _npm_ci_when_stale "$dir" "card renderer"
+}
+
+# `npm ci` in DIR (a project-local npm folder under tools/) when its node_modules is missing or
+# older than its package-lock.json; quiet (a log shown only on failure) and free when fresh.
+_npm_ci_when_stale() {
+    local dir="$1" label="$2" start log
     if [[ ! -d "$dir/node_modules" || "$dir/package-lock.json" -nt "$dir/node_modules" ]]; then
         start="$(now)"
         log="$(mktemp "${TMPDIR:-/tmp}/nav-rewards-npm-ci.XXXXXX")"
-        info "card renderer: npm ci in tools/cardrender (log: $log)"
+        info "$label: npm ci in ${dir#"$REPO_ROOT"/} (log: $log)"
         if ! (cd "$dir" && npm ci --no-audit --no-fund </dev/null >"$log" 2>&1); then
             tail -n 40 "$log" >&2
-            die "npm ci in tools/cardrender failed (full log: $log)"
+            die "npm ci in ${dir#"$REPO_ROOT"/} failed (full log: $log)"
         fi
         # npm ci does not always bump the directory's mtime: mark it fresh for the check above.
         touch "$dir/node_modules"
         rm -f "$log"
-        info "card renderer: npm ci done in $(elapsed_since "$start")"
+        info "$label: npm ci done in $(elapsed_since "$start")"
     fi
+}
+
+# The Teams end-to-end test (tests/test_playground.py): the Microsoft 365 Agents Playground and
+# playwright-core from npm in tools/playground, driving the Chromium ensure_card_renderer installs
+# (call that first: it apt-installs chromium, node and npm when missing).
+ensure_playground() {
+    local chromium="${CHROMIUM:-/usr/bin/chromium}"
+    command -v npm >/dev/null 2>&1 || die "Agents Playground needs node and npm (ensure_card_renderer installs them)"
+    [[ -x "$chromium" ]] || die "Agents Playground needs Chromium at $chromium (ensure_card_renderer installs it)"
+    _npm_ci_when_stale "$REPO_ROOT/tools/playground" "Agents Playground"
+    info "Agents Playground: $(cd "$REPO_ROOT/tools/playground" && node -p 'require("@microsoft/m365agentsplayground/package.json").version')"
 }
 
 # The RabbitMQ server for the event manager tests (tests/support/rabbitmq.py starts a private

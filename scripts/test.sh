@@ -194,6 +194,12 @@ export REWARDS_TEST_REQUIRE_RENDERER=1
 SETUP_CARDS_TIME="$(elapsed_since "$start")"
 info "done in $SETUP_CARDS_TIME"
 
+section "Agents Playground (Teams end to end in headless Chromium)"
+start="$(now)"
+ensure_playground
+export REWARDS_TEST_REQUIRE_PLAYGROUND=1
+info "done in $(elapsed_since "$start")"
+
 section "RabbitMQ (throwaway node for the event manager tests)"
 start="$(now)"
 ensure_rabbitmq
