@@ -6,7 +6,8 @@
 //   node drive.js PLAYGROUND_URL OUT_DIR < steps.json
 //
 // steps.json is a JSON list; each step is one object with one action:
-//   {"open": "Group Chat"}                   click a chat in the left column (its exact name)
+//   {"open": "Group Chat"}                   click a chat in the left column by its exact name:
+//                                            "Personal Chat", "Group Chat", "My Team - General"
 //   {"say": "@[Test Bot] /kudos @[Megan Bowen] thanks"}
 //                                            type a message and press Enter; "@[Name]" is typed
 //                                            as "@" plus the first word, then Name is picked from
@@ -15,15 +16,17 @@
 //                                            contains this text
 //   {"fill": "placeholder", "value": "..."}  fill the last input with this placeholder
 //   {"click": "Give badge", "times": 2}      click the last button with this name (times > 1:
-//                                            a double click, as an impatient person does)
+//                                            a double click, as an impatient person does) and
+//                                            wait until the bot has answered every press
 //   {"wait": "text", "count": 1}             wait until the text is visible at least count times
 //   {"shot": "name"}                         screenshot OUT_DIR/name.png and record the texts
 //
 // stdout: one JSON line per step ({"step", "ms", ...}; a shot adds "png", "cards" (the innerText
 // of every Adaptive Card in the open chat) and "text" (the page's visible text)), then
 // {"done": true, "blocked": [...], "invokes": [...], "ms"}: the hosts whose requests were
-// aborted and every card action the page sent ({"title", "verb"}). On failure: {"error", "step",
-// "png"} (a screenshot of the moment) and exit status 1.
+// aborted and every card action the page sent with the bot's answer ({"title", "verb",
+// "answer": {"type", "text"}}, see relayInvoke). On failure: {"error", "step", "png"} (a
+// screenshot of the moment) and exit status 1.
 //
 // Only loopback is reachable: every request to any other host (the Playground's fonts and icons
 // on a CDN, telemetry) is aborted before it leaves the browser.
@@ -42,7 +45,8 @@ function emit(record) {
 }
 
 async function say(page, text) {
-  const box = page.locator("[data-lexical-editor=true]");
+  // In a channel the first editor starts a new post (the others reply in threads).
+  const box = page.locator("[data-lexical-editor=true]").first();
   await box.click();
   // "@[Name]" becomes a mention picked from the menu; the rest is typed as is.
   for (const part of text.split(/(@\[[^\]]+\])/)) {
@@ -73,6 +77,45 @@ async function waitForText(page, text, count) {
   }
 }
 
+// A card action (`adaptiveCard/action` invoke) goes to the bot through the Playground's server;
+// it is passed on unchanged, and the press and the bot's answer are recorded: {title, verb,
+// answer: {type, text}} with type "card" (the texts of the card that replaces the pressed one),
+// "message" (a sentence shown under the card) or "error".
+async function relayInvoke(route, request, invokes, inflight) {
+  const action = (JSON.parse(request.postData() || "{}").value || {}).action || {};
+  const record = { title: action.title, verb: action.verb, answer: null };
+  invokes.push(record);
+  inflight.add(record);
+  try {
+    const response = await route.fetch();
+    const body = await response.text();
+    record.answer = summarise(body);
+    await route.fulfill({ response, body });
+  } finally {
+    inflight.delete(record);
+  }
+}
+
+function summarise(body) {
+  let reply;
+  try {
+    reply = JSON.parse(body);
+  } catch {
+    return { type: "error", text: body.slice(0, 500) };
+  }
+  const kind = String(reply.type || "");
+  if (kind.includes("card")) {
+    const texts = [];
+    JSON.stringify(reply.value, (key, value) => {
+      if (key === "text" && typeof value === "string") texts.push(value);
+      return value;
+    });
+    return { type: "card", text: texts.join(" | ") };
+  }
+  const text = typeof reply.value === "string" ? reply.value : JSON.stringify(reply.value);
+  return { type: kind.includes("message") ? "message" : "error", text };
+}
+
 async function shot(page, outDir, name) {
   const png = path.join(outDir, name + ".png");
   await page.screenshot({ path: png });
@@ -83,7 +126,7 @@ async function shot(page, outDir, name) {
   return { png, cards, text };
 }
 
-async function run(page, outDir, step) {
+async function run(page, outDir, step, inflight) {
   if (step.open !== undefined) {
     await page.getByRole("treeitem", { name: step.open, exact: true }).click();
     return {};
@@ -104,6 +147,13 @@ async function run(page, outDir, step) {
   if (step.click !== undefined) {
     const button = page.getByRole("button", { name: step.click, exact: true }).last();
     await button.click({ clickCount: step.times || 1, delay: 0 });
+    // Every press's answer is in before the next step looks at the page.
+    await page.waitForTimeout(50);
+    const deadline = Date.now() + WAIT_MS;
+    while (inflight.size > 0) {
+      if (Date.now() > deadline) throw new Error(`${inflight.size} card action(s) unanswered`);
+      await page.waitForTimeout(50);
+    }
     return {};
   }
   if (step.wait !== undefined) {
@@ -134,6 +184,7 @@ async function main() {
   });
   const blocked = new Set();
   const invokes = [];
+  const inflight = new Set();
   let index = -1;
   let page;
   try {
@@ -147,8 +198,7 @@ async function main() {
         return route.abort();
       }
       if (request.method() === "POST" && target.pathname.endsWith("/invoke")) {
-        const action = ((JSON.parse(request.postData() || "{}").value || {}).action || {});
-        invokes.push({ title: action.title, verb: action.verb });
+        return relayInvoke(route, request, invokes, inflight);
       }
       return route.continue();
     });
@@ -157,7 +207,7 @@ async function main() {
     await page.getByTitle("Hide log panel").click({ timeout: WAIT_MS });
     for (index = 0; index < steps.length; index++) {
       const begun = Date.now();
-      const extra = await run(page, outDir, steps[index]);
+      const extra = await run(page, outDir, steps[index], inflight);
       emit({ step: steps[index], ms: Date.now() - begun, ...extra });
     }
     emit({ done: true, blocked: [...blocked].sort(), invokes, ms: Date.now() - started });
