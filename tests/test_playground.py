@@ -56,7 +56,7 @@ STEPS: list[dict[str, Any]] = [
     {"open": "Personal Chat"},
     {"say": "/badge"},
     {"wait": "Give a badge"},
-    {"choose": "Holiday Special"},
+    {"choose": "Holiday Special", "in": "Choose a badge"},
     {"fill": "@name or email", "value": "@meganb@example.com"},
     {"fill": "Why they deserve it (optional)", "value": "Great month"},
     {"shot": "2-badge-form"},

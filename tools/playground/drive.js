@@ -12,8 +12,9 @@
 //                                            type a message and press Enter; "@[Name]" is typed
 //                                            as "@" plus the first word, then Name is picked from
 //                                            the mention menu (a real Teams mention entity)
-//   {"choose": "Holiday Special"}            open the last combo box and pick the option that
-//                                            contains this text
+//   {"choose": "Holiday Special", "in": "Choose a badge"}
+//                                            open the last combo box with this placeholder and
+//                                            pick the option that contains this text
 //   {"fill": "placeholder", "value": "..."}  fill the last input with this placeholder
 //   {"click": "Give badge", "times": 2}      click the last button with this name (times > 1:
 //                                            a double click, as an impatient person does) and
@@ -136,7 +137,7 @@ async function run(page, outDir, step, inflight) {
     return {};
   }
   if (step.choose !== undefined) {
-    await page.getByRole("combobox").last().click();
+    await page.getByPlaceholder(step.in).last().click();
     await page.getByRole("option", { name: step.choose }).first().click({ timeout: WAIT_MS });
     return {};
   }
