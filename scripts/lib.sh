@@ -212,6 +212,17 @@ ensure_openapi_lint() {
     info "openapi lint: Redocly CLI $(node -p "require('$REPO_ROOT/tools/openapi-lint/node_modules/@redocly/cli/package.json').version")"
 }
 
+# The Teams end-to-end test (tests/test_playground.py): the Microsoft 365 Agents Playground and
+# playwright-core from npm in tools/playground, driving the Chromium ensure_card_renderer installs
+# (call that first: it apt-installs chromium, node and npm when missing).
+ensure_playground() {
+    local chromium="${CHROMIUM:-/usr/bin/chromium}"
+    command -v npm >/dev/null 2>&1 || die "Agents Playground needs node and npm (ensure_card_renderer installs them)"
+    [[ -x "$chromium" ]] || die "Agents Playground needs Chromium at $chromium (ensure_card_renderer installs it)"
+    _npm_ci "$REPO_ROOT/tools/playground" "Agents Playground"
+    info "Agents Playground: $(cd "$REPO_ROOT/tools/playground" && node -p 'require("@microsoft/m365agentsplayground/package.json").version')"
+}
+
 # The RabbitMQ server for the event manager tests (tests/support/rabbitmq.py starts a private
 # node on free 127.0.0.1 ports per pytest session; this only makes sure the binaries exist).
 # apt-installs Debian's rabbitmq-server when /usr/lib/rabbitmq/bin/rabbitmq-server is missing,

@@ -203,6 +203,12 @@ export REWARDS_TEST_REQUIRE_OPENAPI_LINT=1
 SETUP_OPENAPI_LINT_TIME="$(elapsed_since "$start")"
 info "done in $SETUP_OPENAPI_LINT_TIME"
 
+section "Agents Playground (Teams end to end in headless Chromium)"
+start="$(now)"
+ensure_playground
+export REWARDS_TEST_REQUIRE_PLAYGROUND=1
+info "done in $(elapsed_since "$start")"
+
 section "RabbitMQ (throwaway node for the event manager tests)"
 start="$(now)"
 ensure_rabbitmq

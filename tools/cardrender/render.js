@@ -28,6 +28,7 @@
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
+const { CHROMIUM_ARGS } = require("../chromium.js");
 
 function usage(msg) {
     if (msg) process.stderr.write(`render.js: ${msg}\n`);
@@ -259,17 +260,7 @@ async function main() {
     const context = await chromium.launchPersistentContext(profile, {
         executablePath,
         headless: true,
-        args: [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--font-render-hinting=none",
-        ],
+        args: [...CHROMIUM_ARGS, "--hide-scrollbars", "--font-render-hinting=none"],
         viewport: { width: opts.width + 80, height: 800 },
         deviceScaleFactor: opts.scale,
         offline: true,
