@@ -242,6 +242,10 @@ class Settings:
     # requests per key and minute, chat turns per member and minute; 0 switches one off.
     api_rate_limit: int = 1200
     chat_rate_limit: int = 60
+    # Log lines: "text" (one readable line) or "json" (one object per line), and the lowest
+    # level written (`rewards.observability.logs`).
+    log_format: str = "text"
+    log_level: str = "info"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -356,6 +360,10 @@ def load_settings(
         ),
         chat_rate_limit=_int(
             "CHAT_RATE_LIMIT", env.get("CHAT_RATE_LIMIT"), 60, low=0, high=1_000_000
+        ),
+        log_format=_choice("LOG_FORMAT", env.get("LOG_FORMAT"), ("text", "json")),
+        log_level=_choice(
+            "LOG_LEVEL", env.get("LOG_LEVEL"), ("info", "debug", "warning", "error", "critical")
         ),
         extra={k: v for k, v in env.items() if k.startswith(("SLACK_", "TELEGRAM_", "RABBITMQ_"))},
     )
