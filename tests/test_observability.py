@@ -21,6 +21,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ from rewards.observability.logs import (
 from rewards.settings import Settings, load_settings
 from rewards.store.db import Database
 from rewards.store.migrate import head_revision
-from tests.factories import add_member
+from tests.factories import add_member, add_reward
 from tests.support.api import api_client
 from tests.support.conversation import ScriptedConversation
 
@@ -186,6 +187,78 @@ async def test_two_apps_in_one_process_count_apart(database: Database, clock: Fi
         assert (await one.client.post(KUDOS_PATH, json=body, headers=one.auth())).status == 201
         assert value(await scrape(one.client), "rewards_kudos_total", source="api") == 1
         assert value(await scrape(two), "rewards_kudos_total", source="api") == 0
+
+
+async def test_awards_count_what_was_written_single_and_batch(
+    database: Database, clock: FixedClock
+) -> None:
+    from bots.observability.metrics import Metrics
+    from rewards.awarding.batch import Wanted, award_batch
+    from rewards.errors import AlreadyAwarded
+    from rewards.services.awards import AwardSource
+
+    core = Core(settings=Settings(database_url=database.url), db=database, clock=clock)
+    metrics = Metrics()
+    core.signals.attach(metrics)
+    await add_reward(database, reward_id=1, reward_type="Achievement Badge", points=25)
+    ana, bo, cy = [await add_member(database, name) for name in ("Ana", "Bo", "Cy")]
+
+    def rule_awards() -> float:
+        return value(metrics_text(metrics), "rewards_awards_total", source="rule")
+
+    await core.awards.award(1, ana, source=AwardSource.RULE)
+    assert rule_awards() == 1
+    with pytest.raises(AlreadyAwarded):
+        await core.awards.award(1, ana, source=AwardSource.RULE)
+    assert rule_awards() == 1
+    first = await award_batch(core.awards, 1, [Wanted(ana), Wanted(bo), Wanted(cy)])
+    assert len(first.awarded) == 2
+    assert rule_awards() == 3  # the two inserted, not the one skipped
+    await award_batch(core.awards, 1, [Wanted(ana), Wanted(bo), Wanted(cy)])
+    assert rule_awards() == 3
+
+
+async def test_job_runs_and_failures_are_counted_by_job(database: Database) -> None:
+    from bots.observability.metrics import Metrics
+    from bots.scheduler import run_now
+    from tests.test_scheduler import Recorder, _every_second
+
+    core = Core(settings=Settings(database_url=database.url), db=database)
+    metrics = Metrics()
+    core.signals.attach(metrics)
+    ok, failing = Recorder(), Recorder(fail=True)
+    await run_now(core, _every_second(ok).jobs["tick"], owner="test")
+    await run_now(core, _every_second(failing).jobs["tick"], owner="test")
+    exposition = metrics_text(metrics)
+    assert value(exposition, "rewards_job_runs_total", job="tick") == 2
+    assert value(exposition, "rewards_job_failures_total", job="tick") == 1
+    assert value(exposition, "rewards_job_duration_seconds_count", job="tick") == 2
+
+
+async def test_delivery_attempts_failures_and_backlog(
+    database: Database, clock: FixedClock
+) -> None:
+    from tests.test_notifier import world
+
+    async with world(database, clock) as w:
+        # The Telegram group and Li's Telegram chat, Ana's Slack and Sam's Teams direct messages.
+        await w.raffle(teams=False, slack=False, email=False)
+        assert value(await scrape(w.client), "rewards_deliveries_pending") == 4
+        w.telegram.failures["sendMessage"] = (502, "Bad Gateway")
+        first = await w.notifier.deliver_due()
+        assert (first.sent, first.retried) == (2, 2)
+        assert value(await scrape(w.client), "rewards_deliveries_pending") == 2
+        w.telegram.failures.clear()
+        clock.advance(timedelta(seconds=30))
+        assert (await w.notifier.deliver_due()).sent == 2
+        exposition = await scrape(w.client)
+    assert value(exposition, "rewards_delivery_attempts_total", platform="telegram") == 4
+    assert value(exposition, "rewards_delivery_failures_total", platform="telegram") == 2
+    assert value(exposition, "rewards_delivery_attempts_total", platform="slack") == 1
+    assert value(exposition, "rewards_delivery_failures_total", platform="slack") == 0
+    assert value(exposition, "rewards_delivery_attempts_total", platform="teams") == 1
+    assert value(exposition, "rewards_deliveries_pending") == 0
+    assert "rewards_outbox_events_pending 0.0" in exposition
 
 
 # --- probes ----------------------------------------------------------------------------------
@@ -505,3 +578,17 @@ def test_serve_logs_json_and_says_listening_once_it_answers(tmp_path: Path) -> N
     for raw in rest.splitlines():
         lines.append(json.loads(raw))
     assert all(line["level"] in {"DEBUG", "INFO", "WARNING", "ERROR"} for line in lines)
+
+
+def test_log_settings_are_checked() -> None:
+    from rewards.settings import SettingsError
+
+    assert (load_settings(environ={}).log_format, load_settings(environ={}).log_level) == (
+        "text",
+        "info",
+    )
+    assert load_settings(environ={"LOG_FORMAT": "JSON", "LOG_LEVEL": "Debug"}).log_format == "json"
+    with pytest.raises(SettingsError, match="LOG_FORMAT must be one of text, json, got 'xml'"):
+        load_settings(environ={"LOG_FORMAT": "xml"})
+    with pytest.raises(SettingsError, match="LOG_LEVEL must be one of"):
+        load_settings(environ={"LOG_LEVEL": "loud"})

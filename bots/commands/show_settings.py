@@ -33,6 +33,7 @@ def describe(config: Settings) -> list[tuple[str, str]]:
         ("database", config.redacted_database_url()),
         ("time zone", config.timezone),
         ("listen", f"http://{config.host}:{config.port}"),
+        ("logs (LOG_FORMAT, LOG_LEVEL)", f"{config.log_format}, {config.log_level}"),
         ("catalogue files", ", ".join(config.catalog_files) or "(none)"),
         ("rewards (ENABLE_REWARDS)", _on(config.enable_rewards)),
         ("scheduler (REWARD_SCHEDULER)", _on(config.reward_scheduler)),

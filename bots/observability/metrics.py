@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -21,6 +27,10 @@ from rewards.observability import Observer
 from rewards.observability.probes import Backlog
 from rewards.services.awards import AwardSource
 from rewards.store.db import Database
+
+# No `_created` series beside every counter and histogram: they double the scrape and
+# Prometheus does not read them from the text format.
+disable_created_metrics()
 
 KUDOS_SOURCES = ("api", "chat")
 DELIVERY_PLATFORMS = ("teams", "slack", "telegram", "email")
