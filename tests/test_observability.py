@@ -592,3 +592,23 @@ def test_log_settings_are_checked() -> None:
         load_settings(environ={"LOG_FORMAT": "xml"})
     with pytest.raises(SettingsError, match="LOG_LEVEL must be one of"):
         load_settings(environ={"LOG_LEVEL": "loud"})
+
+
+async def test_an_embedding_application_keeps_its_own_metrics_path(database: Database) -> None:
+    from aiohttp import web
+
+    from bots.engine import RewardsEngine
+
+    async def own(request: web.Request) -> web.Response:
+        return web.Response(text="the host's own metrics")
+
+    app = web.Application()
+    app.router.add_get("/metrics", own)
+    settings = Settings(database_url=database.url, catalog_files=(), reward_scheduler=False)
+    engine = RewardsEngine(app, settings=settings)
+    engine.setup()
+    app.on_startup.append(engine.reward_startup)
+    app.on_shutdown.append(engine.reward_shutdown)
+    async with TestClient(TestServer(app)) as client:
+        assert await (await client.get("/metrics")).text() == "the host's own metrics"
+        assert (await client.get("/readyz")).status == 200

@@ -69,9 +69,12 @@ def setup(
     operations = Operations(Metrics(), core, head_revision())
     app[OPERATIONS] = operations
     app.middlewares.insert(0, observe)  # outermost: it sees every final status
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/livez", livez)
-    app.router.add_get("/readyz", readyz)
+    for path, handler in (("/metrics", metrics), ("/livez", livez), ("/readyz", readyz)):
+        # An application embedding the engine may serve one of these paths itself already.
+        if any(resource.canonical == path for resource in app.router.resources()):
+            log.warning("%s is served by the application already; not mounted again", path)
+            continue
+        app.router.add_get(path, handler)
 
     async def observing(app: web.Application) -> AsyncIterator[None]:
         opened = core(app)
