@@ -197,7 +197,7 @@ class Database:
                 pool_size=5,
                 max_overflow=10,
                 connect_args={"timeout": 30},
-                hide_parameters=True,  # see below
+                hide_parameters=True,  # as for PostgreSQL below
             )
             _prepare_sqlite(self.engine)
             _count_writes(self.engine)
