@@ -277,17 +277,30 @@ async def test_livez_and_readyz(database: Database) -> None:
         }
 
         # The schema behind the code: not ready, naming the migrations.
-        async with database.write() as session:
-            await session.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+        head = head_revision()
+        assert head is not None
+        older = f"{int(head) - 1:04d}"
+
+        async def stamp(revision: str) -> None:
+            async with database.write() as session:
+                await session.execute(
+                    text("UPDATE alembic_version SET version_num = :v"), {"v": revision}
+                )
+
+        await stamp(older)
         behind = await client.get("/readyz")
         assert behind.status == 503
         body = await behind.json()
         assert body["not_ready"] == ["migrations"]
-        assert body["checks"]["migrations"] == f"at older, expected {head_revision()}"
-        async with database.write() as session:
-            await session.execute(
-                text("UPDATE alembic_version SET version_num = :head"), {"head": head_revision()}
-            )
+        assert body["checks"]["migrations"] == f"at {older}, expected {head}"
+        # A newer release migrated first (a rolling upgrade): this one stays ready, and says so.
+        await stamp("9999")
+        newer = await client.get("/readyz")
+        assert newer.status == 200
+        assert (await newer.json())["checks"]["migrations"] == (
+            f"newer: at 9999, this release knows up to {head}"
+        )
+        await stamp(head)
         assert (await client.get("/readyz")).status == 200
 
         # A platform still starting: not ready, naming it; /healthz is unchanged by it.

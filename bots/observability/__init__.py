@@ -27,7 +27,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from bots.lifecycle import Lifecycle
 from bots.observability.metrics import Metrics
@@ -36,7 +37,7 @@ from bots.platforms import STATUS as PLATFORM_STATUS
 from rewards.core import Core
 from rewards.observability.context import bound_request, new_id
 from rewards.observability.probes import backlog, schema_revision
-from rewards.store.migrate import head_revision
+from rewards.store.migrate import revisions
 
 log = logging.getLogger("rewards.observability")
 
@@ -54,7 +55,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Operations:
     metrics: Metrics
     core: Callable[[web.Application], Core | None]
-    head: str | None  # the newest migration, from the revision files
+    known: set[str]  # every migration this code knows, from the revision files
+    head: str | None  # the newest of them
     database_down: bool = False  # the last readiness probe found the database down
 
 
@@ -66,7 +68,8 @@ def setup(
 ) -> Metrics:
     """Mount the endpoints and the middleware on `app`, and attach the metrics to the core once
     the runtime has opened it (call this right after the runtime's core step is appended)."""
-    operations = Operations(Metrics(), core, head_revision())
+    known, head = revisions() or (set(), None)
+    operations = Operations(Metrics(), core, known, head)
     app[OPERATIONS] = operations
     app.middlewares.insert(0, observe)  # outermost: it sees every final status
     for path, handler in (("/metrics", metrics), ("/livez", livez), ("/readyz", readyz)):
@@ -140,7 +143,9 @@ async def metrics(request: web.Request) -> web.Response:
         except Exception as error:  # the scrape answers; the backlog series are left out
             log.warning("metrics: the backlog could not be read (%s)", type(error).__name__)
     body = generate_latest(operations.metrics.registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    # Text format 0.0.4: every metric name here is a classic one, so the body is the same as
+    # 1.0.0's, and Prometheus 2 and 3 (and other scrapers) all read it.
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
 
 async def livez(request: web.Request) -> web.Response:
@@ -154,7 +159,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks["database"], checks["migrations"] = await _database(operations, request.app)
     if checks["database"] != OK:
         not_ready.append("database")
-    elif checks["migrations"] != OK:
+    elif checks["migrations"] != OK and not str(checks["migrations"]).startswith("newer:"):
         not_ready.append("migrations")
     platforms = request.app.get(PLATFORM_STATUS)
     if platforms is not None:
@@ -184,10 +189,21 @@ async def _database(operations: Operations, app: web.Application) -> tuple[str, 
         if operations.database_down:
             log.info("readiness: the database answers again")
         operations.database_down = False
-        if operations.head is not None and revision != operations.head:
-            return OK, f"at {revision or 'none'}, expected {operations.head}"
-        return OK, OK
+        return OK, _migrations(operations, revision)
     if not operations.database_down:  # one line when it goes down, not one per probe
         log.warning("readiness: the database is down: %s", found)
     operations.database_down = True
     return found, "not checked"
+
+
+def _migrations(operations: Operations, revision: str | None) -> str:
+    """The migrations check: "ok" at the head; "at 0015, expected 0016" when the schema is
+    behind this code (not ready: the code needs what is missing); "newer: ..." when the schema
+    is at a migration this code does not know: a rolling upgrade whose new release migrated
+    first. Those replicas stay ready: taking every old replica out at once would leave nothing
+    serving until the new ones are up."""
+    if operations.head is None or revision == operations.head:
+        return OK
+    if revision is None or revision in operations.known:
+        return f"at {revision or 'none'}, expected {operations.head}"
+    return f"newer: at {revision}, this release knows up to {operations.head}"
