@@ -169,6 +169,41 @@ async def test_a_chat_kudos_counts_on_commit_and_each_turn_is_timed(
     assert value(metrics_text(metrics), "rewards_turn_duration_seconds_count", command="unknown")
 
 
+async def test_a_telegram_kudos_through_the_server_counts_once(database: Database) -> None:
+    """A real chat turn: a Telegram update through the webhook (python-telegram-bot against a
+    fake Bot API), one unit of work; the same update delivered again is not a second kudos."""
+    from bots.server import CORE
+    from bots.telegram import SECRET_HEADER, WEBHOOK_PATH
+    from bots.telegram import setup as telegram_setup
+    from tests import test_telegram as telegram
+    from tests.support.telegram_api import FakeBotAPI
+
+    await telegram.people(database)
+    api = await FakeBotAPI().start()
+    try:
+        settings = telegram.telegram_settings(database, api)
+        app = create_app(settings, platforms=False)
+        assert telegram_setup(app, settings)
+        api.set_chat_member(telegram.GROUP, telegram.BO)
+        async with TestClient(TestServer(app)) as client:
+            update = telegram.payload("kudos_group")
+            for _ in range(2):  # Telegram delivers an update again when unsure it arrived
+                response = await client.post(
+                    WEBHOOK_PATH, json=update, headers={SECRET_HEADER: telegram.SECRET}
+                )
+                assert response.status == 200, await response.text()
+            await app[CORE].hooks.drain()
+            exposition = await scrape(client)
+    finally:
+        await api.close()
+    assert value(exposition, "rewards_kudos_total", source="chat") == 1
+    assert value(exposition, "rewards_kudos_total", source="api") == 0
+    turns = "rewards_turn_duration_seconds_count"
+    assert value(exposition, turns, platform="telegram", command="kudos") == 1
+    webhook = {"route": WEBHOOK_PATH, "method": "POST", "status": "200"}
+    assert value(exposition, "rewards_http_requests_total", **webhook) == 2
+
+
 def metrics_text(metrics: object) -> str:
     from prometheus_client import generate_latest
 
