@@ -183,8 +183,7 @@ async def _database(operations: Operations, app: web.Application) -> tuple[str, 
     except TimeoutError:
         found = f"no answer within {READY_TIMEOUT:g} s"
     except Exception as error:
-        cause = getattr(error, "orig", None) or error  # the driver's error, not its wrapper
-        found = f"unreachable ({type(cause).__name__})"
+        found = f"unreachable ({type(_first_cause(error)).__name__})"
     else:
         if operations.database_down:
             log.info("readiness: the database answers again")
@@ -207,3 +206,14 @@ def _migrations(operations: Operations, revision: str | None) -> str:
     if revision is None or revision in operations.known:
         return f"at {revision or 'none'}, expected {operations.head}"
     return f"newer: at {revision}, this release knows up to {operations.head}"
+
+
+def _first_cause(error: BaseException) -> BaseException:
+    """The error at the bottom of SQLAlchemy's and the driver's wrappers (`orig`, `__cause__`):
+    `ConnectionRefusedError` rather than `DBAPIError`."""
+    cause: BaseException = getattr(error, "orig", None) or error
+    for _ in range(10):  # a bounded walk: a cycle of causes cannot hang the probe
+        if cause.__cause__ is None:
+            break
+        cause = cause.__cause__
+    return cause
