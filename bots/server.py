@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy import func, select, text
 
-from bots import site
+from bots import observability, site
 from bots.lifecycle import Lifecycle, lifecycle
 from bots.platforms import OK, platform_status
 from bots.platforms import STATUS as PLATFORM_STATUS
@@ -118,7 +118,8 @@ def mount(
     catalog_files: bool = True,
     catalog: Callable[[Core], Awaitable[None]] | None = None,
 ) -> Lifecycle:
-    """Add the rewards runtime to `app`: `/healthz`, the REST API, the platform endpoints and the
+    """Add the rewards runtime to `app`: `/healthz`, the operations endpoints (`/metrics`,
+    `/livez`, `/readyz`: `bots.observability`), the REST API, the platform endpoints and the
     start/stop steps (database and catalogue, scheduler, event manager, platforms, notifier).
 
     Returns the lifecycle; whoever owns `app` starts and stops it (`create_app` through a cleanup
@@ -147,6 +148,8 @@ def mount(
         await app[CORE].close()
 
     runtime.append(core_step)
+    # Right after the core: the scheduler, the platforms and the notifier report to the metrics.
+    observability.setup(app, runtime, lambda app: app.get(CORE))
     if settings.reward_scheduler:
         runtime.append(scheduling)
     if settings.event_manager.active:

@@ -384,6 +384,12 @@ class Settings(BaseSettings):
     chat_rate_limit: Annotated[int, Ge(0), Le(1_000_000)] = Field(
         60, validation_alias="CHAT_RATE_LIMIT"
     )
+    # Log lines: "text" (one readable line) or "json" (one object per line), and the lowest
+    # level written (`rewards.observability.logs`).
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
+    log_level: Literal["info", "debug", "warning", "error", "critical"] = Field(
+        "info", validation_alias="LOG_LEVEL"
+    )
     # Every SLACK_*, TELEGRAM_* and RABBITMQ_* variable as given: the platform adapters read
     # their own settings from here (tokens, secrets, API base URLs for fake servers in tests).
     extra: Mapping[str, str] = Field(default_factory=dict)

@@ -35,6 +35,7 @@ def describe(config: Settings) -> list[tuple[str, str]]:
         ("listen", f"http://{config.host}:{config.port}"),
         ("public URL (PUBLIC_URL)", config.public_url or "(unset: each request's scheme and host)"),
         ("manifest pages (SITE_PAGES_DIR)", config.site.pages_dir or "the built-in wording"),
+        ("logs (LOG_FORMAT, LOG_LEVEL)", f"{config.log_format}, {config.log_level}"),
         ("catalogue files", ", ".join(config.catalog_files) or "(none)"),
         ("rewards (ENABLE_REWARDS)", _on(config.enable_rewards)),
         ("scheduler (REWARD_SCHEDULER)", _on(config.reward_scheduler)),
