@@ -225,7 +225,17 @@ run_step "import-linter" lint-imports
 # Compose Specification schema by tests/test_deploy.py.
 run_step "hadolint" hadolint Dockerfile
 # pytest's own exit codes pass through: 5 (no tests collected) counts as a failure like any other.
-run_step "pytest" pytest "$@"
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist; default: one per core, at most 4),
+# a file's tests in the same worker (module fixtures and servers are set up once per file). Every
+# worker makes its own databases and RabbitMQ node, so they share nothing but the PostgreSQL
+# server. PYTEST_WORKERS=1 runs in this process, as `pytest` alone does.
+workers="${PYTEST_WORKERS:-$(nproc 2>/dev/null || echo 2)}"
+(( workers > 4 )) && workers=4
+if (( workers > 1 )); then
+    run_step "pytest" pytest -n "$workers" --dist loadfile "$@"
+else
+    run_step "pytest" pytest "$@"
+fi
 
 section "Summary"
 printf '  %-22s %-20s %s\n' "venv" "ok" "$SETUP_VENV_TIME"
