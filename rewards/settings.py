@@ -216,6 +216,10 @@ class Settings:
     bot_app_id: str = ""
     bot_app_secret: str = ""
     bot_tenant_id: str = ""
+    # The SDK behind the Teams endpoint (TEAMS_SDK): "botbuilder" (Bot Framework SDK 4.17, final
+    # release) or "agents" (Microsoft 365 Agents SDK, Python 3.12+). Same behaviour either way;
+    # README "Teams SDK" says why the default is what it is.
+    teams_sdk: str = "botbuilder"
     # The organisation's boundary (see README "Security model"): the Teams tenants served
     # (REWARDS_TENANT_ID, a comma list; the first is the bot's own for single-tenant sign-in), the
     # Slack workspaces or Enterprise Grid orgs served (SLACK_TEAM_IDS; empty = the bot token's own
@@ -327,6 +331,7 @@ def load_settings(
         bot_app_id=env.get("BOT_REWARDS_ID") or env.get("MICROSOFT_APP_ID", ""),
         bot_app_secret=env.get("BOT_REWARDS_SECRET") or env.get("MICROSOFT_APP_PASSWORD", ""),
         bot_tenant_id=(tenants[0] if tenants else ""),
+        teams_sdk=_choice("TEAMS_SDK", env.get("TEAMS_SDK"), ("botbuilder", "agents")),
         tenant_ids=tenants,
         slack_team_ids=_csv(env.get("SLACK_TEAM_IDS")),
         telegram_allowed_chats=tuple(

@@ -147,7 +147,7 @@ async def test_teams_is_served_before_and_after_its_sdk_loads(database):
         assert lazy.loaded
         assert (await client.post("/api/messages", data=b"not json")).status in (400, 415)
         gateway = app_gateways(app)["teams"]
-        assert gateway is not None and gateway.adapter is lazy.adapter
+        assert gateway is not None and gateway.backend is lazy.adapter
 
 
 async def test_the_teams_warm_up_loads_the_sdk_without_a_request(database):

@@ -35,7 +35,12 @@ from rewards.store.models import (
     Member,
 )
 from tests.factories import add_reward
-from tests.support.teams_connector import FakeConnector
+from tests.support.teams_connector import FakeConnector, current_sdk, sdk_options
+
+# Every Teams test runs on `REWARDS_TEST_TEAMS_SDK` (default botbuilder); those marked
+# `@BOTH_SDKS` run on each SDK (the Agents SDK where installed: Python 3.12+).
+TEAMS_SDKS = ["botbuilder", "agents"]
+BOTH_SDKS = pytest.mark.parametrize("teams_sdk", TEAMS_SDKS, indirect=True)
 
 PAYLOADS = Path(__file__).parent / "payloads" / "teams"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -98,14 +103,15 @@ def make_app(database: Database, **settings: Any) -> tuple[web.Application, Sett
     # No scheduler: its own bookkeeping (job_run rows) would land at random in the tests that
     # prove a refused activity wrote nothing; no Teams test needs a scheduled job.
     settings.setdefault("reward_scheduler", False)
+    settings.setdefault("teams_sdk", current_sdk())
     config = Settings(database_url=database.url, catalog_files=(), **settings)
     app = create_app(config, platforms=False)
-    setup(app, config, openid_metadata_url=openid)
+    setup(app, config, **sdk_options(config.teams_sdk, openid))
     return app, config
 
 
 @pytest.fixture
-async def client(database: Database) -> AsyncIterator[TestClient]:
+async def client(database: Database, teams_sdk: str) -> AsyncIterator[TestClient]:
     app, _ = make_app(database)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
@@ -468,8 +474,9 @@ async def test_without_an_app_id_only_loopback_is_served(database, client, conne
     assert await _rows(database) == 0
 
     # A direct peer that is not this machine.
-    settings = Settings(database_url=database.url)
-    handler = make_handler(make_adapter(settings), RewardsTeamsBot(lambda: None), settings)  # type: ignore[arg-type,return-value]
+    settings = Settings(database_url=database.url, teams_sdk=current_sdk())
+    backend = make_adapter(settings, **sdk_options(settings.teams_sdk))
+    handler = make_handler(backend, RewardsTeamsBot(lambda: None), settings)  # type: ignore[arg-type]
 
     class Transport:
         def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -515,3 +522,17 @@ async def test_malformed_bodies_are_refused(database, client, connector):
         )
         assert response.status == status, body
     assert await _rows(database) == 0
+
+
+@BOTH_SDKS
+async def test_teams_sdk_chooses_the_backend(database, client, connector, teams_sdk):
+    """TEAMS_SDK picks the SDK behind the endpoint; both answer the same conversation alike."""
+    from bots.teams import ADAPTER
+
+    assert client.app[ADAPTER].name == teams_sdk
+    assert (await send(client, payload("message_channel_kudos", connector))).status == 200
+    [reply] = connector.posted()
+    assert "Ana Lopez" in card_text(reply.cards[0])
+    message = payload("message_personal", connector, text="hello there", id="1763478060002")
+    assert (await send(client, message)).status == 200
+    assert "/help" in connector.posted()[-1].text

@@ -1,6 +1,6 @@
 """Teams: the tenant boundary, the Emulator's serviceUrl, membership and bounded mentions.
 
-Every refused case goes through the real botbuilder CloudAdapter (with an app id and a token
+Every refused case goes through the real SDK's adapter (`TEAMS_SDK`; with an app id and a token
 signed by the fake Bot Connector's published key, and without one as the Emulator does), writes
 no row in any table (delivery-dedup markers aside) and is answered politely.
 """
@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from botbuilder.schema import Activity
 from botframework.connector.auth.microsoft_app_credentials import MicrosoftAppCredentials
 
 from bots.server import CORE
@@ -141,7 +140,9 @@ def app_settings(mode: str, **settings: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["app id", "emulator"])
-async def mode(request, database: Database, connector: FakeConnector) -> AsyncIterator[Mode]:
+async def mode(
+    request, database: Database, connector: FakeConnector, teams_sdk: str
+) -> AsyncIterator[Mode]:
     openid = connector.openid_url if request.param == "app id" else None
     app, _ = make_app(database, openid=openid, **app_settings(request.param))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -149,7 +150,7 @@ async def mode(request, database: Database, connector: FakeConnector) -> AsyncIt
 
 
 @pytest.fixture
-async def client(database: Database) -> AsyncIterator[TestClient]:
+async def client(database: Database, teams_sdk: str) -> AsyncIterator[TestClient]:
     """The Emulator-mode server with REWARDS_TENANT_ID set (loopback connector)."""
     app, _ = make_app(database, tenant_ids=(TENANT,))
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
@@ -336,7 +337,8 @@ async def test_without_an_app_id_a_non_loopback_service_url_is_never_called(
 
         # The bot itself drops it too, should anything hand it over without the HTTP check.
         bot = RewardsTeamsBot(lambda: app[CORE])
-        await app[ADAPTER].process_activity("", Activity().deserialize(activity), bot.on_turn)
+        backend = app[ADAPTER]
+        await backend.process("", backend.parse(activity), bot.on_turn)
         assert connector.requests == 0
         assert_unchanged(before, await table_counts(database))
 
