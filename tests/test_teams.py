@@ -132,6 +132,7 @@ def card_text(card: dict[str, Any]) -> str:
 # --- messages -----------------------------------------------------------------------------------
 
 
+@BOTH_SDKS
 async def test_kudos_with_two_mentions(database, client, connector):
     response = await send(client, payload("message_channel_kudos", connector))
     assert response.status == 200, await response.text()
@@ -161,6 +162,7 @@ async def test_a_redelivered_message_is_handled_once(database, client, connector
     assert len(connector.posted()) == 1
 
 
+@BOTH_SDKS
 async def test_leaderboard_without_a_slash_and_a_button(database, client, connector):
     await send(client, payload("message_channel_kudos", connector))
     connector.clear()
@@ -309,6 +311,7 @@ async def _start_kudos(client: TestClient, connector: FakeConnector, activity_id
 KUDOS_FORM = {"recipients": "@li.wei@example.com", "message": "if a<b and c>d, *great*"}
 
 
+@BOTH_SDKS
 async def test_a_submitted_kudos_form_is_replaced_by_its_result(database, client, connector):
     """Like the badge flow, the kudos form is replaced by the kudos it sent (it stayed live, and a
     second press sent nothing but an out-of-date notice), whichever way the card submits; the
@@ -391,6 +394,7 @@ async def test_same_email_on_slack_and_teams_is_one_member(database, client, con
 # --- the gateway --------------------------------------------------------------------------------
 
 
+@BOTH_SDKS
 async def test_gateway_posts_updates_and_dms_proactively(database, client, connector):
     await send(client, payload("conversation_update_team", connector))
     await send(client, payload("installation_update_personal", connector))
@@ -440,7 +444,8 @@ async def _rows(database: Database) -> int:
     return total
 
 
-async def test_bad_tokens_are_401_and_write_nothing(database, connector):
+@BOTH_SDKS
+async def test_bad_tokens_are_401_and_write_nothing(database, connector, teams_sdk):
     app, _ = make_app(
         database,
         bot_app_id="00000000-1111-2222-3333-444444444444",
@@ -467,6 +472,7 @@ async def test_bad_tokens_are_401_and_write_nothing(database, connector):
         assert await find_channel(database, "teams", TEAM, tenant=TENANT) is not None
 
 
+@BOTH_SDKS
 async def test_without_an_app_id_only_loopback_is_served(database, client, connector):
     activity = payload("message_channel_kudos", connector)
     response = await send(client, activity, **{"X-Forwarded-For": "203.0.113.7"})
@@ -510,6 +516,7 @@ def test_loopback_check(remote: str | None, headers: dict[str, str], expected: b
     assert is_loopback_request(remote, headers) is expected  # a plain mapping works too
 
 
+@BOTH_SDKS
 async def test_malformed_bodies_are_refused(database, client, connector):
     for body, content_type, status in (
         (b"not json", "application/json", 400),

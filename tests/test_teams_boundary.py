@@ -38,6 +38,7 @@ from tests.factories import add_member
 from tests.support.rowcounts import assert_unchanged, table_counts
 from tests.support.teams_connector import FakeConnector
 from tests.test_teams import (
+    BOTH_SDKS,
     CHANNEL,
     PERSONAL,
     SAM_AAD,
@@ -167,6 +168,7 @@ async def directory(database: Database) -> AsyncIterator[TestClient]:
 # --- another tenant ------------------------------------------------------------------------------
 
 
+@BOTH_SDKS
 async def test_a_message_from_another_tenant_is_refused_and_writes_nothing(database, mode):
     await add_member(database, "Ana Lopez")
     before = await table_counts(database)
@@ -181,6 +183,7 @@ async def test_a_message_from_another_tenant_is_refused_and_writes_nothing(datab
     assert mode.connector.lookups == []  # nobody of that tenant was looked up
 
 
+@BOTH_SDKS
 async def test_a_card_action_from_another_tenant_is_refused(database, mode):
     before = await table_counts(database)
     click = in_tenant(with_token(payload("invoke_execute", mode.connector), "anything"), FOREIGN)
@@ -317,11 +320,12 @@ async def wide_connector() -> AsyncIterator[tuple[FakeConnector, str]]:
         yield fake, fake.url_on(address)
 
 
+@BOTH_SDKS
 @pytest.mark.parametrize(
     "name", ["message_channel_kudos", "invoke_execute", "conversation_update_team"]
 )
 async def test_without_an_app_id_a_non_loopback_service_url_is_never_called(
-    database, wide_connector, name
+    database, wide_connector, name, teams_sdk
 ):
     connector, elsewhere = wide_connector
     app, _ = make_app(database)
@@ -352,6 +356,7 @@ async def test_without_an_app_id_a_non_loopback_service_url_is_never_called(
         assert connector.posted()
 
 
+@BOTH_SDKS
 async def test_the_gateway_never_posts_outside_the_boundary(database, client, connector):
     """References stored before REWARDS_TENANT_ID was set, or (Emulator) with a remote
     serviceUrl, are never used."""
@@ -406,6 +411,7 @@ async def test_a_channel_mention_is_not_a_person(database, client, connector):
     assert_unchanged(before, await table_counts(database))
 
 
+@BOTH_SDKS
 async def test_each_person_is_looked_up_once(database, client, connector):
     """Real mentions carry only the `29:` id; people are stored by their AAD object id."""
     activity = kudos_to(connector, [(ANA_ID, "Ana Lopez"), (ANA_ID, "Ana Lopez")])

@@ -128,6 +128,9 @@ class Backend(TeamsBackend):
         token_provider: type[AccessTokenProviderBase] | None = None,
         **_: Any,
     ) -> None:
+        # The Activity model logs every body it cannot read at ERROR, with a traceback, before
+        # raising; `parse` answers those 400 itself, so that is only noise a caller can cause.
+        logging.getLogger("microsoft_agents.activity.activity").setLevel(logging.CRITICAL)
         self.settings = settings
         self.config = AgentAuthConfiguration(
             client_id=settings.bot_app_id or None,
@@ -153,8 +156,10 @@ class Backend(TeamsBackend):
         self.adapter.on_turn_error = on_error
 
     def parse(self, body: dict[str, Any]) -> Any:
+        # A null field is an absent one (botbuilder reads it so): `"from": null` is then refused
+        # for what it is, an activity without a sender.
         try:
-            return Activity.model_validate(body)
+            return Activity.model_validate({k: v for k, v in body.items() if v is not None})
         except Exception:  # not shaped like an Activity
             return None
 
