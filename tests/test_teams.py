@@ -543,3 +543,29 @@ async def test_teams_sdk_chooses_the_backend(database, client, connector, teams_
     message = payload("message_personal", connector, text="hello there", id="1763478060002")
     assert (await send(client, message)).status == 200
     assert "/help" in connector.posted()[-1].text
+
+
+async def test_switching_sdks_keeps_the_stored_conversations(database, connector):
+    """A conversation remembered under one SDK is posted to under the other: the references are
+    stored as Bot Framework JSON, not as either SDK's objects."""
+    from tests.support.teams_connector import AGENTS_SDK
+
+    if not AGENTS_SDK:
+        pytest.skip("the Microsoft 365 Agents SDK is not installed (it needs Python 3.12+)")
+    for first, then in (("botbuilder", "agents"), ("agents", "botbuilder")):
+        app, _ = make_app(database, teams_sdk=first)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            assert (
+                await send(client, payload("installation_update_personal", connector))
+            ).status == 200
+        app, _ = make_app(database, teams_sdk=then)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            sam = await find_by_account(database, "teams", SAM_AAD, TENANT)
+            assert sam is not None
+            dm = await client.app[GATEWAY].direct(sam.id, notice(f"Posted by {then}"))
+            assert dm is not None and dm.chat_id == PERSONAL
+            [sent] = connector.posted()
+            assert f"Posted by {then}" in card_text(sent.cards[0])
+            await client.app[GATEWAY].update(dm, notice(f"Updated by {then}"))
+            assert connector.updated()[-1].activity_id == dm.message_id
+        connector.clear()
