@@ -569,3 +569,30 @@ async def test_switching_sdks_keeps_the_stored_conversations(database, connector
             await client.app[GATEWAY].update(dm, notice(f"Updated by {then}"))
             assert connector.updated()[-1].activity_id == dm.message_id
         connector.clear()
+
+
+def test_teams_sdk_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TEAMS_SDK: botbuilder by default, agents on request, anything else a clear error; an SDK
+    that is not installed stops the start with a sentence rather than at the first request."""
+    from aiohttp import web as aioweb
+
+    from bots.teams import setup_lazy
+    from bots.teams.backends import check_installed
+    from rewards.settings import SettingsError, load_settings
+
+    empty = tmp_path / "none.env"
+    assert load_settings({}, env_file=empty).teams_sdk == "botbuilder"
+    assert load_settings({"TEAMS_SDK": " Agents "}, env_file=empty).teams_sdk == "agents"
+    with pytest.raises(SettingsError, match="TEAMS_SDK must be one of botbuilder, agents"):
+        load_settings({"TEAMS_SDK": "bf4"}, env_file=empty)
+
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", teams_sdk="agents")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)  # as on Python 3.11
+    with pytest.raises(SettingsError, match=r"needs Python 3\.12 or newer"):
+        check_installed(settings)
+    app = aioweb.Application()
+    with pytest.raises(SettingsError, match="set TEAMS_SDK=botbuilder"):
+        setup_lazy(app, settings)
+    assert not any(
+        r.resource and r.resource.canonical == "/api/messages" for r in app.router.routes()
+    )
