@@ -72,13 +72,13 @@ class Context(TeamsContext):
         """`GET /v3/conversations/{team or conversation}/members/{id}` through the turn's own
         connector client, as `TeamsInfo.get_member` does (its package, microsoft-agents-hosting-
         teams, is deprecated; its successor, -msteams, brings the Graph SDK along)."""
-        connector = self.sdk.services.get(ConnectorClientBase)
+        connector = self.sdk.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
         if connector is None:
             raise LookupError("no connector client in this turn")
         data = self.activity.channel_data if isinstance(self.activity.channel_data, dict) else {}
         team = data.get("team") if isinstance(data.get("team"), dict) else {}
         where = (team or {}).get("id") or self.activity.conversation.id
-        profile = await connector.get_conversation_member(where, account_id)
+        profile = await connector.conversations.get_conversation_member(where, account_id)
         found: dict[str, Any] | None = as_json(profile) if profile is not None else None
         return found
 
