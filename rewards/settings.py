@@ -346,6 +346,10 @@ class Settings(BaseSettings):
     bot_app_id: str = ""
     bot_app_secret: str = ""
     bot_tenant_id: str = ""
+    # The SDK behind the Teams endpoint (TEAMS_SDK): "botbuilder" (Bot Framework SDK 4.17, final
+    # release) or "agents" (Microsoft 365 Agents SDK, Python 3.12+). Same behaviour either way;
+    # README "Teams SDK" says why the default is what it is.
+    teams_sdk: Literal["botbuilder", "agents"] = Field("botbuilder", validation_alias="TEAMS_SDK")
     # The organisation's boundary (see README "Security model"): the Teams tenants served
     # (REWARDS_TENANT_ID, a comma list; the first is the bot's own for single-tenant sign-in), the
     # Slack workspaces or Enterprise Grid orgs served (SLACK_TEAM_IDS; empty = the bot token's own

@@ -60,11 +60,28 @@ _SETTINGS = (  # noqa: SIM905  (one readable block rather than 40 lines)
     "DELIVERY_BACKOFF_SECONDS SLACK_BOT_TOKEN SLACK_SIGNING_SECRET RABBITMQ_HOST RABBITMQ_PORT "
     "RABBITMQ_USER RABBITMQ_PASSWORD RABBITMQ_VHOST RABBITMQ_EXCHANGE RABBITMQ_QUEUE "
     "RABBITMQ_BINDINGS RABBITMQ_PREFETCH RABBITMQ_MAX_RETRIES RABBITMQ_RETRY_SECONDS "
-    "ENABLE_EVENT_MANAGER REWARD_MIDDLEWARE LOG_FORMAT LOG_LEVEL"
+    "ENABLE_EVENT_MANAGER REWARD_MIDDLEWARE LOG_FORMAT LOG_LEVEL TEAMS_SDK"
 ).split()
 for _name in _SETTINGS:
     os.environ.pop(_name, None)
 os.environ["REWARDS_ENV_FILE"] = os.devnull  # not a regular file: read as empty
+
+
+@pytest.fixture
+def teams_sdk(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The SDK behind the Teams endpoint in this test: `REWARDS_TEST_TEAMS_SDK` (default
+    botbuilder), or each of `TEAMS_SDKS` with `@pytest.mark.parametrize("teams_sdk", TEAMS_SDKS,
+    indirect=True)`. The Agents SDK needs Python 3.12+: skipped where it is not installed."""
+    from tests.support import teams_connector
+
+    name = getattr(request, "param", teams_connector.DEFAULT_SDK)
+    if name == "agents" and not teams_connector.AGENTS_SDK:
+        pytest.skip("the Microsoft 365 Agents SDK is not installed (it needs Python 3.12+)")
+    before = teams_connector.current_sdk()
+    teams_connector.choose_sdk(name)
+    yield name
+    teams_connector.choose_sdk(before)
+
 
 # How long the per-test clean-up may wait for a lock before failing instead of hanging.
 _LOCK_TIMEOUT = "10s"

@@ -43,7 +43,7 @@ from rewards.store.db import Database
 from rewards.store.models import Award
 from tests.factories import add_member, add_reward
 from tests.support.slack_api import FakeSlackApi
-from tests.support.teams_connector import FakeConnector
+from tests.support.teams_connector import FakeConnector, current_sdk
 from tests.support.telegram_api import TOKEN, FakeBotAPI
 from tests.test_slack import PAYLOADS as SLACK_PAYLOADS
 from tests.test_slack import sign
@@ -89,6 +89,7 @@ async def world(database: Database, clock: FixedClock) -> AsyncIterator[World]:
             database_url=database.url,
             catalog_files=(),
             reward_scheduler=False,
+            teams_sdk=current_sdk(),
             admins=("ada.admin@example.com",),
             telegram_bot_token=TOKEN,
             telegram_chat_id=str(GROUP),

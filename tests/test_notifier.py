@@ -38,7 +38,7 @@ from rewards.store.db import Database
 from rewards.store.models import Award, Delivery, LedgerEntry
 from tests.factories import add_member, add_reward
 from tests.support.slack_api import FakeSlackApi
-from tests.support.teams_connector import FakeConnector
+from tests.support.teams_connector import FakeConnector, current_sdk
 from tests.support.telegram_api import TOKEN, FakeBotAPI
 from tests.test_email import Inbox, parts, smtp_server
 from tests.test_teams import PERSONAL, SAM_AAD, TEAM, TENANT, payload, profiles
@@ -105,6 +105,7 @@ async def world(database: Database, clock: FixedClock, **values: Any) -> AsyncIt
             database_url=database.url,
             catalog_files=(),
             reward_scheduler=False,
+            teams_sdk=current_sdk(),
             telegram_bot_token=TOKEN,
             telegram_chat_id=GROUP,
             announce_teams="Engineering",  # the stored Teams channel, by name

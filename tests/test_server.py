@@ -126,14 +126,15 @@ def test_platforms_are_mounted_by_their_settings():
     assert {"/api/messages", "/slack/events", "/telegram/webhook", "/healthz"} <= full
 
 
-async def test_teams_is_served_before_and_after_its_sdk_loads(database):
-    """`rewards serve` mounts Teams without importing the Bot Framework SDK: the first request
+@pytest.mark.parametrize("teams_sdk", ["botbuilder", "agents"], indirect=True)
+async def test_teams_is_served_before_and_after_its_sdk_loads(database, teams_sdk):
+    """`rewards serve` mounts Teams without importing its SDK (`TEAMS_SDK`): the first request
     loads it (and so does the warm-up shortly after start); refusals stay as they were, and the
     notifier sees the Teams gateway once it is loaded ("still starting" before)."""
     from bots import teams
     from bots.notifier import app_gateways
 
-    settings = Settings(database_url=database.url, reward_scheduler=False)
+    settings = Settings(database_url=database.url, reward_scheduler=False, teams_sdk=teams_sdk)
     app = create_app(settings)
     lazy = app[teams.LAZY]
     assert not lazy.loaded
@@ -147,7 +148,8 @@ async def test_teams_is_served_before_and_after_its_sdk_loads(database):
         assert lazy.loaded
         assert (await client.post("/api/messages", data=b"not json")).status in (400, 415)
         gateway = app_gateways(app)["teams"]
-        assert gateway is not None and gateway.adapter is lazy.adapter
+        assert gateway is not None and gateway.backend is lazy.adapter
+        assert lazy.adapter is not None and lazy.adapter.name == teams_sdk
 
 
 async def test_the_teams_warm_up_loads_the_sdk_without_a_request(database):

@@ -35,7 +35,12 @@ from rewards.store.models import (
     Member,
 )
 from tests.factories import add_reward
-from tests.support.teams_connector import FakeConnector
+from tests.support.teams_connector import FakeConnector, current_sdk, sdk_options
+
+# Every Teams test runs on `REWARDS_TEST_TEAMS_SDK` (default botbuilder); those marked
+# `@BOTH_SDKS` run on each SDK (the Agents SDK where installed: Python 3.12+).
+TEAMS_SDKS = ["botbuilder", "agents"]
+BOTH_SDKS = pytest.mark.parametrize("teams_sdk", TEAMS_SDKS, indirect=True)
 
 PAYLOADS = Path(__file__).parent / "payloads" / "teams"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -98,14 +103,15 @@ def make_app(database: Database, **settings: Any) -> tuple[web.Application, Sett
     # No scheduler: its own bookkeeping (job_run rows) would land at random in the tests that
     # prove a refused activity wrote nothing; no Teams test needs a scheduled job.
     settings.setdefault("reward_scheduler", False)
+    settings.setdefault("teams_sdk", current_sdk())
     config = Settings(database_url=database.url, catalog_files=(), **settings)
     app = create_app(config, platforms=False)
-    setup(app, config, openid_metadata_url=openid)
+    setup(app, config, **sdk_options(config.teams_sdk, openid))
     return app, config
 
 
 @pytest.fixture
-async def client(database: Database) -> AsyncIterator[TestClient]:
+async def client(database: Database, teams_sdk: str) -> AsyncIterator[TestClient]:
     app, _ = make_app(database)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
@@ -126,6 +132,7 @@ def card_text(card: dict[str, Any]) -> str:
 # --- messages -----------------------------------------------------------------------------------
 
 
+@BOTH_SDKS
 async def test_kudos_with_two_mentions(database, client, connector):
     response = await send(client, payload("message_channel_kudos", connector))
     assert response.status == 200, await response.text()
@@ -155,6 +162,7 @@ async def test_a_redelivered_message_is_handled_once(database, client, connector
     assert len(connector.posted()) == 1
 
 
+@BOTH_SDKS
 async def test_leaderboard_without_a_slash_and_a_button(database, client, connector):
     await send(client, payload("message_channel_kudos", connector))
     connector.clear()
@@ -309,6 +317,7 @@ async def _start_kudos(client: TestClient, connector: FakeConnector, activity_id
 KUDOS_FORM = {"recipients": "@li.wei@example.com", "message": "if a<b and c>d, *great*"}
 
 
+@BOTH_SDKS
 async def test_a_submitted_kudos_form_is_replaced_by_its_result(database, client, connector):
     """Like the badge flow, the kudos form is replaced by the kudos it sent (it stayed live, and a
     second press sent nothing but an out-of-date notice), whichever way the card submits; the
@@ -391,6 +400,7 @@ async def test_same_email_on_slack_and_teams_is_one_member(database, client, con
 # --- the gateway --------------------------------------------------------------------------------
 
 
+@BOTH_SDKS
 async def test_gateway_posts_updates_and_dms_proactively(database, client, connector):
     await send(client, payload("conversation_update_team", connector))
     await send(client, payload("installation_update_personal", connector))
@@ -440,7 +450,8 @@ async def _rows(database: Database) -> int:
     return total
 
 
-async def test_bad_tokens_are_401_and_write_nothing(database, connector):
+@BOTH_SDKS
+async def test_bad_tokens_are_401_and_write_nothing(database, connector, teams_sdk):
     app, _ = make_app(
         database,
         bot_app_id="00000000-1111-2222-3333-444444444444",
@@ -467,6 +478,7 @@ async def test_bad_tokens_are_401_and_write_nothing(database, connector):
         assert await find_channel(database, "teams", TEAM, tenant=TENANT) is not None
 
 
+@BOTH_SDKS
 async def test_without_an_app_id_only_loopback_is_served(database, client, connector):
     activity = payload("message_channel_kudos", connector)
     response = await send(client, activity, **{"X-Forwarded-For": "203.0.113.7"})
@@ -474,8 +486,9 @@ async def test_without_an_app_id_only_loopback_is_served(database, client, conne
     assert await _rows(database) == 0
 
     # A direct peer that is not this machine.
-    settings = Settings(database_url=database.url)
-    handler = make_handler(make_adapter(settings), RewardsTeamsBot(lambda: None), settings)  # type: ignore[arg-type,return-value]
+    settings = Settings(database_url=database.url, teams_sdk=current_sdk())
+    backend = make_adapter(settings, **sdk_options(settings.teams_sdk))
+    handler = make_handler(backend, RewardsTeamsBot(lambda: None), settings)  # type: ignore[arg-type]
 
     class Transport:
         def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -509,6 +522,7 @@ def test_loopback_check(remote: str | None, headers: dict[str, str], expected: b
     assert is_loopback_request(remote, headers) is expected  # a plain mapping works too
 
 
+@BOTH_SDKS
 async def test_malformed_bodies_are_refused(database, client, connector):
     for body, content_type, status in (
         (b"not json", "application/json", 400),
@@ -521,3 +535,70 @@ async def test_malformed_bodies_are_refused(database, client, connector):
         )
         assert response.status == status, body
     assert await _rows(database) == 0
+
+
+@BOTH_SDKS
+async def test_teams_sdk_chooses_the_backend(database, client, connector, teams_sdk):
+    """TEAMS_SDK picks the SDK behind the endpoint; both answer the same conversation alike."""
+    from bots.teams import ADAPTER
+
+    assert client.app[ADAPTER].name == teams_sdk
+    assert (await send(client, payload("message_channel_kudos", connector))).status == 200
+    [reply] = connector.posted()
+    assert "Ana Lopez" in card_text(reply.cards[0])
+    message = payload("message_personal", connector, text="hello there", id="1763478060002")
+    assert (await send(client, message)).status == 200
+    assert "/help" in connector.posted()[-1].text
+
+
+async def test_switching_sdks_keeps_the_stored_conversations(database, connector):
+    """A conversation remembered under one SDK is posted to under the other: the references are
+    stored as Bot Framework JSON, not as either SDK's objects."""
+    from tests.support.teams_connector import AGENTS_SDK
+
+    if not AGENTS_SDK:
+        pytest.skip("the Microsoft 365 Agents SDK is not installed (it needs Python 3.12+)")
+    for first, then in (("botbuilder", "agents"), ("agents", "botbuilder")):
+        app, _ = make_app(database, teams_sdk=first)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            assert (
+                await send(client, payload("installation_update_personal", connector))
+            ).status == 200
+        app, _ = make_app(database, teams_sdk=then)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            sam = await find_by_account(database, "teams", SAM_AAD, TENANT)
+            assert sam is not None
+            dm = await client.app[GATEWAY].direct(sam.id, notice(f"Posted by {then}"))
+            assert dm is not None and dm.chat_id == PERSONAL
+            [sent] = connector.posted()
+            assert f"Posted by {then}" in card_text(sent.cards[0])
+            await client.app[GATEWAY].update(dm, notice(f"Updated by {then}"))
+            assert connector.updated()[-1].activity_id == dm.message_id
+        connector.clear()
+
+
+def test_teams_sdk_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TEAMS_SDK: botbuilder by default, agents on request, anything else a clear error; an SDK
+    that is not installed stops the start with a sentence rather than at the first request."""
+    from aiohttp import web as aioweb
+
+    from bots.teams import setup_lazy
+    from bots.teams.backends import check_installed
+    from rewards.settings import SettingsError, load_settings
+
+    empty = tmp_path / "none.env"
+    assert load_settings({}, env_file=empty).teams_sdk == "botbuilder"
+    assert load_settings({"TEAMS_SDK": " Agents "}, env_file=empty).teams_sdk == "agents"
+    with pytest.raises(SettingsError, match="TEAMS_SDK must be one of botbuilder, agents"):
+        load_settings({"TEAMS_SDK": "bf4"}, env_file=empty)
+
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", teams_sdk="agents")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)  # as on Python 3.11
+    with pytest.raises(SettingsError, match=r"needs Python 3\.12 or newer"):
+        check_installed(settings)
+    app = aioweb.Application()
+    with pytest.raises(SettingsError, match="set TEAMS_SDK=botbuilder"):
+        setup_lazy(app, settings)
+    assert not any(
+        r.resource and r.resource.canonical == "/api/messages" for r in app.router.routes()
+    )

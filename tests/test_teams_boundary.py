@@ -1,6 +1,6 @@
 """Teams: the tenant boundary, the Emulator's serviceUrl, membership and bounded mentions.
 
-Every refused case goes through the real botbuilder CloudAdapter (with an app id and a token
+Every refused case goes through the real SDK's adapter (`TEAMS_SDK`; with an app id and a token
 signed by the fake Bot Connector's published key, and without one as the Emulator does), writes
 no row in any table (delivery-dedup markers aside) and is answered politely.
 """
@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from botbuilder.schema import Activity
 from botframework.connector.auth.microsoft_app_credentials import MicrosoftAppCredentials
 
 from bots.server import CORE
@@ -39,6 +38,7 @@ from tests.factories import add_member
 from tests.support.rowcounts import assert_unchanged, table_counts
 from tests.support.teams_connector import FakeConnector
 from tests.test_teams import (
+    BOTH_SDKS,
     CHANNEL,
     PERSONAL,
     SAM_AAD,
@@ -141,7 +141,9 @@ def app_settings(mode: str, **settings: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["app id", "emulator"])
-async def mode(request, database: Database, connector: FakeConnector) -> AsyncIterator[Mode]:
+async def mode(
+    request, database: Database, connector: FakeConnector, teams_sdk: str
+) -> AsyncIterator[Mode]:
     openid = connector.openid_url if request.param == "app id" else None
     app, _ = make_app(database, openid=openid, **app_settings(request.param))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -149,7 +151,7 @@ async def mode(request, database: Database, connector: FakeConnector) -> AsyncIt
 
 
 @pytest.fixture
-async def client(database: Database) -> AsyncIterator[TestClient]:
+async def client(database: Database, teams_sdk: str) -> AsyncIterator[TestClient]:
     """The Emulator-mode server with REWARDS_TENANT_ID set (loopback connector)."""
     app, _ = make_app(database, tenant_ids=(TENANT,))
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
@@ -166,6 +168,7 @@ async def directory(database: Database) -> AsyncIterator[TestClient]:
 # --- another tenant ------------------------------------------------------------------------------
 
 
+@BOTH_SDKS
 async def test_a_message_from_another_tenant_is_refused_and_writes_nothing(database, mode):
     await add_member(database, "Ana Lopez")
     before = await table_counts(database)
@@ -180,6 +183,7 @@ async def test_a_message_from_another_tenant_is_refused_and_writes_nothing(datab
     assert mode.connector.lookups == []  # nobody of that tenant was looked up
 
 
+@BOTH_SDKS
 async def test_a_card_action_from_another_tenant_is_refused(database, mode):
     before = await table_counts(database)
     click = in_tenant(with_token(payload("invoke_execute", mode.connector), "anything"), FOREIGN)
@@ -316,11 +320,12 @@ async def wide_connector() -> AsyncIterator[tuple[FakeConnector, str]]:
         yield fake, fake.url_on(address)
 
 
+@BOTH_SDKS
 @pytest.mark.parametrize(
     "name", ["message_channel_kudos", "invoke_execute", "conversation_update_team"]
 )
 async def test_without_an_app_id_a_non_loopback_service_url_is_never_called(
-    database, wide_connector, name
+    database, wide_connector, name, teams_sdk
 ):
     connector, elsewhere = wide_connector
     app, _ = make_app(database)
@@ -336,7 +341,8 @@ async def test_without_an_app_id_a_non_loopback_service_url_is_never_called(
 
         # The bot itself drops it too, should anything hand it over without the HTTP check.
         bot = RewardsTeamsBot(lambda: app[CORE])
-        await app[ADAPTER].process_activity("", Activity().deserialize(activity), bot.on_turn)
+        backend = app[ADAPTER]
+        await backend.process("", backend.parse(activity), bot.on_turn)
         assert connector.requests == 0
         assert_unchanged(before, await table_counts(database))
 
@@ -350,6 +356,7 @@ async def test_without_an_app_id_a_non_loopback_service_url_is_never_called(
         assert connector.posted()
 
 
+@BOTH_SDKS
 async def test_the_gateway_never_posts_outside_the_boundary(database, client, connector):
     """References stored before REWARDS_TENANT_ID was set, or (Emulator) with a remote
     serviceUrl, are never used."""
@@ -404,6 +411,7 @@ async def test_a_channel_mention_is_not_a_person(database, client, connector):
     assert_unchanged(before, await table_counts(database))
 
 
+@BOTH_SDKS
 async def test_each_person_is_looked_up_once(database, client, connector):
     """Real mentions carry only the `29:` id; people are stored by their AAD object id."""
     activity = kudos_to(connector, [(ANA_ID, "Ana Lopez"), (ANA_ID, "Ana Lopez")])

@@ -1,14 +1,16 @@
-"""Microsoft Teams (Bot Framework) adapter: `setup(app, settings)` adds `POST /api/messages`.
+"""Microsoft Teams (Bot Framework protocol): `setup(app, settings)` adds `POST /api/messages`.
 
 Authenticity (Bot Framework tokens; loopback-only Emulator mode) and the tenant boundary are
-described in `bots.teams.adapter` and `bots.teams.boundary`.
+described in `bots.teams.adapter` and `bots.teams.boundary`; the SDK underneath (`TEAMS_SDK`:
+botbuilder or the Microsoft 365 Agents SDK) in `bots.teams.backends`.
 
-This package's own module does not import the Bot Framework SDK (botbuilder, msrest: ~0.25 s of
-start-up, and Teams is always mounted): that lives in `bots.teams.adapter`. `setup` imports it at
-once (tests, embedders that want the adapter in `app[ADAPTER]`); `setup_lazy`, what `rewards serve`
-uses, mounts a small handler that imports it on the first request, or in a worker thread a moment
-after the server is up, whichever comes first. Until then the Teams gateway reads as "still
-starting" to the notifier, which keeps Teams deliveries for its next pass.
+This package's own module does not import an SDK (botbuilder and msrest: ~0.25 s of start-up, and
+Teams is always mounted): `bots.teams.adapter` imports it when it builds the endpoint. `setup`
+does so at once (tests, embedders that want the backend in `app[ADAPTER]`); `setup_lazy`, what
+`rewards serve` uses, mounts a small handler that builds it on the first request, or imports the
+SDK in a worker thread a moment after the server is up, whichever comes first. Until then the
+Teams gateway reads as "still starting" to the notifier, which keeps Teams deliveries for its next
+pass.
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ from aiohttp import web
 from rewards.settings import Settings
 
 if TYPE_CHECKING:
-    from botbuilder.integration.aiohttp import CloudAdapter
-
     from bots.teams.adapter import make_adapter, make_handler
+    from bots.teams.backends import TeamsBackend
     from bots.teams.bot import RewardsTeamsBot
     from bots.teams.gateway import TeamsGateway
 
@@ -47,18 +48,18 @@ __all__ = [
     "setup_lazy",
 ]
 
-ADAPTER: web.AppKey[CloudAdapter] = web.AppKey("teams_adapter")
+ADAPTER: web.AppKey[TeamsBackend] = web.AppKey("teams_adapter")
 GATEWAY: web.AppKey[TeamsGateway] = web.AppKey("teams_gateway")
 
 # Seconds after start-up before the SDK is imported in the background: after the first health
 # check, so the import does not compete with the start for the interpreter.
 WARM_UP_SECONDS = 2.0
 
-_SDK_NAMES = {"make_adapter", "make_handler", "RewardsTeamsBot", "TeamsGateway", "_Config"}
+_SDK_NAMES = {"make_adapter", "make_handler", "RewardsTeamsBot", "TeamsGateway"}
 
 
 def __getattr__(name: str) -> Any:
-    """The SDK-backed names, imported from `bots.teams.adapter` when first asked for."""
+    """The endpoint's names, imported from `bots.teams.adapter` when first asked for."""
     if name in _SDK_NAMES:
         return getattr(importlib.import_module("bots.teams.adapter"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -122,28 +123,26 @@ def warn_about_boundary(settings: Settings) -> None:
         log.info("teams: serving tenant(s) %s", ", ".join(settings.tenant_ids))
 
 
-def setup(
-    app: web.Application, settings: Settings, *, openid_metadata_url: str | None = None
-) -> None:
-    """Add `POST /api/messages` with the SDK imported now; `app[ADAPTER]` and, once started,
-    `app[GATEWAY]` are set."""
+def setup(app: web.Application, settings: Settings, **options: Any) -> None:
+    """Add `POST /api/messages` with the SDK imported now; `app[ADAPTER]` (the backend) and, once
+    started, `app[GATEWAY]` are set. `options`: the backends' test seams."""
     from bots.teams import adapter
 
-    adapter.setup(app, settings, openid_metadata_url=openid_metadata_url)
+    adapter.setup(app, settings, **options)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class LazyTeams:
-    """Teams mounted without its SDK: `load()` imports `bots.teams.adapter` and builds the
-    adapter, the bot, the handler and (once the core is up) the gateway, exactly as `setup`
-    does; `messages` is the `/api/messages` handler that loads on the first request."""
+    """Teams mounted without its SDK: `load()` builds the backend (importing its SDK), the bot,
+    the handler and (once the core is up) the gateway, exactly as `setup` does; `messages` is the
+    `/api/messages` handler that loads on the first request."""
 
     def __init__(self, app: web.Application, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.adapter: CloudAdapter | None = None
+        self.adapter: TeamsBackend | None = None
         self._gateway: TeamsGateway | None = None
         self._handler: Handler | None = None
 
@@ -152,12 +151,11 @@ class LazyTeams:
             from bots.server import CORE  # here: bots.server imports this package
             from bots.teams import adapter as sdk
 
-            logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
-            adapter = sdk.make_adapter(self.settings)
+            backend = sdk.make_adapter(self.settings)
             bot = sdk.RewardsTeamsBot(lambda: self.app[CORE])
-            self.adapter = adapter
-            self._handler = sdk.make_handler(adapter, bot, self.settings)
-            log.info("teams: Bot Framework SDK loaded")
+            self.adapter = backend
+            self._handler = sdk.make_handler(backend, bot, self.settings)
+            log.info("teams: %s SDK loaded", backend.name)
         return self._handler
 
     @property
@@ -172,7 +170,7 @@ class LazyTeams:
             from bots.teams.gateway import TeamsGateway
 
             if CORE in self.app:
-                self._gateway = TeamsGateway(self.app[CORE], self.adapter, self.settings.bot_app_id)
+                self._gateway = TeamsGateway(self.app[CORE], self.adapter)
         return self._gateway
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
@@ -183,7 +181,9 @@ class LazyTeams:
         objects are then built on the event loop), so no request pays for it."""
         await asyncio.sleep(delay)
         if not self.loaded:
-            await asyncio.to_thread(importlib.import_module, "bots.teams.adapter")
+            from bots.teams.backends import SDKS
+
+            await asyncio.to_thread(importlib.import_module, SDKS[self.settings.teams_sdk])
             self.load()
 
 
@@ -193,7 +193,9 @@ LAZY: web.AppKey[LazyTeams] = web.AppKey("teams_lazy", LazyTeams)
 def setup_lazy(app: web.Application, settings: Settings) -> LazyTeams:
     """Add `POST /api/messages` without importing the SDK yet (see `LazyTeams`); `app[LAZY]`."""
     from bots.lifecycle import lifecycle
+    from bots.teams.backends import check_installed
 
+    check_installed(settings)
     warn_about_boundary(settings)
     teams = LazyTeams(app, settings)
     app[LAZY] = teams
@@ -207,7 +209,7 @@ def setup_lazy(app: web.Application, settings: Settings) -> LazyTeams:
         except asyncio.CancelledError:
             pass
         except Exception:  # the first request reports an SDK problem; shutdown must not
-            log.exception("teams: loading the Bot Framework SDK failed")
+            log.exception("teams: loading the %s SDK failed", settings.teams_sdk)
 
     lifecycle(app).append(warming)
     app.router.add_post("/api/messages", teams.messages)

@@ -1,14 +1,15 @@
-"""The Bot Framework side of the Teams adapter: the SDK's `CloudAdapter`, the `/api/messages`
-handler and the eager `setup`. Importing this module imports botbuilder (~0.25 s), which is why
-`bots.teams` itself does not: `rewards serve` mounts Teams through `bots.teams.setup_lazy`, which
-imports this module on the first request (or shortly after the server is up).
+"""The `/api/messages` endpoint over the chosen SDK (`TEAMS_SDK`, `bots.teams.backends`), and the
+eager `setup`. Importing this module imports no SDK; building the endpoint (`make_adapter`) imports
+the chosen one (botbuilder ~0.25 s), which is why `rewards serve` mounts Teams through
+`bots.teams.setup_lazy`, which builds it on the first request (or shortly after the server is up).
 
 Authenticity: with an app id every request must carry a Bot Framework JWT; a missing, malformed or
-forged token is answered 401 (the SDK itself would answer 500 to a malformed one, so we wrap it)
-and nothing reaches the bot. Without an app id authentication is off, which is only safe for the
-Bot Framework Emulator on this machine: then only loopback clients are served, only activities
-whose `serviceUrl` is a loopback URL are processed (the bot would answer, and later post, to that
-URL), and a warning is logged once.
+forged token is answered 401 (botbuilder itself would answer 500 to a malformed one, so the
+backends report it as `Unauthenticated`) and nothing reaches the bot. Without an app id
+authentication is off, which is only safe for the Bot Framework Emulator (or the Agents
+Playground) on this machine: then only loopback clients are served, only activities whose
+`serviceUrl` is a loopback URL are processed (the bot would answer, and later post, to that URL),
+and a warning is logged once.
 
 The tenant boundary (`REWARDS_TENANT_ID`) is enforced by the bot itself on every activity
 (`bots.teams.boundary`); with an app id but no tenant list, any tenant can use the bot, which is
@@ -17,18 +18,9 @@ logged as a warning at start.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from aiohttp import web
-from botbuilder.core import TurnContext, serializer_helper
-from botbuilder.integration.aiohttp import (
-    CloudAdapter,
-    ConfigurationBotFrameworkAuthentication,
-)
-from botbuilder.schema import Activity
-from botframework.connector.auth import AuthenticationConstants as Auth
-from botframework.connector.auth import CallerIdConstants
 
 from bots.gate import read_json, refusal
 from bots.teams import (
@@ -39,6 +31,7 @@ from bots.teams import (
     log,
     warn_about_boundary,
 )
+from bots.teams.backends import TeamsBackend, Unauthenticated, load
 from bots.teams.bot import RewardsTeamsBot
 from bots.teams.boundary import is_loopback_url
 from bots.teams.gateway import TeamsGateway
@@ -48,32 +41,7 @@ from rewards.settings import Settings
 __all__ = ["RewardsTeamsBot", "TeamsGateway", "make_adapter", "make_handler", "setup"]
 
 
-class _Config:
-    """What ConfigurationBotFrameworkAuthentication reads (attribute names are the SDK's)."""
-
-    def __init__(self, settings: Settings, openid_metadata_url: str | None) -> None:
-        self.APP_ID = settings.bot_app_id
-        self.APP_PASSWORD = settings.bot_app_secret
-        self.APP_TENANTID = settings.bot_tenant_id
-        # Single tenant sign-in needs an app id; the Emulator (none) keeps REWARDS_TENANT_ID
-        # for the boundary only.
-        single = bool(settings.bot_app_id and settings.bot_tenant_id)
-        self.APP_TYPE = "SingleTenant" if single else "MultiTenant"
-        if openid_metadata_url:
-            # Any one of these switches the SDK to its "parameterized" cloud, which needs them
-            # all: the public cloud's values, with the signing keys read from elsewhere (tests).
-            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = openid_metadata_url
-            self.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = openid_metadata_url
-            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = Auth.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
-            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = (
-                Auth.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX + Auth.DEFAULT_CHANNEL_AUTH_TENANT
-            )
-            self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = Auth.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
-            self.OAUTH_URL = Auth.OAUTH_URL
-            self.CALLER_ID = CallerIdConstants.public_azure_channel.value
-
-
-def _addressed(activity: Activity) -> bool:
+def _addressed(activity: Any) -> bool:
     """The activity says who sent it and in which conversation (the input gate for Teams: one
     without `from` was answered 200 after a traceback in the log)."""
     sender, conversation = activity.from_property, activity.conversation
@@ -87,20 +55,14 @@ def _addressed(activity: Activity) -> bool:
     )
 
 
-def make_adapter(settings: Settings, *, openid_metadata_url: str | None = None) -> CloudAdapter:
-    adapter = CloudAdapter(
-        ConfigurationBotFrameworkAuthentication(_Config(settings, openid_metadata_url))
-    )
-
-    async def on_error(context: TurnContext, error: Exception) -> None:
-        log.error("teams: turn failed", exc_info=error)
-
-    adapter.on_turn_error = on_error
-    return adapter
+def make_adapter(settings: Settings, **options: Any) -> TeamsBackend:
+    """The backend `settings.teams_sdk` names (its SDK imported now); `options` are the
+    backends' test seams (`openid_metadata_url`, `token_provider`)."""
+    return load(settings, **options)
 
 
 def make_handler(
-    adapter: CloudAdapter, bot: RewardsTeamsBot, settings: Settings
+    backend: TeamsBackend, bot: RewardsTeamsBot, settings: Settings
 ) -> Any:  # the aiohttp handler
     warned = False
 
@@ -128,7 +90,7 @@ def make_handler(
             return refusal(request, refused, "teams")
         try:  # control characters in every string replaced before the SDK reads it
             cleaned = clean_strings(body) if isinstance(body, dict) else None
-            activity = Activity().deserialize(cleaned) if cleaned is not None else None
+            activity = backend.parse(cleaned) if cleaned is not None else None
         except Exception:  # not shaped like an Activity
             activity = None
         if activity is None or not activity.type:
@@ -150,49 +112,36 @@ def make_handler(
                 {"error": "without an app id, serviceUrl must be a loopback URL"}, status=403
             )
 
-        started = False
-
-        async def logic(context: TurnContext) -> None:
-            nonlocal started
-            started = True
-            await bot.on_turn(context)
-
         try:
-            invoke = await adapter.process_activity(auth_header, activity, logic)
-        except Exception as problem:
-            if not started:  # authentication (or the token's key lookup) failed: not our caller
-                log.warning("teams: refused an activity: %s: %s", type(problem).__name__, problem)
-                return _unauthorized()
+            invoke = await backend.process(auth_header, activity, bot.on_turn)
+        except Unauthenticated as problem:  # not our caller; the bot never saw the activity
+            log.warning("teams: refused an activity: %s", problem)
+            return _unauthorized()
+        except Exception:
             log.exception("teams: activity failed")
             return web.json_response({"error": "internal error"}, status=500)
         if invoke is not None:
-            body = invoke.body
-            if body is not None and not isinstance(body, dict | list | str | int | float | bool):
-                body = serializer_helper(body)
-            return web.json_response(body, status=invoke.status)
+            status, answer = invoke
+            return web.json_response(answer, status=status)
         return web.Response(status=200)
 
     return messages
 
 
-def setup(
-    app: web.Application, settings: Settings, *, openid_metadata_url: str | None = None
-) -> None:
-    """Add `POST /api/messages`; `app[ADAPTER]` and, once started, `app[GATEWAY]` are set."""
+def setup(app: web.Application, settings: Settings, **options: Any) -> None:
+    """Add `POST /api/messages`; `app[ADAPTER]` (the backend) and, once started, `app[GATEWAY]`
+    are set. `options`: the backends' test seams (see `make_adapter`)."""
     from bots.lifecycle import lifecycle
     from bots.server import CORE  # here, not at the top: bots.server will import this module
 
-    # msrest warns about every Teams channelData field it has no model for; that is just noise.
-    logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
-
     warn_about_boundary(settings)
-    adapter = make_adapter(settings, openid_metadata_url=openid_metadata_url)
+    backend = make_adapter(settings, **options)
     bot = RewardsTeamsBot(lambda: app[CORE])
-    app[ADAPTER] = adapter
+    app[ADAPTER] = backend
 
     async def gateway(app: web.Application) -> Any:
-        app[GATEWAY] = TeamsGateway(app[CORE], adapter, settings.bot_app_id)
+        app[GATEWAY] = TeamsGateway(app[CORE], backend)
         yield
 
     lifecycle(app).append(gateway)
-    app.router.add_post("/api/messages", make_handler(adapter, bot, settings))
+    app.router.add_post("/api/messages", make_handler(backend, bot, settings))

@@ -1,6 +1,8 @@
 """The Teams activity handler: activities in, dialog events through the engine, replies out.
 
-Every botbuilder object stays in `bots/teams/`; the dialog engine only sees `dialogs.events`.
+Every SDK object stays in `bots/teams/`; the dialog engine only sees `dialogs.events`. The bot is
+written once for both SDKs (`TEAMS_SDK`): it sees a turn as a `bots.teams.backends.TeamsContext`
+and sends plain Bot Framework JSON, and dispatches the few activity types it answers itself.
 
 - Every activity and invoke first passes the boundary (`bots.teams.boundary`): another tenant, or
   a non-loopback `serviceUrl` without an app id, is refused before any handler runs, and nothing
@@ -30,10 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
-from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, ActivityTypes, Attachment
-
+from bots.teams.backends import TeamsContext, wrap
 from bots.teams.boundary import answers_back, conversation_tenant, outside_reason, refuse
 from bots.teams.people import (
     PLATFORM,
@@ -67,17 +66,23 @@ COMMAND_NAMES = frozenset(c.name for c in COMMANDS)
 _TAGS = re.compile(r"</?(p|div|span|br)\b[^>]*>", re.IGNORECASE)
 
 
-def card_activity(card: Card, *, execute: bool = True) -> Activity:
-    """A message carrying `card` as an Adaptive Card attachment."""
+def card_activity(card: Card, *, execute: bool = True) -> dict[str, Any]:
+    """A message carrying `card` as an Adaptive Card attachment (Bot Framework JSON)."""
     # A client without Universal Actions (the Emulator) cannot search the directory either.
     content = to_adaptive(card, execute=execute, people_picker=execute)
-    attachment = Attachment(content_type=ADAPTIVE, content=content)
-    activity: Activity = MessageFactory.attachment(attachment)
-    activity.summary = card.summary
+    attachment = {"contentType": ADAPTIVE, "content": content}
+    activity: dict[str, Any] = {
+        "type": "message",
+        "attachmentLayout": "list",
+        "attachments": [attachment],
+        "inputHint": "acceptingInput",
+    }
+    if card.summary:
+        activity["summary"] = card.summary
     return activity
 
 
-def tenant_of(activity: Activity) -> str:
+def tenant_of(activity: Any) -> str:
     data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     tenant = data.get("tenant") or {}
     if isinstance(tenant, dict) and tenant.get("id"):
@@ -90,18 +95,18 @@ def base_conversation_id(conversation_id: str) -> str:
     return conversation_id.split(";messageid=", 1)[0]
 
 
-def conversation_kind(activity: Activity) -> str:
+def conversation_kind(activity: Any) -> str:
     kind = (activity.conversation.conversation_type or "") if activity.conversation else ""
     return kind if kind in ("personal", "channel", "groupChat") else "personal"
 
 
-def reference_of(activity: Activity) -> dict[str, Any]:
+def reference_of(context: TeamsContext) -> dict[str, Any]:
     """The serialised conversation reference, pointing at the conversation (not a thread)."""
-    reference = TurnContext.get_conversation_reference(activity)
-    reference.conversation.id = base_conversation_id(reference.conversation.id)
-    reference.activity_id = None
-    serialised: dict[str, Any] = reference.serialize()
-    return serialised
+    reference = context.reference()
+    reference.pop("activityId", None)
+    conversation = dict(reference.get("conversation") or {})
+    conversation["id"] = base_conversation_id(str(conversation.get("id") or ""))
+    return {**reference, "conversation": conversation}
 
 
 def parse_text(text: str) -> Event:
@@ -122,7 +127,7 @@ def action_values(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return token, values
 
 
-def plain_text(activity: Activity, emails: Mapping[str, str] | None = None) -> str:
+def plain_text(activity: Any, emails: Mapping[str, str] | None = None) -> str:
     """The message text without markup: each mention in `emails` as `@email`, other `<at>`
     mentions (this bot's, anyone not resolved) removed."""
     text = activity.text or ""
@@ -142,8 +147,10 @@ class Admitted:
     emails: dict[str, str]
 
 
-class RewardsTeamsBot(TeamsActivityHandler):
-    """One instance per app; the `Core` is read per turn (it is created at app start-up)."""
+class RewardsTeamsBot:
+    """One instance per app; the `Core` is read per turn (it is created at app start-up).
+
+    `on_turn` takes either SDK's turn context (`bots.teams.backends.wrap`)."""
 
     def __init__(self, core: Callable[[], Core]) -> None:
         self._core = core
@@ -151,9 +158,10 @@ class RewardsTeamsBot(TeamsActivityHandler):
 
     # --- the boundary ----------------------------------------------------------------------------
 
-    async def on_turn(self, turn_context: TurnContext) -> None:
+    async def on_turn(self, sdk_context: Any) -> None:
         """Every activity and invoke is checked against the boundary before any handler runs."""
-        activity = turn_context.activity if turn_context else None
+        turn_context = wrap(sdk_context)
+        activity = turn_context.activity
         if activity is not None:
             boundary = Boundary.from_settings(self._core().settings)
             reason = outside_reason(activity, boundary)
@@ -165,13 +173,26 @@ class RewardsTeamsBot(TeamsActivityHandler):
                 if answers_back(activity, boundary):
                     await refuse(turn_context)
                 return
-        await super().on_turn(turn_context)
+            await self._dispatch(turn_context)
+
+    async def _dispatch(self, turn_context: TeamsContext) -> None:
+        """The activity types the bot answers; the rest (typing, reactions...) are ignored. An
+        invoke is always answered (501 for kinds the bot does not handle, as the SDKs do)."""
+        activity = turn_context.activity
+        if activity.type == "message":
+            await self.on_message_activity(turn_context)
+        elif activity.type == "invoke":
+            await turn_context.invoke_response(*await self.on_invoke_activity(turn_context))
+        elif activity.type == "conversationUpdate":
+            await self.on_conversation_update_activity(turn_context)
+        elif activity.type == "installationUpdate" and activity.action in ("add", "add-upgrade"):
+            await self.on_installation_update_add(turn_context)
 
     # --- people --------------------------------------------------------------------------------
 
     async def _admit(
         self,
-        context: TurnContext,
+        context: TeamsContext,
         core: Core,
         mentions: Sequence[Mention],
         event: Event,
@@ -221,7 +242,7 @@ class RewardsTeamsBot(TeamsActivityHandler):
 
     # --- conversation references -----------------------------------------------------------------
 
-    async def _remember(self, context: TurnContext, core: Core, member_id: int | None) -> None:
+    async def _remember(self, context: TeamsContext, core: Core, member_id: int | None) -> None:
         activity = context.activity
         kind = conversation_kind(activity)
         data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
@@ -230,7 +251,7 @@ class RewardsTeamsBot(TeamsActivityHandler):
             core.db,
             PLATFORM,
             base_conversation_id(activity.conversation.id),
-            reference_of(activity),
+            reference_of(context),
             tenant=tenant_of(activity),
             kind=kind,
             name=name or activity.conversation.name,
@@ -238,7 +259,7 @@ class RewardsTeamsBot(TeamsActivityHandler):
             clock=core.clock,
         )
 
-    async def _turn(self, context: TurnContext, core: Core, member_id: int) -> Turn:
+    async def _turn(self, context: TeamsContext, core: Core, member_id: int) -> Turn:
         """The engine's turn for an admitted sender; the conversation reference is refreshed."""
         activity = context.activity
         await self._remember(context, core, member_id)
@@ -249,7 +270,7 @@ class RewardsTeamsBot(TeamsActivityHandler):
 
     # --- inbound ----------------------------------------------------------------------------------
 
-    async def on_message_activity(self, turn_context: TurnContext) -> None:
+    async def on_message_activity(self, turn_context: TeamsContext) -> None:
         """One message as one unit of work (`Database.transact`): the delivery marker, the people
         named, the conversation reference, the dialog and what it writes share one connection
         and commit once; the replies go out after the commit.
@@ -283,7 +304,7 @@ class RewardsTeamsBot(TeamsActivityHandler):
         await self._send(turn_context, replies, update_id=update_id)
 
     async def _message(
-        self, turn_context: TurnContext, core: Core
+        self, turn_context: TeamsContext, core: Core
     ) -> tuple[list[Reply], str | None]:
         """The replies to a message and the card they may update, written in the caller's unit."""
         activity = turn_context.activity
@@ -314,13 +335,13 @@ class RewardsTeamsBot(TeamsActivityHandler):
             event = parse_text(text)
         return await DialogEngine(core).handle(turn, event), update_id
 
-    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+    async def on_invoke_activity(self, turn_context: TeamsContext) -> tuple[int, Any]:
+        """(status, body) answering an invoke."""
         if turn_context.activity.name == "adaptiveCard/action":
-            return InvokeResponse(status=200, body=await self._card_action(turn_context))
-        response: InvokeResponse = await super().on_invoke_activity(turn_context)
-        return response
+            return 200, await self._card_action(turn_context)
+        return 501, None
 
-    async def _card_action(self, turn_context: TurnContext) -> dict[str, Any]:
+    async def _card_action(self, turn_context: TeamsContext) -> dict[str, Any]:
         """`Action.Execute`: run the action; answer with the new card or a short message.
 
         The answer is built here as plain JSON: the SDK's AdaptiveCardInvokeResponse model cannot
@@ -375,16 +396,16 @@ class RewardsTeamsBot(TeamsActivityHandler):
             log.exception("teams: could not post the replies of a card action")
         return response
 
-    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+    async def on_installation_update_add(self, turn_context: TeamsContext) -> None:
         await self._installed(turn_context)
 
-    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+    async def on_conversation_update_activity(self, turn_context: TeamsContext) -> None:
         activity = turn_context.activity
         bot_id = activity.recipient.id if activity.recipient else None
         if any(m.id == bot_id for m in activity.members_added or []):
             await self._installed(turn_context)
 
-    async def _installed(self, context: TurnContext) -> None:
+    async def _installed(self, context: TeamsContext) -> None:
         """Remember where the bot was added; a personal install admits (or refuses) its owner.
         One unit of work; a refusal is sent after it."""
         core = self._core()
@@ -410,23 +431,20 @@ class RewardsTeamsBot(TeamsActivityHandler):
     # --- outbound ---------------------------------------------------------------------------------
 
     async def _send(
-        self, context: TurnContext, replies: Sequence[Reply], *, update_id: str | None
+        self, context: TeamsContext, replies: Sequence[Reply], *, update_id: str | None
     ) -> None:
         execute = context.activity.channel_id == "msteams"  # the Emulator knows Action.Submit only
         for reply in replies:
             if isinstance(reply, Say):
-                await context.send_activity(MessageFactory.text(reply.text))
+                await context.send(reply.text)
             elif isinstance(reply, Show):
-                await context.send_activity(card_activity(reply.card, execute=execute))
+                await context.send(card_activity(reply.card, execute=execute))
             elif isinstance(reply, Update):
                 activity = card_activity(reply.card, execute=execute)
                 if update_id:
-                    activity.id = update_id
                     try:
-                        await context.update_activity(activity)
+                        await context.update({**activity, "id": update_id})
                         continue
                     except Exception as problem:
                         log.info("teams: could not update %s (%r); posting", update_id, problem)
-                        activity.id = None
-                activity.type = ActivityTypes.message
-                await context.send_activity(activity)
+                await context.send(activity)

@@ -18,9 +18,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
-from botbuilder.schema import Activity, ActivityTypes
-
+from bots.teams.backends import TeamsContext
 from rewards.membership import OUTSIDE_REFUSAL, Boundary
 
 MESSAGE = "application/vnd.microsoft.activity.message"
@@ -52,7 +50,7 @@ def is_loopback_url(url: str | None) -> bool:
         return False
 
 
-def named_tenants(activity: Activity) -> tuple[str, ...]:
+def named_tenants(activity: Any) -> tuple[str, ...]:
     """Every tenant id the activity names, distinct, lower-cased (order: channelData first)."""
     found: list[str] = []
     data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
@@ -63,9 +61,9 @@ def named_tenants(activity: Activity) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t.strip().lower() for t in found if t.strip()))
 
 
-def conversation_tenant(activity: Activity) -> str:
-    """`conversation.tenantId`: the SDK's model maps `tenantID`, so Teams' own spelling lands in
-    the conversation's additional properties."""
+def conversation_tenant(activity: Any) -> str:
+    """`conversation.tenantId`: botbuilder's model maps `tenantID`, so Teams' own spelling lands in
+    the conversation's additional properties (the Agents SDK maps it to `tenant_id`)."""
     conversation = activity.conversation
     if conversation is None:
         return ""
@@ -74,7 +72,7 @@ def conversation_tenant(activity: Activity) -> str:
     return str(value)
 
 
-def outside_reason(activity: Activity, boundary: Boundary) -> str | None:
+def outside_reason(activity: Any, boundary: Boundary) -> str | None:
     """Why the activity is outside the boundary (for the log), or None when it is inside."""
     if boundary.emulator and not is_loopback_url(activity.service_url):
         return f"no app id and serviceUrl {activity.service_url!r} is not a loopback URL"
@@ -87,7 +85,7 @@ def outside_reason(activity: Activity, boundary: Boundary) -> str | None:
     return None
 
 
-def answers_back(activity: Activity, boundary: Boundary) -> bool:
+def answers_back(activity: Any, boundary: Boundary) -> bool:
     """Whether a refusal may be sent to the activity's `serviceUrl` at all.
 
     Without an app id a non-loopback `serviceUrl` is never contacted: it is how an
@@ -107,15 +105,10 @@ def refusal_invoke_body(name: str | None, sentence: str) -> tuple[int, dict[str,
     return 403, {"error": {"code": "outside", "message": sentence}}
 
 
-async def refuse(context: TurnContext, sentence: str = OUTSIDE_REFUSAL) -> None:
+async def refuse(context: TeamsContext, sentence: str = OUTSIDE_REFUSAL) -> None:
     """Answer a refused activity: a reply to a message, a response to an invoke, else nothing."""
     activity = context.activity
-    if activity.type == ActivityTypes.message:
-        await context.send_activity(MessageFactory.text(sentence))
-    elif activity.type == ActivityTypes.invoke:
-        status, body = refusal_invoke_body(activity.name, sentence)
-        await context.send_activity(
-            Activity(
-                type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body)
-            )
-        )
+    if activity.type == "message":
+        await context.send(sentence)
+    elif activity.type == "invoke":
+        await context.invoke_response(*refusal_invoke_body(activity.name, sentence))

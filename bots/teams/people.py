@@ -20,10 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botbuilder.core import TurnContext
-from botbuilder.core.teams import TeamsInfo
-from botbuilder.schema import Activity, ChannelAccount
-
+from bots.teams.backends import TeamsContext, as_json
 from rewards.core import Core
 from rewards.errors import InvalidInput
 from rewards.membership import (
@@ -62,13 +59,15 @@ class Mention:
         return self.kind in GROUP_TYPES or self.account_id.startswith(GROUP_PREFIX)
 
 
-def mentions_of(activity: Activity) -> list[Mention]:
-    """The message's mentions, in order, without this bot's own (which only addresses it)."""
+def mentions_of(activity: Any) -> list[Mention]:
+    """The message's mentions, in order, without this bot's own (which only addresses it).
+
+    Read from each entity's JSON (`as_json`): the SDKs model a mention differently."""
     bot_id = activity.recipient.id if activity.recipient else None
     found: list[Mention] = []
     for entity in activity.entities or []:
-        props = entity.additional_properties or {}
-        if entity.type != "mention" and props.get("type") != "mention":
+        props = as_json(entity)
+        if not isinstance(props, dict) or props.get("type") != "mention":
             continue
         mentioned = props.get("mentioned")
         if not isinstance(mentioned, dict) or not mentioned.get("id"):
@@ -110,8 +109,8 @@ def bound_mentions(mentions: list[Mention], limit: int) -> str | None:
     return None
 
 
-def account_fields(account: ChannelAccount | Mapping[str, Any]) -> tuple[str, str | None, str]:
-    """(id, aadObjectId, name) of a ChannelAccount or a raw `mentioned` dict."""
+def account_fields(account: Any) -> tuple[str, str | None, str]:
+    """(id, aadObjectId, name) of an SDK's ChannelAccount or a raw `mentioned` dict."""
     if isinstance(account, Mapping):
         aad = account.get("aadObjectId") or account.get("aad_object_id")
         name = str(account.get("name") or "")
@@ -146,28 +145,31 @@ class RosterMemory:
 class Roster:
     """The people of one request, looked up in the Teams roster at most once each."""
 
-    def __init__(self, context: TurnContext, core: Core, tenant: str, memory: RosterMemory) -> None:
+    def __init__(
+        self, context: TeamsContext, core: Core, tenant: str, memory: RosterMemory
+    ) -> None:
         self.context = context
         self.core = core
         self.tenant = tenant
         self.memory = memory
         self.lookups = 0
-        self._profiles: dict[str, ChannelAccount | None] = {}
+        self._profiles: dict[str, dict[str, Any] | None] = {}
 
-    async def _profile(self, account_id: str) -> ChannelAccount | None:
-        """The roster entry of `account_id`, fetched at most once in this request."""
+    async def _profile(self, account_id: str) -> dict[str, Any] | None:
+        """The roster entry of `account_id` (JSON), fetched at most once in this request."""
         if account_id not in self._profiles:
-            profile: ChannelAccount | None = None
+            profile: dict[str, Any] | None = None
             self.lookups += 1
             try:
-                profile = await TeamsInfo.get_member(self.context, account_id)
+                profile = await self.context.member(account_id)
             except Exception as problem:  # the roster is a nicety: go on without the email
                 log.info("teams: no profile for %s: %r", account_id, problem)
             self._profiles[account_id] = profile
         return self._profiles[account_id]
 
-    async def profile(self, account_id: str) -> ChannelAccount | None:
-        """The roster entry of a `29:` id or an AAD object id (Teams takes either), or None."""
+    async def profile(self, account_id: str) -> dict[str, Any] | None:
+        """The roster entry (JSON) of a `29:` id or an AAD object id (Teams takes either), or
+        None."""
         return await self._profile(account_id)
 
     async def person(self, account_id: str, aad: str | None, name: str) -> Person:
@@ -184,18 +186,18 @@ class Roster:
         email: str | None = None
         profile = await self._profile(account_id) if account_id else None
         if profile is not None:
-            email = getattr(profile, "email", None) or None
-            if not aad and profile.aad_object_id:
-                aad = str(profile.aad_object_id)
+            email = profile.get("email") or None
+            if not aad and profile.get("aadObjectId"):
+                aad = str(profile["aadObjectId"])
                 self.memory.learn(self.tenant, account_id, aad)
-            name = name or profile.name or ""
+            name = name or profile.get("name") or ""
         user_id = aad or account_id
         if known is not None or profile is None:
             self.memory.mark_asked(self.tenant, user_id)
         return Person(PLATFORM, user_id, self.tenant, email=email, display_name=name or None)
 
-    async def sender(self, activity: Activity) -> Person:
-        account_id, aad, name = account_fields(activity.from_property or ChannelAccount())
+    async def sender(self, activity: Any) -> Person:
+        account_id, aad, name = account_fields(activity.from_property or {})
         return await self.person(account_id, aad, name)
 
 

@@ -68,10 +68,10 @@ async def picked_person(roster: Roster, core: Core, aad: str) -> Person | str:
         profile = await roster.profile(aad)
         if profile is None:
             return NOT_FOUND
-        tenant = getattr(profile, "tenant_id", None)
+        tenant = profile.get("tenantId")
         if tenant and tenant != roster.tenant:
             return OUTSIDE
-        name = profile.name or ""
+        name = profile.get("name") or ""
     person = await roster.person(aad, aad, name)
     refusal = await refusal_for(core, person, mentioned=person.display_name or PICKED)
     return refusal if refusal is not None else person

@@ -14,11 +14,18 @@ It records what the bot sends and answers like the real one:
 
 The bot's connector client sends from `requests` threads, so the server runs on the test's loop
 and simply awaits them.
+
+The SDK behind the bot (`TEAMS_SDK`): `current_sdk()` is `REWARDS_TEST_TEAMS_SDK` (default
+botbuilder) unless the `teams_sdk` fixture picked another for the test; `sdk_options` are what
+the chosen backend needs to talk to this fake (the Agents SDK asks for an outbound token before
+every authenticated turn, so it gets `FakeTokens` instead of Entra).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +35,38 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+DEFAULT_SDK = os.environ.get("REWARDS_TEST_TEAMS_SDK", "botbuilder")
+AGENTS_SDK = importlib.util.find_spec("microsoft_agents") is not None  # Python 3.12+
+_chosen = {"sdk": DEFAULT_SDK}
+
+
+def current_sdk() -> str:
+    return _chosen["sdk"]
+
+
+def choose_sdk(name: str) -> None:
+    _chosen["sdk"] = name
+
+
+class FakeTokens:
+    """An outbound token provider for the Agents SDK (its `ConnectionManager` builds one per
+    connection from the configuration): a fixed token, no Entra."""
+
+    def __init__(self, configuration: Any) -> None:
+        self.configuration = configuration
+
+    async def get_access_token(
+        self, resource_url: str, scopes: list[str], force_refresh: bool = False
+    ) -> str:
+        return "fake-outbound-token"
+
+
+def sdk_options(sdk: str, openid_metadata_url: str | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {"openid_metadata_url": openid_metadata_url}
+    if sdk == "agents":
+        options["token_provider"] = FakeTokens
+    return options
 
 
 @dataclass
