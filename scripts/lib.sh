@@ -142,6 +142,41 @@ ensure_venv() {
     info "installed in $(elapsed_since "$start")"
 }
 
+# The Microsoft 365 Agents SDK (TEAMS_SDK=agents) needs Python >= 3.12, which the main .venv may
+# not have (Debian 12's python3 is 3.11). `ensure_agents_venv` makes .venv-agents with the first
+# Python >= 3.12 on PATH (PYTHON_AGENTS picks one) and the project with its dev extras, the same
+# way ensure_venv makes .venv; it prints nothing and returns 1 when there is no such Python.
+AGENTS_VENV_DIR="$REPO_ROOT/.venv-agents"
+
+find_python_312() {
+    local candidate pyenv_pythons=()
+    # pyenv's shims answer only for the selected version: look at its installed ones directly.
+    while IFS= read -r candidate; do
+        pyenv_pythons+=("$candidate")
+    done < <(compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3" | sort -V)
+    for candidate in ${PYTHON_AGENTS:-} python3.12 python3.13 python3.14 "${pyenv_pythons[@]}" python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' \
+                >/dev/null 2>&1; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+ensure_agents_venv() {
+    local python
+    python="$(find_python_312)" || return 1
+    if ! "$AGENTS_VENV_DIR/bin/python" -c \
+        'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then
+        rm -rf "$AGENTS_VENV_DIR"
+        info "creating .venv-agents with $python ($("$python" --version 2>&1))"
+        "$python" -m venv "$AGENTS_VENV_DIR" || die "could not create $AGENTS_VENV_DIR"
+    fi
+    VENV_DIR="$AGENTS_VENV_DIR" VENV_STAMP="$AGENTS_VENV_DIR/.nav-rewards-installed" ensure_venv dev
+}
+
 # Root, or passwordless sudo, for apt-get; prints the command prefix (empty for root). Fails otherwise.
 _root_prefix() {
     if [[ "$(id -u)" -eq 0 ]]; then

@@ -182,6 +182,16 @@ info "done in $(elapsed_since "$start")"
 SETUP_VENV_TIME="$(elapsed_since "$start")"
 export PATH="$VENV_DIR/bin:$PATH"
 
+section "Python >= 3.12 environment (Teams on the Microsoft 365 Agents SDK)"
+start="$(now)"
+AGENTS_PYTEST=""
+if ensure_agents_venv; then
+    AGENTS_PYTEST="$AGENTS_VENV_DIR/bin/pytest"
+    info "done in $(elapsed_since "$start")"
+else
+    info "no Python >= 3.12 on PATH (PYTHON_AGENTS=...): the Teams tests run on the Bot Framework SDK only"
+fi
+
 section "PostgreSQL (throwaway cluster)"
 start="$(now)"
 start_pg
@@ -235,6 +245,13 @@ if (( workers > 1 )); then
     run_step "pytest" pytest -n "$workers" --dist loadfile "$@"
 else
     run_step "pytest" pytest "$@"
+fi
+# The Teams suite again on the Microsoft 365 Agents SDK (every test whose file or name says teams),
+# in .venv-agents: the main run covers the default SDK and, where both are installed, the tests
+# marked for both. Only the whole-suite run does this (not when arguments pick tests).
+if [[ -n "$AGENTS_PYTEST" && $# -eq 0 ]]; then
+    run_step "pytest (Teams on the Agents SDK)" env REWARDS_TEST_TEAMS_SDK=agents \
+        "$AGENTS_PYTEST" -n "$(( workers > 1 ? workers : 1 ))" --dist loadfile -k teams -p no:cacheprovider tests/
 fi
 
 section "Summary"
