@@ -21,7 +21,7 @@ from sqlalchemy import delete, event, select, text
 from bots.commands.leaderboard import leaderboard
 from rewards.clock import FixedClock
 from rewards.errors import AlreadyAwarded
-from rewards.leaderboards.counters import COUNTER
+from rewards.leaderboards.counters import COUNTER, METRICS
 from rewards.leaderboards.rebuild import ensure_built, rebuild
 from rewards.services.awards import AwardService, AwardSource
 from rewards.services.kudos import KudosService
@@ -35,11 +35,17 @@ TAGS = ("teamwork", "#TeamWork", "docs", "Mentoring", "help")
 
 
 async def counters(database) -> dict[tuple, int]:
-    """Every non-zero counter (a revoked badge leaves a zero row behind; a rebuild writes none)."""
-    columns = [COUNTER.c[name] for name in ("metric", "period", "period_start", "dim")]
-    query = select(*columns, COUNTER.c.member_id, COUNTER.c.value).where(COUNTER.c.value != 0)
+    """Every non-zero counter by (metric, period, period_start, dim, member) (a revoked badge
+    leaves a zero behind; a rebuild writes none)."""
+    keys = [COUNTER.c[name] for name in ("period", "period_start", "dim", "member_id")]
+    query = select(*keys, *(COUNTER.c[metric] for metric in METRICS))
     async with database.read() as session:
-        return {tuple(row[:5]): int(row[5]) for row in (await session.execute(query)).all()}
+        return {
+            (metric, *row[:4]): int(value)
+            for row in (await session.execute(query)).all()
+            for metric, value in zip(METRICS, row[4:], strict=True)
+            if value
+        }
 
 
 async def random_activity(database, settings: Settings, seed: int, steps: int = 120) -> list[int]:
@@ -144,7 +150,7 @@ async def test_a_board_is_one_ranked_index_range(database):
             str(row[-1])
             for row in (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
         )
-    assert "ix_leaderboard_counter_rank" in plan
+    assert "ix_leaderboard_counter_points" in plan
     for table in ("ledger_entry", "award", "kudos_receiver", "kudos"):
         assert f" {table} " not in f" {plan} "
 

@@ -121,27 +121,28 @@ class LeaderboardService:
         limit: int,
         dialect: str = "sqlite",
     ) -> Select[Any]:
-        """The top of one counter range, read down the ranking index by value, with each
-        candidate's member row (active, not opted out, the department and group filters)."""
+        """The top of one counter range, read down the metric's ranking index by value (partial,
+        `> 0`: the same condition is here), with each candidate's member row (active, not opted
+        out, the department and group filters)."""
         counter = COUNTER
+        value = counter.c[metric.value]
         query = (
             select(
                 counter.c.member_id,
-                counter.c.value,
+                value,
                 col(Member.display_name),
                 col(Member.department),
             )
             .join(Member, col(Member.id) == counter.c.member_id)
             .where(
-                counter.c.metric == metric.value,
                 counter.c.period == period.value,
                 counter.c.period_start == key,
                 counter.c.dim == dim,
-                counter.c.value > 0,
+                value > 0,
                 col(Member.active).is_(True),
                 col(Member.leaderboard_opt_out).is_(False),
             )
-            .order_by(counter.c.value.desc(), col(Member.display_name), col(Member.id))
+            .order_by(value.desc(), col(Member.display_name), col(Member.id))
             .limit(limit)
         )
         if filters.department and dialect == "postgresql":
