@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from sqlalchemy import delete, event, select, text
 
 from bots.commands.leaderboard import leaderboard
+from rewards.awarding.batch import Wanted, award_batch
 from rewards.clock import FixedClock
 from rewards.errors import AlreadyAwarded
 from rewards.leaderboards.counters import COUNTER, METRICS
@@ -225,3 +226,37 @@ async def test_a_write_costs_one_counter_statement(database):
         event.remove(database.engine.sync_engine, "before_cursor_execute", record)
     assert len(statements) == 3
     assert all("ON CONFLICT" in s for s in statements)
+
+
+async def test_batch_awards_count_as_a_rebuild_does(database):
+    """The batch path's counters (made by the database from the member ids on PostgreSQL) equal
+    the rebuild's, added on top of the counters an earlier award and a kudos made, overall and
+    in the reward's category, across two batches."""
+    settings = Settings(timezone="America/New_York", kudos_points=5)
+    people = [await add_member(database, f"B{i}") for i in range(5)]
+    await add_reward(
+        database,
+        reward_id=1,
+        points=40,
+        multiple=True,
+        reward_type="Computed Badge",
+        reward_category="Recognition",
+    )
+    clock = FixedClock(datetime(2026, 1, 1, 3, tzinfo=UTC))  # New Year's Eve in New York
+    awards = AwardService(database, settings, clock)
+    await awards.award(1, to=people[0], source=AwardSource.RULE)
+    await KudosService(database, settings, clock).give(people[1], [people[0]], "ta", ["docs"])
+    made = await award_batch(awards, 1, [Wanted(m, f"run:{m}") for m in people], batch_size=3)
+    assert len(made.awarded) == 5
+    incremental = await counters(database)
+    await rebuild(database, settings.timezone)
+    assert await counters(database) == incremental
+    board = await LeaderboardService(database, settings, clock).leaderboard(
+        "badges", "year", LeaderboardFilter(category="Recognition")
+    )
+    # 2025 in New York: B0 has the single award and a batch one, the others a batch one.
+    assert [(r.display_name, r.value) for r in board.rows] == [
+        ("B0", 2), ("B1", 1), ("B2", 1), ("B3", 1), ("B4", 1)
+    ]
+    assert incremental[("points", "all", date(1970, 1, 1), "", people[0])] == 85
+    assert incremental[("kudos", "week", date(2025, 12, 29), "t:docs", people[0])] == 1

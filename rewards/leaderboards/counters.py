@@ -128,7 +128,7 @@ _UNNEST_UPSERT = text(
 )
 # The batch path's awards of one reward, all at one instant: the rows are the members crossed
 # with the instant's periods and the reward's dims, made by PostgreSQL from one array of member
-# ids (a member twice, under two idempotency keys, counts twice). Sorted as `Deltas.items` sorts
+# ids (grouped, so a row is never upserted twice by one statement). Sorted as `Deltas.items` sorts
 # (by code point: COLLATE "C"), so every writer locks shared counters in the same order.
 _AWARDED_MANY = text(
     "INSERT INTO leaderboard_counter "
