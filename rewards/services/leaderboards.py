@@ -15,7 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 from sqlmodel import col
@@ -138,7 +138,9 @@ class LeaderboardService:
                 counter.c.period == period.value,
                 counter.c.period_start == key,
                 counter.c.dim == dim,
-                value > 0,
+                # A literal, not a bound value: the partial index's condition must be provable
+                # when the statement is planned (SQLite, or a generic PostgreSQL plan).
+                value > literal_column("0"),
                 col(Member.active).is_(True),
                 col(Member.leaderboard_opt_out).is_(False),
             )
