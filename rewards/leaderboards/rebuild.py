@@ -3,9 +3,10 @@
 Used by `rewards leaderboard rebuild`, by start-up when the counters were never built (a database
 migrated from before them) or were bucketed in another zone, and by the benchmark after its bulk
 load. PostgreSQL buckets and sums in SQL (`AT TIME ZONE`, `date_trunc`): one INSERT ... SELECT
-over every kind of fact. SQLite cannot convert to a named zone: there the facts are streamed as
-plain tuples, summed per local day in Python and written with bulk inserts. Both must agree with
-what the writers add (`counters`); tests/test_leaderboard_counters.py checks it on both databases.
+per family of dims (everything, categories, tags). SQLite cannot convert to a named zone: there
+the facts are streamed as plain tuples, summed per local day in Python and written with bulk
+inserts. Both must agree with what the writers add (`counters`);
+tests/test_leaderboard_counters.py checks it on both databases.
 """
 
 from __future__ import annotations
@@ -173,44 +174,51 @@ async def rebuild_in(session: AsyncSession, tz_name: str, now: datetime) -> int:
     return count
 
 
-# PostgreSQL: the same facts as `_fact_queries`, as (member_id, value, at, dim) in SQL.
+# PostgreSQL: the same facts as `_fact_queries`, as (member_id, value, at, dim) in SQL, by the
+# dims they count in (everything, a category, a tag): the three families write disjoint keys.
 _PG_FACTS = (
-    (POINTS, "SELECT member_id, points, created_at, '' FROM ledger_entry"),
     (
-        POINTS,
-        "SELECT l.member_id, l.points, l.created_at, 'c' || r.category_id FROM ledger_entry l "
-        "JOIN award a ON a.id = l.award_id JOIN reward r ON r.id = a.reward_id "
-        "WHERE r.category_id IS NOT NULL",
+        (POINTS, "SELECT member_id, points, created_at, '' FROM ledger_entry"),
+        (BADGES, "SELECT member_id, 1, awarded_at, '' FROM award WHERE revoked_at IS NULL"),
+        (KUDOS_RECEIVED, "SELECT member_id, 1, created_at, '' FROM kudos_receiver"),
+        (KUDOS_GIVEN, "SELECT giver_id, 1, created_at, '' FROM kudos"),
     ),
     (
-        POINTS,
-        "SELECT l.member_id, l.points, l.created_at, 't:' || t.tag FROM ledger_entry l "
-        "JOIN kudos_tag_link t ON t.kudos_id = l.kudos_id",
+        (
+            POINTS,
+            "SELECT l.member_id, l.points, l.created_at, 'c' || r.category_id "
+            "FROM ledger_entry l JOIN award a ON a.id = l.award_id "
+            "JOIN reward r ON r.id = a.reward_id WHERE r.category_id IS NOT NULL",
+        ),
+        (
+            BADGES,
+            "SELECT a.member_id, 1, a.awarded_at, 'c' || r.category_id FROM award a "
+            "JOIN reward r ON r.id = a.reward_id "
+            "WHERE a.revoked_at IS NULL AND r.category_id IS NOT NULL",
+        ),
     ),
-    (BADGES, "SELECT member_id, 1, awarded_at, '' FROM award WHERE revoked_at IS NULL"),
     (
-        BADGES,
-        "SELECT a.member_id, 1, a.awarded_at, 'c' || r.category_id FROM award a "
-        "JOIN reward r ON r.id = a.reward_id "
-        "WHERE a.revoked_at IS NULL AND r.category_id IS NOT NULL",
-    ),
-    (KUDOS_RECEIVED, "SELECT member_id, 1, created_at, '' FROM kudos_receiver"),
-    (
-        KUDOS_RECEIVED,
-        "SELECT r.member_id, 1, r.created_at, 't:' || t.tag FROM kudos_receiver r "
-        "JOIN kudos_tag_link t ON t.kudos_id = r.kudos_id",
-    ),
-    (KUDOS_GIVEN, "SELECT giver_id, 1, created_at, '' FROM kudos"),
-    (
-        KUDOS_GIVEN,
-        "SELECT k.giver_id, 1, k.created_at, 't:' || t.tag FROM kudos k "
-        "JOIN kudos_tag_link t ON t.kudos_id = k.id",
+        (
+            POINTS,
+            "SELECT l.member_id, l.points, l.created_at, 't:' || t.tag FROM ledger_entry l "
+            "JOIN kudos_tag_link t ON t.kudos_id = l.kudos_id",
+        ),
+        (
+            KUDOS_RECEIVED,
+            "SELECT r.member_id, 1, r.created_at, 't:' || t.tag FROM kudos_receiver r "
+            "JOIN kudos_tag_link t ON t.kudos_id = r.kudos_id",
+        ),
+        (
+            KUDOS_GIVEN,
+            "SELECT k.giver_id, 1, k.created_at, 't:' || t.tag FROM kudos k "
+            "JOIN kudos_tag_link t ON t.kudos_id = k.id",
+        ),
     ),
 )
 # `AT TIME ZONE` gives the local wall time of a timestamptz; date_trunc's week starts on Monday,
 # as ISO weeks (and `periods.starts_of_day`) do. Every kind of fact becomes a row with its value
-# in its metric's column (0 in the others); one statement buckets and sums them all, since the
-# metrics of a member, period and dim share one counter row.
+# in its metric's column (0 in the others); one statement per family of dims buckets and sums
+# them, since the metrics of a member, period and dim share one counter row.
 _PG_INSERT = """
 INSERT INTO leaderboard_counter
     (period, period_start, dim, member_id, points, badges, kudos, kudos_given)
@@ -235,21 +243,27 @@ _PG_FACT = (
 )
 
 
-def _pg_facts() -> str:
-    """`_PG_FACTS` as one UNION ALL of (member_id, points, badges, kudos, kudos_given, at, dim)."""
+def _pg_facts(family: tuple[tuple[str, str], ...]) -> str:
+    """One family of `_PG_FACTS` as a UNION ALL of (member_id, points, badges, kudos,
+    kudos_given, at, dim)."""
     parts = []
-    for metric, facts in _PG_FACTS:
+    for metric, facts in family:
         values = ", ".join("f.value::bigint" if name == metric else "0::bigint" for name in METRICS)
         parts.append(_PG_FACT.format(values=values, facts=facts))
     return " UNION ALL ".join(parts)
 
 
 async def _rebuild_in_postgresql(session: AsyncSession, tz_name: str) -> int:
-    """One INSERT ... SELECT, bucketed and summed in the database: no rows cross the wire (tens
-    of millions of counters after a bulk load)."""
+    """One INSERT ... SELECT per family of dims, bucketed and summed in the database: no rows
+    cross the wire (tens of millions of counters after a bulk load), and each aggregate holds
+    one family's keys only."""
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
-    result = await session.execute(text(_PG_INSERT.format(facts=_pg_facts())), {"tz": tz_name})
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    count = 0
+    for family in _PG_FACTS:
+        statement = text(_PG_INSERT.format(facts=_pg_facts(family)))
+        result = await session.execute(statement, {"tz": tz_name})
+        count += int(result.rowcount)  # type: ignore[attr-defined]
+    return count
 
 
 _SQLITE_INSERT = (
