@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, event, select, text
+from sqlalchemy import delete, event, select
 
 from bots.commands.leaderboard import leaderboard
+from rewards.awarding.batch import Wanted, award_batch
 from rewards.clock import FixedClock
 from rewards.errors import AlreadyAwarded
-from rewards.leaderboards.counters import COUNTER
+from rewards.leaderboards.counters import COUNTER, METRICS
 from rewards.leaderboards.rebuild import ensure_built, rebuild
 from rewards.services.awards import AwardService, AwardSource
 from rewards.services.kudos import KudosService
@@ -35,11 +36,17 @@ TAGS = ("teamwork", "#TeamWork", "docs", "Mentoring", "help")
 
 
 async def counters(database) -> dict[tuple, int]:
-    """Every non-zero counter (a revoked badge leaves a zero row behind; a rebuild writes none)."""
-    columns = [COUNTER.c[name] for name in ("metric", "period", "period_start", "dim")]
-    query = select(*columns, COUNTER.c.member_id, COUNTER.c.value).where(COUNTER.c.value != 0)
+    """Every non-zero counter by (metric, period, period_start, dim, member) (a revoked badge
+    leaves a zero behind; a rebuild writes none)."""
+    keys = [COUNTER.c[name] for name in ("period", "period_start", "dim", "member_id")]
+    query = select(*keys, *(COUNTER.c[metric] for metric in METRICS))
     async with database.read() as session:
-        return {tuple(row[:5]): int(row[5]) for row in (await session.execute(query)).all()}
+        return {
+            (metric, *row[:4]): int(value)
+            for row in (await session.execute(query)).all()
+            for metric, value in zip(METRICS, row[4:], strict=True)
+            if value
+        }
 
 
 async def random_activity(database, settings: Settings, seed: int, steps: int = 120) -> list[int]:
@@ -139,12 +146,14 @@ async def test_a_board_is_one_ranked_index_range(database):
     async with database.read() as session:
         if session.get_bind().dialect.name != "sqlite":
             pytest.skip("PostgreSQL plans a 10-row table by statistics; the bench shows its plan")
-        compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
-        plan = " ".join(
-            str(row[-1])
-            for row in (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
-        )
-    assert "ix_leaderboard_counter_rank" in plan
+        # Planned with its bound values as the service sends it: the partial index's
+        # condition (`points > 0`) must still be provable.
+        compiled = query.compile(session.get_bind())
+        values = tuple(str(compiled.params[name]) for name in compiled.positiontup or ())
+        connection = await session.connection()
+        explained = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)
+        plan = " ".join(str(row[-1]) for row in explained.all())
+    assert "ix_leaderboard_counter_points" in plan
     for table in ("ledger_entry", "award", "kudos_receiver", "kudos"):
         assert f" {table} " not in f" {plan} "
 
@@ -219,3 +228,41 @@ async def test_a_write_costs_one_counter_statement(database):
         event.remove(database.engine.sync_engine, "before_cursor_execute", record)
     assert len(statements) == 3
     assert all("ON CONFLICT" in s for s in statements)
+
+
+async def test_batch_awards_count_as_a_rebuild_does(database):
+    """The batch path's counters (made by the database from the member ids on PostgreSQL) equal
+    the rebuild's, added on top of the counters an earlier award and a kudos made, overall and
+    in the reward's category, across two batches."""
+    settings = Settings(timezone="America/New_York", kudos_points=5)
+    people = [await add_member(database, f"B{i}") for i in range(5)]
+    await add_reward(
+        database,
+        reward_id=1,
+        points=40,
+        multiple=True,
+        reward_type="Computed Badge",
+        reward_category="Recognition",
+    )
+    clock = FixedClock(datetime(2026, 1, 1, 3, tzinfo=UTC))  # New Year's Eve in New York
+    awards = AwardService(database, settings, clock)
+    await awards.award(1, to=people[0], source=AwardSource.RULE)
+    await KudosService(database, settings, clock).give(people[1], [people[0]], "ta", ["docs"])
+    made = await award_batch(awards, 1, [Wanted(m, f"run:{m}") for m in people], batch_size=3)
+    assert len(made.awarded) == 5
+    incremental = await counters(database)
+    await rebuild(database, settings.timezone)
+    assert await counters(database) == incremental
+    board = await LeaderboardService(database, settings, clock).leaderboard(
+        "badges", "year", LeaderboardFilter(category="Recognition")
+    )
+    # 2025 in New York: B0 has the single award and a batch one, the others a batch one.
+    assert [(r.display_name, r.value) for r in board.rows] == [
+        ("B0", 2),
+        ("B1", 1),
+        ("B2", 1),
+        ("B3", 1),
+        ("B4", 1),
+    ]
+    assert incremental[("points", "all", date(1970, 1, 1), "", people[0])] == 85
+    assert incremental[("kudos", "week", date(2025, 12, 29), "t:docs", people[0])] == 1

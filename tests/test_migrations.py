@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from contextlib import closing
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, func, inspect, select, text
 from sqlmodel import SQLModel
 
 import rewards.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -238,3 +239,65 @@ async def test_database_fixture_starts_empty(database: Database) -> None:
         }
 
     assert set((await _run(database.url, counts)).values()) == {0}
+
+
+def _counter_columns_revision() -> tuple[str, str]:
+    """(the revision giving the counters a column per metric, the one before it)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    for revision in script.walk_revisions():
+        if revision.path.endswith("_leaderboard_counter_columns.py"):
+            assert isinstance(revision.down_revision, str)
+            return revision.revision, revision.down_revision
+    raise AssertionError("no leaderboard_counter_columns migration")
+
+
+async def test_counters_keep_their_values_through_the_metric_columns_migration(
+    unmigrated_database_url: str,
+) -> None:
+    """Counters written as a row per metric come out as one row with a column per metric (and
+    back again on downgrade), so nobody's board changes and no rebuild is needed."""
+    url = unmigrated_database_url
+    revision, before = _counter_columns_revision()
+    await asyncio.to_thread(command.upgrade, alembic_config(url), before)
+    rows = [
+        ("points", "week", "2026-11-16", "", 7, 1300),
+        ("badges", "week", "2026-11-16", "", 7, 2),
+        ("badges", "all", "1970-01-01", "c1", 7, 1),
+        ("kudos", "month", "2026-11-01", "t:docs", 8, 3),
+        ("kudos_given", "month", "2026-11-01", "t:docs", 9, 1),
+        ("points", "month", "2026-11-01", "t:docs", 8, 15),
+    ]
+    insert = (
+        "INSERT INTO leaderboard_counter (metric, period, period_start, dim, member_id, value) "
+        "VALUES (:metric, :period, :period_start, :dim, :member_id, :value)"
+    )
+    names = ("metric", "period", "period_start", "dim", "member_id", "value")
+    narrow = "SELECT metric, period, period_start, dim, member_id, value FROM leaderboard_counter"
+
+    def write(connection: Connection) -> None:
+        for row in rows:
+            values = dict(zip(names, row, strict=True))
+            values["period_start"] = date.fromisoformat(row[2])
+            connection.execute(text(insert), values)
+        connection.commit()
+
+    def read(query: str) -> Any:
+        return lambda c: {tuple(str(v) for v in row) for row in c.execute(text(query))}
+
+    await _run(url, write)
+    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+    wide = await _run(
+        url,
+        read(
+            "SELECT period, period_start, dim, member_id, points, badges, kudos, kudos_given "
+            "FROM leaderboard_counter"
+        ),
+    )
+    assert wide == {
+        ("week", "2026-11-16", "", "7", "1300", "2", "0", "0"),
+        ("all", "1970-01-01", "c1", "7", "0", "1", "0", "0"),
+        ("month", "2026-11-01", "t:docs", "8", "15", "0", "3", "0"),
+        ("month", "2026-11-01", "t:docs", "9", "0", "0", "0", "1"),
+    }
+    await _downgrade_async(url, before)
+    assert await _run(url, read(narrow)) == {tuple(str(v) for v in row) for row in rows}

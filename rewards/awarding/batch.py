@@ -28,6 +28,7 @@ recovered by the next run), and `EventService.emit_many` fires the events.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -39,7 +40,6 @@ from typing import Any
 
 from sqlalchemy import Integer, String, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -83,6 +83,35 @@ _LEDGER_UNNEST = text(
     bindparam("points", type_=Integer),
     bindparam("note", type_=String),
     bindparam("created_at", type_=LEDGER_TABLE.c.created_at.type),
+)
+
+
+# PostgreSQL: the batch's awards as one statement over four arrays (member, message, key and
+# context differ; the rest is the batch's). Its text and plan are the same for any number of
+# rows, where a 1,000-row multi-row VALUES has 11,000 bound values for SQLAlchemy to process
+# and PostgreSQL to parse and plan, every batch.
+_AWARD_UNNEST = text(
+    "INSERT INTO award (reward_id, member_id, giver_id, message, points, source, award_key, "
+    "context, awarded_at, api_key_id, announce_run) "
+    "SELECT :reward_id, u.member_id, NULL, u.message, :points, :source, u.award_key, "
+    "CAST(u.context AS jsonb), :awarded_at, NULL, :announce_run "
+    "FROM unnest(CAST(:members AS integer[]), CAST(:messages AS varchar[]), "
+    "CAST(:keys AS varchar[]), CAST(:contexts AS text[])) AS u(member_id, message, award_key, "
+    "context) "
+    "ON CONFLICT (award_key) DO NOTHING RETURNING id, award_key"
+).bindparams(
+    bindparam("reward_id", type_=Integer),
+    bindparam("points", type_=Integer),
+    bindparam("source", type_=String),
+    bindparam("awarded_at", type_=AWARD_TABLE.c.awarded_at.type),
+    bindparam("announce_run", type_=String),
+)
+
+
+_SQLITE_AWARD_INSERT = (
+    sqlite_insert(AWARD_TABLE)
+    .on_conflict_do_nothing(index_elements=["award_key"])
+    .returning(AWARD_TABLE.c.id, AWARD_TABLE.c.award_key)
 )
 
 
@@ -375,33 +404,42 @@ async def _write(
 ) -> dict[str, int]:
     """One transaction: the awards (duplicates left out by the unique key), then the ledger and
     outbox rows of exactly those inserted. Returns {award key: award id} of the inserted."""
-    insert = pg_insert if service.db.dialect == "postgresql" else sqlite_insert
-    values = [
-        {
-            "reward_id": reward.reward_id,
-            "member_id": item.person.id,
-            "giver_id": None,
-            "message": item.message,
-            "points": reward.points,
-            "source": source.value,
-            "award_key": item.key,
-            "context": dict(item.wanted.args),
-            "awarded_at": now,
-            "api_key_id": None,
-            "announce_run": announce_as,
-        }
-        for item in batch
-    ]
-    # One compiled statement executed over the rows: SQLAlchemy's "insertmanyvalues" sends them
-    # as multi-row VALUES pages (1,000 rows each) and gathers the RETURNING rows. Rendering a
-    # 1,000-row `.values([...])` instead costs ~0.3 s of compilation per batch.
-    statement = (
-        insert(AWARD_TABLE)
-        .on_conflict_do_nothing(index_elements=["award_key"])
-        .returning(AWARD_TABLE.c.id, AWARD_TABLE.c.award_key)
-    )
     async with service.db.write() as session:
-        returned = await session.execute(statement, values)
+        if service.db.dialect == "postgresql":
+            returned = await session.execute(
+                _AWARD_UNNEST,
+                {
+                    "reward_id": reward.reward_id,
+                    "points": reward.points,
+                    "source": source.value,
+                    "awarded_at": now,
+                    "announce_run": announce_as,
+                    "members": [item.person.id for item in batch],
+                    "messages": [item.message for item in batch],
+                    "keys": [item.key for item in batch],
+                    "contexts": [json.dumps(item.wanted.args) for item in batch],
+                },
+            )
+        else:
+            # SQLite: one compiled statement executed over the rows (SQLAlchemy's
+            # "insertmanyvalues" sends multi-row VALUES pages and gathers the RETURNING rows).
+            values = [
+                {
+                    "reward_id": reward.reward_id,
+                    "member_id": item.person.id,
+                    "giver_id": None,
+                    "message": item.message,
+                    "points": reward.points,
+                    "source": source.value,
+                    "award_key": item.key,
+                    "context": dict(item.wanted.args),
+                    "awarded_at": now,
+                    "api_key_id": None,
+                    "announce_run": announce_as,
+                }
+                for item in batch
+            ]
+            returned = await session.execute(_SQLITE_AWARD_INSERT, values)
         inserted = {str(key): int(award_id) for award_id, key in returned}
         made = [item for item in batch if item.key in inserted]
         if made and reward.points and service.db.dialect == "postgresql":

@@ -1,19 +1,19 @@
 """What each write adds to the leaderboard counters, and the one upsert that applies it.
 
 Every writer calls one function here with its open session and the rows it wrote, inside its own
-transaction: the counters commit or roll back with the facts. Deltas are summed per key first, so
-one statement (INSERT ... ON CONFLICT DO UPDATE SET value = value + excluded.value, valid on
-SQLite and PostgreSQL) touches each row once, however many receivers and tags a kudos has.
+transaction: the counters commit or roll back with the facts. Deltas are summed per key (period,
+period start, dim, member; a column per metric) first, so one statement (INSERT ... ON CONFLICT
+DO UPDATE SET points = points + excluded.points, ..., valid on SQLite and PostgreSQL) touches
+each row once, however many receivers and tags a kudos has.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import BigInteger, bindparam, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -22,11 +22,13 @@ from rewards.leaderboards.periods import local_day, starts_of_day
 from rewards.store.models import Award, LeaderboardCounter
 
 COUNTER = SQLModel.metadata.tables[LeaderboardCounter.__tablename__]
-KEY_COLUMNS = ("metric", "period", "period_start", "dim", "member_id")
+KEY_COLUMNS = ("period", "period_start", "dim", "member_id")
 
 # Metric names, as in `rewards.services.leaderboards.Metric` (kept here so the read model does
-# not import the service that reads it).
+# not import the service that reads it); each is a column of `leaderboard_counter`.
 POINTS, BADGES, KUDOS_RECEIVED, KUDOS_GIVEN = "points", "badges", "kudos", "kudos_given"
+METRICS = (POINTS, BADGES, KUDOS_RECEIVED, KUDOS_GIVEN)
+_SLOT = {metric: slot for slot, metric in enumerate(METRICS)}
 EVERYTHING = ""
 
 
@@ -38,23 +40,29 @@ def tag_dim(tag: str) -> str:
     return f"t:{tag}"
 
 
-Key = tuple[str, str, date, str, int]
+Key = tuple[str, date, str, int]
 
 
 class Deltas:
-    """Counter changes summed by key: (metric, period, period_start, dim, member_id)."""
+    """Counter changes summed by key (period, period_start, dim, member_id): one list per key
+    with a change per metric, in `METRICS` order."""
 
     def __init__(self, tz_name: str) -> None:
         self.tz_name = tz_name
-        self.values: defaultdict[Key, int] = defaultdict(int)
+        self.values: dict[Key, list[int]] = {}
 
     def add_day(
         self, metric: str, member_id: int, day: date, value: int, dims: Iterable[str]
     ) -> None:
         values = self.values
+        slot = _SLOT[metric]
         for period, start in starts_of_day(day):
             for dim in dims:
-                values[(metric, period, start, dim, member_id)] += value
+                key = (period, start, dim, member_id)
+                changes = values.get(key)
+                if changes is None:
+                    changes = values[key] = [0, 0, 0, 0]
+                changes[slot] += value
 
     def add(
         self, metric: str, member_id: int, at: datetime, value: int, dims: Iterable[str]
@@ -62,12 +70,15 @@ class Deltas:
         """`value` for `member_id` in every period containing `at` (local), for each dim."""
         self.add_day(metric, member_id, local_day(at, self.tz_name), value, tuple(dims))
 
+    def items(self) -> list[tuple[Key, list[int]]]:
+        """(key, changes) with a change, in key order: concurrent writers touch shared counters
+        in the same order."""
+        return [(key, changes) for key, changes in sorted(self.values.items()) if any(changes)]
+
     def rows(self) -> list[dict[str, Any]]:
-        # In key order: concurrent writers touch shared counters in the same order.
         return [
-            dict(zip(KEY_COLUMNS, key, strict=True), value=value)
-            for key, value in sorted(self.values.items())
-            if value
+            dict(zip((*KEY_COLUMNS, *METRICS), (*key, *changes), strict=True))
+            for key, changes in self.items()
         ]
 
 
@@ -77,37 +88,61 @@ async def apply(session: AsyncSession, deltas: Deltas) -> None:
     Keys are summed first, so no row is upserted twice, and every statement is built once per
     process (one entry of SQLAlchemy's compiled cache): a `.values([...])` of the rows would be
     compiled afresh each time, its shape changing with the number of rows (17% of a kudos turn's
-    CPU; ~0.7 s per 2,000 rows of a sweep batch). On PostgreSQL one statement whatever the number
-    of rows: the columns travel as six arrays (``unnest``), so its text and plan are the same for
-    1 row or 20,000 (a batch of 1,000 sweep awards touches ~20,000 counters). On SQLite the rows
-    are executemany parameters of one upsert."""
-    rows = deltas.rows()
-    if not rows:
+    CPU). On PostgreSQL one statement whatever the number of rows: the columns travel as eight
+    arrays (``unnest``), so its text and plan are the same for 1 row or 10,000. On SQLite the
+    rows are executemany parameters of one upsert."""
+    items = deltas.items()
+    if not items:
         return
     if session.get_bind().dialect.name == "postgresql":
-        columns = {name: [row[name] for row in rows] for name in (*KEY_COLUMNS, "value")}
+        columns: dict[str, list[Any]] = {
+            name: [key[i] for key, _ in items] for i, name in enumerate(KEY_COLUMNS)
+        }
+        for slot, metric in enumerate(METRICS):
+            columns[metric] = [changes[slot] for _, changes in items]
         await session.execute(_UNNEST_UPSERT, columns)
         return
-    await session.execute(_SQLITE_UPSERT, rows)
+    await session.execute(_SQLITE_UPSERT, deltas.rows())
 
 
 def _sqlite_upsert() -> Any:
     statement = sqlite_insert(COUNTER)
     return statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
-        set_={"value": COUNTER.c.value + statement.excluded.value},
+        set_={metric: COUNTER.c[metric] + statement.excluded[metric] for metric in METRICS},
     )
 
 
 _SQLITE_UPSERT = _sqlite_upsert()
 _UNNEST_UPSERT = text(
-    "INSERT INTO leaderboard_counter (metric, period, period_start, dim, member_id, value) "
-    "SELECT * FROM unnest(CAST(:metric AS varchar[]), CAST(:period AS varchar[]), "
-    "CAST(:period_start AS date[]), CAST(:dim AS varchar[]), CAST(:member_id AS integer[]), "
-    "CAST(:value AS bigint[])) "
-    "ON CONFLICT (metric, period, period_start, dim, member_id) "
-    "DO UPDATE SET value = leaderboard_counter.value + excluded.value"
+    "INSERT INTO leaderboard_counter "
+    "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
+    "SELECT * FROM unnest(CAST(:period AS varchar[]), CAST(:period_start AS date[]), "
+    "CAST(:dim AS varchar[]), CAST(:member_id AS integer[]), CAST(:points AS bigint[]), "
+    "CAST(:badges AS bigint[]), CAST(:kudos AS bigint[]), CAST(:kudos_given AS bigint[])) "
+    "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
+    "points = leaderboard_counter.points + excluded.points, "
+    "badges = leaderboard_counter.badges + excluded.badges, "
+    "kudos = leaderboard_counter.kudos + excluded.kudos, "
+    "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
 )
+# The batch path's awards of one reward, all at one instant: the rows are the members crossed
+# with the instant's periods and the reward's dims, made by PostgreSQL from one array of member
+# ids (grouped, so a row is never upserted twice by one statement). Sorted as `Deltas.items` sorts
+# (by code point: COLLATE "C"), so every writer locks shared counters in the same order.
+_AWARDED_MANY = text(
+    "INSERT INTO leaderboard_counter "
+    "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
+    "SELECT p.period, p.period_start, d.dim, m.member_id, m.awards * :points, m.awards, 0, 0 "
+    "FROM unnest(CAST(:periods AS varchar[]), CAST(:starts AS date[])) AS p(period, period_start) "
+    "CROSS JOIN unnest(CAST(:dims AS varchar[])) AS d(dim) "
+    "CROSS JOIN (SELECT u.member_id, count(*) AS awards "
+    "FROM unnest(CAST(:members AS integer[])) AS u(member_id) GROUP BY u.member_id) AS m "
+    'ORDER BY p.period COLLATE "C", p.period_start, d.dim COLLATE "C", m.member_id '
+    "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
+    "points = leaderboard_counter.points + excluded.points, "
+    "badges = leaderboard_counter.badges + excluded.badges"
+).bindparams(bindparam("points", type_=BigInteger))
 
 
 def _award_dims(category_id: int | None) -> tuple[str, ...]:
@@ -142,9 +177,25 @@ async def awarded_many(
     at: datetime,
 ) -> None:
     """Awards of one reward just written by the batch path (`rewards.awarding.batch`), all at
-    `at`: a badge each, and their points, in one statement per page of counters."""
-    deltas = Deltas(tz_name)
+    `at`: a badge each, and their points, in one statement. On PostgreSQL the rows are made in
+    the database from the member ids (a sweep batch of 1,000 awards is 10,000 counter rows:
+    encoding them as arrays cost more Python than the upsert cost PostgreSQL)."""
     dims = _award_dims(category_id)
+    if session.get_bind().dialect.name == "postgresql":
+        if member_ids:
+            starts = starts_of_day(local_day(at, tz_name))
+            await session.execute(
+                _AWARDED_MANY,
+                {
+                    "periods": [period for period, _ in starts],
+                    "starts": [start for _, start in starts],
+                    "dims": list(dims),
+                    "members": list(member_ids),
+                    "points": points,
+                },
+            )
+        return
+    deltas = Deltas(tz_name)
     for member_id in member_ids:
         deltas.add(BADGES, member_id, at, 1, dims)
         if points:

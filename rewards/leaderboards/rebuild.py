@@ -2,10 +2,11 @@
 
 Used by `rewards leaderboard rebuild`, by start-up when the counters were never built (a database
 migrated from before them) or were bucketed in another zone, and by the benchmark after its bulk
-load. PostgreSQL buckets and sums in SQL (`AT TIME ZONE`, `date_trunc`), one INSERT ... SELECT
-per kind of fact. SQLite cannot convert to a named zone: there the facts are streamed as plain
-tuples, summed per local day in Python and written with bulk inserts. Both must agree with what
-the writers add (`counters`); tests/test_leaderboard_counters.py checks it on both databases.
+load. PostgreSQL buckets and sums in SQL (`AT TIME ZONE`, `date_trunc`): one INSERT ... SELECT
+per family of dims (everything, categories, tags). SQLite cannot convert to a named zone: there
+the facts are streamed as plain tuples, summed per local day in Python and written with bulk
+inserts. Both must agree with what the writers add (`counters`);
+tests/test_leaderboard_counters.py checks it on both databases.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rewards.leaderboards.counters import (
     EVERYTHING,
     KUDOS_GIVEN,
     KUDOS_RECEIVED,
+    METRICS,
     POINTS,
     Deltas,
     category_dim,
@@ -172,46 +174,57 @@ async def rebuild_in(session: AsyncSession, tz_name: str, now: datetime) -> int:
     return count
 
 
-# PostgreSQL: the same facts as `_fact_queries`, as (member_id, value, at, dim) in SQL.
+# PostgreSQL: the same facts as `_fact_queries`, as (member_id, value, at, dim) in SQL, by the
+# dims they count in (everything, a category, a tag): the three families write disjoint keys.
 _PG_FACTS = (
-    (POINTS, "SELECT member_id, points, created_at, '' FROM ledger_entry"),
     (
-        POINTS,
-        "SELECT l.member_id, l.points, l.created_at, 'c' || r.category_id FROM ledger_entry l "
-        "JOIN award a ON a.id = l.award_id JOIN reward r ON r.id = a.reward_id "
-        "WHERE r.category_id IS NOT NULL",
+        (POINTS, "SELECT member_id, points, created_at, '' FROM ledger_entry"),
+        (BADGES, "SELECT member_id, 1, awarded_at, '' FROM award WHERE revoked_at IS NULL"),
+        (KUDOS_RECEIVED, "SELECT member_id, 1, created_at, '' FROM kudos_receiver"),
+        (KUDOS_GIVEN, "SELECT giver_id, 1, created_at, '' FROM kudos"),
     ),
     (
-        POINTS,
-        "SELECT l.member_id, l.points, l.created_at, 't:' || t.tag FROM ledger_entry l "
-        "JOIN kudos_tag_link t ON t.kudos_id = l.kudos_id",
+        (
+            POINTS,
+            "SELECT l.member_id, l.points, l.created_at, 'c' || r.category_id "
+            "FROM ledger_entry l JOIN award a ON a.id = l.award_id "
+            "JOIN reward r ON r.id = a.reward_id WHERE r.category_id IS NOT NULL",
+        ),
+        (
+            BADGES,
+            "SELECT a.member_id, 1, a.awarded_at, 'c' || r.category_id FROM award a "
+            "JOIN reward r ON r.id = a.reward_id "
+            "WHERE a.revoked_at IS NULL AND r.category_id IS NOT NULL",
+        ),
     ),
-    (BADGES, "SELECT member_id, 1, awarded_at, '' FROM award WHERE revoked_at IS NULL"),
     (
-        BADGES,
-        "SELECT a.member_id, 1, a.awarded_at, 'c' || r.category_id FROM award a "
-        "JOIN reward r ON r.id = a.reward_id "
-        "WHERE a.revoked_at IS NULL AND r.category_id IS NOT NULL",
-    ),
-    (KUDOS_RECEIVED, "SELECT member_id, 1, created_at, '' FROM kudos_receiver"),
-    (
-        KUDOS_RECEIVED,
-        "SELECT r.member_id, 1, r.created_at, 't:' || t.tag FROM kudos_receiver r "
-        "JOIN kudos_tag_link t ON t.kudos_id = r.kudos_id",
-    ),
-    (KUDOS_GIVEN, "SELECT giver_id, 1, created_at, '' FROM kudos"),
-    (
-        KUDOS_GIVEN,
-        "SELECT k.giver_id, 1, k.created_at, 't:' || t.tag FROM kudos k "
-        "JOIN kudos_tag_link t ON t.kudos_id = k.id",
+        (
+            POINTS,
+            "SELECT l.member_id, l.points, l.created_at, 't:' || t.tag FROM ledger_entry l "
+            "JOIN kudos_tag_link t ON t.kudos_id = l.kudos_id",
+        ),
+        (
+            KUDOS_RECEIVED,
+            "SELECT r.member_id, 1, r.created_at, 't:' || t.tag FROM kudos_receiver r "
+            "JOIN kudos_tag_link t ON t.kudos_id = r.kudos_id",
+        ),
+        (
+            KUDOS_GIVEN,
+            "SELECT k.giver_id, 1, k.created_at, 't:' || t.tag FROM kudos k "
+            "JOIN kudos_tag_link t ON t.kudos_id = k.id",
+        ),
     ),
 )
 # `AT TIME ZONE` gives the local wall time of a timestamptz; date_trunc's week starts on Monday,
-# as ISO weeks (and `periods.starts_of_day`) do.
+# as ISO weeks (and `periods.starts_of_day`) do. Every kind of fact becomes a row with its value
+# in its metric's column (0 in the others); one statement per family of dims buckets and sums
+# them, since the metrics of a member, period and dim share one counter row.
 _PG_INSERT = """
-INSERT INTO leaderboard_counter (metric, period, period_start, dim, member_id, value)
-SELECT :metric, p.period, p.period_start, f.dim, f.member_id, sum(f.value)
-FROM ({facts}) AS f(member_id, value, at, dim)
+INSERT INTO leaderboard_counter
+    (period, period_start, dim, member_id, points, badges, kudos, kudos_given)
+SELECT p.period, p.period_start, f.dim, f.member_id,
+    sum(f.points), sum(f.badges), sum(f.kudos), sum(f.kudos_given)
+FROM ({facts}) AS f(member_id, points, badges, kudos, kudos_given, at, dim)
 CROSS JOIN LATERAL (VALUES
     ('week', date_trunc('week', f.at AT TIME ZONE :tz)::date),
     ('month', date_trunc('month', f.at AT TIME ZONE :tz)::date),
@@ -220,27 +233,43 @@ CROSS JOIN LATERAL (VALUES
     ('all', DATE '1970-01-01')
 ) AS p(period, period_start)
 GROUP BY p.period, p.period_start, f.dim, f.member_id
-HAVING sum(f.value) <> 0
+HAVING sum(f.points) <> 0 OR sum(f.badges) <> 0 OR sum(f.kudos) <> 0 OR sum(f.kudos_given) <> 0
 """
 
 
+_PG_FACT = (
+    "SELECT f.member_id, {values}, f.at, f.dim::varchar "
+    "FROM ({facts}) AS f(member_id, value, at, dim)"
+)
+
+
+def _pg_facts(family: tuple[tuple[str, str], ...]) -> str:
+    """One family of `_PG_FACTS` as a UNION ALL of (member_id, points, badges, kudos,
+    kudos_given, at, dim)."""
+    parts = []
+    for metric, facts in family:
+        values = ", ".join("f.value::bigint" if name == metric else "0::bigint" for name in METRICS)
+        parts.append(_PG_FACT.format(values=values, facts=facts))
+    return " UNION ALL ".join(parts)
+
+
 async def _rebuild_in_postgresql(session: AsyncSession, tz_name: str) -> int:
-    """One INSERT ... SELECT per kind of fact, bucketed and summed in the database: no rows
-    cross the wire (tens of millions of counters after a bulk load). Each kind writes its own
-    (metric, dim) keys, so the statements never collide."""
+    """One INSERT ... SELECT per family of dims, bucketed and summed in the database: no rows
+    cross the wire (tens of millions of counters after a bulk load), and each aggregate holds
+    one family's keys only."""
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
     count = 0
-    for metric, facts in _PG_FACTS:
-        result = await session.execute(
-            text(_PG_INSERT.format(facts=facts)), {"metric": metric, "tz": tz_name}
-        )
-        count += result.rowcount  # type: ignore[attr-defined]
+    for family in _PG_FACTS:
+        statement = text(_PG_INSERT.format(facts=_pg_facts(family)))
+        result = await session.execute(statement, {"tz": tz_name})
+        count += int(result.rowcount)  # type: ignore[attr-defined]
     return count
 
 
 _SQLITE_INSERT = (
-    "INSERT INTO leaderboard_counter (metric, period, period_start, dim, member_id, value) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO leaderboard_counter "
+    "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -249,9 +278,9 @@ async def _insert_sqlite(session: AsyncSession, deltas: Deltas) -> int:
     would cost more than SQLite's own work for millions of rows."""
     connection = await session.connection()
     records = [
-        (metric, period, start.isoformat(), dim, member, value)
-        for (metric, period, start, dim, member), value in deltas.values.items()
-        if value
+        (period, start.isoformat(), dim, member, *changes)
+        for (period, start, dim, member), changes in deltas.values.items()
+        if any(changes)
     ]
     for first in range(0, len(records), BATCH):
         await connection.exec_driver_sql(_SQLITE_INSERT, records[first : first + BATCH])

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 from sqlmodel import col
@@ -121,27 +121,30 @@ class LeaderboardService:
         limit: int,
         dialect: str = "sqlite",
     ) -> Select[Any]:
-        """The top of one counter range, read down the ranking index by value, with each
-        candidate's member row (active, not opted out, the department and group filters)."""
+        """The top of one counter range, read down the metric's ranking index by value (partial,
+        `> 0`: the same condition is here), with each candidate's member row (active, not opted
+        out, the department and group filters)."""
         counter = COUNTER
+        value = counter.c[metric.value]
         query = (
             select(
                 counter.c.member_id,
-                counter.c.value,
+                value,
                 col(Member.display_name),
                 col(Member.department),
             )
             .join(Member, col(Member.id) == counter.c.member_id)
             .where(
-                counter.c.metric == metric.value,
                 counter.c.period == period.value,
                 counter.c.period_start == key,
                 counter.c.dim == dim,
-                counter.c.value > 0,
+                # A literal, not a bound value: the partial index's condition must be provable
+                # when the statement is planned (SQLite, or a generic PostgreSQL plan).
+                value > literal_column("0"),
                 col(Member.active).is_(True),
                 col(Member.leaderboard_opt_out).is_(False),
             )
-            .order_by(counter.c.value.desc(), col(Member.display_name), col(Member.id))
+            .order_by(value.desc(), col(Member.display_name), col(Member.id))
             .limit(limit)
         )
         if filters.department and dialect == "postgresql":

@@ -702,26 +702,41 @@ class CatalogVersion(SQLModel, table=True):
 
 
 class LeaderboardCounter(SQLModel, table=True):
-    """A member's total for one metric in one calendar period (in `TIMEZONE`): the leaderboards'
-    read model (rewards/leaderboards/). Kept in the same transaction as the award, kudos or
-    ledger row it counts, so it is never stale; `rewards leaderboard rebuild` recomputes it.
+    """A member's totals in one calendar period (in `TIMEZONE`): the leaderboards' read model
+    (rewards/leaderboards/). Kept in the same transaction as the award, kudos or ledger row it
+    counts, so it is never stale; `rewards leaderboard rebuild` recomputes it.
 
     `dim` narrows the count: "" is everything, "c<id>" one reward category, "t:<tag>" one kudos
     tag. `period_start` is the local first day of the week/month/quarter/year (1970-01-01 for
-    all time). The ranking index makes "top N of this period" a backward range scan by value.
+    all time). One row carries every metric (a column each) rather than a row per metric: an
+    award adds its badge and its points to the same row, which halves the rows a sweep writes.
+    Each metric has its own ranking index, partial (`> 0`, what a board shows), so "top N of
+    this period" is a backward range scan by value and a row enters only the indexes of the
+    metrics it has: an award row is not in the kudos indexes, a kudos tag row not in badges.
     """
 
     __tablename__ = "leaderboard_counter"
-    __table_args__ = (
-        Index("ix_leaderboard_counter_rank", "metric", "period", "period_start", "dim", "value"),
+    __table_args__ = tuple(
+        Index(
+            f"ix_leaderboard_counter_{metric}",
+            "period",
+            "period_start",
+            "dim",
+            metric,
+            postgresql_where=text(f"{metric} > 0"),
+            sqlite_where=text(f"{metric} > 0"),
+        )
+        for metric in ("points", "badges", "kudos", "kudos_given")
     )
 
-    metric: str = Field(max_length=12, primary_key=True)
     period: str = Field(max_length=8, primary_key=True)
     period_start: date = Field(primary_key=True)
     dim: str = Field(default="", max_length=60, primary_key=True)
     member_id: int = Field(primary_key=True)
-    value: int = Field(default=0, sa_type=BigInteger)
+    points: int = Field(default=0, sa_type=BigInteger)
+    badges: int = Field(default=0, sa_type=BigInteger)
+    kudos: int = Field(default=0, sa_type=BigInteger)
+    kudos_given: int = Field(default=0, sa_type=BigInteger)
 
 
 class LeaderboardCounterState(SQLModel, table=True):
