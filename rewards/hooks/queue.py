@@ -121,7 +121,7 @@ async def claim(
             col(EventHook.attempts),
         )
     )
-    async with db.write() as session:
+    async with db.write(savepoint=False) as session:  # one statement: nothing to undo alone
         rows = (await session.execute(statement)).all()
     hooks = [
         StagedHook(int(r[0]), r[1], int(r[2]), dict(r[3] or {}), r[4], int(r[5])) for r in rows
@@ -133,7 +133,7 @@ async def finish(db: Database, ids: list[int]) -> None:
     """Delete handled rows."""
     if not ids:
         return
-    async with db.write() as session:
+    async with db.write(savepoint=False) as session:
         await session.execute(delete(EventHook).where(col(EventHook.id).in_(ids)))
 
 
