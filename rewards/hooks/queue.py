@@ -47,6 +47,7 @@ def _claim_statement(postgresql: bool, staged: bool, limit: int) -> Any:
         )
     return _CLAIMS[key]
 
+
 # A handler that fails this many times is dropped (logged by the runner) rather than retried
 # forever: a hook is a bonus, never worth an endless loop.
 MAX_ATTEMPTS = 5
