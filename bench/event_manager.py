@@ -308,7 +308,9 @@ async def write_path(
     """The three modes in `args.rounds` interleaved rounds (rotating order), so that drift (a
     growing database, a neighbour's load) spreads over all three instead of favouring one."""
     on = manager_settings(node, args.prefetch)
-    off = replace(on, event_manager=replace(on.event_manager, enabled=False))
+    off = on.model_copy(
+        update={"event_manager": on.event_manager.model_copy(update={"enabled": False})}
+    )
     core_off, core_on = Core(off, database), Core(on, database)
     manager = EventManager(core_on, on)
     chunk = max(1, args.kudos // args.rounds)

@@ -6,10 +6,13 @@
     app.on_startup.append(rewards_engine.reward_startup)
     app.on_shutdown.append(rewards_engine.reward_shutdown)
 
-`setup()` mounts what `rewards serve` serves (`/healthz`, the REST API, the Teams, Slack and
-Telegram endpoints) on the host's router, from the same settings; `reward_startup` runs the same
-start steps (migrations, catalogue, scheduler, event manager, platforms, notifier) and
-`reward_shutdown` stops them in reverse. The host's own routes and middlewares are untouched.
+`setup()` mounts what `rewards serve` serves (`/healthz`, `/metrics`, `/livez`, `/readyz`, the
+REST API, the Teams, Slack and Telegram endpoints) on the host's router, from the same settings;
+`reward_startup` runs the same start steps (migrations, catalogue, scheduler, event manager,
+platforms, notifier) and `reward_shutdown` stops them in reverse. The host's own routes and
+middlewares are untouched; one middleware is added in front of them (`bots.observability`: it
+counts every request by route and names it for the log), and an operations path the host
+serves already is left to the host.
 The catalogue comes from the storages the host adds (`add_storage`), plus the files of
 `REWARDS_CATALOG` when that setting is given.
 

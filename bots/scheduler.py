@@ -34,6 +34,7 @@ import os
 import random
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -480,6 +481,7 @@ async def execute(
                 log.warning("job %s: heartbeat failed", job.id, exc_info=True)
 
     beating = asyncio.create_task(beat())
+    started = time.perf_counter()
     try:
         outcome = await job.body(core, now, claim.run_key)
     except Exception as error:
@@ -492,6 +494,7 @@ async def execute(
         )
     finally:
         beating.cancel()
+    core.signals.job_finished(job.id, outcome.status == runs.FAILED, time.perf_counter() - started)
     await runs.finish_run(
         core.db, claim, now=datetime.now(UTC), status=outcome.status, detail=outcome.summary
     )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy import func, select, text
 
+from bots import observability, site
 from bots.lifecycle import Lifecycle, lifecycle
 from bots.platforms import OK, platform_status
 from bots.platforms import STATUS as PLATFORM_STATUS
@@ -117,7 +118,8 @@ def mount(
     catalog_files: bool = True,
     catalog: Callable[[Core], Awaitable[None]] | None = None,
 ) -> Lifecycle:
-    """Add the rewards runtime to `app`: `/healthz`, the REST API, the platform endpoints and the
+    """Add the rewards runtime to `app`: `/healthz`, the operations endpoints (`/metrics`,
+    `/livez`, `/readyz`: `bots.observability`), the REST API, the platform endpoints and the
     start/stop steps (database and catalogue, scheduler, event manager, platforms, notifier).
 
     Returns the lifecycle; whoever owns `app` starts and stops it (`create_app` through a cleanup
@@ -146,6 +148,8 @@ def mount(
         await app[CORE].close()
 
     runtime.append(core_step)
+    # Right after the core: the scheduler, the platforms and the notifier report to the metrics.
+    observability.setup(app, runtime, lambda app: app.get(CORE))
     if settings.reward_scheduler:
         runtime.append(scheduling)
     if settings.event_manager.active:
@@ -166,6 +170,7 @@ def create_app(
     clock), and `platforms=False` leaves the chat platforms for a test to mount itself."""
     app = web.Application(client_max_size=1024 * 1024)
     app.cleanup_ctx.append(mount(app, settings, core, platforms=platforms).context)
+    site.setup(app, settings)  # the manifest's /, /privacy and /terms (not when embedded)
     return app
 
 

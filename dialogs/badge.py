@@ -75,7 +75,8 @@ class BadgeDialog(Dialog):
         reward = await self._reward(ctx, values["badge"])
         refs = people_refs(values.get("recipient"))
         if len(refs) != 1:
-            raise InvalidInput("Name exactly one person to receive the badge.")
+            # Quotes the field's label, so a modal shows it under that field.
+            raise InvalidInput("Who gets it? Pick or name exactly one person.")
         recipient = await resolve_mention(ctx.core.db, refs[0])
         if recipient.id == ctx.member_id:
             raise SelfAward(f"You can't give {reward.reward} to yourself.")

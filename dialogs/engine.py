@@ -23,6 +23,7 @@ Badges. A failure there is logged and never costs the member their answer.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from cards.actions import (
     DONE,
     FORM_DIALOG,
     PICK,
+    SEPARATOR,
     SKIP,
     BadToken,
     decode,
@@ -47,6 +49,7 @@ from dialogs.replies import Done, Reply, Say, Show, Update
 from rewards.core import Core
 from rewards.errors import RewardsError
 from rewards.limits import slow_down
+from rewards.observability.context import bound_turn
 from rewards.services import conversations
 from rewards.services.conversations import State
 
@@ -106,7 +109,34 @@ class DialogEngine:
         """Answer one event. Never raises: failures become friendly replies.
 
         A member over the chat rate limit (`CHAT_RATE_LIMIT`) is asked to slow down before
-        anything of the turn is read or written."""
+        anything of the turn is read or written. Log lines of the turn name its id, platform and
+        member (`rewards.observability.context`), and its time is reported to `core.signals`
+        by platform and command (an in-process counter: no statement)."""
+        started = time.perf_counter()
+        with bound_turn(turn.key.platform, turn.member_id):
+            try:
+                return await self._turn(turn, event)
+            finally:
+                self.core.signals.turn(
+                    turn.key.platform, self._command_label(event), time.perf_counter() - started
+                )
+
+    def _command_label(self, event: Event) -> str:
+        """What a turn is about, from a small fixed set (a metric label): the command's name,
+        the dialog a button belongs to, "text", or "unknown"."""
+        if isinstance(event, Text):
+            text = event.text.strip()
+            if not text.startswith("/"):
+                return "text"
+            event = Command(text[1:].partition(" ")[0])
+        if isinstance(event, Command):
+            name = command_name(event)
+            return name if name in self.commands or name == CANCEL else "unknown"
+        parts = event.token.split(SEPARATOR) if isinstance(event.token, str) else []
+        dialog = parts[1] if len(parts) == 4 else ""
+        return dialog if dialog in self.dialogs or dialog == FORM_DIALOG else "unknown"
+
+    async def _turn(self, turn: Turn, event: Event) -> list[Reply]:
         wait = self.core.limits.chat.take(turn.member_id)
         if wait:
             return [Say(slow_down(wait))]
@@ -137,7 +167,7 @@ class DialogEngine:
         return await self._action(ctx, event)
 
     async def _command(self, ctx: Context, command: Command) -> list[Reply]:
-        name = command.name.strip().lstrip("/").split("@", 1)[0].lower()  # /kudos@MyBot
+        name = command_name(command)
         if name == CANCEL:
             cleared = await conversations.clear(self.core.db, ctx.turn.key)
             return [Say(CANCELLED if cleared else NOTHING_TO_CANCEL), Done()]
@@ -304,6 +334,11 @@ class DialogEngine:
         if verb == PICK and choice.isdigit():
             return await self._answer(ctx, dialog, state, _choice_answer(field, int(choice)))
         return [Say(UNKNOWN_BUTTON)]
+
+
+def command_name(command: Command) -> str:
+    """The command's name as the table knows it: `/Kudos@MyBot` is `kudos`."""
+    return command.name.strip().lstrip("/").split("@", 1)[0].lower()
 
 
 def _replacing(replies: list[Reply]) -> list[Reply]:

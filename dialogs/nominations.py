@@ -140,7 +140,8 @@ class NominateDialog(Dialog):
             raise InvalidInput("Pick the award you nominate for.")
         refs = people_refs(values.get("nominee"))
         if len(refs) != 1:
-            raise InvalidInput("Name exactly one person to nominate.")
+            # Quotes the field's label, so a modal shows it under that field.
+            raise InvalidInput("Who do you nominate? Pick or name exactly one person.")
         reason = " ".join(str(values.get("reason") or "").split())
         if not reason:
             raise InvalidInput("Please say why you nominate them.")

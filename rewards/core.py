@@ -16,6 +16,7 @@ from rewards.clock import Clock, SystemClock
 from rewards.functions.registry import FunctionRegistry, build_registry
 from rewards.hooks import HookRunner
 from rewards.limits import RateLimits
+from rewards.observability import Signals
 from rewards.services.events import EventedAwards, EventedKudos, EventService
 from rewards.services.leaderboards import LeaderboardService
 from rewards.services.nominations import NominationService
@@ -36,10 +37,15 @@ class Core:
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
+        # What this core reports for metrics (`rewards.observability`); the server attaches the
+        # observer that counts it.
+        self.signals = Signals()
         self.events = EventService(self.db, self.settings, self.clock)
         self.awards = EventedAwards(self.db, self.settings, self.clock, events=self.events)
+        self.awards.signals = self.signals
         self.events.awards = self.awards
         self.kudos = EventedKudos(self.db, self.settings, self.clock, events=self.events)
+        self.kudos.signals = self.signals
         self.leaderboards = LeaderboardService(self.db, self.settings, self.clock)
         self.nominations = NominationService(self.db, self.settings, self.clock, self.awards)
         self.workflows = WorkflowService(

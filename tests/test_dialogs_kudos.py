@@ -124,6 +124,11 @@ async def test_refusals_are_friendly_sentences(
     await chat.say("/kudos @nobody.here thanks")
     assert "I don't know anyone called @nobody.here" in chat.text
 
+    # A typed address nobody has: no advice to type an address.
+    await chat.say("/kudos @nobody@example.com thanks")
+    assert "I don't know anyone with the address nobody@example.com" in chat.text
+    assert "Try their email address" not in chat.text
+
     await chat.say("/kudos great demo")
     assert "Who are the kudos for?" in chat.text
     assert await _kudos_count(database) == 0

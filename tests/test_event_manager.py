@@ -15,7 +15,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,7 @@ def _settings(node: RabbitNode, **fields: Any) -> Settings:
         retry_seconds=1,
         max_retries=2,
     )
-    return Settings(event_manager=replace(config, **fields))
+    return Settings(event_manager=config.model_copy(update=fields))
 
 
 @pytest.fixture
@@ -450,11 +449,12 @@ async def test_the_server_runs_the_event_manager_with_the_seed_catalogue(
     database: Database, rabbitmq_node: RabbitNode, broker: AbstractChannel
 ) -> None:
     ana = await add_member(database, "Ana")
-    settings = replace(
-        _settings(rabbitmq_node),
-        database_url=database.url,
-        catalog_files=(str(EXAMPLES),),
-        reward_scheduler=False,
+    settings = _settings(rabbitmq_node).model_copy(
+        update={
+            "database_url": database.url,
+            "catalog_files": (str(EXAMPLES),),
+            "reward_scheduler": False,
+        }
     )
     try:
         async with TestClient(TestServer(create_app(settings, platforms=False))) as client:
@@ -486,11 +486,8 @@ async def test_the_server_starts_and_serves_with_the_broker_down(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    settings = replace(
-        _settings(rabbitmq_node, port=closed_port),
-        database_url=database.url,
-        catalog_files=(),
-        reward_scheduler=False,
+    settings = _settings(rabbitmq_node, port=closed_port).model_copy(
+        update={"database_url": database.url, "catalog_files": (), "reward_scheduler": False}
     )
     began = time.monotonic()
     async with TestClient(TestServer(create_app(settings, platforms=False))) as client:

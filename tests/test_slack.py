@@ -110,7 +110,8 @@ class Slack:
         await self.interact(payload)
 
     async def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str) -> Any:
-        """Fill the modal `view` (as sent to views.open) and submit it; returns the JSON answer."""
+        """Fill the modal `view` (as sent to views.open) and submit it; returns the JSON answer.
+        A users select takes a user id (several, as a list, for `multi_users_select`)."""
         payload = json.loads((PAYLOADS / "view_submission.json").read_text())
         state: dict[str, Any] = {}
         for block in view["blocks"]:
@@ -126,6 +127,10 @@ class Slack:
                 entry["selected_options"] = [
                     o for o in element["options"] if o["value"] in (value or [])
                 ]
+            elif element["type"] == "users_select":
+                entry["selected_user"] = value
+            elif element["type"] == "multi_users_select":
+                entry["selected_users"] = list(value or [])
             else:
                 entry["value"] = value
             state[block["block_id"]] = {element["action_id"]: entry}
@@ -339,7 +344,8 @@ async def test_private_cards_in_a_dm_and_after_a_modal(database: Database) -> No
 
         await slack.command("/kudos")  # the kudos form opens as a modal
         view = slack.api.of("views.open")[0]["view"]
-        answer = await slack.submit(view, {"recipients": "@nobody", "message": "hi"}, user=ANA)
+        typed = {"recipients__custom": "@nobody", "message": "hi"}
+        answer = await slack.submit(view, typed, user=ANA)
         assert answer["response_action"] == "errors"  # the refusal stays in the modal
         assert len(slack.api.of("chat.postMessage")) == 1 and not slack.api.of("chat.postEphemeral")
 
@@ -367,7 +373,9 @@ async def test_guided_badge_modal_confirm_award_and_double_click(database: Datab
         assert not slack.api.of("chat.postMessage")
 
         answer = await slack.submit(
-            view, {"badge": "1005", "recipient": "@li.wei", "message": "Stellar month"}, user=BOSS
+            view,
+            {"badge": "1005", "recipient__custom": "@li.wei", "message": "Stellar month"},
+            user=BOSS,
         )
         assert answer == {"response_action": "clear"}
         # The confirmation is for the giver alone.
@@ -403,14 +411,17 @@ async def test_modal_validation_errors(database: Database) -> None:
         view = slack.api.of("views.open")[0]["view"]
 
         answer = await slack.submit(
-            view, {"badge": "1005", "recipient": "@nobody", "message": ""}, user=BOSS
+            view, {"badge": "1005", "recipient__custom": "@nobody", "message": ""}, user=BOSS
         )
         assert answer["response_action"] == "errors"
-        assert list(answer["errors"]) == ["recipient"]
-        assert "nobody" in answer["errors"]["recipient"]
+        assert list(answer["errors"]) == ["recipient__custom"]  # under the typed input
+        assert "@nobody" in answer["errors"]["recipient__custom"]
+        assert "pick them from the list" in answer["errors"]["recipient__custom"]
 
         answer = await slack.submit(
-            view, {"badge": "1005", "recipient": "bo.boss@example.com", "message": ""}, user=BOSS
+            view,
+            {"badge": "1005", "recipient__custom": "bo.boss@example.com", "message": ""},
+            user=BOSS,
         )
         assert answer["response_action"] == "errors"
         [sentence] = answer["errors"].values()
@@ -422,7 +433,7 @@ async def test_modal_validation_errors(database: Database) -> None:
 
         # The same modal, corrected, goes through (the refusal moved the conversation on).
         answer = await slack.submit(
-            view, {"badge": "1005", "recipient": "@li.wei", "message": ""}, user=BOSS
+            view, {"badge": "1005", "recipient__custom": "@li.wei", "message": ""}, user=BOSS
         )
         assert answer == {"response_action": "clear"}
         assert "Give badge" in json.dumps(slack.api.of("chat.postEphemeral")[0]["blocks"])
@@ -569,7 +580,7 @@ async def test_slow_modal_submit_closes_the_modal_and_posts_later(
 
         monkeypatch.setattr(DialogEngine, "handle", slow)
         answer = await slack.submit(
-            view, {"badge": "1005", "recipient": "@li.wei", "message": ""}, user=BOSS
+            view, {"badge": "1005", "recipient__custom": "@li.wei", "message": ""}, user=BOSS
         )
         assert answer == {"response_action": "clear"}
         [confirm] = slack.api.of("chat.postEphemeral")

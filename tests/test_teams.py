@@ -184,12 +184,17 @@ async def test_chatter_gets_a_text_reply(database, client, connector):
     assert reply.cards == []
 
 
-async def test_the_emulator_gets_action_submit_cards(database, client, connector):
-    message = payload("message_personal", connector, text="help", channelId="emulator")
+def emulator_message(connector: FakeConnector, text: str) -> dict[str, Any]:
+    """A personal message as the Bot Framework Emulator sends it (no Teams channel data)."""
+    message = payload("message_personal", connector, text=text, channelId="emulator")
     message["from"] = {"id": "5a7f1c2e-emulator-user", "name": "User"}
     message["conversation"] = {"id": "8e4f2a60-emulator-conv|livechat"}
     message.pop("channelData")
-    assert (await send(client, message)).status == 200
+    return message
+
+
+async def test_the_emulator_gets_action_submit_cards(database, client, connector):
+    assert (await send(client, emulator_message(connector, "help"))).status == 200
     [reply] = connector.posted()
     [card] = reply.cards
     assert {a["type"] for a in card.get("actions", [])} <= {"Action.Submit", "Action.OpenUrl"}
@@ -292,8 +297,9 @@ async def _start_kudos(client: TestClient, connector: FakeConnector, activity_id
     assert (await send(client, message)).status == 200
     [reply] = connector.posted()
     [form] = reply.cards
-    assert [i["id"] for i in form["body"] if i["type"].startswith("Input.")][:2] == [
-        "recipients",
+    assert [i["id"] for i in form["body"] if i["type"].startswith("Input.")][:3] == [
+        "recipients",  # the people picker
+        "recipients__custom",  # typed @name or email
         "message",
     ]
     connector.clear()

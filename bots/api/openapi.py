@@ -57,6 +57,7 @@ class Doc:
     summary: str | None = None
     also: tuple[int, ...] = ()
     media: str = "application/json"
+    path: Mapping[str, str] = field(default_factory=dict)
 
 
 def documented(
@@ -68,14 +69,18 @@ def documented(
     summary: str | None = None,
     also: tuple[int, ...] = (),
     media: str = "application/json",
+    path: Mapping[str, str] | None = None,
 ) -> Callable[[F], F]:
     """Declare what the OpenAPI description says of a route: the body model it reads, its query
-    parameters (`paged` adds limit and cursor and answers a page), and its success status (and
-    `also` the other successes it may answer)."""
+    parameters (`paged` adds limit and cursor and answers a page), its success status (and
+    `also` the other successes it may answer), and what its path parameters mean (`path`: one
+    parameter name may mean an id or email on a GET and only an email on a PUT)."""
 
     def mark(handler: F) -> F:
         query_params = {**(PAGED if paged else {}), **(query or {})}
-        handler.api_doc = Doc(body, query_params, status, paged, summary, also, media)  # type: ignore[attr-defined]
+        handler.api_doc = Doc(  # type: ignore[attr-defined]
+            body, query_params, status, paged, summary, also, media, dict(path or {})
+        )
         return handler
 
     return mark
@@ -166,7 +171,10 @@ def _operation(
     op: Schema = {"operationId": f"{method.lower()}_{slug}", "summary": summary}
     if description:
         op["description"] = description
-    params = list(path_params)
+    params = [
+        {**p, "description": doc.path[p["name"]]} if p["name"] in doc.path else p
+        for p in path_params
+    ]
     params += [
         {"name": key, "in": "query", "required": spec["required"], "schema": spec["schema"],
          **({"description": spec["description"]} if spec["description"] else {})}
@@ -251,6 +259,7 @@ def build(app: web.Application) -> Schema:
             "description": "Rewards, kudos, members, leaderboards, nominations, workflows and "
             "jobs. Send `Authorization: Bearer KEY` (create one with `rewards apikey create`). "
             "Errors are application/problem+json.",
+            "license": {"name": "MIT", "identifier": "MIT"},
         },
         "paths": dict(sorted(paths.items())),
         "components": {
@@ -318,11 +327,38 @@ def docs_html(spec: Schema) -> str:
 routes = web.RouteTableDef()
 
 
+_FORWARDED_HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
+
+
+def public_base_url(request: web.Request) -> str:
+    """Where clients reach this server: `PUBLIC_URL` when set, else the scheme and host the
+    request came to, as a reverse proxy forwards them (`X-Forwarded-Proto`, `X-Forwarded-Host`:
+    the first of each, used only when well-formed). The answer names only this request's own
+    document, so a forged header misleads nobody but its sender."""
+    from bots.server import CORE  # here: bots.server mounts this module
+
+    configured = request.app[CORE].settings.public_url if CORE in request.app else ""
+    if configured:
+        return configured
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if proto not in ("http", "https"):
+        proto = request.scheme
+    if not _FORWARDED_HOST.match(host):
+        host = request.host
+    if not _FORWARDED_HOST.match(host):  # no usable Host header: a relative server
+        return "/"
+    return f"{proto}://{host}"
+
+
 @routes.get(OPENAPI_PATH)
 @public
 async def openapi_json(request: web.Request) -> web.Response:
     """This OpenAPI 3.1 description of the API."""
-    return web.json_response(document(request.app))
+    servers = [{"url": public_base_url(request), "description": "This server."}]
+    spec = document(request.app)
+    head = {"openapi": spec["openapi"], "info": spec["info"], "servers": servers}
+    return web.json_response(head | spec)
 
 
 @routes.get(DOCS_PATH)

@@ -211,8 +211,11 @@ async def list_members(request: web.Request) -> web.Response:
     return web.json_response(page(found, limit, lambda m: m.id, member_json))
 
 
+MEMBER_REF = "The member's id or email."
+
+
 @routes.get("/rewards/api/v1/members/{ref}")
-@documented(summary="One member by id or email.")
+@documented(summary="One member by id or email.", path={"ref": MEMBER_REF})
 async def get_member(request: web.Request) -> web.Response:
     found = await members.resolve(request.app[CORE].db, request.match_info["ref"])
     return web.json_response(member_json(found))
@@ -239,9 +242,15 @@ ADMIN_MEMBER_CHANGES = (
 )
 
 
-@routes.put("/rewards/api/v1/members/{email}")
+# One path parameter name for every `/members/{...}` route: OpenAPI forbids two templated paths
+# that differ only in the parameter's name. The URL is the same as ever (`/members/ana@x.org`).
+@routes.put("/rewards/api/v1/members/{ref}")
 @needs("write", admin_when=ADMIN_MEMBER_CHANGES)
-@documented(body=MemberFields, also=(201,))
+@documented(
+    body=MemberFields,
+    also=(201,),
+    path={"ref": "The member's email (`@` as is or as `%40`): a PUT names members by email."},
+)
 async def put_member(request: web.Request) -> web.Response:
     """Create or update one member by email: 201 when created, 200 otherwise.
 
@@ -249,7 +258,7 @@ async def put_member(request: web.Request) -> web.Response:
     decides power or identity (groups, admin, platform ids) needs an admin key."""
     body = await read_body(request, MemberFields)
     core = request.app[CORE]
-    item = {**body.model_dump(exclude_unset=True), "email": request.match_info["email"]}
+    item = {**body.model_dump(exclude_unset=True), "email": request.match_info["ref"]}
     await check_member_upsert(request, item)
 
     async def work() -> tuple[int, dict[str, Any]]:

@@ -4,6 +4,10 @@ The listening sockets are bound before anything else happens (no migration, no p
 a port already in use, or an address this machine does not have, is one line on stderr and exit
 status 2, not a traceback after the schema was migrated. The bound sockets are then handed to
 aiohttp, so nothing can take the port between the check and the start.
+
+Log lines go to standard error in `LOG_FORMAT` at `LOG_LEVEL` (`rewards.observability.logs`).
+"listening on http://HOST:PORT" is logged once the server answers requests, not when the port is
+bound: the start-up (migrations, catalogue, platforms) comes in between.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from aiohttp import web
 
 from bots.commands.common import settings
 from bots.server import create_app
+from rewards.observability.logs import configure_logging
 
 BIND_FAILED = 2  # exit status: the server could not listen where it was told to
 
@@ -85,13 +90,19 @@ def serve(host: str | None, port: int | None) -> None:
     except BindError as error:
         click.echo(f"rewards serve: {error}", err=True)
         raise SystemExit(BIND_FAILED) from None
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("rewards.server").info(
-        "database %s; listening on http://%s:%d",
-        config.redacted_database_url(),
-        bind_host,
-        sockets[0].getsockname()[1],  # the port the system chose for --port 0
-    )
-    web.run_app(create_app(config), sock=sockets, print=None)
+    configure_logging(config)
+    url = f"http://{_url_host(bind_host)}:{sockets[0].getsockname()[1]}"  # --port 0: the real one
+    log = logging.getLogger("rewards.server")
+    log.info("database %s", config.redacted_database_url())
+
+    def listening(_banner: str) -> None:
+        # aiohttp calls `print` once every site has started (after the start-up steps: the
+        # schema, the catalogue, the platforms), so this line means requests are being served.
+        log.info("listening on %s", url)
+
+    web.run_app(create_app(config), sock=sockets, print=listening)
+
+
+def _url_host(host: str) -> str:
+    """`host` as it goes in a URL: an IPv6 address in brackets; all interfaces as given."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

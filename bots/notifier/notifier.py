@@ -296,6 +296,7 @@ class Notifier:
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            core.signals.delivery_attempted(claim.channel, failed=True)
             reason = describe(error)
             log.warning(
                 "notifier: delivery %d (%s %s) attempt %d failed: %s",
@@ -314,6 +315,7 @@ class Notifier:
             else:
                 report.retried += 1
             return
+        core.signals.delivery_attempted(claim.channel, failed=False)
         if isinstance(outcome, Skip):
             await deliveries.mark_skipped(core.db, claim, core.clock.now(), outcome.reason)
             report.skipped += 1

@@ -51,10 +51,21 @@ from bots.slack.boundary import OwnApp, inside, origin, person_inside
 from bots.slack.failures import WEB_API_FAILURES, reason
 from bots.slack.gate import checked_body
 from bots.slack.people import PLATFORM, SlackPeople, mention_ids
+from bots.slack.pickers import (
+    FieldRefusal,
+    HandleDirectory,
+    picked_ids,
+    picked_refusal,
+    picked_value,
+    resolve_typed,
+    rewrite_values,
+    typed_fields,
+)
 from bots.slack.retries import retry_handlers
 from cards.actions import BadToken, decode, encode
 from cards.model import Card
 from cards.model import Text as TextBlock
+from cards.render import custom_field_id
 from cards.render.blockkit import escape, fallback_text, to_blocks, to_modal
 from dialogs.commands import COMMANDS
 from dialogs.engine import APOLOGY, CANCEL, SUBMIT, DialogEngine
@@ -104,6 +115,8 @@ def state_values(state: Mapping[str, Any]) -> dict[str, Any]:
                 value = [o["value"] for o in element.get("selected_options") or []]
             elif kind == "checkboxes":
                 value = "true" if element.get("selected_options") else "false"
+            elif (picked := picked_value(element)) is not None:  # users selects: `<@U…>`
+                value = picked
             else:
                 value = element.get("value") or ""
             values[block_id] = value
@@ -111,18 +124,20 @@ def state_values(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def error_field(card: Card, values: Mapping[str, Any], sentence: str) -> str:
-    """Which input a refusal is about: the one whose value or label it quotes, else the first."""
+    """Which input a refusal is about: the one whose value (or typed companion's value) or label
+    it quotes, else the first."""
     assert card.form is not None
     fields = card.form.fields
     lowered = sentence.casefold()
     for field in fields:
-        value = values.get(field.name)
-        parts = [value] if isinstance(value, str) else list(value or [])
-        if any(
-            len(p.strip().lstrip("@")) > 1 and p.strip().lstrip("@").casefold() in lowered
-            for p in parts
-        ):
-            return field.name
+        for name in (field.name, custom_field_id(field.name)):
+            value = values.get(name)
+            parts = [value] if isinstance(value, str) else list(value or [])
+            if any(
+                len(p.strip().lstrip("@")) > 1 and p.strip().lstrip("@").casefold() in lowered
+                for p in parts
+            ):
+                return name
     for field in fields:
         if field.label and field.label.casefold() in lowered:
             return field.name
@@ -189,6 +204,7 @@ class SlackBot:
         self.tasks: set[asyncio.Task[None]] = set()
         self._engine: DialogEngine | None = None
         self.own: OwnApp | None = None  # the token's workspace and bot user, from auth.test
+        self.handles = HandleDirectory(self.client)  # typed @handles in modals (users.list)
         self.bolt.middleware(self._keep_outsiders_out)
         # Every slash command of the app; the manifest's names map back to the command table
         # (`/myrewards` is `/me`, which Slack reserves); unknown ones get the engine's answer.
@@ -298,11 +314,11 @@ class SlackBot:
         core = self.core
         text = event.args if isinstance(event, Command) else ""
         text = event.text if isinstance(event, Text) else text
-        mentioned = mention_ids(text)
+        mentioned = mention_ids(text) or picked_ids(event)  # a modal's picks are mentions too
         try:  # bounded on the raw mentions, before a single one is looked up
             check_mention_count(len(mentioned), core.settings.kudos_max_receivers)
         except RewardsError as too_many:
-            return [Say(str(too_many))]
+            return [picked_refusal(event, str(too_many)) or Say(str(too_many))]
         people = self._people(where)
         await people.look_up([where.user, *mentioned])
         if await people.sender_outside(where.user):  # events from outside go unanswered
@@ -311,7 +327,7 @@ class SlackBot:
             for user_id in mentioned:
                 sentence = await people.mention_refusal(user_id)
                 if sentence is not None:
-                    return [Mrkdwn(sentence)]
+                    return [picked_refusal(event, sentence, user_id) or Mrkdwn(sentence)]
         # A refused sender gets admit_sender's own answer (a stranger's `/link CODE` is redeemed
         # there); anyone else is admitted now, once everyone they named has been vetted.
         admitted = await admit_sender(core, await people.person(where.user), event)
@@ -322,6 +338,8 @@ class SlackBot:
                 event = Command(event.name, await people.rewrite(event.args))
             elif isinstance(event, Text):
                 event = Text(await people.rewrite(event.text))
+            elif isinstance(event, Action) and mentioned:
+                event = Action(event.token, await rewrite_values(people, event.values))
         except RewardsError as changed:  # someone changed since they were vetted
             return [Say(str(changed))]
         await remember_channel(
@@ -484,14 +502,20 @@ class SlackBot:
             user=(body.get("user") or {}).get("id", ""),
             kind=channel_kind(channel),
         )
-        values = state_values((view.get("state") or {}).get("values") or {})
+        state = (view.get("state") or {}).get("values") or {}
+        values = state_values(state)
         token = str(view.get("callback_id", ""))
+        resolved = dict(values)  # with typed @handles as the `<@U…>` they name
 
         async def action() -> Event:
             current = await self._current_token(token, where, meta.get("step", ""))
-            return Action(current, values)
+            return Action(current, resolved)
 
         async def submit() -> list[Reply] | None:
+            typed = typed_fields(state)
+            refused = await resolve_typed(resolved, typed, self.handles, self.core.db)
+            if refused is not None:  # read only so far: nothing is written
+                return [refused]
             return await self._unit_turn(body, request.raw_body, where, action)
 
         work = asyncio.ensure_future(submit())
@@ -507,6 +531,10 @@ class SlackBot:
             return
         if replies is None:  # a repeated delivery
             await ack()
+            return
+        refused = next((r for r in replies if isinstance(r, FieldRefusal)), None)
+        if refused is not None:  # someone picked or typed who cannot take part
+            await ack(response_action="errors", errors={refused.field: refused.text})
             return
         form = next(
             (r.card for r in replies if isinstance(r, Show | Update) and r.card.form is not None),

@@ -11,6 +11,8 @@ Every botbuilder object stays in `bots/teams/`; the dialog engine only sees `dia
 - A message's text loses the bot's own `<at>` mention; every other `<at>` mention becomes the
   mentioned member and is rewritten to `@email`, which the engine's mention resolver matches
   exactly.
+- People picked in a card (the people picker submits Azure AD object ids) are vetted and
+  admitted like mentions and reach the dialog as `@email` (`bots.teams.pickers`).
 - `Action.Submit` arrives as a message whose `value` holds `{"token": ..., inputs...}`;
   `Action.Execute` as an `adaptiveCard/action` invoke whose `value.action` holds the verb and
   data. Both become `dialogs.events.Action`. An invoke is always answered: with the updated card,
@@ -42,6 +44,7 @@ from bots.teams.people import (
     mentions_of,
     refusal_for,
 )
+from bots.teams.pickers import bound_picks, picked_ids, picked_person, rewrite_picked
 from cards.model import Card
 from cards.model import Text as TextBlock
 from cards.render.adaptive import to_adaptive
@@ -66,7 +69,9 @@ _TAGS = re.compile(r"</?(p|div|span|br)\b[^>]*>", re.IGNORECASE)
 
 def card_activity(card: Card, *, execute: bool = True) -> Activity:
     """A message carrying `card` as an Adaptive Card attachment."""
-    attachment = Attachment(content_type=ADAPTIVE, content=to_adaptive(card, execute=execute))
+    # A client without Universal Actions (the Emulator) cannot search the directory either.
+    content = to_adaptive(card, execute=execute, people_picker=execute)
+    attachment = Attachment(content_type=ADAPTIVE, content=content)
     activity: Activity = MessageFactory.attachment(attachment)
     activity.summary = card.summary
     return activity
@@ -176,6 +181,10 @@ class RewardsTeamsBot(TeamsActivityHandler):
         Decided before anything is written for anyone: the sender first (a stranger's refusal,
         or their `/link CODE`, ends the turn), then every mention, reading only; then the writes.
         """
+        picks = picked_ids(event)
+        too_many = bound_picks(picks, core.settings.kudos_max_receivers)
+        if too_many is not None:
+            return [Say(too_many)]
         roster = Roster(context, core, tenant_of(context.activity), self._memory)
         sender = await roster.sender(context.activity)
         if await refusal_for(core, sender) is not None:
@@ -191,6 +200,11 @@ class RewardsTeamsBot(TeamsActivityHandler):
             if refusal is not None:
                 return [Say(refusal)]
             people[mention.account_id] = person
+        for aad in picks:  # people picked in the card, keyed by their AAD object id
+            picked = await picked_person(roster, core, aad)
+            if isinstance(picked, str):
+                return [Say(picked)]
+            people[aad] = picked
         admitted = await admit_sender(core, sender, event)
         if isinstance(admitted, list):
             return admitted
@@ -291,7 +305,9 @@ class RewardsTeamsBot(TeamsActivityHandler):
         if isinstance(admitted, list):
             return admitted, None
         turn = await self._turn(turn_context, core, admitted.member_id)
-        if event is None:
+        if event is not None:  # a submitted card: its picks become the members' emails
+            event = rewrite_picked(event, admitted.emails)
+        else:
             text = plain_text(activity, admitted.emails)
             if not text:
                 return [], None
@@ -328,7 +344,8 @@ class RewardsTeamsBot(TeamsActivityHandler):
                 if isinstance(admitted, list):
                     return admitted
                 turn = await self._turn(turn_context, core, admitted.member_id)
-                return await DialogEngine(core).handle(turn, event)
+                picked = rewrite_picked(event, admitted.emails)
+                return await DialogEngine(core).handle(turn, picked)
 
             replies = await core.db.transact(work)
         except Exception:

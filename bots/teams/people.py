@@ -166,6 +166,10 @@ class Roster:
             self._profiles[account_id] = profile
         return self._profiles[account_id]
 
+    async def profile(self, account_id: str) -> ChannelAccount | None:
+        """The roster entry of a `29:` id or an AAD object id (Teams takes either), or None."""
+        return await self._profile(account_id)
+
     async def person(self, account_id: str, aad: str | None, name: str) -> Person:
         """What we know of an account; its roster email when we may need it."""
         aad = aad or self.memory.aad.get((self.tenant, account_id))

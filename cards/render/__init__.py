@@ -6,11 +6,16 @@ files can pin their output. Shared here:
 - `truncate`: platforms reject oversize text; we shorten with "…" rather than fail a reply.
 - `custom_field_id`: Adaptive Cards 1.5 and Slack selects cannot take free text, so a field with
   `allow_custom=True` gets a second, optional text input named ``<field>__custom`` (comma-separated
-  values). The dialog engine merges it into the field's values on submit.
+  values). The dialog engine merges it into the field's values on submit. People fields use the
+  same companion next to a platform's people picker (Slack user selects, the Teams people
+  picker), for someone the picker cannot offer (typed as an email or ``@handle``).
+- `split_people`: a prefilled people value split into what a picker can show (platform ids) and
+  what goes back into the typed companion.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from cards.model import Field
@@ -31,6 +36,16 @@ def truncate(text: str, limit: int) -> str:
 def custom_field_id(name: str) -> str:
     """The id of the free-text companion input of a choice field with `allow_custom`."""
     return name + CUSTOM_SUFFIX
+
+
+def split_people(field: Field, is_id: Callable[[str], bool]) -> tuple[list[str], str]:
+    """(ids, typed) of a prefilled people field: the values a picker can preselect (`is_id`) and
+    the rest, comma-joined, for the typed companion input."""
+    if not field.value:
+        return [], ""
+    values = (field.value,) if isinstance(field.value, str) else field.value
+    parts = [p.strip() for v in values for p in v.split(",") if p.strip()]
+    return [p for p in parts if is_id(p)], ", ".join(p for p in parts if not is_id(p))
 
 
 def is_web_url(url: str) -> bool:

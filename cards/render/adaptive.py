@@ -1,8 +1,9 @@
 """Adaptive Card 1.5 JSON for Teams.
 
 Plain dicts, no builder library (see tech-spike §2.1); the unit tests validate every sample against
-the official 1.5 schema. We target 1.5 because `Action.Execute` (Universal Actions, so a press can
-refresh the card for everyone) and `style: heading` need it, and Teams supports it.
+the official 1.5 schema (plus Teams' ``choices.data``, below). We target 1.5 because
+`Action.Execute` (Universal Actions, so a press can refresh the card for everyone) and
+`style: heading` need it, and Teams supports it.
 
 Buttons are `Action.Execute` with ``verb`` = the action token and ``data = {"token": token}`` so
 the bot reads the token the same way whichever action type is used; `execute=False` gives
@@ -17,11 +18,27 @@ like an HTML tag), and a line starting ``1.`` or ``-`` is no list. The escapes a
 backslash escapes. Bare URLs are still auto-linked by Teams itself; that shows the real address, so
 it is not disguised and is left alone. Input labels and choice titles are plain text, not markdown.
 
-Inputs: text and people fields are `Input.Text` (people as "@name or email"; the dialog resolves
-them), choices are `Input.ChoiceSet` (compact; a multi-select with at most 8 choices is shown
-expanded as checkboxes), confirm is `Input.Toggle` ("true"/"false"). Multi-select values arrive
-comma-joined, as Adaptive Cards send them. `allow_custom` adds ``<name>__custom``.
+Inputs: text fields are `Input.Text`, choices are `Input.ChoiceSet` (compact; a multi-select with
+at most 8 choices is shown expanded as checkboxes), confirm is `Input.Toggle` ("true"/"false").
+Multi-select values arrive comma-joined, as Adaptive Cards send them. `allow_custom` adds
+``<name>__custom``.
 Cancel buttons use ``associatedInputs: "none"`` so required inputs never block them.
+
+People fields use the Teams people picker: an `Input.ChoiceSet` whose ``choices.data`` is a
+``Data.Query`` on ``graph.microsoft.com/users`` (multi-select for several people), which Teams
+fills by searching the organisation's directory and which submits Azure AD object ids
+(comma-separated for several); the Teams adapter resolves those to members. ``choices.data`` is
+Teams' extension of the choice set (the official schema defines it from 1.6 on, Teams honours
+it in cards of any version), so the cards stay 1.5. Typing stays possible everywhere: an
+optional `Input.Text` ``<name>__custom`` ("@name or email") sits under the picker, which the
+engine merges into the field like any `allow_custom` companion. It is needed even where the
+picker renders, because a host that draws the choice set but cannot search the directory (the
+Agents Playground) shows an empty list. The picker's ``fallback`` is ``"drop"``, so a host that
+cannot render it at all is left with that typed input alone rather than two of them.
+
+`people_picker=False` renders a people field as one required `Input.Text` with the field's own id
+(typed mentions only): the Teams adapter asks for it where it knows the client cannot search the
+directory (the Bot Framework Emulator).
 """
 
 from __future__ import annotations
@@ -44,11 +61,16 @@ from cards.model import (
     Text,
     Tone,
 )
-from cards.render import custom_field_id, is_web_url
+from cards.render import custom_field_id, is_web_url, split_people
 
 SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 PEOPLE_PLACEHOLDER = "@name or email"
+PEOPLE_DATASET = "graph.microsoft.com/users"
+PICK_PEOPLE = "Search for people"
+PICK_PERSON = "Search for a person"
+TYPED_PEOPLE_LABEL = "Not in the list? Type @name or email"
+_AAD_ID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 _COLORS = {
     Tone.DEFAULT: "Default",
@@ -149,7 +171,44 @@ def _value(field: Field) -> str | None:
     return field.value
 
 
-def _input(field: Field) -> list[Json]:
+def is_aad_id(value: str) -> bool:
+    """Whether `value` has the shape of an Azure AD object id (what the people picker submits)."""
+    return _AAD_ID.match(value.strip()) is not None
+
+
+def _people_picker(field: Field) -> list[Json]:
+    """The Teams people picker for `field` (dropped where unsupported) and its typed companion."""
+    multi = field.kind is FieldKind.PEOPLE
+    ids, rest = split_people(field, is_aad_id)
+    picker: Json = {
+        "type": "Input.ChoiceSet",
+        "id": field.name,
+        "label": field.label,
+        "isRequired": False,  # the typed companion may carry the answer; the dialog checks
+        "choices": [],
+        "choices.data": {"type": "Data.Query", "dataset": PEOPLE_DATASET},
+        "isMultiSelect": multi,
+        "placeholder": PICK_PEOPLE if multi else PICK_PERSON,
+        "fallback": "drop",
+    }
+    if ids:
+        picker["value"] = ",".join(ids if multi else ids[:1])
+    companion: Json = {
+        "type": "Input.Text",
+        "id": custom_field_id(field.name),
+        "label": TYPED_PEOPLE_LABEL,
+        "isRequired": False,
+        "placeholder": PEOPLE_PLACEHOLDER,
+        "maxLength": 500,
+    }
+    if rest:
+        companion["value"] = rest
+    return [picker, companion]
+
+
+def _input(field: Field, *, people_picker: bool = True) -> list[Json]:
+    if people_picker and field.kind in (FieldKind.PEOPLE, FieldKind.PERSON):
+        return _people_picker(field)
     common: Json = {"id": field.name, "label": field.label, "isRequired": field.required}
     if field.required:
         common["errorMessage"] = "Please fill this in."
@@ -232,18 +291,19 @@ def _action(action: Action, *, execute: bool) -> Json:
     return out
 
 
-def _form(form: Form) -> list[Json]:
-    return [j for f in form.fields for j in _input(f)]
+def _form(form: Form, *, people_picker: bool) -> list[Json]:
+    return [j for f in form.fields for j in _input(f, people_picker=people_picker)]
 
 
-def to_adaptive(card: Card, *, execute: bool = True) -> dict[str, Any]:
-    """The card as Adaptive Card 1.5 JSON (a dict ready for `json.dumps`)."""
+def to_adaptive(card: Card, *, execute: bool = True, people_picker: bool = True) -> dict[str, Any]:
+    """The card as Adaptive Card 1.5 JSON (a dict ready for `json.dumps`); `people_picker=False`
+    asks for people as typed text only (clients that cannot search the directory)."""
     body: list[Json] = [_text_block(card.title, size="Large", weight="Bolder", style="heading")]
     for block in card.body:
         body.extend(_block(block))
     actions: list[Json] = []
     if card.form is not None:
-        body.extend(_form(card.form))
+        body.extend(_form(card.form, people_picker=people_picker))
         actions.append(_action(card.form.submit, execute=execute))
         if card.form.cancel is not None:
             actions.append(_action(card.form.cancel, execute=execute))

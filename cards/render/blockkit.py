@@ -16,15 +16,20 @@ message, so a repeated token gets ``action_id = token + "#<n>"``; handlers shoul
 Link buttons get ``action_id = "url-<n>"``.
 
 Modals: input ``block_id`` and ``action_id`` are the field name, so
-``view.state.values[name][name]`` holds each answer. People are typed as text
-(``users_select`` returns Slack user ids, not our members). A choice field with
-``allow_custom`` gets an extra optional text input ``<name>__custom`` (see
+``view.state.values[name][name]`` holds each answer. People are picked from Slack's own user list:
+``multi_users_select`` for several (kudos receivers), ``users_select`` for one (a badge's
+awardee, a nominee). Those return Slack user ids, which the Slack adapter vets and resolves like
+a ``<@U…>`` mention. Next to each picker an optional text input ``<name>__custom`` takes an email
+or ``@handle`` typed in, for someone the list cannot offer (a member who is not in Slack); both
+blocks are optional in Slack's eyes and the dialog says when nobody was named. A choice field
+with ``allow_custom`` gets the same kind of extra text input (see
 `cards.render.custom_field_id`). A cancel action sets ``notify_on_close`` so the app gets a
 ``view_closed`` event to end the dialog.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cards.model import (
@@ -42,7 +47,7 @@ from cards.model import (
     Text,
     Tone,
 )
-from cards.render import ELLIPSIS, custom_field_id, is_web_url, truncate
+from cards.render import ELLIPSIS, custom_field_id, is_web_url, split_people, truncate
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_MODAL_BLOCKS = 100
@@ -60,7 +65,12 @@ ACTION_ID = 255
 INPUT_MAX_LENGTH = 3000
 LABEL_TEXT = 2000
 ROW_TEXT = 500  # one list row; keeps a single long name from eating a whole section
-PEOPLE_PLACEHOLDER = "@name or email"
+PICK_PEOPLE = "Pick people"
+PICK_PERSON = "Pick a person"
+TYPED_PEOPLE_LABEL = "Not in the list? Type an email or @handle"
+TYPED_PEOPLE_PLACEHOLDER = "ana@example.com, @liwei"
+# A Slack user id, bare or as a mention: what a users select can preselect.
+_SLACK_USER = re.compile(r"^(?:<@)?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
 
 Json = dict[str, Any]
 
@@ -246,11 +256,8 @@ def _text_input(field: Field, *, multiline: bool = False) -> Json:
     max_length = min(field.max_length or INPUT_MAX_LENGTH, INPUT_MAX_LENGTH)
     if field.max_length is not None:
         element["max_length"] = max_length
-    placeholder = field.placeholder
-    if field.kind in (FieldKind.PEOPLE, FieldKind.PERSON):
-        placeholder = placeholder or PEOPLE_PLACEHOLDER
-    if placeholder:
-        element["placeholder"] = _plain(placeholder, PLACEHOLDER_TEXT)
+    if field.placeholder:
+        element["placeholder"] = _plain(field.placeholder, PLACEHOLDER_TEXT)
     if field.value is not None:
         value = field.value if isinstance(field.value, str) else ", ".join(field.value)
         element["initial_value"] = value[:max_length]
@@ -274,6 +281,38 @@ def _select(field: Field) -> Json:
     elif initial:
         element["initial_option"] = initial[0]
     return element
+
+
+def _slack_user(value: str) -> str | None:
+    match = _SLACK_USER.match(value)
+    return match.group(1) if match else None
+
+
+def _people_inputs(field: Field) -> list[Json]:
+    """A users select (several for PEOPLE, one for PERSON) plus the typed companion."""
+    multi = field.kind is FieldKind.PEOPLE
+    ids, typed = split_people(field, lambda v: _slack_user(v) is not None)
+    users = [u for u in (_slack_user(v) for v in ids) if u]
+    element: Json = {
+        "type": "multi_users_select" if multi else "users_select",
+        "action_id": field.name[:ACTION_ID],
+        "placeholder": _plain(PICK_PEOPLE if multi else PICK_PERSON, PLACEHOLDER_TEXT),
+    }
+    if users and multi:
+        element["initial_users"] = users
+    elif users:
+        element["initial_user"] = users[0]
+    typed_field = Field(
+        custom_field_id(field.name),
+        TYPED_PEOPLE_LABEL,
+        placeholder=TYPED_PEOPLE_PLACEHOLDER,
+        max_length=500,
+        value=typed or None,
+    )
+    return [
+        _input_block(field.name, field.label, element, optional=True),
+        _input_block(typed_field.name, typed_field.label, _text_input(typed_field), optional=True),
+    ]
 
 
 def _checkbox(field: Field) -> Json:
@@ -302,6 +341,8 @@ def _inputs(field: Field) -> list[Json]:
     optional = not field.required
     if field.kind is FieldKind.CONFIRM:
         return [_input_block(field.name, field.label, _checkbox(field), optional=True)]
+    if field.kind in (FieldKind.PEOPLE, FieldKind.PERSON):
+        return _people_inputs(field)
     if field.kind in (FieldKind.CHOICE, FieldKind.MULTI_CHOICE):
         blocks: list[Json] = []
         if field.choices:

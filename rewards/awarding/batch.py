@@ -453,6 +453,8 @@ async def _write(
             ]
             await session.execute(OUTBOX_TABLE.insert(), events)
             session.info[OUTBOX_STAGED] = True
+    if inserted:
+        service.db.after_commit(partial(service.signals.awarded, source.value, len(inserted)))
     return inserted
 
 

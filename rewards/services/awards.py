@@ -47,6 +47,7 @@ from rewards.errors import (
 )
 from rewards.inputs import check_text
 from rewards.leaderboards import counters
+from rewards.observability import Observer
 from rewards.services import outbox
 from rewards.services._subjects import Person, load_people
 from rewards.services.admins import is_admin
@@ -131,6 +132,9 @@ class AwardService:
     # True in the `Core`'s evented service: awards stage their ``badge.awarded`` hooks
     # (`rewards.hooks`) in their own transaction.
     stage_hooks = False
+    # Told of committed awards, by this service and `award_batch` (the `Core` puts its
+    # `signals` here; alone: nobody).
+    signals: Observer = Observer()
 
     def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
         self.db = db
@@ -391,11 +395,13 @@ class AwardService:
                         at=now,
                     )
                 keys = await _key_names(session, [api_key_id])
-                return _view(award, row.name, receiver, giver, keys)
+                view = _view(award, row.name, receiver, giver, keys)
         except IntegrityError as problem:
             if "award_key" not in str(problem.orig):
                 raise
             raise AlreadyAwarded(self._duplicate_sentence(reward, receiver, key)) from None
+        self.db.after_commit(partial(self.signals.awarded, source.value, 1))
+        return view
 
     async def revoke(
         self,

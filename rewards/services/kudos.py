@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select
@@ -20,6 +21,7 @@ from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
 from rewards.inputs import check_text
 from rewards.leaderboards import counters
+from rewards.observability import Observer
 from rewards.services import outbox
 from rewards.services._subjects import load_people
 from rewards.services.sql import insert_ignoring_duplicates
@@ -197,6 +199,8 @@ class KudosService:
     # True in the `Core`'s evented service: a kudos stages ``kudos.given`` (giver) and
     # ``kudos.received`` (each receiver) hooks (`rewards.hooks`) in its own transaction.
     stage_hooks = False
+    # Told of each committed kudos (the `Core` puts its `signals` here; alone: nobody).
+    signals: Observer = Observer()
 
     def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
         self.db = db
@@ -343,7 +347,7 @@ class KudosService:
                 )
             await session.flush()
             key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
-            return KudosView(
+            view = KudosView(
                 id=kudos_id,
                 giver_id=giver_id,
                 giver_name=people[giver_id].display_name,
@@ -355,3 +359,7 @@ class KudosService:
                 created_at=as_utc(now),
                 via_api_key=key.name if key else None,
             )
+        # Counted once committed: inside a turn's unit that is when the unit commits.
+        source = "api" if api_key_id is not None else "chat"
+        self.db.after_commit(partial(self.signals.kudos_given, source))
+        return view

@@ -58,6 +58,12 @@ async def resolve_mention(db: Database, mention: str) -> MemberView:
     if len(found) == 1:
         return found[0]
     if not found:
+        if "@" in shown.lstrip("@"):
+            # They already typed an address: suggesting one would be no help.
+            raise UnknownMember(
+                f"I don't know anyone with the address {shown.lstrip('@')}. "
+                "Check the spelling, or ask an admin to add them."
+            )
         raise UnknownMember(
             f"I don't know anyone called {shown}. Try their email address, e.g. @name@company.com."
         )

@@ -226,7 +226,12 @@ class Database:
             # Pooled: opening an aiosqlite connection starts a thread and runs the PRAGMAs,
             # several milliseconds that a small query should not pay every time.
             self.engine = create_async_engine(
-                url, echo=echo, pool_size=5, max_overflow=10, connect_args={"timeout": 30}
+                url,
+                echo=echo,
+                pool_size=5,
+                max_overflow=10,
+                connect_args={"timeout": 30},
+                hide_parameters=True,  # as for PostgreSQL below
             )
             _prepare_sqlite(self.engine)
             _count_writes(self.engine)
@@ -244,6 +249,9 @@ class Database:
                 max_overflow=pool_size * 2,
                 pool_recycle=POOL_RECYCLE,
                 connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+                # A failed statement's error (logged, or kept as a delivery's last error) names
+                # the statement but not its values: those are what members typed.
+                hide_parameters=True,
             )
             _count_writes(self.engine)
             self._write_engine = self.engine

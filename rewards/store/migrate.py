@@ -44,11 +44,11 @@ async def upgrade_async(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade, url, revision)
 
 
-def head_revision(versions: Path = VERSIONS) -> str | None:
-    """The head of the history, from the revision files' `revision` and `down_revision` lines
-    (without importing Alembic). None when it cannot be told (no file, several heads, a line in
-    a form this parser does not know): the caller then runs Alembic, which knows for sure."""
-    revisions: set[str] = set()
+def revisions(versions: Path = VERSIONS) -> tuple[set[str], str | None] | None:
+    """Every revision of the history and its head, from the revision files' `revision` and
+    `down_revision` lines (without importing Alembic); the head is None when there are several.
+    None when a file is in a form this parser does not know."""
+    known: set[str] = set()
     parents: set[str] = set()
     for path in versions.glob("*.py"):
         if path.name.startswith("__"):
@@ -58,10 +58,18 @@ def head_revision(versions: Path = VERSIONS) -> str | None:
         down = _DOWN.findall(text)
         if len(found) != 1 or len(down) != 1:
             return None
-        revisions.add(found[0])
+        known.add(found[0])
         parents.update(re.findall(r"""['"]([^'"]+)['"]""", down[0]))
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
+    heads = known - parents
+    return known, (next(iter(heads)) if len(heads) == 1 else None)
+
+
+def head_revision(versions: Path = VERSIONS) -> str | None:
+    """The head of the history (see `revisions`). None when it cannot be told (no file, several
+    heads, a line in a form this parser does not know): the caller then runs Alembic, which knows
+    for sure."""
+    found = revisions(versions)
+    return found[1] if found is not None else None
 
 
 async def current_revision(url: str) -> str | None:

@@ -3,11 +3,12 @@
 Point `AsyncWebClient(base_url=fake.api_url)` at it (`SLACK_API_URL`). It records every call
 (method, parameters from the query string, form or JSON body, and the Authorization header) and
 answers like Slack for the methods the bot uses: auth.test, chat.postMessage, chat.postEphemeral,
-chat.update, views.open, users.info (from `users`), conversations.open. `response_url` posts go to
-`fake.response_url(name)` and are recorded under the method name `response_url`. The message a
-slash command's HTTP answer carries (`answered`) is posted by Slack itself: an ephemeral one is
-recorded like a `response_url` post (the sender sees the same), an `in_channel` one under
-`in_channel` (with `"channel": "(the command's)"`); `public()` lists what the whole channel sees.
+chat.update, views.open, users.info and users.list (paged by `limit` and `cursor`, from `users`),
+conversations.open. `response_url` posts go to `fake.response_url(name)` and are recorded under
+the method name `response_url`. The message a slash command's HTTP answer carries (`answered`) is
+posted by Slack itself: an ephemeral one is recorded like a `response_url` post (the sender sees
+the same), an `in_channel` one under `in_channel` (in the command's channel); `public()` lists
+what the whole channel sees.
 
 `auth.test` names the token's workspace (`team_id`, and `enterprise_id` for Grid) and its bot user
 (`BOT_USER`); set `auth_error` (e.g. "invalid_auth") to make it fail like a revoked token.
@@ -211,6 +212,12 @@ class FakeSlackApi:
                 return {"ok": False, "error": self.users_info_error}
             user = self.users.get(str(params.get("user")))
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "users.list":
+            start, limit = int(params.get("cursor") or 0), int(params.get("limit") or 100)
+            page = list(self.users.values())[start : start + limit]
+            more = start + limit < len(self.users)
+            cursor = str(start + limit) if more else ""
+            return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(params.get("users", ""))[1:]}}
         return {"ok": False, "error": "unknown_method"}

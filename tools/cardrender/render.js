@@ -28,6 +28,7 @@
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
+const { CHROMIUM_ARGS } = require("../chromium.js");
 
 function usage(msg) {
     if (msg) process.stderr.write(`render.js: ${msg}\n`);
@@ -104,7 +105,8 @@ function renderInPage({ name, text, maxTexts }) {
     // Properties the renderer does not know about: compare each parsed element's/action's source
     // JSON with its schema. "$schema" (root) and templating keys ("$data", "$when") are allowed.
     // Collections are parsed by hand-written code rather than schema properties: allow them per type.
-    const allowedExtra = new Set(["$schema", "$data", "$when", "type"]);
+    // "fallback" is read by the element parser itself (parseElement), not a schema property.
+    const allowedExtra = new Set(["$schema", "$data", "$when", "type", "fallback"]);
     const collections = {
         AdaptiveCard: ["body", "actions"],
         Container: ["items"],
@@ -258,17 +260,7 @@ async function main() {
     const context = await chromium.launchPersistentContext(profile, {
         executablePath,
         headless: true,
-        args: [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--font-render-hinting=none",
-        ],
+        args: [...CHROMIUM_ARGS, "--hide-scrollbars", "--font-render-hinting=none"],
         viewport: { width: opts.width + 80, height: 800 },
         deviceScaleFactor: opts.scale,
         offline: true,
