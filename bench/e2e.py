@@ -35,13 +35,15 @@ Options:
 
 What is measured, per configuration (replica count) and path:
 - kudos/s: the maximum throughput, closed loop: `--concurrency` clients each send a kudos and
-  wait until it is done (REST: the 201; Slack: the reply reaching the fake Slack API, since the
-  endpoint acks first and works after), until `--max-kudos` or `--duration`. The ratio is to the
+  wait until it is done (REST: the 201; Slack: the reply, in the command's answer or reaching
+  the fake Slack API), until `--max-kudos` or `--duration`. The ratio is to the
   raw insert rate measured at the start of the run.
 - ack and reply p50/p99 at half that maximum: open loop, one kudos every 2/max seconds
   whatever the answers. Ack = the HTTP answer (Slack: the 200 within Slack's 3 s; REST: the
-  201, which is also the reply). Reply = from sending until the fake Slack API receives the
-  chat.postMessage or response_url post that carries this command's reference.
+  201, which is also the reply). Reply = from sending until the reply carrying this command's
+  reference is out: the command's HTTP answer when it carries the message (Slack posts it on
+  receipt; then reply = ack), else the chat.postMessage or response_url post the fake Slack API
+  receives.
 - statements and commits per kudos during the throughput phase, from pg_stat_statements (every
   statement including BEGIN/COMMIT/ROLLBACK, summed over the database; the servers' background
   work, such as the notifier's poll, is included) and from pg_stat_database.xact_commit.
@@ -558,11 +560,15 @@ class Load:
         }
         reply = self.fake.expect(ref)
         async with self.session.post(f"{url}/slack/events", data=body, headers=headers) as answer:
-            await answer.read()
+            content = await answer.read()
             ack = (time.perf_counter() - started) * 1000
             if answer.status != 200:
                 self.fake.waiters.pop(ref, None)
                 return Outcome(ack, None, False)
+        if any(int(m.group(1)) == ref for m in REF.finditer(content)):
+            # The reply is the message of the command's answer, which Slack posts on receipt.
+            self.fake.waiters.pop(ref, None)
+            return Outcome(ack, ack, True)
         try:
             arrived = await asyncio.wait_for(reply, self.reply_timeout)
         except TimeoutError:

@@ -19,6 +19,7 @@ kudos, so their statements and CPU are counted too.
 
     .venv/bin/python -m bench.turn --pg-server postgresql://postgres@127.0.0.1:55432/postgres
     .venv/bin/python -m bench.turn --members 2000 --kudos 20       # quick check
+    .venv/bin/python -m bench.turn --hooks on --profile turn.prof  # where the CPU goes (pstats)
 
 The script only imports the application, so the same file measures another checkout:
 `PYTHONPATH=/path/to/other/checkout python /path/to/bench/turn.py ...`.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import sys
 import time
@@ -146,9 +148,15 @@ async def run_once(url: str, dsn: str, args: argparse.Namespace) -> dict[str, fl
                 await _kudos(client, api, bot, n)
             counts = Counts()
             _record(db, counts)
+            profiler = cProfile.Profile(time.process_time) if args.profile else None
             cpu, wall = time.process_time(), time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             for n in range(args.kudos):
                 await _kudos(client, api, bot, 1000 + n)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         await db.dispose()
     k = args.kudos
@@ -189,6 +197,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kudos", type=int, default=200, help="measured kudos")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--hooks", choices=("on", "off"), default="off")
+    parser.add_argument(
+        "--profile", help="write a cProfile (CPU time) of the measured kudos to this file"
+    )
     parser.add_argument(
         "--catalog", default=str(Path(__file__).resolve().parents[1] / "examples" / "rewards.json")
     )

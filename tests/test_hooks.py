@@ -478,3 +478,56 @@ async def test_a_failing_hook_of_a_batch_is_released_and_the_others_finish(
     clock.advance(timedelta(minutes=1))
     assert await core.hooks.drain() == 1
     assert (KUDOS_BONUS, cleo, "event") in await _awards(database)
+
+
+async def test_a_drain_claims_handles_and_deletes_in_one_transaction(
+    database: Database, clock: FixedClock
+) -> None:
+    """A kudos' hooks (the example catalogue's Kudos Magnet badge and workflows) are claimed,
+    run and deleted on one connection with one commit; a batch whose handling fails half way
+    leaves nothing of its work behind, and its rows are run again, hook by hook."""
+    await _catalogue(database, clock)
+    ana = await add_member(database, "Ana")
+    ben = await add_member(database, "Ben")
+    core = _core(database, clock)
+    database.hook_listeners.remove(core.hooks.nudge)
+    await core.kudos.give(ana, [ben], "Thanks!")
+    commits: list[int] = []
+    checkouts: list[int] = []
+    engine = database.engine.sync_engine
+
+    def on_commit(_conn: Any) -> None:
+        commits.append(1)
+
+    def on_checkout(*_args: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine.pool, "checkout", on_checkout)
+    try:
+        assert await core.hooks.drain() == 2
+    finally:
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine.pool, "checkout", on_checkout)
+    assert len(commits) == 1 and len(checkouts) == 1
+    assert (KUDOS_BONUS, ben, "event") in await _awards(database)
+    assert await hooks.pending(database) == 0
+
+    # The handler awards, then fails: the award is rolled back with the claim, and the
+    # hook-by-hook retry awards once.
+    await core.kudos.give(ana, [ben], "Thanks again!")
+    handle_many = core.events.handle_many
+    failures: list[int] = []
+
+    async def half_way(batch: Sequence[hooks.StagedHook]) -> None:
+        await handle_many(batch)
+        if len(batch) > 1:
+            failures.append(len(batch))
+            raise RuntimeError("crashed after the awards")
+
+    core.hooks.handler = half_way
+    before = len(await _awards(database))
+    assert await core.hooks.drain() == 2
+    assert failures == [2]
+    assert len(await _awards(database)) == before + 1  # the second kudos' bonus, once
+    assert await hooks.pending(database) == 0

@@ -512,7 +512,7 @@ async def test_slack_kudos_with_a_nul_goes_through_without_it(database: Database
 
     async with slack_app(database) as slack:
         await slack.command("/kudos", f"<@{LI}> thanks\x00 for the\x07 demo")
-        assert len(slack.api.of("chat.postMessage")) == 1
+        assert len(slack.api.public()) == 1
     async with database.read() as session:
         assert (await session.scalars(select(Kudos.message))).all() == ["thanks for the demo"]
 

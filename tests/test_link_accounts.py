@@ -75,6 +75,7 @@ class World:
         )
         response = await self.slack.post(body, "application/x-www-form-urlencoded")
         assert response.status == 200, await response.text()
+        self.slack.api.answered(await response.text())
         await self.slack.bot.drain()
         [answer] = [c for c in self.slack.api.of("response_url") if "code" in str(c.get("text"))]
         assert answer["response_type"] == "ephemeral"  # only Ana sees it
@@ -90,6 +91,7 @@ class World:
         )
         response = await self.slack.post(body, "application/x-www-form-urlencoded")
         assert response.status == 200, await response.text()
+        self.slack.api.answered(await response.text())
         await self.slack.bot.drain()
         [posted] = self.slack.api.of("response_url")  # the command's answer, to Ana alone
         assert posted["response_type"] == "ephemeral"

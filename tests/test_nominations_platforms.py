@@ -231,6 +231,7 @@ class SlackDriver:
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
         response = await self.w.client.post("/slack/events", data=body, headers=headers)
         assert response.status == 200, await response.text()
+        self.w.slack.answered(await response.text())  # a command's answer, as Slack posts it
         await self.w.client.app[SLACK].drain()
 
     def _since(self, start: int) -> str:
@@ -264,7 +265,10 @@ class SlackDriver:
     def channel_cards(self) -> list[tuple[str, dict[str, Any]]]:
         out = []
         for call in self.w.slack.calls:
-            if call.method == "chat.postMessage" and call.params.get("channel") == SLACK_CHANNEL:
+            if call.params in self.w.slack.public() and call.params.get("channel") in (
+                SLACK_CHANNEL,
+                None,  # a command's in_channel answer, posted where the command was typed
+            ):
                 blocks = call.params.get("blocks")
                 if isinstance(blocks, str):
                     blocks = json.loads(blocks)

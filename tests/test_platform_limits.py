@@ -92,6 +92,7 @@ def test_the_chat_sentence_rounds_up() -> None:
 async def test_a_slack_reply_arrives_after_a_429(database: Database) -> None:
     async with slack_app(database) as slack:
         slack.api.rate_limit("chat.postMessage", retry_after=0)
+        slack.bot.command_budget = 0  # answered after the ack, with chat.postMessage
         await slack.command("/kudos", f"<@{LI}> <@{BOB}|bob> great demo #teamwork")
         assert slack.api.limited == ["chat.postMessage"]
         [posted] = slack.api.of("chat.postMessage")  # retried after Retry-After, and delivered

@@ -50,6 +50,7 @@ async def command(
     body = slack.command_body(name, text, user=user, **fields)
     response = await slack.post(body, "application/x-www-form-urlencoded")
     assert response.status == 200, await response.text()
+    slack.api.answered(await response.text())
     await slack.bot.drain()
     return response
 
@@ -68,7 +69,7 @@ def said(slack: Slack) -> list[str]:
 
 def quiet_channel(slack: Slack) -> None:
     """Nothing was posted for everyone to see, and nobody was looked up."""
-    assert not slack.api.of("chat.postMessage")
+    assert not slack.api.public()
     assert not slack.api.of("users.info")
 
 
@@ -159,7 +160,7 @@ async def test_grid_org_listed_serves_its_workspaces(database: Database) -> None
             enterprise_id="E0GRID01",
         )
         assert await count(database, Kudos) == 1
-        [posted] = slack.api.of("chat.postMessage")
+        [posted] = slack.api.public()
         assert "Lee Grid" in posted["text"]
 
         # Someone of the org's other workspace clicks in this one: users.info vouches for them.
@@ -365,7 +366,7 @@ async def test_directory_refuses_strangers_and_links_imported_people(database: D
         await command(slack, "/kudos", f"<@{STRANGER}> thanks")
         assert said(slack)[-1].startswith(f"<@{STRANGER}> isn't in this rewards programme yet")
         assert_unchanged(before, await table_counts(database))
-        assert not slack.api.of("chat.postMessage")
+        assert not slack.api.public()
 
         # Imported people are admitted and their Slack accounts linked by email.
         await command(slack, "/kudos", f"<@{LI}> great demo")
@@ -375,8 +376,8 @@ async def test_directory_refuses_strangers_and_links_imported_people(database: D
         assert slack_li is not None and slack_li.id == li
         assert await count(database, Member) == 2
         assert await count(database, Kudos) == 1
-        [posted] = slack.api.of("chat.postMessage")
-        assert posted["channel"] == CHANNEL and "Li Wei" in posted["text"]
+        [posted] = slack.api.public()  # the command's answer, in its channel
+        assert posted["response_type"] == "in_channel" and "Li Wei" in posted["text"]
 
 
 async def test_directory_stranger_joins_with_a_link_code(database: Database) -> None:

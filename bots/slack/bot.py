@@ -1,13 +1,15 @@
 """The Slack adapter: slash commands, interactivity and events on `POST /slack/events`.
 
 slack-bolt's `AsyncApp` verifies every request (signing secret, 5-minute window: anything else is
-a 401 before a single row is written) and routes it to the listeners below. Each listener acks at
-once and runs the dialog in a background task, because Slack wants an answer within 3 seconds and
-a dialog may wait on the database. The one exception is a modal submit, whose answer (close,
-update, or per-field errors) depends on the dialog: it gets a 2-second budget and, when the dialog
-is slower, the modal is closed and the result posted when ready.
+a 401 before a single row is written) and routes it to the listeners below. Slack wants an answer
+within 3 seconds and a dialog may wait on the database, so buttons and events are acked at once
+and their dialog runs in a background task. A slash command and a modal submit get a 2-second
+budget instead, because their HTTP answer can carry the reply: a command's first reply is the
+message of its answer (`ack_message`: `in_channel` or `ephemeral`, as the reply policy says, with
+no Web API call), a submit's is close, update or per-field errors. When the dialog is slower, the
+command is acked empty (the modal closed) and the result posted when ready.
 
-Replies go out through the Web API (`AsyncWebClient`, base URL from `SLACK_API_URL`) as each
+Other replies go out through the Web API (`AsyncWebClient`, base URL from `SLACK_API_URL`) as each
 reply's audience says (`deliver`; the README's "Slack reply policy"): what the team should see
 (kudos, a badge given, winners) with `chat.postMessage` or `chat.update`; everything else (refusals,
 help, someone's own rewards, confirmations, look-ups) only the person who acted sees, as the
@@ -69,7 +71,7 @@ from dialogs.commands import COMMANDS
 from dialogs.engine import APOLOGY, CANCEL, SUBMIT, DialogEngine
 from dialogs.events import Action, Command, Event, Text, Turn
 from dialogs.link import admit_sender
-from dialogs.replies import Audience, Reply, Say, Show, Update, is_public
+from dialogs.replies import Audience, Done, Reply, Say, Show, Update, is_public
 from rewards.core import Core
 from rewards.errors import RewardsError
 from rewards.membership import OUTSIDE_REFUSAL, Boundary, check_mention_count
@@ -82,6 +84,7 @@ log = logging.getLogger("bots.slack")
 
 DEFAULT_API_URL = "https://slack.com/api/"
 VIEW_BUDGET = 2.0  # seconds a modal submit may take before the modal is closed regardless
+COMMAND_BUDGET = 2.0  # seconds a slash command's turn may take to answer in the ack (Slack: 3)
 LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
 # What bolt answers while the bot token cannot be checked (auth.test failing): nothing is served.
 UNAVAILABLE = "Sorry, the rewards app can't answer right now. Please try again in a few minutes."
@@ -190,11 +193,14 @@ class SlackBot:
             client=self.client,
             signing_secret=extra["SLACK_SIGNING_SECRET"],
             request_verification_enabled=True,
-            process_before_response=False,
+            # Listeners run before the HTTP answer: each acks (and spawns its turn) itself, and
+            # bolt's other mode polls every 10 ms for the ack, which every request then waited.
+            process_before_response=True,
             user_facing_authorize_error_message=UNAVAILABLE,
         )
         self.verifier = SignatureVerifier(extra["SLACK_SIGNING_SECRET"])
         self.view_budget = VIEW_BUDGET
+        self.command_budget = COMMAND_BUDGET
         self.tasks: set[asyncio.Task[None]] = set()
         self._engine: DialogEngine | None = None
         self.own: OwnApp | None = None  # the token's workspace and bot user, from auth.test
@@ -424,10 +430,10 @@ class SlackBot:
     async def _on_command(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, request: Any
     ) -> None:
-        await ack()
-        self._spawn(self._command(body, respond, request.raw_body))
-
-    async def _command(self, body: dict[str, Any], respond: AsyncRespond, raw: str) -> None:
+        """A slash command: the turn runs before the HTTP answer, which carries its first reply
+        (Slack posts it: `in_channel` for the team, `ephemeral` for the sender), so the usual
+        answer costs no Web API call. A turn slower than `COMMAND_BUDGET` is acked empty and its
+        replies go out when ready, as before."""
         channel = body.get("channel_id", "")
         where = Where(
             team=body.get("team_id", ""),
@@ -439,9 +445,19 @@ class SlackBot:
         )
         name = command_for_slack(str(body.get("command", "")))
         command = Command(name, body.get("text") or "")
-        replies = await self._unit_turn(body, raw, where, self._ready(command))
-        if replies is not None:
-            await self.deliver(replies, where)
+        work = asyncio.ensure_future(
+            self._unit_turn(body, request.raw_body, where, self._ready(command))
+        )
+        try:
+            replies = await asyncio.wait_for(asyncio.shield(work), self.command_budget)
+        except TimeoutError:
+            await ack()
+            self._spawn(self._late(work, where))
+            return
+        answer, rest = ack_message(replies or [])
+        await ack(answer or "")
+        if rest:
+            self._spawn(self.deliver(rest, where))
 
     async def _on_action(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None, request: Any
@@ -719,6 +735,32 @@ class SlackBot:
             await where.respond(**message)
         except WEB_API_FAILURES as problem:
             log.warning("response_url answer failed: %s", reason(problem))
+
+
+def ack_message(replies: list[Reply]) -> tuple[dict[str, Any] | None, list[Reply]]:
+    """A slash command's first reply as the body of its HTTP answer, and the replies left.
+
+    Slack posts a message given in the answer as the command's response: `in_channel` for a card
+    everyone should see, `ephemeral` (seen by the sender alone) for everything else, as the reply
+    policy says. A form (opened as a modal with the trigger id) and an `Update` are not messages
+    of this kind: then nothing goes in the answer and every reply is delivered as usual."""
+    for index, reply in enumerate(replies):
+        if isinstance(reply, Done):
+            continue
+        message: dict[str, Any] | None = None
+        if isinstance(reply, Show) and not (reply.card.form and reply.card.form.submit.token):
+            card = reply.card
+            kind = "in_channel" if is_public(reply) else "ephemeral"
+            message = {"response_type": kind, "text": fallback_text(card)}
+            message["blocks"] = to_blocks(card)
+        elif isinstance(reply, Mrkdwn):
+            message = {"response_type": "ephemeral", "text": reply.text}
+        elif isinstance(reply, Say):
+            message = {"response_type": "ephemeral", "text": escape(reply.text)}
+        if message is None:
+            return None, replies
+        return message, replies[:index] + replies[index + 1 :]
+    return None, replies
 
 
 async def _refuse_outside(body: Mapping[str, Any], respond: AsyncRespond | None) -> BoltResponse:

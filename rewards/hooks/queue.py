@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
@@ -20,6 +20,33 @@ from rewards.store.models import EventHook
 EVENT_HOOK = SQLModel.metadata.tables[EventHook.__tablename__]
 # `stage_many`'s statement, built once: its rows are executemany parameters.
 _STAGE_MANY = insert(EVENT_HOOK)
+# `finish`'s statement, built once, on the table: an ORM-enabled DELETE or UPDATE of the model
+# evaluates its WHERE against the session's objects and is cache-keyed anew on every call.
+_FINISH = delete(EVENT_HOOK).where(EVENT_HOOK.c.id.in_(bindparam("ids", expanding=True)))
+_CLAIMS: dict[tuple[bool, bool, int], Any] = {}  # (PostgreSQL, with staged_before, limit)
+
+
+def _claim_statement(postgresql: bool, staged: bool, limit: int) -> Any:
+    """The claiming UPDATE, built once per shape; the times are its parameters."""
+    key = (postgresql, staged, limit)
+    if key not in _CLAIMS:
+        hook = EVENT_HOOK.c
+        free = or_(hook.claimed_until.is_(None), hook.claimed_until < bindparam("now"))
+        wanted = select(hook.id).where(free).order_by(hook.id).limit(limit)
+        if staged:
+            wanted = wanted.where(hook.created_at < bindparam("staged_before"))
+        if postgresql:
+            wanted = wanted.with_for_update(skip_locked=True)
+        _CLAIMS[key] = (
+            update(EVENT_HOOK)
+            .where(hook.id.in_(wanted.scalar_subquery()))
+            .values(claimed_until=bindparam("until"), attempts=hook.attempts + 1)
+            .returning(
+                hook.id, hook.name, hook.member_id, hook.payload, hook.occurrence, hook.attempts
+            )
+        )
+    return _CLAIMS[key]
+
 
 # A handler that fails this many times is dropped (logged by the runner) rather than retried
 # forever: a hook is a bonus, never worth an endless loop.
@@ -102,27 +129,12 @@ async def claim(
 
     `staged_before` leaves younger rows to the process that staged them (the poll's grace).
     """
-    free = or_(col(EventHook.claimed_until).is_(None), col(EventHook.claimed_until) < now)
-    wanted = select(col(EventHook.id)).where(free).order_by(col(EventHook.id)).limit(limit)
+    statement = _claim_statement(not db.is_sqlite, staged_before is not None, limit)
+    parameters: dict[str, Any] = {"now": now, "until": now + lease}
     if staged_before is not None:
-        wanted = wanted.where(col(EventHook.created_at) < staged_before)
-    if not db.is_sqlite:
-        wanted = wanted.with_for_update(skip_locked=True)
-    statement = (
-        update(EventHook)
-        .where(col(EventHook.id).in_(wanted.scalar_subquery()))
-        .values(claimed_until=now + lease, attempts=col(EventHook.attempts) + 1)
-        .returning(
-            col(EventHook.id),
-            col(EventHook.name),
-            col(EventHook.member_id),
-            col(EventHook.payload),
-            col(EventHook.occurrence),
-            col(EventHook.attempts),
-        )
-    )
-    async with db.write() as session:
-        rows = (await session.execute(statement)).all()
+        parameters["staged_before"] = staged_before
+    async with db.write(savepoint=False) as session:  # one statement: nothing to undo alone
+        rows = (await session.execute(statement, parameters)).all()
     hooks = [
         StagedHook(int(r[0]), r[1], int(r[2]), dict(r[3] or {}), r[4], int(r[5])) for r in rows
     ]
@@ -133,8 +145,8 @@ async def finish(db: Database, ids: list[int]) -> None:
     """Delete handled rows."""
     if not ids:
         return
-    async with db.write() as session:
-        await session.execute(delete(EventHook).where(col(EventHook.id).in_(ids)))
+    async with db.write(savepoint=False) as session:
+        await session.execute(_FINISH, {"ids": ids})
 
 
 async def release(db: Database, hook_id: int, error: str, *, retry_at: datetime) -> None:

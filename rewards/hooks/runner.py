@@ -11,9 +11,11 @@
   `await core.hooks.drain()` is the point after which a kudos' hooks have run.
 - The handler takes a claimed batch at once (`EventService.handle_many`: the catalogue read once,
   the workflows of every member the batch names evaluated together), so a burst of kudos costs
-  fewer statements than the same hooks one by one. When the batch fails, each of its hooks is
-  run alone: the one that fails is released for a retry, the others are finished (handling is
-  idempotent, so what the failed batch already did is not done twice).
+  fewer statements than the same hooks one by one. Claim, handling and deletion of a batch are
+  one unit of work (`Database.transact`: one connection, one commit), so the rows go exactly
+  when their effects are committed. When that fails, the batch is claimed again with a lease
+  and each of its hooks is run alone: the one that fails is released for a retry, the others
+  are finished (handling is idempotent, so nothing is done twice).
 - `stop()` ends the loop, waits for spawned drains, and drains once more.
 """
 
@@ -22,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rewards.clock import Clock
 from rewards.hooks import queue
@@ -90,46 +93,60 @@ class HookRunner:
             return 0
 
     async def drain(self, *, staged_before_grace: bool = False) -> int:
-        """Handle every claimable row now; returns how many were handled."""
+        """Handle every claimable row now; returns how many were handled.
+
+        Each batch is claimed, handled and deleted in ONE transaction (`_in_one_unit`): the
+        hooks' reads and writes share a connection and commit once, with the rows they consumed,
+        so a crash at any point leaves the rows to be handled again and never half their work.
+        Should that fail, the batch is claimed again with a lease and run hook by hook
+        (`_handle`), so one failing hook is retried alone and does not hold back the rest."""
         done = 0
         async with self._lock:
             while True:
                 now = self.clock.now()
                 nudges = self._nudges
-                batch = await queue.claim(
-                    self.db,
-                    now=now,
-                    limit=BATCH,
-                    lease=LEASE,
-                    staged_before=now - POLL_GRACE if staged_before_grace else None,
-                )
-                if not batch:
+                staged_before = now - POLL_GRACE if staged_before_grace else None
+                try:
+                    size, finished = await self.db.transact(
+                        functools.partial(self._in_one_unit, now, staged_before)
+                    )
+                except Exception:
+                    log.warning(
+                        "event hooks: a batch failed in one transaction; running it hook by hook",
+                        exc_info=True,
+                    )
+                    batch = await queue.claim(
+                        self.db, now=now, limit=BATCH, lease=LEASE, staged_before=staged_before
+                    )
+                    size = len(batch)
+                    finished = [hook.id for hook in batch if await self._handle(hook)]
+                    await queue.finish(self.db, finished)
+                if not size:
                     return done
-                finished = await self._handle_batch(batch)
-                await queue.finish(self.db, finished)
                 done += len(finished)
                 self.handled += len(finished)
-                if len(batch) < BATCH and self._nudges == nudges:
+                if size < BATCH and self._nudges == nudges:
                     # The claim took every claimable row, and nothing this process committed
                     # since staged more (a completion's ``badge.awarded`` would have nudged):
                     # no need for another claim to find the queue empty. Rows of other
                     # processes are the poll's.
                     return done
 
-    async def _handle_batch(self, batch: list[StagedHook]) -> list[int]:
-        """Run a claimed batch; the ids of the rows that can go. A failed batch is run again
-        hook by hook, so one failing hook does not hold back the others."""
-        if len(batch) > 1:
-            try:
-                await self.handler(batch)
-                return [hook.id for hook in batch]
-            except Exception:
-                log.warning(
-                    "event hooks: a batch of %d failed; running them one by one",
-                    len(batch),
-                    exc_info=True,
-                )
-        return [hook.id for hook in batch if await self._handle(hook)]
+    async def _in_one_unit(
+        self, now: datetime, staged_before: datetime | None
+    ) -> tuple[int, list[int]]:
+        """Claim a batch, run it and delete its rows, inside the caller's unit of work; returns
+        (rows claimed, ids finished). Raises when the batch fails (the unit then rolls back,
+        claim included)."""
+        batch = await queue.claim(
+            self.db, now=now, limit=BATCH, lease=LEASE, staged_before=staged_before
+        )
+        if not batch:
+            return 0, []
+        ids = [hook.id for hook in batch]
+        await self.handler(batch)
+        await queue.finish(self.db, ids)
+        return len(batch), ids
 
     async def _handle(self, hook: StagedHook) -> bool:
         """Run one hook; True when its row can go (handled, or failed too often)."""

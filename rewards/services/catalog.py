@@ -211,6 +211,11 @@ class _Snapshot:
     rewards: tuple[_Stored, ...]
 
 
+# Built once: every turn and every batch of event hooks runs it, and a statement built per call is
+# cache-keyed anew each time.
+_READ_VERSION = select(VERSION_TABLE.c.version).where(VERSION_TABLE.c.id == 1)
+
+
 async def _version(session: AsyncSession) -> int | None:
     """The stored catalogue version, read once per turn (inside a unit); None when the row is
     missing, in which case nothing is cached."""
@@ -218,7 +223,7 @@ async def _version(session: AsyncSession) -> int | None:
     if turn is not None and "version" in turn:
         known: int | None = turn["version"]
         return known
-    version = await session.scalar(select(VERSION_TABLE.c.version).where(VERSION_TABLE.c.id == 1))
+    version = await session.scalar(_READ_VERSION)
     if turn is not None:
         turn["version"] = version
     return None if version is None else int(version)

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -189,6 +189,40 @@ def _step_index(definition: RewardDefinition, step: str | int) -> int:
             return index
     names = ", ".join(f'"{s.step}"' for s in steps)
     raise InvalidInput(f'{definition.reward} has no step "{step}" (its steps: {names}).')
+
+
+# `_read_state`'s reads, built once with their id lists as expanding parameters: a hook batch
+# runs them for every kudos, and a statement built per call is coerced and cache-keyed anew.
+_ENROLMENTS = (
+    select(
+        col(WorkflowEnrollment.id),
+        col(WorkflowEnrollment.reward_id),
+        col(WorkflowEnrollment.member_id),
+        col(WorkflowEnrollment.status),
+    )
+    .where(
+        col(WorkflowEnrollment.reward_id).in_(bindparam("rewards", expanding=True)),
+        col(WorkflowEnrollment.member_id).in_(bindparam("members", expanding=True)),
+    )
+    .order_by(col(WorkflowEnrollment.id))
+)
+_MEMBERS = select(
+    col(Member.id),
+    col(Member.email),
+    col(Member.display_name),
+    col(Member.timezone),
+    col(Member.job_code),
+    col(Member.department),
+    col(Member.active),
+).where(col(Member.id).in_(bindparam("members", expanding=True)))
+_STEPS_DONE = select(
+    col(WorkflowStepDone.enrollment_id),
+    col(WorkflowStepDone.step_index),
+    col(WorkflowStepDone.done_at),
+).where(col(WorkflowStepDone.enrollment_id).in_(bindparam("enrolments", expanding=True)))
+_GROUPS = select(col(MemberGroup.member_id), col(MemberGroup.name)).where(
+    col(MemberGroup.member_id).in_(bindparam("members", expanding=True))
+)
 
 
 class WorkflowService:
@@ -675,17 +709,8 @@ class WorkflowService:
         async with self.db.read() as session:
             conn = await session.connection()  # plain rows: no ORM loading
             enrolments = await conn.execute(
-                select(
-                    col(WorkflowEnrollment.id),
-                    col(WorkflowEnrollment.reward_id),
-                    col(WorkflowEnrollment.member_id),
-                    col(WorkflowEnrollment.status),
-                )
-                .where(
-                    col(WorkflowEnrollment.reward_id).in_(sorted(d.reward_id for d in definitions)),
-                    col(WorkflowEnrollment.member_id).in_(ids),
-                )
-                .order_by(col(WorkflowEnrollment.id))
+                _ENROLMENTS,
+                {"rewards": sorted({d.reward_id for d in definitions}), "members": ids},
             )
             active: dict[int, _Progress] = {}
             for enrollment_id, reward_id, member_id, status in enrolments:
@@ -694,29 +719,13 @@ class WorkflowService:
                     item = _Progress(int(enrollment_id or 0), int(member_id), {})
                     active[item.enrollment_id] = item
                     state.active.setdefault(int(reward_id), []).append(item)
-            rows = await conn.execute(
-                select(
-                    col(Member.id),
-                    col(Member.email),
-                    col(Member.display_name),
-                    col(Member.timezone),
-                    col(Member.job_code),
-                    col(Member.department),
-                    col(Member.active),
-                ).where(col(Member.id).in_(ids))
-            )
+            rows = await conn.execute(_MEMBERS, {"members": ids})
             for ident, email, name, tz, job_code, department, is_active in rows:
                 if is_active:
                     member = MemberInfo(int(ident or 0), email, str(name), tz, job_code, department)
                     state.members[member.id] = member
             if active:
-                steps = await conn.execute(
-                    select(
-                        col(WorkflowStepDone.enrollment_id),
-                        col(WorkflowStepDone.step_index),
-                        col(WorkflowStepDone.done_at),
-                    ).where(col(WorkflowStepDone.enrollment_id).in_(sorted(active)))
-                )
+                steps = await conn.execute(_STEPS_DONE, {"enrolments": sorted(active)})
                 for enrollment_id, index, done_at in steps:
                     active[int(enrollment_id)].done[int(index)] = done_at
             never = {
@@ -727,11 +736,7 @@ class WorkflowService:
                 if m not in state.enrolled.get(d.reward_id, ())
             }
             if never:
-                groups = await conn.execute(
-                    select(col(MemberGroup.member_id), col(MemberGroup.name)).where(
-                        col(MemberGroup.member_id).in_(sorted(never))
-                    )
-                )
+                groups = await conn.execute(_GROUPS, {"members": sorted(never)})
                 for member_id, group in groups:
                     state.groups.setdefault(int(member_id), set()).add(str(group))
         return state

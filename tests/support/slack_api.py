@@ -4,8 +4,11 @@ Point `AsyncWebClient(base_url=fake.api_url)` at it (`SLACK_API_URL`). It record
 (method, parameters from the query string, form or JSON body, and the Authorization header) and
 answers like Slack for the methods the bot uses: auth.test, chat.postMessage, chat.postEphemeral,
 chat.update, views.open, users.info and users.list (paged by `limit` and `cursor`, from `users`),
-conversations.open. `response_url` posts go to
-`fake.response_url(name)` and are recorded under the method name `response_url`.
+conversations.open. `response_url` posts go to `fake.response_url(name)` and are recorded under
+the method name `response_url`. The message a slash command's HTTP answer carries (`answered`) is
+posted by Slack itself: an ephemeral one is recorded like a `response_url` post (the sender sees
+the same), an `in_channel` one under `in_channel` (in the command's channel); `public()` lists
+what the whole channel sees.
 
 `auth.test` names the token's workspace (`team_id`, and `enterprise_id` for Grid) and its bot user
 (`BOT_USER`); set `auth_error` (e.g. "invalid_auth") to make it fail like a revoked token.
@@ -100,6 +103,26 @@ class FakeSlackApi:
             "profile": {"real_name": real_name, "display_name": real_name, "email": email},
         }
 
+    def answered(self, body: str) -> None:
+        """Record the message in a slash command's HTTP answer, as Slack would post it."""
+        if not body.strip().startswith("{"):
+            return  # empty, or a plain sentence of bolt's own
+        message = json.loads(body)
+        if isinstance(message, dict) and ("text" in message or "blocks" in message):
+            public = message.get("response_type") == "in_channel"
+            method = "in_channel" if public else "response_url"
+            self.calls.append(Call(method, {**message, "via": "ack"}, None))
+            self._changed.set()
+
+    def public(self) -> list[dict[str, Any]]:
+        """What the whole channel sees: `chat.postMessage` calls and `in_channel` answers."""
+        return [
+            c.params
+            for c in self.calls
+            if c.method in ("chat.postMessage", "in_channel")
+            or (c.method == "response_url" and c.params.get("response_type") == "in_channel")
+        ]
+
     def rate_limit(self, method: str, retry_after: int = 0) -> None:
         """Answer the next call of `method` with a 429 and `Retry-After: retry_after`."""
         self.rate_limits[method] = retry_after
@@ -108,7 +131,10 @@ class FakeSlackApi:
         return [c.params for c in self.calls if c.method == method]
 
     def methods(self) -> list[str]:
-        return [c.method for c in self.calls if c.method != "auth.test"]
+        """The calls the bot made (not auth.test, nor what Slack posts from a command's answer)."""
+        return [
+            c.method for c in self.calls if c.method != "auth.test" and c.params.get("via") != "ack"
+        ]
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)
