@@ -248,10 +248,11 @@ else
 fi
 # The Teams suite again on the Microsoft 365 Agents SDK (every test whose file or name says teams),
 # in .venv-agents: the main run covers the default SDK and, where both are installed, the tests
-# marked for both. Only the whole-suite run does this (not when arguments pick tests).
+# marked for both. The SDK sits above the database, so this leg runs the PostgreSQL variants only
+# (the main run has both). Only the whole-suite run does this (not when arguments pick tests).
 if [[ -n "$AGENTS_PYTEST" && $# -eq 0 ]]; then
     run_step "pytest (Teams on the Agents SDK)" env REWARDS_TEST_TEAMS_SDK=agents \
-        "$AGENTS_PYTEST" -n "$(( workers > 1 ? workers : 1 ))" --dist loadfile -k teams -p no:cacheprovider tests/
+        "$AGENTS_PYTEST" -n "$(( workers > 1 ? workers : 1 ))" --dist loadfile -k "teams and not sqlite" -p no:cacheprovider tests/
 fi
 
 section "Summary"
