@@ -16,10 +16,11 @@ from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.errors import AlreadyAwarded, InvalidInput
 from rewards.rules.evaluate import evaluate_reward
+from rewards.services.announcements import announce_awards
 from rewards.services.awards import AwardSource
 from rewards.settings import EventManagerSettings, Settings
 from rewards.store.db import Database
-from rewards.store.models import Award, LedgerEntry, OutboxEvent
+from rewards.store.models import Announcement, AnnouncePending, Award, LedgerEntry, OutboxEvent
 from tests.factories import add_member, add_reward
 
 
@@ -221,3 +222,36 @@ async def test_a_monthly_bucket_follows_each_members_zone_on_either_side_of_the_
     async with database.read() as session:
         keys = dict((await session.execute(select(Award.member_id, Award.award_key))).all())
     assert keys == {kiwi: f"r3:m{kiwi}:{auckland_bucket}", yank: f"r3:m{yank}:2026-11"}
+
+
+async def test_a_run_still_writing_while_another_announces_has_each_award_announced_once(
+    database: Database, clock: FixedClock
+) -> None:
+    """Another run may announce a run's first batches while that run is still writing: its
+    later batches are announced by the next announcement, and no award is named twice."""
+    core = _core(database, clock)
+    await add_reward(database, reward_id=9, reward_type="Achievement Badge", multiple=True)
+    members = await _people(database, 5)
+
+    async def announce() -> list[int]:
+        return await announce_awards(
+            database, core.settings, reward_id=9, kind="award", title="Badge 9", now=clock.now()
+        )
+
+    first = await award_batch(
+        core.awards, 9, [Wanted(m, f"a:{m}") for m in members[:3]], batch_size=2, announce_as="A"
+    )
+    assert len(await announce()) == 1  # another run announces the batches written so far
+    rest = await award_batch(
+        core.awards, 9, [Wanted(m, f"a:{m}") for m in members[3:]], announce_as="A"
+    )
+    assert len(await announce()) == 1  # the run's own announcement names only the rest
+    assert await announce() == []  # and nothing is left to announce
+
+    async with database.read() as session:
+        announced = list(await session.scalars(select(Announcement).order_by(col(Announcement.id))))
+        pending = list(await session.scalars(select(AnnouncePending)))
+    named = [[item["member_id"] for item in a.payload["items"]] for a in announced]
+    assert named == [members[:3], members[3:]]
+    assert [a.payload["run_key"] for a in announced] == ["A", "A"]
+    assert len(first.awarded) == 3 and len(rest.awarded) == 2 and pending == []

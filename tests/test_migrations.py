@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from contextlib import closing
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, Integer, String, func, inspect, select, text
 from sqlmodel import SQLModel
 
 import rewards.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -26,6 +28,8 @@ from rewards.store.migrate import (
     upgrade_if_needed,
 )
 from rewards.store.migrate import head_revision as files_head
+from rewards.store.types import JSONType, UTCDateTime
+from tests.factories import add_member, add_reward
 
 MODEL_TABLES = {table.name for table in SQLModel.metadata.sorted_tables}
 
@@ -301,3 +305,63 @@ async def test_counters_keep_their_values_through_the_metric_columns_migration(
     }
     await _downgrade_async(url, before)
     assert await _run(url, read(narrow)) == {tuple(str(v) for v in row) for row in rows}
+
+
+async def test_awards_waiting_for_their_announcement_survive_0018_both_ways(
+    unmigrated_database_url: str,
+) -> None:
+    """Awards marked for announcement before 0018 become pending rows (one per reward and run),
+    so the next run still announces them; the downgrade writes the marks back."""
+    url = unmigrated_database_url
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0017")
+    database = Database(url)
+    try:
+        ana = await add_member(database, "Ana")
+        bo = await add_member(database, "Bo")
+        await add_reward(database, reward_id=5)
+    finally:
+        await database.dispose()
+    award = sa.table(
+        "award",
+        sa.column("id", Integer),
+        sa.column("reward_id", Integer),
+        sa.column("member_id", Integer),
+        sa.column("points", Integer),
+        sa.column("source", String),
+        sa.column("award_key", String),
+        sa.column("context", JSONType),
+        sa.column("awarded_at", UTCDateTime()),
+        sa.column("announce_run", String),
+    )
+
+    def mark(connection: Connection) -> None:
+        for member_id, run in ((ana, "run:1"), (bo, "run:1"), (bo, None)):
+            connection.execute(
+                award.insert().values(
+                    reward_id=5,
+                    member_id=member_id,
+                    points=0,
+                    source="rule",
+                    award_key=f"5:{member_id}:{run}",
+                    context={},
+                    awarded_at=datetime(2026, 11, 18, tzinfo=UTC),
+                    announce_run=run,
+                )
+            )
+
+    def pending(connection: Connection) -> list[Any]:
+        query = text("SELECT reward_id, run_key, award_ids FROM announce_pending")
+        return [tuple(row) for row in connection.execute(query)]
+
+    def marks(connection: Connection) -> list[Any]:
+        query = select(award.c.id, award.c.announce_run).order_by(award.c.id)
+        return [tuple(row) for row in connection.execute(query)]
+
+    await _run(url, lambda c: (mark(c), c.commit()))
+    await upgrade_async(url)
+    [(reward_id, run_key, award_ids)] = await _run(url, pending)
+    ids = json.loads(award_ids) if isinstance(award_ids, str) else award_ids
+    assert (reward_id, run_key, ids) == (5, "run:1", [1, 2])
+
+    await _downgrade_async(url, "0017")
+    assert await _run(url, marks) == [(1, "run:1"), (2, "run:1"), (3, None)]

@@ -22,8 +22,9 @@ rules are judged in Python over a few set-based reads, and the writes are multi-
 
 What follows an award (the announcement, ``badge.awarded`` events for Automated Badges and
 workflows) is the caller's, as for `award`: `rewards.rules.evaluate` passes `announce_as` so each
-award is written marked "to announce" and announces the marked awards (a crash in between is
-recovered by the next run), and `EventService.emit_many` fires the events.
+batch records its awards as "to announce" (one `AnnouncePending` row, same transaction) and
+announces the recorded awards (a crash in between is recovered by the next run), and
+`EventService.emit_many` fires the events.
 """
 
 from __future__ import annotations
@@ -60,7 +61,15 @@ from rewards.services.awards import (
 )
 from rewards.services.awards import reward_core as core_of
 from rewards.store.db import OUTBOX_STAGED
-from rewards.store.models import Award, LedgerEntry, Member, MemberGroup, OutboxEvent, Reward
+from rewards.store.models import (
+    AnnouncePending,
+    Award,
+    LedgerEntry,
+    Member,
+    MemberGroup,
+    OutboxEvent,
+    Reward,
+)
 from rewards.templates import in_thread
 
 BATCH_SIZE = 1000
@@ -73,6 +82,7 @@ LOOKUP_CHUNK = 5000
 AWARD_TABLE = Award.__table__  # type: ignore[attr-defined]
 LEDGER_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
 OUTBOX_TABLE = OutboxEvent.__table__  # type: ignore[attr-defined]
+PENDING_TABLE = AnnouncePending.__table__  # type: ignore[attr-defined]
 
 
 _LEDGER_UNNEST = text(
@@ -92,9 +102,9 @@ _LEDGER_UNNEST = text(
 # and PostgreSQL to parse and plan, every batch.
 _AWARD_UNNEST = text(
     "INSERT INTO award (reward_id, member_id, giver_id, message, points, source, award_key, "
-    "context, awarded_at, api_key_id, announce_run) "
+    "context, awarded_at, api_key_id) "
     "SELECT :reward_id, u.member_id, NULL, u.message, :points, :source, u.award_key, "
-    "CAST(u.context AS jsonb), :awarded_at, NULL, :announce_run "
+    "CAST(u.context AS jsonb), :awarded_at, NULL "
     "FROM unnest(CAST(:members AS integer[]), CAST(:messages AS varchar[]), "
     "CAST(:keys AS varchar[]), CAST(:contexts AS text[])) AS u(member_id, message, award_key, "
     "context) "
@@ -104,7 +114,6 @@ _AWARD_UNNEST = text(
     bindparam("points", type_=Integer),
     bindparam("source", type_=String),
     bindparam("awarded_at", type_=AWARD_TABLE.c.awarded_at.type),
-    bindparam("announce_run", type_=String),
 )
 
 
@@ -413,7 +422,6 @@ async def _write(
                     "points": reward.points,
                     "source": source.value,
                     "awarded_at": now,
-                    "announce_run": announce_as,
                     "members": [item.person.id for item in batch],
                     "messages": [item.message for item in batch],
                     "keys": [item.key for item in batch],
@@ -435,13 +443,23 @@ async def _write(
                     "context": dict(item.wanted.args),
                     "awarded_at": now,
                     "api_key_id": None,
-                    "announce_run": announce_as,
                 }
                 for item in batch
             ]
             returned = await session.execute(_SQLITE_AWARD_INSERT, values)
         inserted = {str(key): int(award_id) for award_id, key in returned}
         made = [item for item in batch if item.key in inserted]
+        if made and announce_as is not None:
+            # The batch's awards, to announce: one row, committed with them (see `AnnouncePending`).
+            await session.execute(
+                PENDING_TABLE.insert(),
+                {
+                    "reward_id": reward.reward_id,
+                    "run_key": announce_as,
+                    "award_ids": [inserted[item.key] for item in made],
+                    "created_at": now,
+                },
+            )
         if made and reward.points and service.db.dialect == "postgresql":
             # One statement for the batch's ledger rows (all alike but member and award): two
             # arrays, instead of a thousand single-row INSERTs pipelined by executemany.
@@ -508,9 +526,10 @@ async def award_batch(
     """Award reward `reward_id` to every member of `wanted` that the rules allow (system awards:
     no giver). Raises `UnknownReward`; every other refusal is a skip with its sentence.
 
-    `announce_as` (a run key) marks every award written as still to be announced for that run,
-    in the award's own row and transaction; `announcements.announce_awards` clears the marks when
-    it records the announcement, so a crash in between loses no announcement."""
+    `announce_as` (a run key) records every batch's awards as still to be announced for that run
+    (an `AnnouncePending` row in the batch's own transaction); `announcements.announce_awards`
+    deletes the rows when it records the announcement, so a crash in between loses no
+    announcement."""
     if source in PERSON_SOURCES:
         raise InvalidInput("Awards from people go one at a time, through `AwardService.award`.")
     now = service.clock.now()

@@ -20,10 +20,11 @@ One evaluation:
    (`EventService.emit_many`), as after any single award;
 5. every member newly awarded is announced once, folded in one announcement whose key names the
    reward, the run and the awards themselves: a re-run awards nothing and so announces nothing,
-   while a later hour of the same day announces only the members it newly awarded. The awards
-   are written marked with the run (``award.announce_run``) and the announcement is derived from
-   the marked awards (`announce_awards`), clearing the marks in its own transaction: a crash
-   after the awards and before the announcement is announced by the next run.
+   while a later hour of the same day announces only the members it newly awarded. Each batch of
+   awards is written with a pending row naming the run and the awards (``announce_pending``) and
+   the announcement is derived from the pending rows (`announce_awards`), deleting them in its
+   own transaction: a crash after the awards and before the announcement is announced by the
+   next run.
 
 Duplicates (`award_key_for`): the reward's own limits come first. `multiple: false` means once
 ever (the pipeline's ``:once`` key); a `timeframe` means once per bucket in the member's zone (the
@@ -230,8 +231,8 @@ async def _candidates(
 
 
 async def _announce(core: Core, definition: RewardDefinition, now: datetime) -> int | None:
-    """Announce the reward's awards still marked for announcement: this run's, and any a crashed
-    run left behind. Returns the (first) new announcement's id."""
+    """Announce the reward's awards still waiting for their announcement: this run's, and any a
+    crashed run left behind. Returns the (first) new announcement's id."""
     made = await announce_awards(
         core.db,
         core.settings,

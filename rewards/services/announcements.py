@@ -9,10 +9,10 @@ the same evaluation announces nothing new) and one `Delivery` per place:
 - each recipient's email when the reward asks for email and ``SMTP_*`` is set.
 
 Rule awards (the sweep, the scheduler's jobs, lottery winners) are announced from the awards
-themselves (`announce_awards`): the batch award writes each award with its run in
-``award.announce_run`` (same row, same transaction), and one transaction records the announcement
-with its deliveries and clears those marks. A crash between the two leaves the marks, and the next
-run announces them: exactly once, however the process stops.
+themselves (`announce_awards`): the batch award writes one ``announce_pending`` row per batch
+naming its run and its awards (same transaction as the awards), and one transaction records the
+announcement with its deliveries and deletes those rows. A crash between the two leaves the rows,
+and the next run announces them: exactly once, however the process stops.
 
 Delivering is the notifier's job (`bots.notifier`), which has the platform gateways. Several
 recipients in one announcement become one card per channel ("folded"), and one direct message
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, any_, bindparam, func, insert, select, update
+from sqlalchemy import Integer, String, any_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -60,7 +60,15 @@ from rewards.errors import NotAvailable, NotFound
 from rewards.services.members import is_placeholder_email
 from rewards.settings import Settings
 from rewards.store.db import Database
-from rewards.store.models import Announcement, Award, Delivery, Member, PlatformAccount, Reward
+from rewards.store.models import (
+    Announcement,
+    AnnouncePending,
+    Award,
+    Delivery,
+    Member,
+    PlatformAccount,
+    Reward,
+)
 
 DIRECT_PREFIX = "member:"
 """A delivery target naming a member's direct chat (``member:42``) rather than a channel."""
@@ -243,41 +251,53 @@ async def announce_awards(
     now: datetime,
     spec: AnnounceSpec | None = None,
 ) -> list[int]:
-    """Announce every award of `reward_id` still marked for announcement (``announce_run``);
-    returns the new announcements' ids (one per run, usually one).
+    """Announce every award of `reward_id` still waiting for its announcement (`AnnouncePending`
+    rows); returns the new announcements' ids (one per run, usually one).
 
-    The batch award writes the mark with each award, in the award's own transaction; this
-    transaction records the announcement and its deliveries and clears the marks of exactly the
-    awards it names. A crash between the two leaves the marks, so the next run (which finds the
-    awards taken and awards nobody) still announces them: no announcement is lost, and none is
-    recorded twice (the marks are cleared with it, the key is unique, and on PostgreSQL the
-    marked rows are locked while a concurrent run waits). The key names the reward, the run and
-    the awards, as before: ``reward:{id}:{run}:{digest of the award ids}``."""
+    The batch award writes one pending row per batch, in the awards' own transaction; this
+    transaction records the announcement and its deliveries and deletes exactly the pending rows
+    it names. A crash between the two leaves the rows, so the next run (which finds the awards
+    taken and awards nobody) still announces them: no announcement is lost, and none is recorded
+    twice (the rows are deleted with it, the key is unique, and on PostgreSQL the pending rows
+    are locked while a concurrent run waits). The awards themselves are only read: nothing is
+    written to the award rows. The key names the reward, the run and the awards:
+    ``reward:{id}:{run}:{digest of the award ids}``."""
     async with db.write() as session:
         query = (
             select(
-                col(Award.id),
-                col(Award.member_id),
-                col(Award.message),
-                col(Award.points),
-                col(Award.announce_run),
-                col(Member.display_name),
+                col(AnnouncePending.id),
+                col(AnnouncePending.run_key),
+                col(AnnouncePending.award_ids),
             )
-            .join(Member, col(Member.id) == col(Award.member_id))
-            .where(col(Award.reward_id) == reward_id, col(Award.announce_run).is_not(None))
-            .order_by(col(Award.member_id), col(Award.id))
+            .where(col(AnnouncePending.reward_id) == reward_id)
+            .order_by(col(AnnouncePending.id))
         )
         if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(of=Award)
-        marked = (await session.execute(query)).all()
-        if not marked:
+            query = query.with_for_update()
+        pending = (await session.execute(query)).all()
+        if not pending:
             return []
+        run_of = {int(a): str(p.run_key) for p in pending for a in p.award_ids}
+        awards = (
+            await session.execute(
+                select(
+                    col(Award.id),
+                    col(Award.member_id),
+                    col(Award.message),
+                    col(Award.points),
+                    col(Member.display_name),
+                )
+                .join(Member, col(Member.id) == col(Award.member_id))
+                .where(ids_in(session, col(Award.id), sorted(run_of)))
+                .order_by(col(Award.member_id), col(Award.id))
+            )
+        ).all()
         runs: dict[str, list[Any]] = {}
-        for found in marked:
-            runs.setdefault(str(found.announce_run), []).append(found)
+        for found in awards:
+            runs.setdefault(run_of[int(found.id)], []).append(found)
         made = []
-        for run_key, awards in runs.items():
-            digest = hashlib.sha256(",".join(str(a.id) for a in awards).encode()).hexdigest()
+        for run_key, items_of_run in runs.items():
+            digest = hashlib.sha256(",".join(str(a.id) for a in items_of_run).encode()).hexdigest()
             items = [
                 AnnouncedItem(
                     member_id=a.member_id,
@@ -285,7 +305,7 @@ async def announce_awards(
                     text=a.message or f"{a.display_name} received {title}",
                     points=a.points,
                 )
-                for a in awards
+                for a in items_of_run
             ]
             announcement_id = await _record(
                 session,
@@ -302,9 +322,7 @@ async def announce_awards(
             if announcement_id is not None:
                 made.append(announcement_id)
         await session.execute(
-            update(Award)
-            .where(ids_in(session, col(Award.id), [a.id for a in marked]))
-            .values(announce_run=None)
+            delete(AnnouncePending).where(col(AnnouncePending.id).in_([int(p.id) for p in pending]))
         )
         return made
 

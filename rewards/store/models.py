@@ -135,13 +135,6 @@ class Award(SQLModel, table=True):
         Index("ix_award_member_time_revoked", "member_id", "awarded_at", "revoked_at"),
         # Covers the badges leaderboard of a window without touching the table.
         Index("ix_award_time_member", "awarded_at", "member_id", "revoked_at"),
-        # Awards still to be announced (few at any time): partial, so ordinary awards skip it.
-        Index(
-            "ix_award_unannounced",
-            "reward_id",
-            postgresql_where=text("announce_run IS NOT NULL"),
-            sqlite_where=text("announce_run IS NOT NULL"),
-        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -160,10 +153,23 @@ class Award(SQLModel, table=True):
     # The REST API key that gave (or revoked) it, when it came through the API: the audit trail.
     api_key_id: int | None = Field(default=None, foreign_key="api_key.id")
     revoked_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
-    # The run whose announcement still has to name this award (rule awards only): written with
-    # the award, cleared in the transaction that records the announcement, so a crash between
-    # the two leaves the award to be announced by the next run (`announce_awards`).
-    announce_run: str | None = Field(default=None, max_length=300)
+
+
+class AnnouncePending(SQLModel, table=True):
+    """Rule awards whose announcement is not recorded yet: one row per batch transaction of the
+    batch award (up to a thousand award ids), written in that transaction and deleted in the one
+    that records the announcement (`announcements.announce_awards`). A crash between the two
+    leaves the row, and the next run announces its awards: exactly once. A row per batch rather
+    than a mark per award, because clearing 33,000 marks was an UPDATE of 33,000 award rows (new
+    row versions in every award index) where deleting these is a few dozen rows."""
+
+    __tablename__ = "announce_pending"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reward_id: int = Field(foreign_key="reward.id", index=True)
+    run_key: str = Field(max_length=300)
+    award_ids: list[int] = Field(default_factory=list, sa_type=JSONType)
+    created_at: datetime = _time()
 
 
 class LedgerEntry(SQLModel, table=True):
