@@ -301,7 +301,13 @@ class Settings(BaseSettings):
     """Validated configuration for one process."""
 
     model_config = SettingsConfigDict(
-        frozen=True, populate_by_name=True, extra="ignore", validate_default=False
+        frozen=True,
+        populate_by_name=True,
+        extra="ignore",
+        validate_default=False,
+        # Variables are upper case and fields lower case: matched case-insensitively, DATABASE_URL
+        # as given would land on `database_url` over the value `load_settings` derived from it.
+        case_sensitive=True,
     )
 
     # Derived by `load_settings` (DATABASE_URL or the DB* parts), not read under one name.
