@@ -15,8 +15,7 @@ from typing import NamedTuple
 
 import click
 
-from rewards.errors import RewardsError
-from rewards.settings import SettingsError
+from rewards.errors import RewardsError, SettingsError
 
 
 class LazyCommand(NamedTuple):

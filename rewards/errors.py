@@ -7,6 +7,13 @@ never leak internals (SQL, stack frames, ids nobody knows).
 from __future__ import annotations
 
 
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it.
+
+    Here rather than in `rewards.settings` so the command line can catch it without importing
+    the settings models (pydantic-settings), which `rewards --help` does not need."""
+
+
 class RewardsError(Exception):
     """Base class: `str(error)` is a human sentence."""
 

@@ -28,12 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+# Re-exported: callers import it from here.
+from rewards.errors import SettingsError as SettingsError
+
 DEFAULT_SQLITE_PATH = Path("var") / "rewards.db"
 DEFAULT_CATALOG = ("examples/rewards.json",)
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names it."""
 
 
 def read_env_file(path: Path) -> dict[str, str]:
