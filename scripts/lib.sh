@@ -40,18 +40,26 @@ die() {
     exit 1
 }
 
-# Print the first interpreter that is Python >= 3.11.
-find_python() {
-    local candidate
-    for candidate in ${PYTHON:-} python3.11 python3.12 python3.13 python3.14 python3; do
+# first_python MINOR CANDIDATE...: print the first candidate (a command or a path) that is
+# Python >= 3.MINOR.
+first_python() {
+    local minor="$1" candidate
+    shift
+    for candidate in "$@"; do
         if command -v "$candidate" >/dev/null 2>&1 &&
-            "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+            "$candidate" -c "import sys; sys.exit(0 if sys.version_info >= (3, $minor) else 1)" \
                 >/dev/null 2>&1; then
             command -v "$candidate"
             return 0
         fi
     done
     return 1
+}
+
+# Print the first interpreter that is Python >= 3.11.
+find_python() {
+    # shellcheck disable=SC2086  # PYTHON unset or empty adds no candidate
+    first_python 11 ${PYTHON:-} python3.11 python3.12 python3.13 python3.14 python3
 }
 
 pyproject_hash() {
@@ -154,15 +162,8 @@ find_python_312() {
     while IFS= read -r candidate; do
         pyenv_pythons+=("$candidate")
     done < <(compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3" | sort -V)
-    for candidate in ${PYTHON_AGENTS:-} python3.12 python3.13 python3.14 "${pyenv_pythons[@]}" python3; do
-        if command -v "$candidate" >/dev/null 2>&1 &&
-            "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' \
-                >/dev/null 2>&1; then
-            command -v "$candidate"
-            return 0
-        fi
-    done
-    return 1
+    # shellcheck disable=SC2086  # PYTHON_AGENTS unset or empty adds no candidate
+    first_python 12 ${PYTHON_AGENTS:-} python3.12 python3.13 python3.14 "${pyenv_pythons[@]}" python3
 }
 
 ensure_agents_venv() {
