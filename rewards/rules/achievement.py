@@ -220,20 +220,22 @@ class SqlConnection:
 # --- evaluation -------------------------------------------------------------------------------
 
 
+# The columns of a `MemberInfo`, in its fields' order (also read by the workflows' batch).
+MEMBER_INFO_COLUMNS = (
+    col(Member.id),
+    col(Member.email),
+    col(Member.display_name),
+    col(Member.timezone),
+    col(Member.job_code),
+    col(Member.department),
+)
+
+
 async def active_members(db: Database, within: set[int] | None = None) -> list[MemberInfo]:
     """Active members by id (only those in `within`, when given: filtered in SQL, so asking
     about one member reads one row, never the population)."""
     query = (
-        select(
-            col(Member.id),
-            col(Member.email),
-            col(Member.display_name),
-            col(Member.timezone),
-            col(Member.job_code),
-            col(Member.department),
-        )
-        .where(col(Member.active).is_(True))
-        .order_by(col(Member.id))
+        select(*MEMBER_INFO_COLUMNS).where(col(Member.active).is_(True)).order_by(col(Member.id))
     )
     small = within is not None and len(within) <= IN_LIST_LIMIT
     if within is not None and small:

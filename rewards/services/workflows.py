@@ -69,6 +69,7 @@ from rewards.errors import (
 )
 from rewards.functions.registry import FunctionKind, FunctionRegistry
 from rewards.rules.achievement import (
+    MEMBER_INFO_COLUMNS,
     BatchEnv,
     MemberEnv,
     MemberInfo,
@@ -206,15 +207,9 @@ _ENROLMENTS = (
     )
     .order_by(col(WorkflowEnrollment.id))
 )
-_MEMBERS = select(
-    col(Member.id),
-    col(Member.email),
-    col(Member.display_name),
-    col(Member.timezone),
-    col(Member.job_code),
-    col(Member.department),
-    col(Member.active),
-).where(col(Member.id).in_(bindparam("members", expanding=True)))
+_MEMBERS = select(*MEMBER_INFO_COLUMNS, col(Member.active)).where(
+    col(Member.id).in_(bindparam("members", expanding=True))
+)
 _STEPS_DONE = select(
     col(WorkflowStepDone.enrollment_id),
     col(WorkflowStepDone.step_index),
