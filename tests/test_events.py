@@ -53,7 +53,8 @@ async def test_chat_turns_award_welcome_to_navigator_once_per_login_day(
     await core.hooks.drain()
     assert await _awards(database) == [(1007, ana, "event"), (1007, ana, "event")]
     async with database.read() as session:
-        days = (await session.scalars(select(MemberActivity.day))).all()
+        in_order = select(MemberActivity.day).order_by(MemberActivity.day)
+        days = (await session.scalars(in_order)).all()
     assert [d.isoformat() for d in days] == ["2026-11-18", "2026-11-19"]
 
 
