@@ -117,6 +117,9 @@ def kudos_posted(kudos: KudosView) -> Card:
         each = " each" if len(kudos.receivers) > 1 else ""
         body.append(Text(f"+{_plural(kudos.points_each, 'point')}{each}", tone=Tone.GOOD))
     body.append(Text(_date(kudos.created_at), tone=Tone.SUBTLE))
+    if kudos.allowance is not None:
+        left = kudos.allowance.describe(kudos.created_at)
+        body.append(Text(f"{kudos.giver_name}'s allowance left: {left}", tone=Tone.SUBTLE))
     return Card(
         screen="kudos_posted",
         title="🎉 Kudos!",
@@ -149,8 +152,13 @@ def kudos_form(
     submit: str,
     cancel: str,
     values: Mapping[str, object] | None = None,
+    allowance: str | None = None,
+    tag_required: bool = False,
+    custom_tags: bool = True,
 ) -> Card:
-    """The kudos form: recipients, a message and optional tags (users may type new tags)."""
+    """The kudos form: recipients, a message and tags (optional unless `tag_required`; users
+    may type new ones unless the tags are closed), and what is left of the giver's allowance
+    ("3 of 5 today, resets in 4 h"; None: unlimited)."""
     send, cancel_action = _form_actions("Send kudos", submit, cancel)
     fields = (
         Field(
@@ -172,10 +180,10 @@ def kudos_form(
             "tags",
             "Tags",
             FieldKind.MULTI_CHOICE,
-            required=False,
-            placeholder="Pick or type tags",
+            required=tag_required,
+            placeholder="Pick or type tags" if custom_tags else "Pick tags",
             choices=_tag_choices(tags),
-            allow_custom=True,
+            allow_custom=custom_tags,
             value=_prefill(values, "tags"),
         ),
     )
@@ -183,7 +191,10 @@ def kudos_form(
         screen="kudos_form",
         title="Give kudos",
         summary="Give kudos to a colleague",
-        body=(Text("Say thanks: the whole team will see it.", tone=Tone.SUBTLE),),
+        body=(
+            Text("Say thanks: the whole team will see it.", tone=Tone.SUBTLE),
+            *([Text(f"Allowance left: {allowance}", tone=Tone.SUBTLE)] if allowance else []),
+        ),
         form=Form(fields, send, cancel_action),
     )
 
@@ -377,8 +388,10 @@ def my_rewards(
     rank: int | None,
     recent_awards: Sequence[AwardView],
     recent_kudos: Sequence[LedgerLine],
+    allowance: str | None = None,
 ) -> Card:
-    """A member's own totals, rank and recent history (shown privately)."""
+    """A member's own totals, rank and recent history (shown privately); `allowance` is what
+    is left of their kudos allowance ("3 of 5 today, resets in 4 h"; None: unlimited)."""
     facts = Facts(
         (
             Fact("Points", str(summary.balance)),
@@ -386,6 +399,7 @@ def my_rewards(
             Fact("Badges", str(summary.badges)),
             Fact("Kudos received", str(summary.kudos_received)),
             Fact("Kudos given", str(summary.kudos_given)),
+            *([Fact("Allowance left", allowance)] if allowance else []),
         )
     )
     awards = ItemList(

@@ -47,10 +47,23 @@ class KudosDialog(Dialog):
     async def card(
         self, ctx: Context, step: str, values: dict[str, Any], tokens: StepTokens
     ) -> Card:
+        settings = ctx.core.settings
         trends = await ctx.core.leaderboards.tag_trends(limit=5, now=ctx.now)
-        tags: list[TagView | TagTrend] = [*trends, *await list_tags(ctx.core.db)]
-        tags = [t for t in tags if not isinstance(t, TagView) or t.predefined]
-        return kudos_form(tags, submit=tokens.submit, cancel=tokens.cancel, values=values or None)
+        predefined = [t for t in await list_tags(ctx.core.db) if t.predefined]
+        if settings.kudos_tags == "closed":  # trending custom tags are not offered
+            names = {t.name for t in predefined}
+            trends = [t for t in trends if t.tag in names]
+        left = await ctx.core.kudos.allowance_left(ctx.member_id, ctx.now)
+        tags: list[TagView | TagTrend] = [*trends, *predefined]
+        return kudos_form(
+            tags,
+            submit=tokens.submit,
+            cancel=tokens.cancel,
+            values=values or None,
+            allowance=left.describe(ctx.now) if left else None,
+            tag_required=settings.kudos_require_tag,
+            custom_tags=settings.kudos_tags == "open",
+        )
 
     async def submit(self, ctx: Context, step: str, values: dict[str, Any]) -> Step:
         refs = people_refs(values.get("recipients"))

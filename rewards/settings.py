@@ -147,6 +147,38 @@ def _from_text(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
     return value
 
 
+ALLOWANCE_MAX = 1_000_000
+ALLOWANCE_KINDS = ("job_code", "group", "department")
+
+
+def allowance_limit(name: str, value: Any) -> int | None:
+    """An allowance as written: a whole number, or empty / "unlimited" for no limit."""
+    if value is None or isinstance(value, int):
+        if isinstance(value, int) and not 0 <= value <= ALLOWANCE_MAX:
+            raise SettingsError(f"{name} must be between 0 and {ALLOWANCE_MAX}, got {value}")
+        return value
+    text = str(value).strip().lower()
+    if text in {"", "unlimited"}:
+        return None
+    return _int(name, text, 0, ALLOWANCE_MAX)
+
+
+def allowance_override(rule: str) -> str:
+    """One KUDOS_ALLOWANCE_OVERRIDES rule, `KIND:VALUE=LIMIT`, checked and written canonically
+    (KIND is job_code, group or department; LIMIT a whole number or "unlimited")."""
+    name = "KUDOS_ALLOWANCE_OVERRIDES"
+    who, equals, limit = rule.partition("=")
+    kind, colon, value = who.partition(":")
+    kind, value = kind.strip().lower(), value.strip()
+    if not equals or not colon or kind not in ALLOWANCE_KINDS or not value:
+        raise SettingsError(
+            f"{name} rules look like job_code:MANAGER=unlimited or group:interns=3 "
+            f"(job_code, group or department), got {rule!r}"
+        )
+    number = allowance_limit(f"{name} ({kind}:{value})", limit)
+    return f"{kind}:{value}={'unlimited' if number is None else number}"
+
+
 # --- the database URL -----------------------------------------------------------------------------
 
 
@@ -335,6 +367,21 @@ class Settings(BaseSettings):
     kudos_max_receivers: Annotated[int, Ge(1), Le(100)] = Field(
         10, validation_alias="KUDOS_MAX_RECEIVERS"
     )
+    # The giving allowance (`rewards.economy.allowance`): kudos a person may give per period
+    # (one per receiver; None = unlimited), the period (reset at midnight in the giver's own
+    # time zone, weeks from Monday), and per-role overrides, e.g.
+    # "job_code:MANAGER=unlimited, group:interns=3, department:Sales=10" (the first that matches).
+    kudos_allowance: int | None = Field(None, validation_alias="KUDOS_ALLOWANCE")
+    kudos_allowance_period: Literal["day", "week", "month"] = Field(
+        "day", validation_alias="KUDOS_ALLOWANCE_PERIOD"
+    )
+    kudos_allowance_overrides: tuple[str, ...] = Field(
+        (), validation_alias="KUDOS_ALLOWANCE_OVERRIDES"
+    )
+    # Required values: every kudos names a tag (KUDOS_REQUIRE_TAG), and with KUDOS_TAGS=closed
+    # only the predefined tags (people cannot invent new ones).
+    kudos_require_tag: bool = Field(False, validation_alias="KUDOS_REQUIRE_TAG")
+    kudos_tags: Literal["open", "closed"] = Field("open", validation_alias="KUDOS_TAGS")
     reward_cooldown_minutes: Annotated[int, Ge(0), Le(525_600)] = Field(
         0, validation_alias="REWARD_COOLDOWN_MINUTES"
     )
@@ -430,6 +477,16 @@ class Settings(BaseSettings):
     @classmethod
     def _public(cls, value: str) -> str:
         return _public_url(value)
+
+    @field_validator("kudos_allowance", mode="before")
+    @classmethod
+    def _allowance(cls, value: Any) -> Any:
+        return allowance_limit("KUDOS_ALLOWANCE", value)
+
+    @field_validator("kudos_allowance_overrides")
+    @classmethod
+    def _overrides(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(allowance_override(rule) for rule in value)
 
     @field_validator("admins")
     @classmethod

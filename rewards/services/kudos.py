@@ -1,8 +1,10 @@
 """Kudos: quick peer-to-peer recognition with tags, worth `KUDOS_POINTS` to each receiver.
 
 Tags are normalised to one key: case and a leading `#` never matter, so `#TeamWork` and `teamwork`
-are one tag. A predefined list is seeded; any other tag
-a person types becomes a custom tag on first use.
+are one tag. A predefined list is seeded; any other tag a person types becomes a custom tag on
+first use, unless `KUDOS_TAGS=closed` keeps to the predefined ones. `KUDOS_REQUIRE_TAG` makes a
+tag required. A giver's allowance (`rewards.economy.allowance`) is spent in the kudos' own
+transaction.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards import hooks
 from rewards.clock import Clock, SystemClock, as_utc
+from rewards.economy import allowance
+from rewards.economy.allowance import AllowanceLeft
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
 from rewards.inputs import check_text
 from rewards.leaderboards import counters
 from rewards.observability import Observer
 from rewards.services import outbox
-from rewards.services._subjects import load_people
+from rewards.services._subjects import Person, load_people
 from rewards.services.sql import insert_ignoring_duplicates
 from rewards.settings import Settings
 from rewards.store.db import Database
@@ -93,6 +98,7 @@ class KudosView:
     visibility: str
     created_at: datetime
     via_api_key: str | None = None  # the REST API key that sent it (None: not the API)
+    allowance: AllowanceLeft | None = None  # the giver's, after this kudos (None: unlimited)
 
 
 @dataclass(frozen=True)
@@ -235,7 +241,71 @@ class KudosService:
             normalised.setdefault(normalise_tag(raw), label)
         if len(normalised) > MAX_TAGS:
             raise InvalidInput(f"Use at most {MAX_TAGS} tags.")
+        if self.settings.kudos_require_tag and not normalised:
+            examples = " or ".join(f"#{label.lower()}" for label, _ in PREDEFINED_TAGS[:2])
+            raise InvalidInput(
+                f"Kudos need a tag: what value do they recognise? Add one, e.g. {examples}."
+            )
         return unique, text, normalised
+
+    async def _closed_tags(self, session: AsyncSession, tags: dict[str, str]) -> None:
+        """With `KUDOS_TAGS=closed`, refuse tags that are not predefined, naming those that are.
+        One read, which replaces the insert of new tags (closed, there are none)."""
+        known = set(
+            (
+                await session.execute(
+                    select(col(KudosTag.name)).where(
+                        col(KudosTag.name).in_(list(tags)), col(KudosTag.predefined)
+                    )
+                )
+            ).scalars()
+        )
+        unknown = [label for key, label in tags.items() if key not in known]
+        if unknown:
+            allowed = (
+                await session.execute(
+                    select(col(KudosTag.label))
+                    .where(col(KudosTag.predefined))
+                    .order_by(col(KudosTag.name))
+                )
+            ).scalars()
+            raise InvalidInput(
+                f"#{unknown[0]} is not one of our kudos tags. Use one of: "
+                + ", ".join(f"#{label}" for label in allowed)
+                + "."
+            )
+
+    async def _spend_allowance(
+        self, session: AsyncSession, giver: Person, cost: int, now: datetime
+    ) -> tuple[AllowanceLeft | None, Exception | None]:
+        """Spend the giver's allowance (one statement; none when unlimited): what is left, or
+        the refusal to raise once the block has ended (the refused upsert wrote nothing)."""
+        limit = allowance.limit_for(self.settings, giver.subject)
+        if limit is None:
+            return None, None
+        settings = self.settings
+        period = allowance.current_period(
+            settings.kudos_allowance_period, giver.timezone, settings.timezone, now
+        )
+        left = await allowance.spend(session, giver.id, period, cost, limit)
+        if left is not None:
+            return left, None
+        used = await allowance.used_in(session, giver.id, period)
+        return None, allowance.refusal(AllowanceLeft(limit, used, period), cost, now)
+
+    async def allowance_left(self, member_id: int, now: datetime) -> AllowanceLeft | None:
+        """What the member may still give this period (None: unlimited), for `/me` and the
+        kudos form; reads nothing when nobody has an allowance."""
+        settings = self.settings
+        if settings.kudos_allowance is None and not settings.kudos_allowance_overrides:
+            return None
+        async with self.db.read() as session:
+            person = (await load_people(session, [member_id])).get(member_id)
+            if person is None:
+                return None
+            return await allowance.allowance_left(
+                session, settings, person.subject, person.timezone, now
+            )
 
     async def give(
         self,
@@ -267,98 +337,111 @@ class KudosService:
             inactive = [people[r].display_name for r in unique if not people[r].active]
             if inactive:
                 raise NotAllowed(f"{inactive[0]} is not an active member.")
-            kudos_id = int(
-                (
-                    await session.execute(
-                        _INSERT_KUDOS,
-                        {
-                            "giver_id": giver_id,
-                            "message": text,
-                            "visibility": visibility,
-                            "channel": channel,
-                            "created_at": now,
-                            "api_key_id": api_key_id,
-                        },
+            if self.settings.kudos_tags == "closed" and tag_map:
+                await self._closed_tags(session, tag_map)
+            # The allowance last: a refusal from it must be raised after the block, which then
+            # ends as one that wrote nothing (raising inside would count the upsert as a write).
+            left, refused = await self._spend_allowance(session, people[giver_id], len(unique), now)
+            if refused is not None:
+                view = None
+            else:
+                kudos_id = int(
+                    (
+                        await session.execute(
+                            _INSERT_KUDOS,
+                            {
+                                "giver_id": giver_id,
+                                "message": text,
+                                "visibility": visibility,
+                                "channel": channel,
+                                "created_at": now,
+                                "api_key_id": api_key_id,
+                            },
+                        )
+                    ).scalar_one()
+                )
+                if self.settings.kudos_tags == "open":  # closed: they all exist
+                    await insert_ignoring_duplicates(
+                        session,
+                        KUDOS_TAG_TABLE,
+                        [
+                            {"name": key, "label": label, "predefined": False, "created_at": now}
+                            for key, label in tag_map.items()
+                        ],
                     )
-                ).scalar_one()
-            )
-            await insert_ignoring_duplicates(
-                session,
-                KUDOS_TAG_TABLE,
-                [
-                    {"name": key, "label": label, "predefined": False, "created_at": now}
-                    for key, label in tag_map.items()
-                ],
-            )
-            await session.execute(
-                _INSERT_RECEIVERS,
-                [{"kudos_id": kudos_id, "member_id": r, "created_at": now} for r in unique],
-            )
-            if tag_map:
                 await session.execute(
-                    _INSERT_TAG_LINKS,
-                    [{"kudos_id": kudos_id, "tag": t, "created_at": now} for t in tag_map],
+                    _INSERT_RECEIVERS,
+                    [{"kudos_id": kudos_id, "member_id": r, "created_at": now} for r in unique],
                 )
-            if points:
-                await session.execute(
-                    _INSERT_LEDGER,
-                    [
-                        {
-                            "member_id": r,
-                            "points": points,
-                            "kind": "kudos",
-                            "kudos_id": kudos_id,
-                            "created_at": now,
-                        }
-                        for r in unique
-                    ],
-                )
-            await counters.kudos_given(
-                session,
-                self.settings.timezone,
-                giver_id=giver_id,
-                receivers=unique,
-                tags=tag_map,
-                points_each=points,
-                at=now,
-            )
-            outbox.stage(
-                session,
-                self.settings,
-                outbox.KUDOS_GIVEN,
-                {
-                    "kudos_id": kudos_id,
-                    "giver": outbox.member_ref(people[giver_id]),
-                    "receivers": [outbox.member_ref(people[r]) for r in unique],
-                    "message": text,
-                    "tags": list(tag_map),
-                    "points_each": points,
-                    "visibility": visibility,
-                },
-                at=now,
-            )
-            if self.stage_hooks:
-                await hooks.stage_many(
+                if tag_map:
+                    await session.execute(
+                        _INSERT_TAG_LINKS,
+                        [{"kudos_id": kudos_id, "tag": t, "created_at": now} for t in tag_map],
+                    )
+                if points:
+                    await session.execute(
+                        _INSERT_LEDGER,
+                        [
+                            {
+                                "member_id": r,
+                                "points": points,
+                                "kind": "kudos",
+                                "kudos_id": kudos_id,
+                                "created_at": now,
+                            }
+                            for r in unique
+                        ],
+                    )
+                await counters.kudos_given(
                     session,
-                    [("kudos.given", giver_id)] + [("kudos.received", r) for r in unique],
-                    {"kudos_id": kudos_id},
-                    occurrence=f"k{kudos_id}",
+                    self.settings.timezone,
+                    giver_id=giver_id,
+                    receivers=unique,
+                    tags=tag_map,
+                    points_each=points,
                     at=now,
                 )
-            await session.flush()
-            key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
-            view = KudosView(
-                id=kudos_id,
-                giver_id=giver_id,
-                giver_name=people[giver_id].display_name,
-                receivers=tuple((r, people[r].display_name) for r in unique),
-                message=text,
-                tags=tuple(tag_map),
-                points_each=points,
-                visibility=visibility,
-                created_at=as_utc(now),
-                via_api_key=key.name if key else None,
-            )
+                outbox.stage(
+                    session,
+                    self.settings,
+                    outbox.KUDOS_GIVEN,
+                    {
+                        "kudos_id": kudos_id,
+                        "giver": outbox.member_ref(people[giver_id]),
+                        "receivers": [outbox.member_ref(people[r]) for r in unique],
+                        "message": text,
+                        "tags": list(tag_map),
+                        "points_each": points,
+                        "visibility": visibility,
+                    },
+                    at=now,
+                )
+                if self.stage_hooks:
+                    await hooks.stage_many(
+                        session,
+                        [("kudos.given", giver_id)] + [("kudos.received", r) for r in unique],
+                        {"kudos_id": kudos_id},
+                        occurrence=f"k{kudos_id}",
+                        at=now,
+                    )
+                await session.flush()
+                key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
+                view = KudosView(
+                    id=kudos_id,
+                    giver_id=giver_id,
+                    giver_name=people[giver_id].display_name,
+                    receivers=tuple((r, people[r].display_name) for r in unique),
+                    message=text,
+                    tags=tuple(tag_map),
+                    points_each=points,
+                    visibility=visibility,
+                    created_at=as_utc(now),
+                    via_api_key=key.name if key else None,
+                    allowance=left,
+                )
+        if refused is not None:
+            raise refused
+        assert view is not None
         # Counted once committed: inside a turn's unit that is when the unit commits.
         source = "api" if api_key_id is not None else "chat"
         self.db.after_commit(partial(self.signals.kudos_given, source))

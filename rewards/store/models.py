@@ -246,6 +246,18 @@ class KudosTagLink(SQLModel, table=True):
     created_at: datetime = _time()
 
 
+class KudosAllowance(SQLModel, table=True):
+    """What a giver has used of their kudos allowance in the current period (`period`, e.g.
+    "day:2026-12-07" in their own time zone). One row per giver, overwritten when a new period
+    starts (use it or lose it), so the table never grows past the number of givers."""
+
+    __tablename__ = "kudos_allowance"
+
+    giver_id: int = Field(sa_column=Column(Integer, ForeignKey("member.id"), primary_key=True))
+    period: str = Field(max_length=20)
+    used: int = 0
+
+
 class ConversationState(SQLModel, table=True):
     """Where one person's chat conversation with the bot stands, so any replica can continue it.
 

@@ -1,0 +1,1 @@
+"""The recognition economy: what people may give (the giving allowance) and spend."""
