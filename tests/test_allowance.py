@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -14,7 +16,7 @@ from rewards.clock import FixedClock
 from rewards.economy.allowance import AllowanceSpent, current_period
 from rewards.services import ledger
 from rewards.services.kudos import KudosService
-from rewards.settings import Settings
+from rewards.settings import Settings, SettingsError, load_settings
 from rewards.store.db import Database
 from rewards.store.models import Kudos, KudosAllowance, LedgerEntry
 from tests.factories import add_member
@@ -32,6 +34,35 @@ async def given(db: Database) -> tuple[int, int]:
         kudos = await session.scalar(select(func.count()).select_from(Kudos))
         points = await session.scalar(select(func.coalesce(func.sum(LedgerEntry.points), 0)))
     return int(kudos or 0), int(points or 0)
+
+
+def test_the_settings_are_read_and_checked() -> None:
+    settings = load_settings(
+        {
+            "KUDOS_ALLOWANCE": "5",
+            "KUDOS_ALLOWANCE_PERIOD": "Week",
+            "KUDOS_ALLOWANCE_OVERRIDES": "Job_Code:MANAGER = Unlimited; group:interns=3",
+            "KUDOS_REQUIRE_TAG": "yes",
+            "KUDOS_TAGS": "closed",
+        },
+        env_file=Path("/nonexistent"),
+    )
+    assert (settings.kudos_allowance, settings.kudos_allowance_period) == (5, "week")
+    assert settings.kudos_allowance_overrides == ("job_code:MANAGER=unlimited", "group:interns=3")
+    assert settings.kudos_require_tag and settings.kudos_tags == "closed"
+    default = load_settings({}, env_file=Path("/nonexistent"))
+    assert default.kudos_allowance is None and not default.kudos_require_tag
+    assert default.kudos_tags == "open" and default.kudos_allowance_period == "day"
+    for name, value, message in (
+        ("KUDOS_ALLOWANCE", "lots", "KUDOS_ALLOWANCE must be a whole number, got 'lots'"),
+        ("KUDOS_ALLOWANCE", "-1", "KUDOS_ALLOWANCE must be between 0 and 1000000, got -1"),
+        ("KUDOS_ALLOWANCE_PERIOD", "year", "KUDOS_ALLOWANCE_PERIOD must be one of day, week"),
+        ("KUDOS_ALLOWANCE_OVERRIDES", "role:boss=1", "KUDOS_ALLOWANCE_OVERRIDES rules look like"),
+        ("KUDOS_ALLOWANCE_OVERRIDES", "group:a=many", "KUDOS_ALLOWANCE_OVERRIDES (group:a) must"),
+        ("KUDOS_TAGS", "shut", "KUDOS_TAGS must be one of open, closed, got 'shut'"),
+    ):
+        with pytest.raises(SettingsError, match=f"^{re.escape(message)}"):
+            load_settings({name: value}, env_file=Path("/nonexistent"))
 
 
 def test_periods_start_at_local_midnight_and_weeks_on_monday() -> None:
@@ -102,7 +133,9 @@ async def test_a_three_receiver_kudos_costs_three_and_a_refusal_writes_nothing(
     assert await ledger.balance(database, team[5]) == 0
 
 
-async def test_overrides_by_role_group_and_department(database: Database, clock: FixedClock) -> None:
+async def test_overrides_by_role_group_and_department(
+    database: Database, clock: FixedClock
+) -> None:
     boss = await add_member(database, "Boss", job_code="MANAGER")
     intern = await add_member(database, "Ina", groups=("Interns",))
     seller = await add_member(database, "Sam", department="Sales")
@@ -124,7 +157,7 @@ async def test_overrides_by_role_group_and_department(database: Database, clock:
     # Wednesday 15:00 UTC: the week resets on Monday at midnight (UTC here), in 4 days 9 h.
     with pytest.raises(AllowanceSpent, match="0 of 1 kudos left this week; it resets in 4 days"):
         await service.give(intern, [ana], "again")
-    with pytest.raises(AllowanceSpent, match="use 3 of your allowance. You have 2 of 2"):
+    with pytest.raises(AllowanceSpent, match=r"use 3 of your allowance\. You have 2 of 2"):
         await service.give(seller, [ana, boss, intern], "all of you")
 
 

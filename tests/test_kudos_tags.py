@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bots.server import create_app
+from dialogs.engine import DialogEngine
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.errors import InvalidInput
@@ -19,6 +20,7 @@ from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.models import Kudos
 from tests.factories import add_member
+from tests.support.conversation import ScriptedConversation, make_core
 from tests.test_slack import LI, slack_app
 
 CLOSED = Settings(kudos_require_tag=True, kudos_tags="closed")
@@ -83,7 +85,7 @@ async def test_slack_refuses_untagged_and_unknown_tags_and_the_form_requires_one
         assert await kudos_count(database) == 1
 
 
-async def test_the_api_answers_a_422_problem_with_the_sentence(
+async def test_the_api_answers_a_problem_with_the_sentence(
     database: Database, clock: FixedClock
 ) -> None:
     await ensure_predefined_tags(database, clock)
@@ -94,6 +96,7 @@ async def test_the_api_answers_a_422_problem_with_the_sentence(
         reward_scheduler=False,
         kudos_require_tag=True,
         kudos_tags="closed",
+        kudos_allowance=1,
     )
     core = Core(settings=settings, db=Database(database.url), clock=clock)
     _, key = await create_key(database, "write", "write", clock)
@@ -119,3 +122,37 @@ async def test_the_api_answers_a_422_problem_with_the_sentence(
             headers=headers,
         )
         assert response.status == 201, await response.text()
+        # The allowance (1 here) is refused the same way, as 403 `allowance-spent`.
+        response = await client.post(
+            "/kudos/api/v1/user_kudos",
+            json={"giver": ana, "receivers": [li], "message": "again", "tags": ["ownership"]},
+            headers=headers,
+        )
+        problem = await response.json()
+        assert response.status == 403, problem
+        assert problem["type"] == "urn:nav-rewards:problem:allowance-spent"
+        assert problem["detail"] == "You have 0 of 1 kudos left today; it resets in 9 h."
+
+
+async def test_the_guided_form_asked_field_by_field_requires_a_listed_tag(
+    database: Database, clock: FixedClock
+) -> None:
+    """Telegram and the console ask one field at a time: the tag question takes no empty
+    answer and, closed, no tag off the list."""
+    await ensure_predefined_tags(database, clock)
+    ana = await add_member(database, "Ana Lopez")
+    await add_member(database, "Li Wei")
+    core = make_core(database, clock, kudos_require_tag=True, kudos_tags="closed")
+    chat = ScriptedConversation(DialogEngine(core), ana, whole_forms=False)
+    await chat.say("/kudos")
+    await chat.say("@li.wei")
+    await chat.say("thanks for the review")
+    assert "Tags" in chat.text
+    await chat.say("")
+    assert "I need an answer" in chat.text
+    await chat.say("shipit")
+    assert "“shipit” is not one of the options" in chat.text
+    assert await kudos_count(database) == 0
+    await chat.say("teamwork")
+    assert chat.screens == ["kudos_posted"], chat.text
+    assert await kudos_count(database) == 1
