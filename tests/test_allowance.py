@@ -197,6 +197,7 @@ async def test_the_allowance_adds_one_statement_and_none_when_unlimited(
             await service.give(giver, [li], "counted")
         counted[label] = len(seen.statements)
         assert seen.commits == 1
+        assert not seen.compiled  # the upsert is compiled once per process, like the others
     assert counted["limited"] == counted["unlimited"] + 1
 
 

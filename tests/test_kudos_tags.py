@@ -10,12 +10,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bots.server import create_app
+from cards.render.adaptive import to_adaptive
+from cards.screens import kudos_form
 from dialogs.engine import DialogEngine
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.errors import InvalidInput
 from rewards.services.apikeys import create_key
-from rewards.services.kudos import KudosService, ensure_predefined_tags, list_tags
+from rewards.services.kudos import KudosService, TagView, ensure_predefined_tags, list_tags
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.models import Kudos
@@ -156,3 +158,27 @@ async def test_the_guided_form_asked_field_by_field_requires_a_listed_tag(
     await chat.say("teamwork")
     assert chat.screens == ["kudos_posted"], chat.text
     assert await kudos_count(database) == 1
+
+
+def test_the_teams_form_requires_a_tag_and_has_no_box_for_new_ones() -> None:
+    tags = [TagView("teamwork", "Teamwork", "Worked together", True)]
+    open_form = json.dumps(to_adaptive(kudos_form(tags, submit="s", cancel="c")))
+    assert '"id": "tags__custom"' in open_form
+    card = to_adaptive(
+        kudos_form(tags, submit="s", cancel="c", tag_required=True, custom_tags=False)
+    )
+    inputs = {i["id"]: i for i in _inputs(card["body"])}
+    assert inputs["tags"]["isRequired"] is True
+    assert "tags__custom" not in inputs
+
+
+def _inputs(elements: list[dict[str, object]]) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    for element in elements:
+        if str(element.get("type", "")).startswith("Input."):
+            found.append(element)
+        for key in ("items", "columns"):
+            nested = element.get(key)
+            if isinstance(nested, list):
+                found.extend(_inputs(nested))
+    return found
