@@ -318,13 +318,16 @@ class KudosService:
         channel: dict[str, Any] | None = None,
         api_key_id: int | None = None,
     ) -> KudosView:
-        """Record kudos from `giver_id` to `receivers` and credit each receiver's points.
+        """Record kudos from `giver_id` to `receivers` and credit each receiver's points,
+        spending one unit of the giver's allowance per receiver (`AllowanceSpent` when it
+        cannot pay; nothing is written then).
 
         `api_key_id` is the REST API key that sent them (the audit trail; None elsewhere)."""
         unique, text, tag_map = self._validate(giver_id, receivers, message, tags or [], visibility)
         now = self.clock.now()
         points = self.settings.kudos_points
-        # The hot path: no savepoint (a refusal below raises before anything is written), and
+        # The hot path: no savepoint (a refusal below raises before anything is written, or,
+        # the allowance's, after the block, whose refused upsert wrote nothing), and
         # Core statements, one per table, whatever the number of receivers and tags; the rows
         # are executemany parameters of fixed statements, so each is compiled once per process.
         async with self.db.write(savepoint=False) as session:
