@@ -1,0 +1,1 @@
+"""The recognition economy: what members may give (the allowance) and spend (the rewards shop)."""
