@@ -29,7 +29,7 @@ from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.models import Member, Redemption
 
-MAX_LIST = 200
+MAX_LIST = 500
 log = logging.getLogger(__name__)
 
 
@@ -173,16 +173,22 @@ class ShopService:
             return await redemptions.load_view(session, redemption_id)
 
     async def list(
-        self, state: str | None = None, member_id: int | None = None, limit: int = 50
+        self,
+        state: str | None = None,
+        member_id: int | None = None,
+        limit: int = 50,
+        *,
+        before_id: int | None = None,
     ) -> list[RedemptionView]:
-        """Newest first, optionally of one state and/or one member."""
+        """Newest first, optionally of one state and/or one member; page with `before_id` (the
+        smallest id of the previous page)."""
         if state is not None and state not in STATES:
             raise InvalidInput(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
         if not 1 <= limit <= MAX_LIST:
             raise InvalidInput(f"Ask for between 1 and {MAX_LIST} redemptions.")
         async with self.db.read() as session:
             return await redemptions.list_views(
-                session, state=state, member_id=member_id, limit=limit
+                session, state=state, member_id=member_id, limit=limit, before_id=before_id
             )
 
     async def grant(self, member_id: int, points: int, *, reason: str) -> grants.Grant:
