@@ -278,3 +278,29 @@ async def test_rewards_shop_setting_is_loaded_at_start_up(database, clock, tmp_p
     invalid = SETTINGS.model_copy(update={"shop_file": str(broken)})
     with pytest.raises(ShopFileError, match="item 1: cost: required"):
         await ShopService(database, invalid, clock).load_configured()
+
+
+async def test_two_admins_approving_at_once_make_one_approval_and_one_notice(database, clock):
+    service = shop(database, clock)
+    await service.load(parse_shop(ITEMS))
+    ana = await add_member(database, "Ana")
+    await service.grant(ana, 130, reason="seed")
+    asked = await service.redeem(ana, "Day off")
+
+    results = await asyncio.gather(
+        *(service.approve(asked.id, by=f"admin{i}@example.com") for i in range(5)),
+        service.reject(asked.id, by="late@example.com", reason="no"),
+        return_exceptions=True,
+    )
+
+    done = [r for r in results if not isinstance(r, BaseException)]
+    assert len(done) == 1 and all(isinstance(r, NotAllowed) for r in results if r not in done)
+    winner = done[0]
+    for refused in (r for r in results if r not in done):
+        assert f"already {winner.state} by {winner.decided_by}" in str(refused)
+    assert await count(database, Announcement, Announcement.kind == "redemption_decided") == 1
+    assert (await service.balance(ana)).spent == (100 if winner.state == "approved" else 0)
+    # An item that needs no approval is approved on request; an admin may still reject it.
+    coffee = await service.redeem(ana, "Coffee")
+    assert coffee.state == "approved" and coffee.decided_by is None
+    assert (await service.reject(coffee.id, by="b@example.com", reason="x")).state == "rejected"
