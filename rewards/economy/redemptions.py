@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from rewards.catalog.permissions import allows, parse_entries
@@ -271,7 +272,9 @@ async def _transition(
 ) -> bool:
     """Move the redemption from one of `from_states` to `values`, in one conditional update:
     of concurrent callers exactly one succeeds."""
-    allowed = col(Redemption.state).in_([s for s in from_states if s != UNDECIDED])
+    allowed: ColumnElement[bool] = col(Redemption.state).in_(
+        [s for s in from_states if s != UNDECIDED]
+    )
     if UNDECIDED in from_states:
         allowed = or_(
             allowed,
