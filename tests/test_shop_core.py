@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +17,8 @@ from rewards.clock import FixedClock
 from rewards.economy.shop.file import ShopFileError, load_shop_file, parse_shop
 from rewards.economy.shop.model import Balance
 from rewards.economy.shop.service import ShopService
-from rewards.errors import NotAllowed, NotAvailable, UnknownItem
-from rewards.settings import Settings
+from rewards.errors import NotAllowed, NotAvailable, SettingsError, UnknownItem
+from rewards.settings import Settings, load_settings
 from rewards.store.db import Database
 from rewards.store.models import Announcement, Delivery, PlatformAccount, Redemption
 from tests.factories import add_member
@@ -69,6 +70,22 @@ def test_the_example_file_and_every_problem_named_by_item_and_field() -> None:
     assert any(line.startswith("item 4: name: ") and "number" in line for line in lines)
     assert any(line.startswith("item 4: cost: ") for line in lines)
     assert any(line.startswith("item 4: approval: ") for line in lines)
+
+
+def test_shop_settings_read_from_the_environment() -> None:
+    env = {
+        "REWARDS_SHOP": "examples/shop.json",
+        "REDEMPTIONS_CHANNEL": "slack: C0SHOP ; teams:Rewards admins,telegram:-1001",
+    }
+    settings = load_settings(env, Path(os.devnull))
+    assert settings.shop_file == "examples/shop.json"
+    assert settings.redemptions_channel == (
+        "slack:C0SHOP",
+        "teams:Rewards admins",
+        "telegram:-1001",
+    )
+    with pytest.raises(SettingsError, match="REDEMPTIONS_CHANNEL must list platform:channel"):
+        load_settings({"REDEMPTIONS_CHANNEL": "C0SHOP"}, Path(os.devnull))
 
 
 async def test_redeem_approve_fulfil_reject_and_the_notifications(database, clock):
