@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from cards.announcements import personal
+from cards.render.text import to_text
 from rewards.clock import FixedClock
 from rewards.economy.shop.file import ShopFileError, load_shop_file, parse_shop
 from rewards.economy.shop.model import Balance
 from rewards.economy.shop.service import ShopService
 from rewards.errors import NotAllowed, NotAvailable, SettingsError, UnknownItem
+from rewards.services.announcements import load_announcement
 from rewards.settings import Settings, load_settings
 from rewards.store.db import Database
 from rewards.store.models import Announcement, Delivery, PlatformAccount, Redemption
@@ -174,6 +177,14 @@ async def test_redeem_approve_fulfil_reject_and_the_notifications(database, cloc
         last = await session.scalar(select(Announcement).order_by(Announcement.id.desc()))
     assert "rejected by boss@example.com: Wrong city" in last.payload["items"][0]["text"]
     assert "10 points are back" in last.payload["items"][0]["text"]
+    # The plain text a console or an email shows (the generic announcement cards).
+    notice = await load_announcement(database, last.id)
+    assert to_text(personal(notice, notice.items[0])).splitlines() == [
+        "🛍️ Ana, news about your redemption",
+        f"Redemption {ticket.id} of Ticket: rejected",
+        "Your redemption of Ticket was rejected by boss@example.com: Wrong city. "
+        "The 10 points are back in your balance.",
+    ]
 
     # Refusals write nothing: not allowed, unknown, too expensive.
     before = await count(database, Redemption)
