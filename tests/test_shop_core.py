@@ -287,6 +287,10 @@ async def test_reload_keeps_what_is_left_and_withdraws_items_no_longer_in_the_fi
     ]
     with pytest.raises(UnknownItem):
         await service.redeem(ana, "Hoodie")
+    restricted = [*changed, ITEMS[4]]
+    assert (await service.load(parse_shop(restricted))).changed == [5]  # back in the file
+    again = await service.load(parse_shop(restricted))
+    assert (again.changed, again.unchanged) == ([], [1, 2, 3, 5])
     path = tmp_path / "shop.json"
     path.write_text(json.dumps({"items": changed}), encoding="utf-8")
     assert [i.item_id for i in load_shop_file(path)] == [1, 2, 3]
