@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from rewards.clock import Clock, SystemClock
+from rewards.economy.shop.service import ShopService
 from rewards.functions.registry import FunctionRegistry, build_registry
 from rewards.hooks import HookRunner
 from rewards.limits import RateLimits
@@ -56,6 +57,8 @@ class Core:
             events=self.events,
             functions=lambda: self.functions,
         )
+        # The rewards shop: offers, balances, redemptions and their approvals, admin grants.
+        self.shop = ShopService(self.db, self.settings, self.clock)
         self.hooks = HookRunner(self.db, self.clock, self.events.handle_many)
         # Per-process rate limits (API keys, chat members): shared by every turn and request.
         self.limits = RateLimits.from_settings(self.settings)

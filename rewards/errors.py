@@ -34,6 +34,16 @@ class UnknownReward(NotFound):
     code = "unknown-reward"
 
 
+class UnknownItem(NotFound):
+    """No rewards shop item with that id or name."""
+
+    code = "unknown-item"
+
+
+class UnknownRedemption(NotFound):
+    code = "unknown-redemption"
+
+
 class NotAllowed(RewardsError):
     status = 403
     code = "not-allowed"

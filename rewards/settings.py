@@ -425,6 +425,12 @@ class Settings(BaseSettings):
     # Default announcement places per platform (a reward's `announce` overrides them).
     announce_teams: str = Field("", validation_alias="ANNOUNCE_TEAMS_CHANNEL")
     announce_slack: str = ""
+    # The rewards shop file (REWARDS_SHOP), loaded at start-up like the catalogue; empty: none.
+    shop_file: str = Field("", validation_alias="REWARDS_SHOP")
+    # Where redemption requests are posted besides each admin's direct chat (REDEMPTIONS_CHANNEL):
+    # a comma list of platform:channel pairs, the channel as for ANNOUNCE_*_CHANNEL /
+    # TELEGRAM_CHAT_ID (its id or stored name), e.g. "slack:C0123456,telegram:-1001234567".
+    redemptions_channel: tuple[str, ...] = Field((), validation_alias="REDEMPTIONS_CHANNEL")
     # Delivery retries: attempts before a delivery is marked failed, and the first back-off.
     delivery_max_attempts: Annotated[int, Ge(1), Le(100)] = Field(
         5, validation_alias="DELIVERY_MAX_ATTEMPTS"
@@ -487,6 +493,18 @@ class Settings(BaseSettings):
     @classmethod
     def _overrides(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(allowance_override(rule) for rule in value)
+
+    @field_validator("redemptions_channel")
+    @classmethod
+    def _platform_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            platform, sep, channel = entry.partition(":")
+            if not sep or platform.strip() not in ("teams", "slack", "telegram") or not channel:
+                raise SettingsError(
+                    "REDEMPTIONS_CHANNEL must list platform:channel pairs such as "
+                    f'"slack:C0123456,teams:Rewards admins", got {entry!r}'
+                )
+        return tuple(f"{e.partition(':')[0].strip()}:{e.partition(':')[2].strip()}" for e in value)
 
     @field_validator("admins")
     @classmethod

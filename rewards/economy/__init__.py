@@ -1,1 +1,1 @@
-"""The recognition economy: what people may give (the giving allowance) and spend."""
+"""The recognition economy: what members may give (the allowance) and spend (the rewards shop)."""

@@ -766,3 +766,76 @@ class LeaderboardCounterState(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     timezone: str = Field(max_length=64)
     rebuilt_at: datetime = _time()
+
+
+# ----------------------------------------------------------------------------------------------
+# The rewards shop (rewards/economy/shop): items, redemptions and what each member has spent.
+
+
+class ShopItemRecord(SQLModel, table=True):
+    """An item of the rewards shop, as loaded from the shop file (`rewards shop load`).
+
+    `stock` is the item's stock as the file gives it (None: unlimited); `stock_left` is what can
+    still be redeemed. A redemption takes one with a conditional decrement (``... WHERE stock_left
+    > 0``), a rejection or cancellation gives it back, so two redeemers can never both take the
+    last one. `available_to` holds the permission entries (the catalogue's `awardee` shape);
+    `enabled` is false for an item no longer in the file (kept: redemptions refer to it)."""
+
+    __tablename__ = "shop_item"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    cost: int = Field(sa_type=BigInteger)
+    stock: int | None = None
+    stock_left: int | None = None
+    per_member_limit: int | None = None
+    limit_period: str | None = Field(default=None, max_length=10)
+    approval: bool = False
+    icon: str | None = Field(default=None, max_length=2000)
+    available_to: list[Any] = Field(default_factory=list, sa_type=JSONType)
+    enabled: bool = True
+    updated_at: datetime = _time()
+
+
+class Redemption(SQLModel, table=True):
+    """A member spending points on a shop item: requested -> approved -> fulfilled, or rejected /
+    cancelled. `cost` is what was debited (the item's cost at the time); a rejection or a
+    cancellation refunds it. Who decided and when are kept for the audit trail."""
+
+    __tablename__ = "redemption"
+    __table_args__ = (
+        Index("ix_redemption_member_item", "member_id", "item_id", "requested_at"),
+        Index("ix_redemption_state", "state", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="shop_item.id")
+    member_id: int = Field(foreign_key="member.id")
+    cost: int = Field(sa_type=BigInteger)
+    note: str | None = Field(default=None, max_length=500)
+    state: str = Field(max_length=12)
+    approval: bool = False
+    requested_at: datetime = _time()
+    decided_by: str | None = Field(default=None, max_length=320)
+    decided_at: datetime | None = _time(nullable=True)
+    reason: str | None = Field(default=None, max_length=500)
+    fulfilled_by: str | None = Field(default=None, max_length=320)
+    fulfilled_at: datetime | None = _time(nullable=True)
+
+
+class MemberWallet(SQLModel, table=True):
+    """What a member has spent in the shop (redemptions requested, approved or fulfilled).
+
+    Earned points stay in the ledger and its counters (leaderboards never lose them); the
+    spendable balance is earned minus `spent`. The row is also the member's lock: a redemption,
+    a refund and a grant lock it first (``FOR UPDATE`` on PostgreSQL; SQLite's writer lock
+    serialises them anyway), so concurrent redemptions cannot overdraw."""
+
+    __tablename__ = "member_wallet"
+
+    member_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    )
+    spent: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = _time()
