@@ -109,7 +109,10 @@ class MeDialog(Dialog):
         awards = await profile.recent_awards(db, ctx.member_id, limit=5)
         kudos = [line for line in await ledger.history(db, ctx.member_id, limit=50)]
         recent_kudos = [line for line in kudos if line.kind == "kudos"][:5]
-        card = my_rewards(summary, rank=rank, recent_awards=awards, recent_kudos=recent_kudos)
+        balance = await ctx.core.shop.balance(ctx.member_id)
+        card = my_rewards(
+            summary, rank=rank, recent_awards=awards, recent_kudos=recent_kudos, balance=balance
+        )
         active = await ctx.core.workflows.progress(ctx.member_id, active_only=True)
         return Finish((Show(card), *(Show(workflow_progress([view])) for view in active)))
 
