@@ -79,6 +79,16 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Nomination campaigns (Nomination Badges): open, status, close, cancel.",
     ),
     LazyCommand(
+        "points",
+        "bots.commands.points:points",
+        "Points: grant or correct (ledger adjustments), show a member's balance.",
+    ),
+    LazyCommand(
+        "redemptions",
+        "bots.commands.redemptions:redemptions",
+        "Redemptions of the rewards shop: list, approve, reject, fulfil.",
+    ),
+    LazyCommand(
         "serve",
         "bots.commands.serve:serve",
         "Start the server: health check, bot endpoints, REST API and scheduler.",
@@ -87,6 +97,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "settings",
         "bots.commands.show_settings:show_settings",
         "Print the effective settings (secrets hidden), including whether the event manager is on.",
+    ),
+    LazyCommand(
+        "shop",
+        "bots.commands.shop:shop",
+        "The rewards shop: validate and load its file, list its items.",
     ),
 )
 

@@ -138,6 +138,7 @@ def mount(
             log.info("leaderboard counters rebuilt for %s", settings.timezone)
         if catalog_files:
             await load_catalog_files(app[CORE])
+            await app[CORE].shop.load_configured()  # REWARDS_SHOP
         if catalog is not None:
             await catalog(app[CORE])
         log.info("event manager %s", settings.event_manager.status())

@@ -262,3 +262,19 @@ async def test_reload_keeps_what_is_left_and_withdraws_items_no_longer_in_the_fi
     path = tmp_path / "shop.json"
     path.write_text(json.dumps({"items": changed}), encoding="utf-8")
     assert [i.item_id for i in load_shop_file(path)] == [1, 2, 3]
+
+
+async def test_rewards_shop_setting_is_loaded_at_start_up(database, clock, tmp_path):
+    """What the server's start-up runs (`load_configured`): the file is loaded, a missing one
+    skipped, an invalid one stops the start with its problems."""
+    assert await ShopService(database, SETTINGS, clock).load_configured() is None
+    missing = SETTINGS.model_copy(update={"shop_file": str(tmp_path / "none.json")})
+    assert await ShopService(database, missing, clock).load_configured() is None
+    configured = SETTINGS.model_copy(update={"shop_file": str(EXAMPLE)})
+    report = await ShopService(database, configured, clock).load_configured()
+    assert report is not None and report.added == [1, 2, 3, 4, 5]
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"item_id": 1, "name": "Coffee"}]', encoding="utf-8")
+    invalid = SETTINGS.model_copy(update={"shop_file": str(broken)})
+    with pytest.raises(ShopFileError, match="item 1: cost: required"):
+        await ShopService(database, invalid, clock).load_configured()

@@ -126,9 +126,16 @@ async def load_view(session: AsyncSession, redemption_id: int) -> RedemptionView
 
 
 async def list_views(
-    session: AsyncSession, *, state: str | None, member_id: int | None, limit: int
+    session: AsyncSession,
+    *,
+    state: str | None,
+    member_id: int | None,
+    limit: int,
+    before_id: int | None = None,
 ) -> list[RedemptionView]:
     query = _views_query().order_by(col(Redemption.id).desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(col(Redemption.id) < before_id)
     if state is not None:
         query = query.where(col(Redemption.state) == state)
     if member_id is not None:

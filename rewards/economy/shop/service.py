@@ -8,7 +8,10 @@ Refusals raise `rewards.errors` classes whose message is a sentence for the pers
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -17,6 +20,7 @@ from rewards.catalog.permissions import allows, parse_entries
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.economy import balance as balances
 from rewards.economy import grants, redemptions
+from rewards.economy.shop.file import load_shop_file
 from rewards.economy.shop.model import ACTIVE, STATES, Balance, Offer, RedemptionView, ShopItem
 from rewards.economy.shop.store import ShopLoadReport, item_of, list_items, load_items
 from rewards.errors import InvalidInput, UnknownMember
@@ -25,7 +29,8 @@ from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.models import Member, Redemption
 
-MAX_LIST = 200
+MAX_LIST = 500
+log = logging.getLogger(__name__)
 
 
 class ShopService:
@@ -40,6 +45,29 @@ class ShopService:
     async def load(self, items: list[ShopItem]) -> ShopLoadReport:
         """Make the shop match a validated file (`rewards.economy.shop.file`)."""
         return await load_items(self.db, items, self._now())
+
+    async def load_configured(self) -> ShopLoadReport | None:
+        """Load ``REWARDS_SHOP`` at start-up, as the catalogue files are: a missing file is
+        skipped with a warning, an invalid one raises `ShopFileError` (the start stops with the
+        list of problems rather than serving a shop that is not the file)."""
+        name = self.settings.shop_file
+        if not name:
+            return None
+        path = Path(name)
+        if not await asyncio.to_thread(path.is_file):
+            log.warning("shop file %s not found; skipped", path)
+            return None
+        items = await asyncio.to_thread(load_shop_file, path)
+        report = await self.load(items)
+        log.info(
+            "shop %s: %d added, %d changed, %d unchanged, %d withdrawn",
+            path,
+            len(report.added),
+            len(report.changed),
+            len(report.unchanged),
+            len(report.withdrawn),
+        )
+        return report
 
     async def items(self) -> list[tuple[ShopItem, int | None]]:
         """Every item on offer with what is left of its stock (None: unlimited)."""
@@ -145,16 +173,22 @@ class ShopService:
             return await redemptions.load_view(session, redemption_id)
 
     async def list(
-        self, state: str | None = None, member_id: int | None = None, limit: int = 50
+        self,
+        state: str | None = None,
+        member_id: int | None = None,
+        limit: int = 50,
+        *,
+        before_id: int | None = None,
     ) -> list[RedemptionView]:
-        """Newest first, optionally of one state and/or one member."""
+        """Newest first, optionally of one state and/or one member; page with `before_id` (the
+        smallest id of the previous page)."""
         if state is not None and state not in STATES:
             raise InvalidInput(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
         if not 1 <= limit <= MAX_LIST:
             raise InvalidInput(f"Ask for between 1 and {MAX_LIST} redemptions.")
         async with self.db.read() as session:
             return await redemptions.list_views(
-                session, state=state, member_id=member_id, limit=limit
+                session, state=state, member_id=member_id, limit=limit, before_id=before_id
             )
 
     async def grant(self, member_id: int, points: int, *, reason: str) -> grants.Grant:
