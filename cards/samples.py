@@ -186,7 +186,17 @@ def shop_samples() -> dict[str, Card]:
         approval=False,
     )
     return {
-        "shop": shop_screens.shop(SHOP_BALANCE, SHOP_OFFERS, redeem=redeem),
+        "shop": shop_screens.shop(
+            SHOP_BALANCE,
+            SHOP_OFFERS,
+            redeem=redeem,
+            recent=(
+                REDEMPTION,
+                replace(
+                    coffee, id=16, state="fulfilled", fulfilled_by="Ada Admin", fulfilled_at=DECIDED
+                ),
+            ),
+        ),
         "shop_empty": shop_screens.shop(Balance(0, 0, 0), (), redeem={}),
         "redeem_confirm": shop_screens.redeem_confirm(
             SHOP_OFFERS[1],

@@ -95,8 +95,29 @@ def _balance_facts(balance: Balance) -> Facts:
     )
 
 
-def shop(balance: Balance, offers: Sequence[Offer], *, redeem: Mapping[int, str]) -> Card:
-    """The shop as one member sees it; `redeem` maps item ids to their Redeem button's token."""
+def _recent_rows(views: Sequence[RedemptionView]) -> ItemList:
+    return ItemList(
+        tuple(
+            Row(
+                _lead(v.item_icon),
+                f"{v.item_name} (redemption #{v.id})",
+                STATE_TITLES.get(v.state, v.state),
+                decision_line(v) if v.state != "requested" else _date(v.requested_at),
+            )
+            for v in views
+        )
+    )
+
+
+def shop(
+    balance: Balance,
+    offers: Sequence[Offer],
+    *,
+    redeem: Mapping[int, str],
+    recent: Sequence[RedemptionView] = (),
+) -> Card:
+    """The shop as one member sees it; `redeem` maps item ids to their Redeem button's token;
+    `recent` are the member's latest redemptions, so they can follow an approval."""
     ready = [o for o in offers if o.allowed and o.affordable]
     saving = [o for o in offers if o.allowed and not o.affordable]
     hidden = len(offers) - len(ready) - len(saving)
@@ -146,6 +167,9 @@ def shop(balance: Balance, offers: Sequence[Offer], *, redeem: Mapping[int, str]
     buttons = [o for o in ready if o.item.item_id in redeem][:SHOP_BUTTONS]
     if ready:
         body.append(Text("Type /redeem ITEM [note] to redeem by number or name.", tone=Tone.SUBTLE))
+    if recent:
+        body.append(Text("Your recent redemptions", heading=True))
+        body.append(_recent_rows(recent))
     return Card(
         screen="shop",
         title="🛍️ Rewards shop",

@@ -1,7 +1,8 @@
 """The shop in chat: `/shop`, `/redeem`, and the admins' Approve / Reject buttons.
 
 - `/shop` shows the member's spendable balance, what they can redeem now (a Redeem button each),
-  what they could save up for, and how many more items are closed to them.
+  what they could save up for, how many more items are closed to them, and the state of their
+  latest redemptions (so an approval can be followed where no direct message reaches them).
 - `/redeem ITEM [note]` (ITEM: the item's number or name) redeems at once: typed, it is its own
   confirmation. A Redeem button asks first ("Redeem Coffee for 50 points?"), so one stray click
   spends nothing; the confirmation's button is a step token, so a second click is stale.
@@ -50,6 +51,7 @@ CONFIRM = "confirm"
 APPROVE = "ok"
 REJECT = "no"
 REASON = "reason"
+RECENT = 3  # the member's latest redemptions shown under the shop
 _ID = re.compile(r"^#?(\d+)$")
 
 
@@ -74,11 +76,13 @@ def approval_card(view: RedemptionView) -> Card:
 
 
 async def shop_card(ctx: Context) -> Card:
+    """The shop for the member of the turn, with their latest redemptions and their states."""
     service = ctx.core.shop
     balance = await service.balance(ctx.member_id)
     offers = await service.offers(ctx.member_id)
+    recent = await service.list(member_id=ctx.member_id, limit=RECENT)
     tokens = {o.item.item_id: redeem_token(o.item.item_id) for o in offers}
-    return shop(balance, offers, redeem=tokens)
+    return shop(balance, offers, redeem=tokens, recent=recent)
 
 
 def split_item(args: str, offers: list[Offer]) -> tuple[str, str | None]:
