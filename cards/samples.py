@@ -204,7 +204,9 @@ def shop_samples() -> dict[str, Card]:
             confirm=encode("redeem", "submit", "a1b2c3"),
             cancel=encode("redeem", "cancel", "a1b2c3"),
         ),
-        "redemption_requested": shop_screens.redemption_made(REDEMPTION, 20),
+        "redemption_requested": shop_screens.redemption_made(
+            REDEMPTION, 20, withdraw=encode("redeem", "undo", "17")
+        ),
         "redemption_approved": shop_screens.redemption_made(coffee, 70),
         "redemption_request": shop_screens.redemption_request(
             REDEMPTION,

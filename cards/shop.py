@@ -224,8 +224,11 @@ def _redemption_facts(view: RedemptionView, *, member: bool) -> Facts:
     return Facts(tuple(facts))
 
 
-def redemption_made(view: RedemptionView, spendable: int | None = None) -> Card:
-    """The member's receipt right after redeeming: approved at once, or waiting for an admin."""
+def redemption_made(
+    view: RedemptionView, spendable: int | None = None, *, withdraw: str | None = None
+) -> Card:
+    """The member's receipt right after redeeming: approved at once, or waiting for an admin
+    (with a Withdraw button while it waits, when `withdraw` is given)."""
     waiting = view.state == "requested"
     title = (
         f"⏳ {view.item_name} is waiting for approval"
@@ -242,11 +245,13 @@ def redemption_made(view: RedemptionView, spendable: int | None = None) -> Card:
         )
     if spendable is not None:
         body.append(Text(f"You have {_points(spendable)} left to spend.", tone=Tone.SUBTLE))
+    actions = (Action("Withdraw", token=withdraw),) if waiting and withdraw else ()
     return Card(
         screen=f"redemption_{view.state}",
         title=title,
         summary=f"Redemption #{view.id}: {view.item_name}, {STATE_TITLES.get(view.state, '')}",
         body=tuple(body),
+        actions=actions,
     )
 
 
@@ -256,6 +261,9 @@ def decision_line(view: RedemptionView) -> str:
         when = f" on {_date(view.fulfilled_at)}" if view.fulfilled_at else ""
         return f"Fulfilled by {view.fulfilled_by}{when}."
     state = STATE_TITLES.get(view.state, view.state).capitalize()
+    if view.state == "cancelled":
+        when = f" on {_date(view.decided_at)}" if view.decided_at else ""
+        return f"Withdrawn by {view.member_name}{when}."
     if view.decided_by:
         when = f" on {_date(view.decided_at)}" if view.decided_at else ""
         return f"{state} by {view.decided_by}{when}."
@@ -331,7 +339,7 @@ def redemption_decided(view: RedemptionView) -> Card:
         emoji, headline = "🎁", f"{view.item_name} is yours"
         body.append(Text(f"Enjoy, {first}! {decision_line(view)}"))
     elif view.state == "cancelled":
-        emoji, headline = "↩️", f"{view.item_name} was cancelled"
+        emoji, headline = "↩️", f"You withdrew {view.item_name}"
         body.append(Text(f"{_points(view.cost)} are back in your balance.", tone=Tone.GOOD))
     else:
         emoji, headline = "✅", f"{view.item_name} was approved"

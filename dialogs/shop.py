@@ -29,6 +29,7 @@ from cards.model import Card
 from cards.shop import (
     decision_line,
     redeem_confirm,
+    redemption_decided,
     redemption_made,
     redemption_request,
     redemptions_list,
@@ -47,6 +48,7 @@ REDEEM_USAGE = "Type /redeem ITEM [note], with the item's number or name from /s
 ADMIN_USAGE = "Use /shop pending, /shop approve ID or /shop reject ID REASON."
 ONLY_ADMINS = "Only an admin can approve or reject redemptions."
 BUY = "buy"
+WITHDRAW = "undo"
 CONFIRM = "confirm"
 APPROVE = "ok"
 REJECT = "no"
@@ -57,6 +59,10 @@ _ID = re.compile(r"^#?(\d+)$")
 
 def redeem_token(item_id: int) -> str:
     return encode("redeem", BUY, str(item_id))
+
+
+def withdraw_token(redemption_id: int) -> str:
+    return encode("redeem", WITHDRAW, str(redemption_id))
 
 
 def approve_token(redemption_id: int) -> str:
@@ -164,8 +170,22 @@ class RedeemDialog(Dialog):
     ) -> Finish:
         view = await ctx.core.shop.redeem(ctx.member_id, ref, note)
         balance = await ctx.core.shop.balance(ctx.member_id)
-        card = redemption_made(view, balance.spendable)
+        card = redemption_made(view, balance.spendable, withdraw=withdraw_token(view.id))
         return Finish((Update(card) if update else Show(card),))
+
+    async def _withdraw(self, ctx: Context, redemption_id: int) -> Finish:
+        """The member takes back a request still waiting for approval: the points come back.
+        Once an admin decided (or on a second click) they are told the state instead."""
+        try:
+            view = await ctx.core.shop.cancel(redemption_id, member_id=ctx.member_id)
+        except NotAllowed as refusal:
+            return Finish((Private(str(refusal)),))
+        balance = await ctx.core.shop.balance(ctx.member_id)
+        said = (
+            f"You withdrew {view.item_name}: {view.cost} points are back, "
+            f"{balance.spendable} to spend."
+        )
+        return Finish((Update(redemption_decided(view)), Private(said)))
 
     async def _offer(self, ctx: Context, item: object) -> tuple[Offer, Any]:
         offers = await ctx.core.shop.offers(ctx.member_id)
@@ -177,6 +197,8 @@ class RedeemDialog(Dialog):
         raise NotFound("That item is no longer in the shop. Type /shop to see what is.")
 
     async def action(self, ctx: Context, verb: str, ref: str) -> Step | None:
+        if verb == WITHDRAW and ref.isdigit():
+            return await self._withdraw(ctx, int(ref))
         if verb != BUY or not ref.isdigit():
             return None
         await self._offer(ctx, ref)  # refuses at once what cannot be bought
@@ -287,4 +309,5 @@ __all__ = [
     "redeem_token",
     "reject_token",
     "split_item",
+    "withdraw_token",
 ]

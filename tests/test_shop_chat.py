@@ -90,6 +90,7 @@ async def test_shop_redeem_buttons_and_typed(database: Database, clock: FixedClo
     await ana.say("/redeem day off for the 24th")
     assert ana.card.title == "⏳ Day off is waiting for approval"
     assert "Note:       for the 24th" in ana.text and "20 points left to spend" in ana.text
+    withdraw = ana.button("Withdraw")
     await ana.say("/redeem 4")
     assert ana.screens == ["notice"] and "Ticket costs 500 points" in ana.text, ana.text
     await ana.say("/redeem Lunch")
@@ -97,12 +98,23 @@ async def test_shop_redeem_buttons_and_typed(database: Database, clock: FixedClo
     await ana.say("/redeem 99")
     assert ana.screens == ["notice"] and "99" in ana.text
     await ana.say("/redeem")
-    assert ana.screens == ["shop"]
+    assert ana.screens == ["shop"] and "Day off (redemption #2)  waiting for approval" in ana.text
     assert (await core.shop.balance(people["ana"])).spendable == 20
+
+    # While it waits, the request can be withdrawn from its receipt, once.
+    await ana.click(withdraw)
+    assert ana.card.title == "↩️ You withdrew Day off"
+    assert "You withdrew Day off: 100 points are back, 120 to spend." in ana.text
+    await ana.click(withdraw)
+    assert "cancelled" in ana.text and ana.cards == [], ana.text
+    assert (await core.shop.balance(people["ana"])).spendable == 120
 
     await ana.say("/me")
     assert "Points:         150" in ana.text
-    assert "Spent:          130" in ana.text and "Spendable:      20" in ana.text
+    assert "Spent:          30" in ana.text and "Spendable:      120" in ana.text
+    li = ScriptedConversation(engine, people["li"], whole_forms=True, chat="dm-li")
+    await li.click(withdraw)  # not theirs: nothing happens
+    assert "You have no redemption 2." in li.text
 
 
 async def test_approval_buttons_admins_only_once(database: Database, clock: FixedClock) -> None:
