@@ -283,6 +283,8 @@ async def test_shop_and_approvals(database: Database, clock: FixedClock, platfor
         assert report.failed == 0 and report.sent >= 1, report
         told = everything_since(w, start)
         assert "Day off was approved" in told and "Good news, Ana!" in told
+        # ...and the approval cards posted earlier are redrawn with the decision, no buttons.
+        assert "Ana Lopez would like Day off" in told and approve not in told
 
         # A second one is rejected with a reason, which refunds it and is told.
         again = await w.core.shop.redeem(ana, "Day off", "for the 24th")

@@ -40,6 +40,7 @@ from datetime import timedelta
 from typing import Any
 
 from bots.gateway import ChannelGateway, PostedMessage
+from bots.notifier import shop as shop_notices
 from bots.notifier.email import Mailer
 from bots.notifier.shop import SHOP_KINDS, shop_card
 from cards import announcements as screens
@@ -387,12 +388,34 @@ class Notifier:
             posted = await self._call(gateway, lambda: gateway.direct(who, card))
             if posted is None:
                 return Skip(f"{claim.target} has no direct chat with the bot on {platform} yet.")
+            if claim.announcement.kind == shop_notices.DECIDED:
+                await self._retire_requests(core, gateway, claim.announcement)
             return _ref(posted)
         chat_id, tenant = await resolve_channel(core, claim.channel, claim.target)
         sent = await self._call(gateway, lambda: gateway.post(chat_id, card, tenant=tenant))
         if sent is None:  # pragma: no cover - post always returns a message
             raise SendFailed(f"{platform} did not accept the message.")
         return _ref(sent)
+
+    async def _retire_requests(
+        self, core: Core, gateway: ChannelGateway, view: AnnouncementView
+    ) -> None:
+        """A redemption was decided: its approval cards posted on this platform are redrawn
+        with the decision, without buttons. Best effort, like `_retire_buttons`."""
+        number = shop_notices.redemption_id(view.payload)
+        if number is None:
+            return
+        try:
+            card = shop_notices.approval_card(await core.shop.get(number))
+            earlier = await shop_notices.posted_requests(core, number, gateway.platform)
+        except Exception as problem:  # logged: the outcome itself went out
+            log.warning("could not find the approval cards of redemption %s: %s", number, problem)
+            return
+        for message in earlier:
+            try:
+                await self._call(gateway, lambda message=message: gateway.update(message, card))
+            except Exception as problem:
+                log.warning("could not redraw %s: %s", message, problem)
 
     async def _retire_buttons(
         self,

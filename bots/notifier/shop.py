@@ -8,7 +8,11 @@ direct chat), with the redemption in the payload. Their recipients are not the a
 - the approval card is drawn from the redemption as it is *now*: a request delivered late (a
   platform was down) after another admin decided shows that decision, not dead buttons;
 - the outcome card is drawn from the payload, the redemption as it was decided, so "approved"
-  and a quick "fulfilled" after it are two true messages.
+  and a quick "fulfilled" after it are two true messages;
+- when the outcome goes out on a platform, the approval cards posted there earlier (each admin's
+  direct message, the channel) are redrawn with the decision (`posted_requests`), so no admin is
+  left with buttons that can only answer "already decided". Best effort: a message deleted
+  meanwhile does not fail the outcome.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlmodel import col
+
+from bots.gateway import PostedMessage
 from cards.model import Card
 from cards.shop import redemption_decided
 from dialogs.shop import approval_card
@@ -24,6 +32,7 @@ from rewards.core import Core
 from rewards.economy.shop.model import RedemptionView
 from rewards.errors import NotFound
 from rewards.services.announcements import AnnouncementView
+from rewards.store.models import Announcement, Delivery
 
 REQUESTED = "redemption_requested"
 DECIDED = "redemption_decided"
@@ -90,3 +99,26 @@ async def shop_card(core: Core, view: AnnouncementView) -> Card | None:
     if current is None:
         return None
     return approval_card(current) if view.kind == REQUESTED else redemption_decided(current)
+
+
+async def posted_requests(core: Core, redemption: int, platform: str) -> list[PostedMessage]:
+    """Where the approval card of `redemption` was posted on `platform`: its sent deliveries
+    (the notification is unique by key, ``redemption:<id>:requested``)."""
+    query = (
+        select(col(Delivery.message_ref))
+        .join(Announcement, col(Announcement.id) == col(Delivery.announcement_id))
+        .where(
+            col(Announcement.key) == f"redemption:{redemption}:requested",
+            col(Delivery.channel) == platform,
+            col(Delivery.status) == "sent",
+            col(Delivery.message_ref).is_not(None),
+        )
+    )
+    async with core.db.read() as session:
+        refs = (await session.scalars(query)).all()
+    out = []
+    for ref in refs:
+        chat_id, sep, message_id = str(ref).rpartition(":")
+        if sep and chat_id and message_id:
+            out.append(PostedMessage(platform, chat_id, message_id))
+    return out
