@@ -22,6 +22,8 @@ EMOJI = {
     "nomination_voting": "🗳️",
     "nomination_winners": "🏆",
     "nomination_cancelled": "🗳️",
+    "redemption_requested": "🛍️",
+    "redemption_decided": "🛍️",
 }
 """The lead of the title and of each line, per announcement kind (anything else: 🏅)."""
 
@@ -30,6 +32,8 @@ GREETING = {
     "birthday": "Happy birthday, {name}!",
     "anniversary": "Happy work anniversary, {name}!",
     "award": "Congratulations, {name}!",
+    "redemption_requested": "{name}, a redemption waits for your decision",
+    "redemption_decided": "{name}, news about your redemption",
 }
 
 FOLDED_LIMIT = 50

@@ -32,7 +32,7 @@ def cli_url(request: pytest.FixtureRequest, tmp_path: Path, _backends: _Backends
 def test_shop_file_commands_need_no_database_to_validate(tmp_path: Path) -> None:
     runner = CliRunner()
     good = runner.invoke(shop, ["validate", str(EXAMPLE)])
-    assert good.exit_code == 0 and "5 items, all valid (3 need approval)" in good.output
+    assert good.exit_code == 0 and "5 items, all valid (4 need approval)" in good.output
     bad = tmp_path / "bad.json"
     bad.write_text(
         json.dumps([{"item_id": 7, "name": "Mug", "cost": 5, "stock": -1, "approval": 1}]),
@@ -79,6 +79,7 @@ def test_redemptions_from_the_command_line(cli_url: str) -> None:
     pending = runner.invoke(redemptions, ["list", "--state", "requested"], env=env)
     assert pending.exit_code == 0
     assert [line.split()[0] for line in pending.output.splitlines()] == [
+        f"#{coffee}",
         f"#{ticket}",
         f"#{day_off}",
     ]
@@ -113,6 +114,10 @@ def test_redemptions_from_the_command_line(cli_url: str) -> None:
     no_reason = runner.invoke(redemptions, ["reject", str(coffee)], env=env)
     assert no_reason.exit_code == 2 and "--reason" in no_reason.output
 
+    early = runner.invoke(redemptions, ["fulfil", str(coffee)], env=env)
+    assert early.exit_code == 1
+    assert f"Redemption {coffee} waits for approval; approve it first." in early.output
+    assert runner.invoke(redemptions, ["approve", str(coffee)], env=env).exit_code == 0
     fulfilled = runner.invoke(redemptions, ["fulfil", str(coffee)], env=env)
     assert fulfilled.exit_code == 0 and "fulfilled" in fulfilled.output
     unknown = runner.invoke(redemptions, ["fulfil", "999"], env=env)

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from cards.announcements import personal
+from cards.render.text import to_text
 from rewards.clock import FixedClock
 from rewards.economy.shop.file import ShopFileError, load_shop_file, parse_shop
 from rewards.economy.shop.model import Balance
 from rewards.economy.shop.service import ShopService
-from rewards.errors import NotAllowed, NotAvailable, UnknownItem
-from rewards.settings import Settings
+from rewards.errors import NotAllowed, NotAvailable, SettingsError, UnknownItem
+from rewards.services.announcements import load_announcement
+from rewards.settings import Settings, load_settings
 from rewards.store.db import Database
 from rewards.store.models import Announcement, Delivery, PlatformAccount, Redemption
 from tests.factories import add_member
@@ -69,6 +73,22 @@ def test_the_example_file_and_every_problem_named_by_item_and_field() -> None:
     assert any(line.startswith("item 4: name: ") and "number" in line for line in lines)
     assert any(line.startswith("item 4: cost: ") for line in lines)
     assert any(line.startswith("item 4: approval: ") for line in lines)
+
+
+def test_shop_settings_read_from_the_environment() -> None:
+    env = {
+        "REWARDS_SHOP": "examples/shop.json",
+        "REDEMPTIONS_CHANNEL": "slack: C0SHOP ; teams:Rewards admins,telegram:-1001",
+    }
+    settings = load_settings(env, Path(os.devnull))
+    assert settings.shop_file == "examples/shop.json"
+    assert settings.redemptions_channel == (
+        "slack:C0SHOP",
+        "teams:Rewards admins",
+        "telegram:-1001",
+    )
+    with pytest.raises(SettingsError, match="REDEMPTIONS_CHANNEL must list platform:channel"):
+        load_settings({"REDEMPTIONS_CHANNEL": "C0SHOP"}, Path(os.devnull))
 
 
 async def test_redeem_approve_fulfil_reject_and_the_notifications(database, clock):
@@ -157,6 +177,14 @@ async def test_redeem_approve_fulfil_reject_and_the_notifications(database, cloc
         last = await session.scalar(select(Announcement).order_by(Announcement.id.desc()))
     assert "rejected by boss@example.com: Wrong city" in last.payload["items"][0]["text"]
     assert "10 points are back" in last.payload["items"][0]["text"]
+    # The plain text a console or an email shows (the generic announcement cards).
+    notice = await load_announcement(database, last.id)
+    assert to_text(personal(notice, notice.items[0])).splitlines() == [
+        "🛍️ Ana, news about your redemption",
+        f"Redemption {ticket.id} of Ticket: rejected",
+        "Your redemption of Ticket was rejected by boss@example.com: Wrong city. "
+        "The 10 points are back in your balance.",
+    ]
 
     # Refusals write nothing: not allowed, unknown, too expensive.
     before = await count(database, Redemption)
@@ -259,6 +287,10 @@ async def test_reload_keeps_what_is_left_and_withdraws_items_no_longer_in_the_fi
     ]
     with pytest.raises(UnknownItem):
         await service.redeem(ana, "Hoodie")
+    restricted = [*changed, ITEMS[4]]
+    assert (await service.load(parse_shop(restricted))).changed == [5]  # back in the file
+    again = await service.load(parse_shop(restricted))
+    assert (again.changed, again.unchanged) == ([], [1, 2, 3, 5])
     path = tmp_path / "shop.json"
     path.write_text(json.dumps({"items": changed}), encoding="utf-8")
     assert [i.item_id for i in load_shop_file(path)] == [1, 2, 3]
@@ -278,3 +310,29 @@ async def test_rewards_shop_setting_is_loaded_at_start_up(database, clock, tmp_p
     invalid = SETTINGS.model_copy(update={"shop_file": str(broken)})
     with pytest.raises(ShopFileError, match="item 1: cost: required"):
         await ShopService(database, invalid, clock).load_configured()
+
+
+async def test_two_admins_approving_at_once_make_one_approval_and_one_notice(database, clock):
+    service = shop(database, clock)
+    await service.load(parse_shop(ITEMS))
+    ana = await add_member(database, "Ana")
+    await service.grant(ana, 130, reason="seed")
+    asked = await service.redeem(ana, "Day off")
+
+    results = await asyncio.gather(
+        *(service.approve(asked.id, by=f"admin{i}@example.com") for i in range(5)),
+        service.reject(asked.id, by="late@example.com", reason="no"),
+        return_exceptions=True,
+    )
+
+    done = [r for r in results if not isinstance(r, BaseException)]
+    assert len(done) == 1 and all(isinstance(r, NotAllowed) for r in results if r not in done)
+    winner = done[0]
+    for refused in (r for r in results if r not in done):
+        assert f"already {winner.state} by {winner.decided_by}" in str(refused)
+    assert await count(database, Announcement, Announcement.kind == "redemption_decided") == 1
+    assert (await service.balance(ana)).spent == (100 if winner.state == "approved" else 0)
+    # An item that needs no approval is approved on request; an admin may still reject it.
+    coffee = await service.redeem(ana, "Coffee")
+    assert coffee.state == "approved" and coffee.decided_by is None
+    assert (await service.reject(coffee.id, by="b@example.com", reason="x")).state == "rejected"

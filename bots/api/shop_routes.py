@@ -216,7 +216,8 @@ async def approve(request: web.Request) -> web.Response:
 @needs("admin")
 @documented(body=Reject)
 async def reject(request: web.Request) -> web.Response:
-    """Reject a requested or approved redemption: its points and stock are given back."""
+    """Reject a redemption waiting for approval (or approved on request, its item needing none):
+    its points and stock are given back; 403 once an admin decided it."""
     return await _decide(request, Reject)
 
 

@@ -64,10 +64,9 @@ async def run_chat(db: Database, settings: Settings, email: str, lines: TextIO, 
         return 2
     core = Core(settings=settings, db=db)
     await ensure_predefined_tags(db, core.clock)
-    # As at server start: a newcomer who never ran `rewards serve` still gets the catalogue
-    # and the shop (REWARDS_SHOP).
+    # As at server start: a newcomer who never ran `rewards serve` still gets the catalogue.
     await load_catalog_files(core)
-    await core.shop.load_configured()
+    await core.shop.load_configured()  # REWARDS_SHOP, as at server start
     engine = DialogEngine(core)
     turn = Turn(member.id, ConversationKey(PLATFORM, "", "terminal", str(member.id)), False)
     out.write(f"Hi {member.display_name}! Type /help for commands, /quit to leave.\n")

@@ -37,6 +37,11 @@ def describe(config: Settings) -> list[tuple[str, str]]:
         ("manifest pages (SITE_PAGES_DIR)", config.site.pages_dir or "the built-in wording"),
         ("logs (LOG_FORMAT, LOG_LEVEL)", f"{config.log_format}, {config.log_level}"),
         ("catalogue files", ", ".join(config.catalog_files) or "(none)"),
+        ("shop file (REWARDS_SHOP)", config.shop_file or "(none)"),
+        (
+            "redemption requests (REDEMPTIONS_CHANNEL)",
+            ", ".join(config.redemptions_channel) or "the admins' direct chats only",
+        ),
         ("rewards (ENABLE_REWARDS)", _on(config.enable_rewards)),
         ("scheduler (REWARD_SCHEDULER)", _on(config.reward_scheduler)),
         ("login middleware (REWARD_MIDDLEWARE)", _on(config.reward_middleware)),

@@ -14,7 +14,8 @@ and leases, and a change that rolls back notifies nobody. Each is unique by key
 
 The payload carries ``redemption`` (`RedemptionView.to_json`: id, item, member, cost, note,
 state, who and when, reason) for the cards; the title and each item's text are plain sentences,
-so a channel, an email or the console can show them as they are.
+so a channel, an email or the console can show them as they are. Items carry no points (an
+announcement's points are credited ones; a redemption's cost is in the payload).
 """
 
 from __future__ import annotations
@@ -181,9 +182,7 @@ async def record_requested(
     """Tell the admins (and ``REDEMPTIONS_CHANNEL``) that `view` waits for their decision."""
     admins = await admin_members(session, settings)
     text = requested_text(view)
-    items = [
-        AnnouncedItem(member_id=i, name=name, text=text, points=view.cost) for i, name, _ in admins
-    ]
+    items = [AnnouncedItem(member_id=i, name=name, text=text) for i, name, _ in admins]
     targets = channel_targets(settings) + await _direct_targets(
         session, settings, [(i, email) for i, _, email in admins]
     )
@@ -203,9 +202,7 @@ async def record_decided(
     session: AsyncSession, settings: Settings, view: RedemptionView, email: str, now: datetime
 ) -> int | None:
     """Tell the member the outcome of their redemption."""
-    item = AnnouncedItem(
-        member_id=view.member_id, name=view.member_name, text=decided_text(view), points=view.cost
-    )
+    item = AnnouncedItem(member_id=view.member_id, name=view.member_name, text=decided_text(view))
     targets = await _direct_targets(session, settings, [(view.member_id, email)])
     return await _record(
         session,

@@ -19,8 +19,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from rewards.catalog.permissions import allows, parse_entries
@@ -261,12 +262,27 @@ def _already(view: RedemptionView, action: str) -> NotAllowed:
     return NotAllowed(f"Redemption {view.id} is {view.state}; it cannot be {action}d now.")
 
 
+UNDECIDED = "approved-unattended"
+"""A pseudo-state for `_transition`: approved on request, because its item needs no approval
+(no admin decided it yet, so an admin may still reject it)."""
+
+
 async def _transition(
     session: AsyncSession, redemption_id: int, from_states: tuple[str, ...], values: dict[str, Any]
 ) -> bool:
+    """Move the redemption from one of `from_states` to `values`, in one conditional update:
+    of concurrent callers exactly one succeeds."""
+    allowed: ColumnElement[bool] = col(Redemption.state).in_(
+        [s for s in from_states if s != UNDECIDED]
+    )
+    if UNDECIDED in from_states:
+        allowed = or_(
+            allowed,
+            and_(col(Redemption.state) == APPROVED, col(Redemption.approval).is_(False)),
+        )
     result = await session.execute(
         update(Redemption)
-        .where(col(Redemption.id) == redemption_id, col(Redemption.state).in_(from_states))
+        .where(col(Redemption.id) == redemption_id, allowed)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -352,7 +368,7 @@ async def reject(
         session,
         now,
         redemption_id,
-        from_states=(REQUESTED, APPROVED),
+        from_states=(REQUESTED, UNDECIDED),
         values={"state": REJECTED, "decided_by": who, "decided_at": now, "reason": why},
         action="reject",
     )

@@ -50,7 +50,7 @@ class ShopItem:
             "approval": self.approval,
             "icon": self.icon,
             "available_to": [
-                entry.model_dump(exclude_defaults=True) for entry in self.available_to
+                entry.model_dump(mode="json", exclude_defaults=True) for entry in self.available_to
             ],
         }
 
