@@ -165,6 +165,26 @@ async def channel_message(w: World, platform: str, kind: str) -> str:
     return str(ref).rsplit(":", 1)[-1]
 
 
+async def teams_submit(w: World, who: str, value: dict[str, Any]) -> str:
+    """An Action.Submit from the team channel: a message activity carrying the card's data."""
+    start = marks(w)
+    activity = copy.deepcopy(payload("message_submit", w.connector))
+    number = number_of(who)
+    activity["id"] = f"1763479{number:06d}"
+    activity["from"] = {"id": f"29:{who}", "name": who, "aadObjectId": f"aad-{number}"}
+    activity["conversation"] = {
+        "isGroup": True,
+        "conversationType": "channel",
+        "tenantId": TENANT,
+        "id": TEAM,
+    }
+    activity["channelData"] = {"tenant": {"id": TENANT}, "team": {"id": TEAM}}
+    activity["value"] = value
+    response = await w.client.post("/api/messages", json=activity)
+    assert response.status == 200, await response.text()
+    return everything_since(w, start)
+
+
 async def reject_with_reason(d: Driver, token: str, message: str, reason: str) -> str:
     """Ada presses Reject and gives the reason as her platform asks for it."""
     w = d.w
@@ -275,6 +295,9 @@ async def test_shop_and_approvals(database: Database, clock: FixedClock, platfor
         assert "Approved by Ada Admin" in seen and approve not in seen
         private, _ = await click(d, "Ada Admin", approve, message)
         assert "already approved by Ada Admin" in private, private
+        if platform == "teams":  # clients without Action.Execute send an Action.Submit message
+            said = await teams_submit(w, "Ada Admin", {"token": approve})
+            assert "already approved by Ada Admin" in said, said
         assert (await w.core.shop.get(pending.id)).state == "approved"
 
         # The member is told, in their direct chat.
