@@ -100,14 +100,12 @@ def split_item(args: str, offers: list[Offer]) -> tuple[str, str | None]:
         name, _, rest = text[1:].partition(closing)
         return name.strip(), rest.strip() or None
     words = text.split()
-    if _ID.match(words[0]):
-        return words[0].lstrip("#"), " ".join(words[1:]) or None
     names = {o.item.name.casefold() for o in offers}
-    for n in range(len(words), 0, -1):
+    for n in range(len(words), 0, -1):  # names first: "2026 calendar" is a name, not item 2026
         candidate = " ".join(words[:n])
         if candidate.casefold() in names:
             return candidate, " ".join(words[n:]) or None
-    return words[0], " ".join(words[1:]) or None
+    return words[0].lstrip("#") if _ID.match(words[0]) else words[0], " ".join(words[1:]) or None
 
 
 class ShopDialog(Dialog):

@@ -14,10 +14,11 @@ from sqlmodel import col
 from dialogs.engine import STALE, DialogEngine
 from dialogs.events import Action
 from dialogs.replies import Say, Show, Update
-from dialogs.shop import approval_card
+from dialogs.shop import approval_card, split_item
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.economy.shop.file import parse_shop
+from rewards.economy.shop.model import Offer, ShopItem
 from rewards.store.db import Database
 from rewards.store.models import Announcement
 from tests.factories import add_member
@@ -188,3 +189,20 @@ async def test_approval_buttons_admins_only_once(database: Database, clock: Fixe
         boss.text
     ), boss.text
     assert [r for r in boss.replies if isinstance(r, Show)]
+
+
+def test_redeem_arguments_name_the_item_then_the_note() -> None:
+    def offer(item_id: int, name: str) -> Offer:
+        item = ShopItem(item_id, name, "", 1, None, None, None, False, None)
+        return Offer(item, None, None, True, True, None)
+
+    offers = [offer(1, "Coffee"), offer(2, "2026 calendar"), offer(3, "Extra day off")]
+    cases = {
+        "1 coffee please": ("1", "coffee please"),
+        "#3": ("3", None),
+        "2026 calendar for my desk": ("2026 calendar", "for my desk"),
+        "extra day off for the 24th": ("extra day off", "for the 24th"),
+        "“Extra day off” after Xmas": ("Extra day off", "after Xmas"),
+        "mug please": ("mug", "please"),  # unknown: the service says so, by the first word
+    }
+    assert {args: split_item(args, offers) for args in cases} == cases
