@@ -8,12 +8,15 @@ texts are realistic on purpose (accents, emoji, a long message) so reviewers see
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from cards import screens
+from cards import shop as shop_screens
 from cards.actions import encode
 from cards.model import Card, Tone
 from rewards.catalog.model import RewardCore
+from rewards.economy.shop.model import Balance, Offer, RedemptionView, ShopItem
 from rewards.services.awards import AwardView
 from rewards.services.kudos import KudosView, TagView
 from rewards.services.leaderboards import (
@@ -111,6 +114,117 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
+SHOP_ITEMS: tuple[ShopItem, ...] = (
+    ShopItem(
+        1, "Coffee voucher", "A coffee of your choice at the café", 50, None, 2, "week", False, "☕"
+    ),
+    ShopItem(
+        2,
+        "Company hoodie",
+        "Navy, with the team logo — pick your size in the note",
+        100,
+        40,
+        1,
+        None,
+        True,
+        "🧥",
+    ),
+    ShopItem(
+        3, "Extra day off", "One more day of holiday this year", 500, None, 1, "year", True, "🌴"
+    ),
+    ShopItem(4, "Conference ticket", "Managers only", 800, 2, None, None, True, None),
+)
+SHOP_OFFERS: tuple[Offer, ...] = (
+    Offer(SHOP_ITEMS[0], None, 1, True, True, None),
+    Offer(SHOP_ITEMS[1], 12, 1, True, True, None),
+    Offer(SHOP_ITEMS[2], None, 1, False, True, "You need 380 more points."),
+    Offer(SHOP_ITEMS[3], 2, None, False, False, "Conference ticket is not open to you."),
+)
+SHOP_BALANCE = Balance(earned=230, spent=110, spendable=120)
+REDEMPTION = RedemptionView(
+    id=17,
+    item_id=2,
+    item_name="Company hoodie",
+    item_icon="🧥",
+    member_id=2,
+    member_name="Li Wei",
+    cost=100,
+    note="Size M, please",
+    state="requested",
+    requested_at=NOW,
+    decided_by=None,
+    decided_at=None,
+    reason=None,
+    fulfilled_by=None,
+    fulfilled_at=None,
+    approval=True,
+)
+DECIDED = datetime(2026, 11, 21, 9, 15, tzinfo=UTC)
+
+
+def shop_samples() -> dict[str, Card]:
+    """The shop's screens: the shop, a confirmation, receipts, the admins' card, outcomes."""
+    redeem = {o.item.item_id: encode("redeem", "buy", str(o.item.item_id)) for o in SHOP_OFFERS}
+    approved = replace(REDEMPTION, state="approved", decided_by="Ada Admin", decided_at=DECIDED)
+    rejected = replace(
+        REDEMPTION,
+        state="rejected",
+        decided_by="Ada Admin",
+        decided_at=DECIDED,
+        reason="Out of size M until January, sorry!",
+    )
+    fulfilled = replace(approved, state="fulfilled", fulfilled_by="Ada Admin", fulfilled_at=DECIDED)
+    coffee = replace(
+        REDEMPTION,
+        id=18,
+        item_id=1,
+        item_name="Coffee voucher",
+        item_icon="☕",
+        cost=50,
+        note=None,
+        state="approved",
+        approval=False,
+    )
+    return {
+        "shop": shop_screens.shop(
+            SHOP_BALANCE,
+            SHOP_OFFERS,
+            redeem=redeem,
+            recent=(
+                REDEMPTION,
+                replace(
+                    coffee, id=16, state="fulfilled", fulfilled_by="Ada Admin", fulfilled_at=DECIDED
+                ),
+            ),
+        ),
+        "shop_empty": shop_screens.shop(Balance(0, 0, 0), (), redeem={}),
+        "redeem_confirm": shop_screens.redeem_confirm(
+            SHOP_OFFERS[1],
+            SHOP_BALANCE,
+            confirm=encode("redeem", "submit", "a1b2c3"),
+            cancel=encode("redeem", "cancel", "a1b2c3"),
+        ),
+        "redemption_requested": shop_screens.redemption_made(
+            REDEMPTION, 20, withdraw=encode("redeem", "undo", "17")
+        ),
+        "redemption_approved": shop_screens.redemption_made(coffee, 70),
+        "redemption_request": shop_screens.redemption_request(
+            REDEMPTION,
+            approve=encode("approval", "ok", "17"),
+            reject=encode("approval", "no", "17"),
+        ),
+        "redemption_request_decided": shop_screens.redemption_request(rejected),
+        "redemption_reject": shop_screens.reject_form(
+            REDEMPTION,
+            submit=encode("approval", "submit", "d4e5f6"),
+            cancel=encode("approval", "cancel", "d4e5f6"),
+        ),
+        "redemption_decided_approved": shop_screens.redemption_decided(approved),
+        "redemption_decided_rejected": shop_screens.redemption_decided(rejected),
+        "redemption_decided_fulfilled": shop_screens.redemption_decided(fulfilled),
+    }
+
+
 def sample_cards() -> dict[str, Card]:
     """Sample name -> card. Names are the screen names, plus a suffix for variants."""
     kudos_submit, kudos_cancel = encode("kudos", "send"), encode("kudos", "cancel")
@@ -165,6 +279,7 @@ def sample_cards() -> dict[str, Card]:
                     4650,
                 ),
             ),
+            balance=Balance(earned=230, spent=50, spendable=180),
         ),
         "my_rewards_new": screens.my_rewards(
             MemberSummary(7, "Sam New", 0, 0, 0, 0), rank=None, recent_awards=(), recent_kudos=()
@@ -174,4 +289,5 @@ def sample_cards() -> dict[str, Card]:
         "notice_info": screens.notice(
             "Your kudos to Li Wei were sent.", tone=Tone.GOOD, title="Done"
         ),
+        **shop_samples(),
     }

@@ -32,6 +32,7 @@ from cards.model import (
     Tone,
 )
 from rewards.catalog.model import RewardCore
+from rewards.economy.shop.model import Balance
 from rewards.services.awards import AwardView
 from rewards.services.kudos import KudosView, TagView
 from rewards.services.leaderboards import Leaderboard, Metric, Period, TagTrend
@@ -389,12 +390,21 @@ def my_rewards(
     recent_awards: Sequence[AwardView],
     recent_kudos: Sequence[LedgerLine],
     allowance: str | None = None,
+    balance: Balance | None = None,
 ) -> Card:
-    """A member's own totals, rank and recent history (shown privately); `allowance` is what
-    is left of their kudos allowance ("3 of 5 today, resets in 4 h"; None: unlimited)."""
+    """A member's own totals, rank and recent history (shown privately). "Points" are what they
+    earned (ranks count those); with the shop's `balance`, what they spent and can still spend;
+    `allowance` is what is left of their kudos allowance ("3 of 5 today, resets in 4 h"; None:
+    unlimited)."""
+    spending = (
+        (Fact("Spent", str(balance.spent)), Fact("Spendable", str(balance.spendable)))
+        if balance is not None
+        else ()
+    )
     facts = Facts(
         (
             Fact("Points", str(summary.balance)),
+            *spending,
             Fact("Rank", f"#{rank}" if rank is not None else "Not ranked yet"),
             Fact("Badges", str(summary.badges)),
             Fact("Kudos received", str(summary.kudos_received)),

@@ -24,12 +24,26 @@ COMMANDS: tuple[Command, ...] = (
         "See who is on top.",
     ),
     Command("me", "/me", "Your points, badges and recent kudos."),
+    Command(
+        "shop",
+        "/shop",
+        "The rewards shop: what your points can buy (approving redemptions is for admins).",
+    ),
+    # The shop card's Redeem buttons do the same, so /redeem is typed rather than in Teams' menu.
+    Command(
+        "redeem",
+        "/redeem ITEM [note]",
+        "Spend points on a shop item (its number or name), with an optional note.",
+        teams_menu=False,
+    ),
     Command("nominate", "/nominate @someone reason", "Nominate someone for an award."),
     Command("vote", "/vote [number]", "See the candidates and vote."),
+    # Mostly the admins': members reach campaigns through /nominate, /vote and the posted cards.
     Command(
         "nominations",
         "/nominations [status|open REWARD|close ID|cancel ID]",
         "Nomination campaigns (opening, closing and cancelling are for admins).",
+        teams_menu=False,
     ),
     Command(
         "workflow",

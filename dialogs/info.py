@@ -110,12 +110,14 @@ class MeDialog(Dialog):
         kudos = [line for line in await ledger.history(db, ctx.member_id, limit=50)]
         recent_kudos = [line for line in kudos if line.kind == "kudos"][:5]
         left = await ctx.core.kudos.allowance_left(ctx.member_id, ctx.now)
+        balance = await ctx.core.shop.balance(ctx.member_id)
         card = my_rewards(
             summary,
             rank=rank,
             recent_awards=awards,
             recent_kudos=recent_kudos,
             allowance=left.describe(ctx.now) if left else None,
+            balance=balance,
         )
         active = await ctx.core.workflows.progress(ctx.member_id, active_only=True)
         return Finish((Show(card), *(Show(workflow_progress([view])) for view in active)))

@@ -36,13 +36,15 @@ async def test_a_request_reaches_the_admins_and_the_outcome_the_member(
         assert sorted(p["channel"] == SLACK_CHANNEL for p in posts) == [False, True]
         for post in posts:
             text = json.dumps(post["blocks"], ensure_ascii=False)
-            assert "Li Wei asks to redeem Day off for 10 points" in text and "Friday" in text
+            assert "Li Wei would like Day off" in text and "Friday" in text  # the approval card
+            assert "rw1|approval|ok|" in text  # with its Approve button
         assert not w.telegram_sent() and not w.inbox.messages  # Li is not an admin
 
         await shop.approve(asked.id, by="ana.lopez@example.com")
         assert (await w.notifier.deliver_due()).sent == 1
         [told] = w.telegram_sent()
         assert str(told["chat_id"]) == str(LI_CHAT)
-        assert "Your redemption of Day off was approved by ana.lopez@example.com" in told["text"]
+        assert "Day off was approved" in told["text"]
+        assert "Approved by ana.lopez@example.com" in told["text"]
         assert (await w.notifier.deliver_due()).sent == 0  # each notice once
         assert len(w.slack.of("chat.postMessage")) == 2

@@ -40,7 +40,9 @@ from datetime import timedelta
 from typing import Any
 
 from bots.gateway import ChannelGateway, PostedMessage
+from bots.notifier import shop as shop_notices
 from bots.notifier.email import Mailer
+from bots.notifier.shop import SHOP_KINDS, shop_card
 from cards import announcements as screens
 from cards import nominations as nomination_screens
 from cards.model import Card
@@ -327,6 +329,8 @@ class Notifier:
     async def _send(self, core: Core, gateways: Gateways, claim: ClaimedDelivery) -> str | Skip:
         """Send one claimed delivery; returns the message reference, or a `Skip`."""
         view = claim.announcement
+        if view.kind in SHOP_KINDS:
+            return await self._send_shop(core, gateways, claim)
         if claim.channel == "email":
             assert self.mailer is not None
             item = view.item_for(claim.member_id) if claim.member_id is not None else None
@@ -363,6 +367,55 @@ class Notifier:
             if view.kind in ENDING_KINDS:
                 await self._retire_buttons(core, gateway, campaign_id, sent, card)
         return _ref(sent)
+
+    async def _send_shop(
+        self, core: Core, gateways: Gateways, claim: ClaimedDelivery
+    ) -> str | Skip:
+        """A shop notification (`bots.notifier.shop`): the same card wherever it goes, to a
+        direct chat (an admin's, or the member's), a channel, or an email address."""
+        card = await shop_card(core, claim.announcement)
+        if card is None:
+            return Skip("The redemption of this notification no longer exists.")
+        if claim.channel == "email":
+            assert self.mailer is not None
+            return await self.mailer.send(claim.target, card)
+        gateway = gateways[claim.channel]
+        assert gateway is not None
+        platform = PLATFORM_NAMES.get(claim.channel, claim.channel)
+        member_id = claim.member_id or deliveries.direct_member(claim.target)
+        if claim.target.startswith(deliveries.DIRECT_PREFIX) and member_id is not None:
+            who: int = member_id
+            posted = await self._call(gateway, lambda: gateway.direct(who, card))
+            if posted is None:
+                return Skip(f"{claim.target} has no direct chat with the bot on {platform} yet.")
+            if claim.announcement.kind == shop_notices.DECIDED:
+                await self._retire_requests(core, gateway, claim.announcement)
+            return _ref(posted)
+        chat_id, tenant = await resolve_channel(core, claim.channel, claim.target)
+        sent = await self._call(gateway, lambda: gateway.post(chat_id, card, tenant=tenant))
+        if sent is None:  # pragma: no cover - post always returns a message
+            raise SendFailed(f"{platform} did not accept the message.")
+        return _ref(sent)
+
+    async def _retire_requests(
+        self, core: Core, gateway: ChannelGateway, view: AnnouncementView
+    ) -> None:
+        """A redemption was decided: its approval cards posted on this platform are redrawn
+        with the decision, without buttons. Best effort, like `_retire_buttons`."""
+        number = shop_notices.redemption_id(view.payload)
+        if number is None:
+            return
+        try:
+            card = shop_notices.approval_card(await core.shop.get(number))
+            earlier = await shop_notices.posted_requests(core, number, gateway.platform)
+        except Exception as problem:  # logged: the outcome itself went out
+            log.warning("could not find the approval cards of redemption %s: %s", number, problem)
+            return
+        for message in earlier:
+            try:
+                await self._call(gateway, lambda message=message: gateway.update(message, card))
+            except Exception as problem:
+                log.warning("could not redraw %s: %s", message, problem)
 
     async def _retire_buttons(
         self,
