@@ -28,6 +28,14 @@ LOCK_USAGE = "Use /lock @someone [reason]; /unlock @someone lifts it."
 UNLOCK_USAGE = "Use /unlock @someone."
 
 
+def _because(reason: str | None) -> str:
+    """ " Reason: …." for a reason given, else nothing."""
+    text = " ".join((reason or "").split())
+    if not text:
+        return ""
+    return f" Reason: {text}" + ("" if text[-1] in ".!?" else ".")
+
+
 def _points(n: int) -> str:
     return f"{n} point{'' if n == 1 else 's'}"
 
@@ -65,7 +73,7 @@ class RevokeDialog(Dialog):
             kind, number, reason = "award", words[0], (words[1] if len(words) > 1 else "")
         target = _number(number, kind, REVOKE_USAGE)
         admin = ctx.core.admin
-        because = f" Reason: {' '.join(reason.split())}" if reason.strip() else ""
+        because = _because(reason)
         if kind == "kudos":
             done = await admin.revoke_kudos(target, reason, actor)
             taken = sum(done.points.values())
@@ -97,7 +105,7 @@ class LockDialog(Dialog):
         reason = args.strip()[len(mentions[0]) :].strip()
         member = await resolve_mention(ctx.core.db, mentions[0])
         state = await ctx.core.admin.lock(member.id, reason, actor)
-        because = f" Reason: {state.reason}" if state.reason else ""
+        because = _because(state.reason)
         return Finish(
             (
                 Say(

@@ -5,13 +5,17 @@ PostgreSQL. A refusal writes nothing; two admins acting at once do it once."""
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from bots.commands.audit import audit, lock, revoke, unlock
 from rewards.admin.audit import Actor
 from rewards.admin.locks import GivingLocked
 from rewards.clock import FixedClock
@@ -19,6 +23,7 @@ from rewards.core import Core
 from rewards.errors import AlreadyAwarded, InvalidInput, NotAllowed, NotAvailable, RewardsError
 from rewards.settings import Settings
 from rewards.store.db import Database
+from rewards.store.migrate import upgrade
 from rewards.store.models import (
     AdminAudit,
     Announcement,
@@ -30,6 +35,7 @@ from rewards.store.models import (
     Member,
 )
 from tests.factories import add_member, add_reward
+from tests.support.api import api_client
 from tests.test_notifier import LI_CHAT, world
 
 BOSS, DEPUTY = "boss@example.com", "deputy@example.com"
@@ -318,3 +324,155 @@ async def test_cancelling_twice_is_told_and_recorded_once(
         None,
         "wrong month",
     )
+
+
+# ---- the REST API ------------------------------------------------------------------------------
+
+PROBLEM = "application/problem+json"
+
+
+async def test_the_api_revokes_locks_moves_a_campaign_and_lists_the_log(
+    database: Database, clock: FixedClock
+) -> None:
+    await add_reward(database, reward_id=7, reward="Star", points=30)
+    await add_reward(
+        database,
+        reward_id=EOTM,
+        reward="Employee of the Month",
+        reward_type="Nomination Badge",
+        points=100,
+    )
+    p = await _people(database)
+    async with api_client(database, clock, admins=(BOSS,)) as api:
+        core = Core(settings=SETTINGS, db=database, clock=clock)
+        kudos = await core.kudos.give(p["li"], [p["ana"]], "great review")
+        award = await core.awards.award(7, p["ana"], by=p["li"])
+        campaign = await core.nominations.open(EOTM, by=None)
+        await core.nominations.nominate(campaign.id, p["li"], p["ana"], "steady")
+        client = api.client
+        calls = (
+            (f"/rewards/api/v1/kudos/{kudos.id}/revoke", {"reason": "ring"}),
+            ("/rewards/api/v1/members/ana@example.com/lock", {"reason": "review"}),
+            ("/rewards/api/v1/members/ana@example.com/unlock", {}),
+            (f"/rewards/api/v1/nominations/{campaign.id}/voting", {}),
+        )
+        before = await _written(database)
+        for url, body in calls:
+            for scope in ("read", "write"):  # the admin scope only
+                low = await client.post(url, json=body, headers=api.auth(scope))
+                assert (low.status, low.content_type) == (403, PROBLEM), (url, scope)
+            # Acting as a member who is no admin: refused by the service, nothing written.
+            as_li = await client.post(
+                url, json={**body, "as": "li@example.com"}, headers=api.auth("admin")
+            )
+            assert as_li.status == 403, (url, await as_li.text())
+            assert "Only an admin can" in (await as_li.json())["detail"]
+        assert await _written(database) == before
+        listed = await client.get("/rewards/api/v1/audit", headers=api.auth("write"))
+        assert listed.status == 403
+
+        revoked = await client.post(
+            calls[0][0], json={"reason": "ring", "as": BOSS}, headers=api.auth("admin")
+        )
+        assert revoked.status == 200, await revoked.text()
+        body = await revoked.json()
+        assert body["points_reversed"] == {str(p["ana"]): 5} and body["reason"] == "ring"
+        again = await client.post(calls[0][0], json={}, headers=api.auth("admin"))
+        assert again.status == 409
+        locked = await client.post(calls[1][0], json=calls[1][1], headers=api.auth("admin"))
+        assert locked.status == 200 and (await locked.json())["locked"] is True
+        assert (await client.post(calls[1][0], json={}, headers=api.auth("admin"))).status == 409
+        unlocked = await client.post(calls[2][0], json={}, headers=api.auth("admin"))
+        assert unlocked.status == 200 and (await unlocked.json())["locked"] is False
+        voting = await client.post(calls[3][0], json={}, headers=api.auth("admin"))
+        assert voting.status == 200 and (await voting.json())["phase"] == "voting"
+        assert (await client.post(calls[3][0], json={}, headers=api.auth("admin"))).status == 422
+        # The award route goes through the same log.
+        gone = await client.post(
+            f"/rewards/api/v1/awards/{award.id}/revoke", json={}, headers=api.auth("admin")
+        )
+        assert gone.status == 200, await gone.text()
+
+        first = await client.get("/rewards/api/v1/audit?limit=3", headers=api.auth("admin"))
+        page = await first.json()
+        assert [e["action"] for e in page["items"]] == [
+            "award.revoke",
+            "campaign.voting",
+            "member.unlock",
+        ]
+        assert page["items"][0]["actor"] == "API key admin" and page["items"][0]["via"] == "api"
+        rest = await client.get(
+            f"/rewards/api/v1/audit?limit=3&cursor={page['next']}", headers=api.auth("admin")
+        )
+        later = (await rest.json())["items"]
+        assert [e["action"] for e in later] == ["member.lock", "kudos.revoke"]
+        assert later[1]["actor"] == f"{BOSS} (API key admin)"
+        assert later[1]["target"] == {
+            "kind": "kudos",
+            "id": kudos.id,
+            "label": "from Li to Ana",
+        }
+        one = await client.get(
+            f"/rewards/api/v1/audit?target=member:{p['ana']}", headers=api.auth("admin")
+        )
+        assert [e["action"] for e in (await one.json())["items"]] == [
+            "member.unlock",
+            "member.lock",
+        ]
+        bad = await client.get("/rewards/api/v1/audit?target=ana", headers=api.auth("admin"))
+        assert (bad.status, bad.content_type) == (422, PROBLEM)
+
+
+# ---- the CLI -----------------------------------------------------------------------------------
+
+
+def test_the_cli_revokes_locks_and_lists_the_log(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'admin.db'}"
+    upgrade(url)
+
+    async def seed() -> tuple[int, int]:
+        db = Database(url)
+        try:
+            await add_reward(db, reward_id=7, reward="Star", points=30)
+            await add_member(db, "Boss")
+            ana, li = await add_member(db, "Ana"), await add_member(db, "Li")
+            core = Core(settings=SETTINGS, db=db)
+            award = await core.awards.award(7, ana, by=li)
+            kudos = await core.kudos.give(li, [ana], "thanks")
+            return award.id, kudos.id
+        finally:
+            await db.dispose()
+
+    award_id, kudos_id = asyncio.run(seed())
+    env = {"DATABASE_URL": url, "REWARDS_ENV_FILE": os.devnull, "REWARDS_ADMINS": BOSS}
+
+    def run(command: Any, *args: str) -> Result:
+        return CliRunner().invoke(command, list(args), env=env)
+
+    refused = run(revoke, "award", str(award_id), "--as", "li@example.com")
+    assert refused.exit_code == 1 and "Only an admin can revoke awards" in refused.output
+    done = run(revoke, "award", str(award_id), "--reason", "duplicate")
+    assert done.exit_code == 0 and "Revoked award" in done.output and "30 points" in done.output
+    assert run(revoke, "award", str(award_id)).exit_code == 1  # already revoked
+    assert run(revoke, "kudos", "999").exit_code == 2
+    assert run(revoke, "kudos", str(kudos_id), "--as", BOSS).exit_code == 0
+    assert run(lock, "ana@example.com", "--reason", "review").exit_code == 0
+    listed = run(lock, "--list")
+    assert "Ana <ana@example.com>" in listed.output and "review" in listed.output
+    assert run(lock, "nobody@example.com").exit_code == 2
+    assert run(unlock, "ana@example.com", "--as", BOSS).exit_code == 0
+    assert run(unlock, "ana@example.com").exit_code == 1  # not locked
+    shown = run(audit, "list")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert [line.split("\t")[3] for line in lines] == [
+        "member.unlock",
+        "member.lock",
+        "kudos.revoke",
+        "award.revoke",
+    ]
+    assert lines[0].split("\t")[1:3] == ["cli", BOSS]
+    assert lines[3].split("\t")[1:3] == ["cli", "cli (system)"]
+    assert lines[3].endswith("duplicate")
+    only = run(audit, "list", "--action", "member.lock")
+    assert len(only.output.splitlines()) == 1

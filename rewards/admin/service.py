@@ -48,7 +48,9 @@ def _reason(reason: str | None) -> str | None:
 
 
 def _because(reason: str | None) -> str:
-    return f" Reason: {reason}" if reason else ""
+    if not reason:
+        return ""
+    return f" Reason: {reason}" + ("" if reason[-1] in ".!?" else ".")
 
 
 def _points(n: int) -> str:
@@ -75,29 +77,50 @@ class AdminService:
             people = await load_people(session, [member_id])
         return member_id in people and is_admin(self.settings, people[member_id].subject)
 
-    async def _authorise(self, actor: Actor, what: str) -> None:
-        """A member must be an admin (`REWARDS_ADMINS`); the CLI as the system and an admin
-        API key (checked by its route) may act."""
+    async def _authorise(
+        self, actor: Actor, what: str, *, unless: bool = False, refusal: str | None = None
+    ) -> bool:
+        """A member must be an admin (`REWARDS_ADMINS`), `unless` something else entitles them;
+        the CLI as the system and an admin API key (checked by its route) may act. Returns
+        whether the actor acts as an admin."""
         if actor.member_id is None:
-            return
+            return True
         async with self.db.read() as session:
             people = await load_people(session, [actor.member_id])
         if actor.member_id not in people:
             raise UnknownMember(f"I don't know a member with id {actor.member_id}.")
-        if not is_admin(self.settings, people[actor.member_id].subject):
-            raise NotAllowed(f"Only an admin can {what}.")
+        if is_admin(self.settings, people[actor.member_id].subject):
+            return True
+        if not unless:
+            raise NotAllowed(refusal or f"Only an admin can {what}.")
+        return False
 
     # ---- revocations ----------------------------------------------------------------------
 
-    async def revoke_award(self, award_id: int, reason: str | None, actor: Actor) -> AwardView:
-        """Revoke an award (a reversal entry takes its points back), tell its member."""
+    async def revoke_award(
+        self, award_id: int, reason: str | None, actor: Actor, *, allow_giver: bool = False
+    ) -> AwardView:
+        """Revoke an award (a reversal entry takes its points back), tell its member.
+        `allow_giver`: the award's giver may revoke it too (the REST API's `by`, as the award
+        service has always allowed); the chat's /revoke is for admins only."""
         reason = _reason(reason)
         async with self.db.unit():
-            await self._authorise(actor, "revoke awards")
             async with self.db.read() as session:
                 found = await session.get(Award, award_id)
-                if found is None:
-                    raise NotFound(f"There is no award with id {award_id}.")
+            if found is None:
+                raise NotFound(f"There is no award with id {award_id}.")
+            giver = actor.member_id == found.giver_id
+            as_admin = await self._authorise(
+                actor,
+                "revoke awards",
+                unless=allow_giver and giver,
+                refusal=(
+                    "Only the person who gave this award or an admin can revoke it."
+                    if allow_giver
+                    else None
+                ),
+            )
+            async with self.db.read() as session:
                 if found.revoked_at is not None:
                     who = await names_of(session, [found.revoked_by_id or 0])
                     by = f" by {who[found.revoked_by_id or 0]}" if who else ""
@@ -129,8 +152,8 @@ class AdminService:
                     told=[
                         notices.Told(
                             view.member_id,
-                            f"An admin revoked your {view.reward_name} award.{lost}"
-                            + _because(reason),
+                            f"{'An admin' if as_admin else view.giver_name or 'The giver'} "
+                            f"revoked your {view.reward_name} award.{lost}" + _because(reason),
                         )
                     ],
                     now=now,
