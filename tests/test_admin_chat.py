@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlmodel import col
 
 from bots.server import CORE, create_app
@@ -349,3 +349,36 @@ async def test_telegram_admin_commands(
         "member.unlock",
         "campaign.voting",
     ]
+
+
+async def test_a_locked_giver_is_refused_without_a_statement_of_its_own(
+    database: Database,
+) -> None:
+    """The lock is a column read with the member the Slack turn already looks up (the
+    account look-up): no statement of the refused /kudos reads it on its own, and nothing of
+    the kudos is written."""
+    async with slack_app(database, admins=("bo.boss@example.com",)) as slack:
+        core = slack.bot.core
+        await slack.command("/kudos", f"<@{LI}> first one")  # meets everyone
+        await slack.command("/help", user=BOSS)
+        await core.hooks.drain()
+        await slack.command("/lock", f"<@{ANA}> review", user=BOSS)
+        kudos = await _count(database, Kudos)
+        seen: list[str] = []
+
+        def on_execute(*args: Any) -> None:
+            seen.append(" ".join(str(args[2]).split()))
+
+        engine = database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", on_execute)
+        try:
+            await slack.command("/kudos", f"<@{LI}> one more")
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
+        assert "An admin has paused your giving" in _answer(slack)
+        assert await _count(database, Kudos) == kudos
+        reading_the_lock = [s for s in seen if "giving_locked_at" in s]
+        assert reading_the_lock and all(
+            s.startswith("SELECT held.user_id") for s in reading_the_lock
+        )
+        assert not [s for s in seen if s.startswith(("INSERT INTO kudos", "INSERT INTO ledger"))]

@@ -21,8 +21,7 @@ from sqlmodel import col
 from rewards.clock import as_utc
 from rewards.errors import NotAvailable, NotFound
 from rewards.leaderboards import counters
-from rewards.services.nominations.base import names_of
-from rewards.store.models import Kudos, KudosReceiver, KudosTagLink, LedgerEntry
+from rewards.store.models import Kudos, KudosReceiver, KudosTagLink, LedgerEntry, Member
 
 MAX_REASON = 500
 
@@ -41,6 +40,14 @@ class KudosRevocation:
     @property
     def receiver_names(self) -> str:
         return ", ".join(name for _, name in self.receivers)
+
+
+async def names_of(session: AsyncSession, ids: list[int]) -> dict[int, str]:
+    """Display names of these members, in the caller's transaction."""
+    rows = await session.execute(
+        select(col(Member.id), col(Member.display_name)).where(col(Member.id).in_(ids))
+    )
+    return {int(i or 0): str(n) for i, n in rows.all()}
 
 
 def _quote(message: str) -> str:

@@ -19,14 +19,13 @@ from rewards.admin.audit import Actor, AuditEntry
 from rewards.admin.locks import MAX_REASON, LockState
 from rewards.admin.locks import lock as lock_member
 from rewards.admin.locks import unlock as unlock_member
-from rewards.admin.revocations import KudosRevocation, revoke_kudos
+from rewards.admin.revocations import KudosRevocation, names_of, revoke_kudos
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import AlreadyAwarded, NotAllowed, NotAvailable, NotFound, UnknownMember
 from rewards.services._subjects import load_people
 from rewards.services.admins import is_admin
 from rewards.services.awards import AwardService, AwardView
 from rewards.services.nominations import CampaignView, NominationService
-from rewards.services.nominations.base import names_of
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.models import Award, Member, NominationCampaign
