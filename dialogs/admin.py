@@ -80,14 +80,14 @@ class RevokeDialog(Dialog):
             back = f" {_points(taken)} went back." if taken else ""
             said = (
                 f"Revoked kudos {target} from {done.giver_name} to {done.receiver_names}."
-                f"{back}{because} They were told by a direct message."
+                f"{back}{because} The receivers and the giver get a direct message."
             )
         else:
             view = await admin.revoke_award(target, reason, actor)
             back = f" {_points(view.points)} went back." if view.points else ""
             said = (
                 f"Revoked award {target}: {view.reward_name} of {view.member_name}."
-                f"{back}{because} {view.member_name} was told by a direct message."
+                f"{back}{because} {view.member_name} gets a direct message."
             )
         return Finish((Say(said),))
 
@@ -110,8 +110,8 @@ class LockDialog(Dialog):
             (
                 Say(
                     f"{state.name}'s giving is locked: they can still receive kudos and badges, "
-                    f"but can't give kudos or badges, nominate or vote.{because} They were told "
-                    f"by a direct message; /unlock {mentions[0]} lifts it."
+                    f"but can't give kudos or badges, nominate or vote.{because} They get a direct "
+                    f"message; /unlock {mentions[0]} lifts it."
                 ),
             )
         )
