@@ -326,6 +326,28 @@ async def test_cancelling_twice_is_told_and_recorded_once(
     )
 
 
+async def test_voting_now_with_too_few_nominations_cancels_as_on_the_date(
+    database: Database, clock: FixedClock
+) -> None:
+    await add_reward(
+        database,
+        reward_id=EOTM,
+        reward="Employee of the Month",
+        reward_type="Nomination Badge",
+        points=100,
+        nomination_config={"min_nominations": 2},
+    )
+    p = await _people(database)
+    core = Core(settings=SETTINGS, db=database, clock=clock)
+    campaign = await core.nominations.open(EOTM, by=None)
+    await core.nominations.nominate(campaign.id, p["li"], p["mo"], "steady")
+    view = await core.admin.start_voting(campaign.id, _as(p, "boss"))
+    assert view.status == "cancelled"
+    assert view.outcome["cancelled"] == "Too few nominations: 1, at least 2 needed."
+    [entry] = await core.admin.audit_log()
+    assert (entry.action, entry.target_id) == ("campaign.voting", campaign.id)
+
+
 # ---- the REST API ------------------------------------------------------------------------------
 
 PROBLEM = "application/problem+json"
