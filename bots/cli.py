@@ -36,6 +36,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Attendance data sets for AttendanceRule.",
     ),
     LazyCommand(
+        "audit",
+        "bots.commands.audit:audit",
+        "The audit log of admin actions (revocations, locks, campaign phases).",
+    ),
+    LazyCommand(
         "catalog",
         "bots.commands.catalog:catalog",
         "Reward catalogue files (the seed's rewards.json format).",
@@ -71,12 +76,17 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Build the Teams app package, the Slack app manifest and Telegram's command list.",
     ),
     LazyCommand(
+        "lock",
+        "bots.commands.audit:lock",
+        "Lock a member's giving (they can still receive); --list shows who is locked.",
+    ),
+    LazyCommand(
         "members", "bots.commands.members:members", "Members: import from HR data, list, show."
     ),
     LazyCommand(
         "nominations",
         "bots.commands.nominations:nominations",
-        "Nomination campaigns (Nomination Badges): open, status, close, cancel.",
+        "Nomination campaigns (Nomination Badges): open, status, voting, close, cancel.",
     ),
     LazyCommand(
         "points",
@@ -87,6 +97,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "redemptions",
         "bots.commands.redemptions:redemptions",
         "Redemptions of the rewards shop: list, approve, reject, fulfil.",
+    ),
+    LazyCommand(
+        "revoke",
+        "bots.commands.audit:revoke",
+        "Revoke an award or kudos: the points go back, the member is told.",
     ),
     LazyCommand(
         "serve",
@@ -103,6 +118,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "bots.commands.shop:shop",
         "The rewards shop: validate and load its file, list its items.",
     ),
+    LazyCommand("unlock", "bots.commands.audit:unlock", "Lift a member's giving lock."),
 )
 
 

@@ -24,6 +24,7 @@ EMOJI = {
     "nomination_cancelled": "🗳️",
     "redemption_requested": "🛍️",
     "redemption_decided": "🛍️",
+    "admin_notice": "🛡️",
 }
 """The lead of the title and of each line, per announcement kind (anything else: 🏅)."""
 
@@ -34,6 +35,7 @@ GREETING = {
     "award": "Congratulations, {name}!",
     "redemption_requested": "{name}, a redemption waits for your decision",
     "redemption_decided": "{name}, news about your redemption",
+    "admin_notice": "{name}, a note from the admins",
 }
 
 FOLDED_LIMIT = 50

@@ -41,8 +41,8 @@ COMMANDS: tuple[Command, ...] = (
     # Mostly the admins': members reach campaigns through /nominate, /vote and the posted cards.
     Command(
         "nominations",
-        "/nominations [status|open REWARD|close ID|cancel ID]",
-        "Nomination campaigns (opening, closing and cancelling are for admins).",
+        "/nominations [status|open REWARD|voting ID|close ID|cancel ID]",
+        "Nomination campaigns (opening, starting the vote, closing and cancelling are for admins).",
         teams_menu=False,
     ),
     Command(
@@ -58,6 +58,20 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", "/help", "What I can do."),
     # Forms on Teams carry their own Cancel button, so /cancel leaves the Teams menu to /link.
     Command("cancel", "/cancel", "Stop what we were doing.", teams_menu=False),
+    # The admins' commands: typed, never in the Teams menu.
+    Command(
+        "revoke",
+        "/revoke AWARD_ID [reason] | /revoke kudos KUDOS_ID [reason]",
+        "Admins: revoke an award or kudos (the points go back; the member is told).",
+        teams_menu=False,
+    ),
+    Command(
+        "lock",
+        "/lock [@someone reason]",
+        "Admins: pause someone's giving (they can still receive); alone, who is locked.",
+        teams_menu=False,
+    ),
+    Command("unlock", "/unlock @someone", "Admins: lift a /lock.", teams_menu=False),
 )
 
 

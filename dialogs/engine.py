@@ -69,6 +69,7 @@ NOTHING_TO_CANCEL = "There was nothing to cancel."
 
 
 def default_dialogs() -> list[Dialog]:
+    from dialogs.admin import LockDialog, RevokeDialog, UnlockDialog
     from dialogs.badge import BadgeDialog
     from dialogs.info import HelpDialog, LeaderboardDialog, MeDialog
     from dialogs.kudos import KudosDialog
@@ -91,6 +92,9 @@ def default_dialogs() -> list[Dialog]:
         ShopDialog(),
         RedeemDialog(),
         ApprovalDialog(),
+        RevokeDialog(),
+        LockDialog(),
+        UnlockDialog(),
     ]
 
 

@@ -10,8 +10,10 @@
 - A ballot button carries `<campaign>.<member>` and no state, so a ballot posted in a channel
   works for every member who clicks it. The clicked ballot is redrawn with the number of people
   who have voted (never the tallies), and the voter alone is told their vote (`Private`).
-- `/nominations open REWARD | close ID | cancel ID [reason] | status`: opening, closing and
-  cancelling are for admins; the service refuses anyone else and the sentence is shown.
+- `/nominations open REWARD | voting ID | close ID | cancel ID [reason] | status`: opening,
+  starting the vote now, closing and cancelling are for admins; the service refuses anyone else
+  and the sentence is shown. Voting, closing and cancelling go through `core.admin`, which
+  records them in the audit log in the turn's transaction.
 
 Every rule (eligibility, self-nomination, limits, the phases) is the service's; its refusals
 reach the person unchanged.
@@ -37,17 +39,19 @@ from cards.nominations import (
 from dialogs.base import Ask, Context, Dialog, Finish, Step, StepTokens
 from dialogs.forms import people_refs, split_mentions
 from dialogs.replies import Audience, Say, Show, Update
+from rewards.admin.audit import Actor
 from rewards.catalog.model import RewardKind
 from rewards.core import Core
-from rewards.errors import InvalidInput, NotAvailable, NotFound, RewardsError
+from rewards.errors import InvalidInput, NotAllowed, NotAvailable, NotFound, RewardsError
 from rewards.services.catalog import list_definitions
+from rewards.services.members import get_member
 from rewards.services.mentions import resolve_mention
 
 NOMINATE_USAGE = "Say who and why, e.g. /nominate @ana.lopez she rescued the release"
 VOTE_USAGE = "Type /vote to see the candidates, then /vote NUMBER."
 ADMIN_USAGE = (
-    "Use /nominations open REWARD, /nominations close ID, /nominations cancel ID [reason] "
-    "or /nominations status."
+    "Use /nominations open REWARD, /nominations voting ID, /nominations close ID, "
+    "/nominations cancel ID [reason] or /nominations status."
 )
 NO_NOMINATIONS = "No nominations are open right now."
 NO_VOTE = "There is no vote open right now."
@@ -234,19 +238,43 @@ class NominationsDialog(Dialog):
                     ),
                 )
             )
-        if verb in ("close", "cancel"):
+        if verb in ("close", "cancel", "voting"):
             campaign_id, _, reason = rest.partition(" ")
-            if not campaign_id.lstrip("#").isdigit():
+            if not campaign_id.lstrip("#").isdigit() or len(campaign_id) > 18:
                 raise InvalidInput(f"Which campaign? {ADMIN_USAGE}")
             number = int(campaign_id.lstrip("#"))
+            actor = await self._actor(ctx, verb)
+            if verb == "voting":
+                started = await ctx.core.admin.start_voting(number, actor, now=ctx.now)
+                if started.status != "voting":  # too few nominations: cancelled, as on its date
+                    reason = str(started.outcome.get("cancelled") or "")
+                    return Finish((Show(campaign_cancelled(started, reason), Audience.EVERYONE),))
+                until = f"{started.voting_close_at:%-d %b %Y %H:%M} UTC"
+                return Finish(
+                    (
+                        Say(
+                            f"Nominations for {started.reward_name} are closed and voting is "
+                            f"open until {until}. The ballot goes to the channels; /vote shows "
+                            "it here."
+                        ),
+                    )
+                )
             if verb == "cancel":
-                done = await service.cancel(number, by=ctx.member_id, reason=reason.strip())
+                done = await ctx.core.admin.cancel_campaign(number, actor, reason.strip())
                 return Finish((Show(campaign_cancelled(done, reason.strip()), Audience.EVERYONE),))
-            done = await service.close(number, by=ctx.member_id, now=ctx.now)
+            done = await ctx.core.admin.close_campaign(number, actor, now=ctx.now)
             names = {c.member_id: c.name for c in await service.candidates(number)}
             result = winners(done, names, done.winners, done.tallies)
             return Finish((Show(result, Audience.EVERYONE),))
         raise InvalidInput(f"I don't know /nominations {verb}. {ADMIN_USAGE}")
+
+    @staticmethod
+    async def _actor(ctx: Context, verb: str) -> Actor:
+        if not await ctx.core.admin.is_admin(ctx.member_id):
+            what = "start voting in" if verb == "voting" else verb
+            raise NotAllowed(f"Only an admin can {what} a nomination campaign.")
+        member = await get_member(ctx.core.db, ctx.member_id)
+        return Actor.member("chat", ctx.member_id, member.email)
 
     async def _reward_id(self, ctx: Context, text: str) -> int:
         """A Nomination Badge by id or by name."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
+from rewards.admin.service import AdminService
 from rewards.clock import Clock, SystemClock
 from rewards.economy.shop.service import ShopService
 from rewards.functions.registry import FunctionRegistry, build_registry
@@ -59,6 +60,7 @@ class Core:
         )
         # The rewards shop: offers, balances, redemptions and their approvals, admin grants.
         self.shop = ShopService(self.db, self.settings, self.clock)
+        self.admin = AdminService(self.db, self.settings, self.clock, self.awards, self.nominations)
         self.hooks = HookRunner(self.db, self.clock, self.events.handle_many)
         # Per-process rate limits (API keys, chat members): shared by every turn and request.
         self.limits = RateLimits.from_settings(self.settings)

@@ -202,7 +202,7 @@ async def test_close_awards_the_winner_once(database: Database, clock: FixedCloc
     cid = await _voting(service, clock, p, "li", "mo")
     for voter in ("ana", "boss", "zoe"):
         await service.vote(cid, p[voter], p["li"])
-    await service.vote(cid, p["mo"], p["mo"])
+    await service.vote(cid, p["li"], p["mo"])  # a candidate votes, for someone else
     with pytest.raises(NotAllowed):
         await service.close(cid, by=p["ana"])
     first, second = await asyncio.gather(

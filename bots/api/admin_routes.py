@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import Field, RootModel
 
 from bots.api import views
+from bots.api.admin_actions_routes import actor_of
 from bots.api.auth import needs
 from bots.api.bodies import Body, Id, path_id, read_body
 from bots.api.idempotency import idempotent
@@ -265,8 +266,7 @@ async def close_campaign(request: web.Request) -> web.Response:
     core = _core(request)
 
     async def work() -> tuple[int, dict[str, Any]]:
-        by = await acting_member(request, body.as_, "as")
-        view = await core.nominations.close(campaign_id, by=by)
+        view = await core.admin.close_campaign(campaign_id, await actor_of(request, body.as_))
         return 200, await _campaign_status(core, view)
 
     return await idempotent(request, work)
@@ -281,8 +281,26 @@ async def cancel_campaign(request: web.Request) -> web.Response:
     core = _core(request)
 
     async def work() -> tuple[int, dict[str, Any]]:
-        by = await acting_member(request, body.as_, "as")
-        view = await core.nominations.cancel(campaign_id, by=by, reason=body.reason)
+        who = await actor_of(request, body.as_)
+        view = await core.admin.cancel_campaign(campaign_id, who, body.reason)
+        return 200, await _campaign_status(core, view)
+
+    return await idempotent(request, work)
+
+
+@routes.post(CAMPAIGN + "/voting")
+@needs("admin")
+@documented(body=CloseCampaign, summary="Close nominations now and start voting.")
+async def start_voting(request: web.Request) -> web.Response:
+    """Close a nominating campaign's nominations now and start voting, for the reward's full
+    voting time from now (too few nominations cancel it, as on its date). 422 when it is not
+    taking nominations. Recorded in the audit log."""
+    campaign_id = _id(request, "campaign_id")
+    body = await read_body(request, CloseCampaign)
+    core = _core(request)
+
+    async def work() -> tuple[int, dict[str, Any]]:
+        view = await core.admin.start_voting(campaign_id, await actor_of(request, body.as_))
         return 200, await _campaign_status(core, view)
 
     return await idempotent(request, work)

@@ -12,12 +12,13 @@ from aiohttp import web
 from pydantic import ConfigDict, Field, RootModel
 
 from bots.api import views
-from bots.api.auth import api_key, needs
+from bots.api.admin_actions_routes import actor_of
+from bots.api.auth import needs
 from bots.api.bodies import Body, path_id, read_body
 from bots.api.idempotency import idempotent
 from bots.api.openapi import documented, param
 from bots.api.pagination import encode_cursor, int_cursor_of, limit_of, page
-from bots.api.principals import acting_member, check_member_upsert
+from bots.api.principals import check_member_upsert
 from bots.api.rewards_routes import MemberRef
 from bots.server import CORE
 from rewards.errors import InvalidInput, UnknownMember
@@ -404,10 +405,10 @@ async def revoke(request: web.Request) -> web.Response:
     award_id = path_id(request, "award_id")
 
     async def work() -> tuple[int, dict[str, Any]]:
-        actor = await acting_member(request, body.by, "by")
-        view = await core.awards.revoke(
-            award_id, actor, body.reason, api_key_id=api_key(request).id
-        )
+        # Through `core.admin`, which records it in the audit log; `by` may also be the
+        # award's giver, who may revoke their own award as in the chat.
+        who = await actor_of(request, body.by, "by")
+        view = await core.admin.revoke_award(award_id, body.reason, who, allow_giver=True)
         return 200, views.award(view)
 
     return await idempotent(request, work)

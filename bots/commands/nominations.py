@@ -1,4 +1,6 @@
-"""`rewards nominations open|status|close|cancel`: nomination campaigns from the command line.
+"""`rewards nominations open|status|voting|close|cancel`: nomination campaigns from the command
+line. `voting`, `close` and `cancel` are admin actions, recorded in the audit log
+(`rewards audit list`).
 
 The CLI is an operator's tool with direct database access, so it acts as the system (like the
 reward's job) unless ``--as EMAIL`` names a member, who must then be an admin (`REWARDS_ADMINS`),
@@ -14,9 +16,10 @@ from datetime import UTC, datetime
 
 import click
 
+from bots.commands.audit import actor
 from bots.commands.common import with_database
 from rewards.core import Core
-from rewards.errors import NotFound, RewardsError, UnknownMember
+from rewards.errors import NotAvailable, NotFound, RewardsError, UnknownMember
 from rewards.services.members import find_by_email
 from rewards.services.nominations import CampaignStats, CampaignView
 from rewards.settings import Settings
@@ -27,7 +30,7 @@ AS_HELP = "Act as this member (who must be an admin); without it the CLI acts as
 
 @click.group()
 def nominations() -> None:
-    """Nomination campaigns (Nomination Badges): open, status, close, cancel."""
+    """Nomination campaigns (Nomination Badges): open, status, voting, close, cancel."""
 
 
 def _when(moment: datetime | None) -> str:
@@ -148,8 +151,12 @@ def close_command(campaign_id: int, as_email: str | None) -> None:
     """Close campaign CAMPAIGN_ID now: count the votes and award the winner(s)."""
 
     async def work(core: Core) -> tuple[CampaignView, dict[int, str]]:
-        by = await _actor(core.db, as_email)
-        view = await core.nominations.close(campaign_id, by=by)
+        try:
+            view = await core.admin.close_campaign(campaign_id, await actor(core.db, as_email))
+        except NotAvailable:  # closed already: shown as it is (a script may close twice)
+            view = await core.nominations.get(campaign_id)
+            if view.status != "closed":
+                raise
         return view, await core.nominations.names(view.winners)
 
     result = _run(work)
@@ -168,9 +175,22 @@ def cancel_command(campaign_id: int, reason: str, as_email: str | None) -> None:
     """Cancel campaign CAMPAIGN_ID: nobody is awarded, and a notice is posted."""
 
     async def work(core: Core) -> CampaignView:
-        by = await _actor(core.db, as_email)
-        return await core.nominations.cancel(campaign_id, by=by, reason=reason)
+        return await core.admin.cancel_campaign(campaign_id, await actor(core.db, as_email), reason)
 
     view = _run(work)
     assert isinstance(view, CampaignView)
     click.echo(f"Cancelled {_summary(view)}")
+
+
+@nominations.command("voting")
+@click.argument("campaign_id", type=int)
+@click.option("--as", "as_email", metavar="EMAIL", help=AS_HELP)
+def voting_command(campaign_id: int, as_email: str | None) -> None:
+    """Close nominations of CAMPAIGN_ID now and start voting (for the full voting time)."""
+
+    async def work(core: Core) -> CampaignView:
+        return await core.admin.start_voting(campaign_id, await actor(core.db, as_email))
+
+    view = _run(work)
+    assert isinstance(view, CampaignView)
+    click.echo(f"Started {_summary(view)}")

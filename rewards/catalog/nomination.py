@@ -5,7 +5,8 @@ never loaded; here it is a validated part of the definition, and a Nomination Ba
 gets these defaults.
 
 - `nomination_duration_days` (7) then `voting_duration_days` (5);
-- `allow_self_nomination` (false); `max_nominations_per_user` (1); `max_votes_per_user` (1);
+- `allow_self_nomination` (false); `allow_self_vote` (false: a candidate never votes for
+  themselves); `max_nominations_per_user` (1); `max_votes_per_user` (1);
 - `min_nominations` (1): fewer nominations at the end of the nomination phase cancel the campaign;
 - `eligible_nominators` / `eligible_nominees` / `eligible_voters`: ``{job_codes, departments,
   groups, min_tenure_days}``; empty means every active member. All three are enforced (the
@@ -31,6 +32,7 @@ class NominationConfig(BaseModel):
     nomination_duration_days: StrictInt = Field(default=7, ge=1, le=365)
     voting_duration_days: StrictInt = Field(default=5, ge=1, le=365)
     allow_self_nomination: StrictBool = False
+    allow_self_vote: StrictBool = False
     max_nominations_per_user: StrictInt = Field(default=1, ge=1, le=1000)
     max_votes_per_user: StrictInt = Field(default=1, ge=1, le=1000)
     min_nominations: StrictInt = Field(default=1, ge=1, le=100_000)

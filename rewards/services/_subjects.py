@@ -23,6 +23,8 @@ class Person:
     display_name: str
     timezone: str | None
     active: bool
+    # An admin locked their giving (`rewards.admin.locks`): they may receive, not give.
+    giving_locked: bool = False
 
     @property
     def id(self) -> int:
@@ -52,6 +54,7 @@ def _from_view(view: MemberView) -> Person:
         display_name=view.display_name,
         timezone=view.timezone,
         active=view.active,
+        giving_locked=view.giving_locked_at is not None,
     )
 
 
@@ -86,6 +89,7 @@ async def load_people(session: AsyncSession, ids: Iterable[int]) -> dict[int, Pe
             display_name=row.display_name,
             timezone=row.timezone,
             active=row.active,
+            giving_locked=row.giving_locked_at is not None,
         )
     return people
 

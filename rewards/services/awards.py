@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards import hooks
+from rewards.admin.locks import check_can_give
 from rewards.catalog.model import RewardCore, RewardKind
 from rewards.catalog.permissions import PermissionEntry, allows
 from rewards.clock import Clock, SystemClock, as_utc, local_now, timeframe_bucket
@@ -327,6 +328,8 @@ class AwardService:
                 giver = _person(people, by) if by is not None else None
                 if giver is not None and giver.id == receiver.id:
                     raise SelfAward(f"You can't give {reward.reward} to yourself.")
+                if giver is not None:
+                    check_can_give(giver.giving_locked)  # an admin's /lock (read with them)
                 if giver is not None or source in PERSON_SOURCES:
                     if giver is None:
                         raise InvalidInput(f"Say who is giving {reward.reward}.")

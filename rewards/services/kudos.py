@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards import hooks
+from rewards.admin.locks import check_can_give
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.economy import allowance
 from rewards.economy.allowance import AllowanceLeft
@@ -334,6 +335,8 @@ class KudosService:
             people = await load_people(session, [giver_id, *unique])
             if giver_id not in people:
                 raise UnknownMember(f"I don't know a member with id {giver_id}.")
+            # An admin's /lock, read with the giver above: no statement of its own.
+            check_can_give(people[giver_id].giving_locked)
             missing = [r for r in unique if r not in people]
             if missing:
                 raise UnknownMember(f"I don't know a member with id {missing[0]}.")

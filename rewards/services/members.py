@@ -126,6 +126,8 @@ class MemberView:
     leaderboard_opt_out: bool = False
     celebrations_opt_out: bool = False
     accounts: tuple[AccountView, ...] = ()
+    # When an admin locked the member's giving (`rewards.admin.locks`); None: not locked.
+    giving_locked_at: datetime | None = None
 
     @property
     def has_real_email(self) -> bool:
@@ -230,6 +232,7 @@ MEMBER_COLUMNS = (
     MEMBER.c.active,
     MEMBER.c.leaderboard_opt_out,
     MEMBER.c.celebrations_opt_out,
+    MEMBER.c.giving_locked_at,
 )
 
 
@@ -291,6 +294,7 @@ def _view(row: Any, groups: Sequence[str], accounts: Sequence[AccountView]) -> M
         leaderboard_opt_out=row.leaderboard_opt_out,
         celebrations_opt_out=row.celebrations_opt_out,
         accounts=tuple(accounts),
+        giving_locked_at=row.giving_locked_at,
     )
 
 

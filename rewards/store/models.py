@@ -53,6 +53,10 @@ class Member(SQLModel, table=True):
     celebrations_opt_out: bool = False
     created_at: datetime = _time()
     updated_at: datetime = _time()
+    # Set by an admin's `/lock`: the member can still receive, but not give (kudos, badges,
+    # nominations, votes). Read with the member, so the kudos path checks it for free.
+    giving_locked_at: datetime | None = _time(nullable=True)
+    giving_lock_reason: str | None = Field(default=None, max_length=500)
 
 
 class MemberGroup(SQLModel, table=True):
@@ -207,6 +211,10 @@ class Kudos(SQLModel, table=True):
     created_at: datetime = _time()
     # The REST API key that sent it, when it came through the API: the audit trail.
     api_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    # An admin's revocation: the points went back through reversal entries; the kudos stays.
+    revoked_at: datetime | None = _time(nullable=True)
+    revoked_by_id: int | None = Field(default=None, foreign_key="member.id")
+    revoke_reason: str | None = None
 
 
 class KudosReceiver(SQLModel, table=True):
@@ -685,6 +693,33 @@ class ApiAudit(SQLModel, table=True):
     path: str = Field(max_length=300)
     status: int = 0
     created_at: datetime = _time(index=True)
+
+
+class AdminAudit(SQLModel, table=True):
+    """One row per admin action (revoke, lock, unlock, a campaign's phase), from the chat, the CLI
+    or the API, written in the action's own transaction: an action is never done unrecorded, and
+    a refused or failed one leaves no row."""
+
+    __tablename__ = "admin_audit"
+    __table_args__ = (Index("ix_admin_audit_target", "target_kind", "target_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _time(index=True)
+    via: str = Field(max_length=10)  # chat, cli, api
+    actor: str = Field(max_length=320)  # who, as a person would name them
+    actor_member_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("member.id", ondelete="SET NULL"), nullable=True),
+    )
+    api_key_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("api_key.id", ondelete="SET NULL"), nullable=True),
+    )
+    action: str = Field(max_length=40)
+    target_kind: str = Field(max_length=20)
+    target_id: int
+    target_label: str = Field(default="", max_length=300)
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class LinkCode(SQLModel, table=True):

@@ -26,6 +26,7 @@ class MemberFacts:
     department: str | None
     groups: frozenset[str]
     hire_date: date | None
+    giving_locked: bool = False  # an admin's `/lock`: may be nominated, not nominate or vote
 
 
 async def load_members(session: AsyncSession, ids: list[int]) -> dict[int, MemberFacts]:
@@ -53,6 +54,7 @@ async def load_members(session: AsyncSession, ids: list[int]) -> dict[int, Membe
             department=row.department,
             groups=frozenset(groups.get(row.id, ())),
             hire_date=row.hire_date,
+            giving_locked=row.giving_locked_at is not None,
         )
     return found
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from rewards.admin.locks import LOCKED_SENTENCE, GivingLocked
 from rewards.catalog.model import RewardKind
 from rewards.clock import as_utc, local_today
 from rewards.errors import InvalidInput, NotAllowed, NotAvailable, UnknownMember
@@ -156,6 +157,8 @@ class NominatingMixin(NominationBase):
                 raise UnknownMember(f"I don't know a member with id {nominee}.")
             who, whom = people[nominator], people[nominee]
             today = local_today(now, None, self.settings.timezone)
+            if who.giving_locked:
+                raise GivingLocked(LOCKED_SENTENCE)
             if nominator == nominee and not config.allow_self_nomination:
                 raise NotAllowed(f"You can't nominate yourself for {name}.")
             if not matches(config.eligible_nominators, who, today):

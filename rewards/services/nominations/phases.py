@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from rewards.clock import as_utc
+from rewards.errors import InvalidInput
 from rewards.services.nominations.closing import ClosingMixin
 from rewards.services.nominations.views import CLOSED, NOMINATING, VOTING, CampaignView
 from rewards.store.models import Nomination, NominationCampaign
@@ -25,15 +26,42 @@ _AWARD_RETRY_WINDOW = timedelta(days=2)
 
 
 class PhasesMixin(ClosingMixin):
-    async def _start_voting(self, campaign_id: int, now: datetime) -> CampaignView | None:
+    async def start_voting(
+        self, campaign_id: int, *, by: int | None, now: datetime | None = None
+    ) -> CampaignView:
+        """An admin's "voting now": nominations close at once and voting starts, for the
+        reward's full `voting_duration_days` from now (the planned end would otherwise come early
+        for the voters). Too few nominations cancel the campaign, as on its date. A campaign
+        already past nominating is refused with a sentence and left as it is."""
+        now = as_utc(now or self.clock.now())
+        if by is not None:
+            await self._require_admin(by, "start voting in")
+        view = await self._start_voting(campaign_id, now, early=True)
+        if view is None:
+            current = await self.get(campaign_id)
+            raise InvalidInput(
+                f"The campaign for {current.reward_name} is {current.status}, not taking "
+                "nominations: voting can't be started."
+                if current.status != VOTING
+                else f"Voting for {current.reward_name} has already started."
+            )
+        return view
+
+    async def _start_voting(
+        self, campaign_id: int, now: datetime, *, early: bool = False
+    ) -> CampaignView | None:
         """nominating -> voting, or cancelled with too few nominations; None when another
-        process moved it first."""
+        process moved it first. `early`: an admin's start before the date, which moves the
+        phase times to now."""
         async with self.db.write() as session:
             row = await self._campaign(session, campaign_id, lock="update")
             if row.status != NOMINATING:
                 return None
             definition = await self._definition_in(session, row.reward_id)
             config = self._config(definition)
+            if early:
+                row.nominations_close_at = now
+                row.voting_close_at = now + timedelta(days=config.voting_duration_days)
             count = int(
                 await session.scalar(
                     select(func.count(col(Nomination.id))).where(

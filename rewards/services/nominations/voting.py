@@ -1,5 +1,9 @@
 """Votes: cast while voting, by eligible voters, for candidates only.
 
+Nominees never vote for themselves unless the reward's `allow_self_vote` says they may (a
+campaign's winner once carried his own vote), and a member whose giving an admin locked does not
+vote at all.
+
 A voter's votes live in slots ``0 .. max_votes_per_user - 1`` and the database keeps (campaign,
 voter, slot) unique, so concurrent clicks can never exceed the limit: a vote takes a free slot
 with INSERT ... ON CONFLICT DO NOTHING, and when every slot is taken it replaces the voter's
@@ -17,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from rewards.admin.locks import LOCKED_SENTENCE, GivingLocked
 from rewards.catalog.loader import RewardDefinition
 from rewards.catalog.nomination import NominationConfig
 from rewards.clock import local_today
@@ -55,6 +60,8 @@ class VotingMixin(NominationBase):
         people = await load_members(session, [voter])
         if voter not in people:
             raise UnknownMember(f"I don't know a member with id {voter}.")
+        if people[voter].giving_locked:
+            raise GivingLocked(LOCKED_SENTENCE)
         today = local_today(now, None, self.settings.timezone)
         if not matches(config.eligible_voters, people[voter], today):
             raise NotAllowed(
@@ -92,6 +99,10 @@ class VotingMixin(NominationBase):
             )
             if is_candidate is None:
                 raise InvalidInput(f"That person is not a candidate for {definition.reward}.")
+            if nominee == voter and not config.allow_self_vote:
+                raise NotAllowed(
+                    f"You can't vote for yourself for {definition.reward}; pick another candidate."
+                )
             votes = (
                 await session.scalars(
                     select(NominationVote)
