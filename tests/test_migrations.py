@@ -29,7 +29,7 @@ from rewards.store.migrate import (
 )
 from rewards.store.migrate import head_revision as files_head
 from rewards.store.types import JSONType, UTCDateTime
-from tests.factories import add_member, add_reward
+from tests.factories import add_reward
 
 MODEL_TABLES = {table.name for table in SQLModel.metadata.sorted_tables}
 
@@ -307,6 +307,37 @@ async def test_counters_keep_their_values_through_the_metric_columns_migration(
     assert await _run(url, read(narrow)) == {tuple(str(v) for v in row) for row in rows}
 
 
+async def _member_at_0017(database: Database, name: str) -> int:
+    """A member row as the schema of 0017 has it (the model has grown columns since)."""
+    member = sa.table(
+        "member",
+        sa.column("id", Integer),
+        sa.column("email", String),
+        sa.column("display_name", String),
+        sa.column("active", sa.Boolean),
+        sa.column("leaderboard_opt_out", sa.Boolean),
+        sa.column("celebrations_opt_out", sa.Boolean),
+        sa.column("created_at", UTCDateTime),
+        sa.column("updated_at", UTCDateTime),
+    )
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    async with database.write() as session:
+        result = await session.execute(
+            member.insert()
+            .values(
+                email=f"{name.lower()}@example.com",
+                display_name=name,
+                active=True,
+                leaderboard_opt_out=False,
+                celebrations_opt_out=False,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(member.c.id)
+        )
+        return int(result.scalar_one())
+
+
 async def test_awards_waiting_for_their_announcement_survive_0018_both_ways(
     unmigrated_database_url: str,
 ) -> None:
@@ -316,8 +347,8 @@ async def test_awards_waiting_for_their_announcement_survive_0018_both_ways(
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0017")
     database = Database(url)
     try:
-        ana = await add_member(database, "Ana")
-        bo = await add_member(database, "Bo")
+        ana = await _member_at_0017(database, "Ana")
+        bo = await _member_at_0017(database, "Bo")
         await add_reward(database, reward_id=5)
     finally:
         await database.dispose()
