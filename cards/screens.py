@@ -389,13 +389,16 @@ def my_rewards(
     recent_awards: Sequence[AwardView],
     recent_kudos: Sequence[LedgerLine],
     allowance: str | None = None,
+    hidden: bool = False,
 ) -> Card:
     """A member's own totals, rank and recent history (shown privately); `allowance` is what
-    is left of their kudos allowance ("3 of 5 today, resets in 4 h"; None: unlimited)."""
+    is left of their kudos allowance ("3 of 5 today, resets in 4 h"; None: unlimited);
+    `hidden`: they are off the leaderboards (their choice or a default), so no rank is due."""
+    unranked = "Hidden from leaderboards" if hidden else "Not ranked yet"
     facts = Facts(
         (
             Fact("Points", str(summary.balance)),
-            Fact("Rank", f"#{rank}" if rank is not None else "Not ranked yet"),
+            Fact("Rank", f"#{rank}" if rank is not None else unranked),
             Fact("Badges", str(summary.badges)),
             Fact("Kudos received", str(summary.kudos_received)),
             Fact("Kudos given", str(summary.kudos_given)),

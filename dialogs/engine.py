@@ -74,6 +74,7 @@ def default_dialogs() -> list[Dialog]:
     from dialogs.kudos import KudosDialog
     from dialogs.link import LinkDialog
     from dialogs.nominations import NominateDialog, NominationsDialog, VoteDialog
+    from dialogs.privacy import ForgetDialog
     from dialogs.workflows import WorkflowDialog
 
     return [
@@ -87,6 +88,7 @@ def default_dialogs() -> list[Dialog]:
         NominationsDialog(),
         WorkflowDialog(),
         LinkDialog(),
+        ForgetDialog(),
     ]
 
 

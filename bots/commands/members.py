@@ -171,3 +171,12 @@ def show_command(ref: str) -> None:
             handle = f" @{account.username}" if account.username else ""
             what = account.user_id + handle
         click.echo(f"{'account:':<17}{account.platform}{where} {what}")
+
+
+def _add_privacy_commands() -> None:
+    from bots.commands.privacy import forget
+
+    members.add_command(forget)
+
+
+_add_privacy_commands()
