@@ -16,6 +16,7 @@ from rewards.store.db import Database
 from rewards.store.models import Member, PlatformAccount
 from tests.factories import add_member
 from tests.support.teams_connector import FakeConnector
+from tests.test_cards_adaptive import errors
 from tests.test_slack import ANA as SLACK_ANA
 from tests.test_slack import button, slack_app
 from tests.test_teams import client, connector, payload, send, with_token  # noqa: F401
@@ -42,7 +43,7 @@ async def test_teams_settings_card_and_forget_me(database: Database, client, con
     assert (await send(client, message)).status == 200
     [reply] = connector.posted()
     [card] = reply.cards
-    assert card["version"] == "1.5"
+    assert errors(card) == []  # valid against the Adaptive Cards 1.5 schema
     choice_sets = {b["id"]: b for b in _walk(card) if b.get("type") == "Input.ChoiceSet"}
     assert set(choice_sets) == {"leaderboard", "celebrations", "language"}
     assert choice_sets["leaderboard"]["value"] == "shown"
@@ -65,6 +66,7 @@ async def test_teams_settings_card_and_forget_me(database: Database, client, con
     assert (await send(client, message)).status == 200
     [reply] = connector.posted()
     [confirm] = reply.cards
+    assert errors(confirm) == []
     forget = next(a for a in confirm["actions"] if a["title"] == "Forget me")["data"]["token"]
     click_forget = with_token(payload("invoke_execute", connector), forget)
     body = await (await send(client, click_forget)).json()

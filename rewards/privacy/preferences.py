@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, literal_column, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from rewards.clock import Clock, SystemClock
@@ -72,12 +72,13 @@ def shown_on_leaderboards(member: Any, default: str = SHOWN) -> ColumnElement[bo
     """The SQL condition "this member row appears on leaderboards" (active, not hidden), for
     `member` = the member table (or an alias of it) and `default` = LEADERBOARD_DEFAULT."""
     choice = member.c.leaderboard_choice
+    # A literal, not a bound value: the partial index of shown members must be provable when
+    # the statement is planned.
+    shown = choice == literal_column("'shown'")
     if default == HIDDEN:
-        visible: ColumnElement[bool] = choice == SHOWN
+        visible: ColumnElement[bool] = shown
     else:
-        visible = or_(
-            choice == SHOWN, and_(choice.is_(None), member.c.leaderboard_opt_out.is_(False))
-        )
+        visible = or_(shown, and_(choice.is_(None), member.c.leaderboard_opt_out.is_(False)))
     return and_(member.c.active.is_(True), visible)
 
 

@@ -32,6 +32,16 @@ def _time(*, nullable: bool = False, index: bool = False) -> Any:
 
 class Member(SQLModel, table=True):
     __tablename__ = "member"
+    __table_args__ = (
+        # The members who chose to be shown: with LEADERBOARD_DEFAULT=hidden a board can start
+        # from them (a counter lookup each) instead of skipping hidden rows down a ranking index.
+        Index(
+            "ix_member_leaderboard_shown",
+            "id",
+            postgresql_where=text("leaderboard_choice = 'shown'"),
+            sqlite_where=text("leaderboard_choice = 'shown'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)

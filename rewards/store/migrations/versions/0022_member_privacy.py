@@ -37,6 +37,14 @@ def upgrade() -> None:
         'member',
         sa.Column('forgotten_at', rewards.store.types.UTCDateTime(timezone=True), nullable=True),
     )
+    op.create_index(
+        'ix_member_leaderboard_shown',
+        'member',
+        ['id'],
+        unique=False,
+        postgresql_where=sa.text("leaderboard_choice = 'shown'"),
+        sqlite_where=sa.text("leaderboard_choice = 'shown'"),
+    )
     for name, column in (('ix_award_giver', 'giver_id'), ('ix_award_revoked_by', 'revoked_by_id')):
         op.create_index(
             name,
@@ -51,6 +59,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_award_revoked_by', table_name='award')
     op.drop_index('ix_award_giver', table_name='award')
+    op.drop_index('ix_member_leaderboard_shown', table_name='member')
     op.drop_column('member', 'forgotten_at')
     op.drop_column('member', 'reply_language')
     op.drop_column('member', 'celebrations')
