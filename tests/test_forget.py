@@ -279,6 +279,8 @@ def test_admin_forget_from_the_command_line(cli_url: str) -> None:
             await db.dispose()
 
     asyncio.run(seed())
+    shown = runner.invoke(members_cli, ["show", "ana.lopez@example.com"], env=env)
+    assert "leaderboards:    shown (default)" in shown.output
     args = ["forget", "ana.lopez@example.com"]
     refused = runner.invoke(members_cli, args, input="n\n", env=env)
     assert refused.exit_code == 1 and "Nothing was changed" in refused.output
@@ -287,5 +289,7 @@ def test_admin_forget_from_the_command_line(cli_url: str) -> None:
     assert done.exit_code == 0, done.output
     assert "Forgot member" in done.output
     assert asyncio.run(traces()) == []
+    placeholder = runner.invoke(members_cli, ["show", "1"], env=env).output
+    assert "Former member" in placeholder and "leaderboards:    hidden\n" in placeholder
     unknown = runner.invoke(members_cli, [*args, "--yes"], env=env)
     assert unknown.exit_code == 1 and "No member has the email" in unknown.output
