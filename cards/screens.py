@@ -391,21 +391,24 @@ def my_rewards(
     recent_kudos: Sequence[LedgerLine],
     allowance: str | None = None,
     balance: Balance | None = None,
+    hidden: bool = False,
 ) -> Card:
     """A member's own totals, rank and recent history (shown privately). "Points" are what they
     earned (ranks count those); with the shop's `balance`, what they spent and can still spend;
     `allowance` is what is left of their kudos allowance ("3 of 5 today, resets in 4 h"; None:
-    unlimited)."""
+    unlimited); `hidden`: they are off the leaderboards (their choice or a default), so no rank
+    is due."""
     spending = (
         (Fact("Spent", str(balance.spent)), Fact("Spendable", str(balance.spendable)))
         if balance is not None
         else ()
     )
+    unranked = "Hidden from leaderboards" if hidden else "Not ranked yet"
     facts = Facts(
         (
             Fact("Points", str(summary.balance)),
             *spending,
-            Fact("Rank", f"#{rank}" if rank is not None else "Not ranked yet"),
+            Fact("Rank", f"#{rank}" if rank is not None else unranked),
             Fact("Badges", str(summary.badges)),
             Fact("Kudos received", str(summary.kudos_received)),
             Fact("Kudos given", str(summary.kudos_given)),

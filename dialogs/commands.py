@@ -23,7 +23,11 @@ COMMANDS: tuple[Command, ...] = (
         "/leaderboard [week|month|quarter|year|all] [points|badges|kudos] [#tag|department]",
         "See who is on top.",
     ),
-    Command("me", "/me", "Your points, badges and recent kudos."),
+    Command(
+        "me",
+        "/me [settings]",
+        "Your points, badges and recent kudos; settings: your privacy choices.",
+    ),
     Command(
         "shop",
         "/shop",
@@ -56,6 +60,12 @@ COMMANDS: tuple[Command, ...] = (
         "Join your accounts on Teams, Slack and Telegram: one member, one balance.",
     ),
     Command("help", "/help", "What I can do."),
+    Command(
+        "forget",
+        "/forget me",
+        "Erase your personal data (asks to confirm first).",
+        teams_menu=False,
+    ),
     # Forms on Teams carry their own Cancel button, so /cancel leaves the Teams menu to /link.
     Command("cancel", "/cancel", "Stop what we were doing.", teams_menu=False),
     # The admins' commands: typed, never in the Teams menu.

@@ -75,6 +75,7 @@ def default_dialogs() -> list[Dialog]:
     from dialogs.kudos import KudosDialog
     from dialogs.link import LinkDialog
     from dialogs.nominations import NominateDialog, NominationsDialog, VoteDialog
+    from dialogs.privacy import ForgetDialog
     from dialogs.shop import ApprovalDialog, RedeemDialog, ShopDialog
     from dialogs.workflows import WorkflowDialog
 
@@ -95,6 +96,7 @@ def default_dialogs() -> list[Dialog]:
         RevokeDialog(),
         LockDialog(),
         UnlockDialog(),
+        ForgetDialog(),
     ]
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from cards.actions import BadToken, encode
+from cards.model import Card
 from cards.screens import help_card, leaderboard, my_rewards
 from cards.workflows import workflow_progress
-from dialogs.base import Context, Dialog, Finish, Step
+from dialogs import privacy
+from dialogs.base import Ask, Context, Dialog, Finish, Step, StepTokens
 from dialogs.commands import COMMANDS
 from dialogs.replies import Show
+from rewards.privacy.preferences import get_preferences
 from rewards.services import ledger, profile
 from rewards.services.leaderboards import LeaderboardFilter, Metric, Period
 
@@ -103,9 +107,19 @@ class MeDialog(Dialog):
     name = "me"
 
     async def start(self, ctx: Context, args: str) -> Step:
+        if args.strip().casefold() == privacy.SETTINGS:
+            return Ask(privacy.SETTINGS)
         db = ctx.core.db
         summary = await ledger.summary(db, ctx.member_id)
-        rank = await profile.points_rank(db, ctx.member_id, ctx.now, ctx.core.settings.timezone)
+        settings = ctx.core.settings
+        rank = await profile.points_rank(
+            db,
+            ctx.member_id,
+            ctx.now,
+            settings.timezone,
+            leaderboard_default=settings.leaderboard_default,
+        )
+        hidden = rank is None and (await get_preferences(db, settings, ctx.member_id)).hidden
         awards = await profile.recent_awards(db, ctx.member_id, limit=5)
         kudos = [line for line in await ledger.history(db, ctx.member_id, limit=50)]
         recent_kudos = [line for line in kudos if line.kind == "kudos"][:5]
@@ -118,9 +132,18 @@ class MeDialog(Dialog):
             recent_kudos=recent_kudos,
             allowance=left.describe(ctx.now) if left else None,
             balance=balance,
+            hidden=hidden,
         )
         active = await ctx.core.workflows.progress(ctx.member_id, active_only=True)
         return Finish((Show(card), *(Show(workflow_progress([view])) for view in active)))
+
+    async def card(
+        self, ctx: Context, step: str, values: dict[str, Any], tokens: StepTokens
+    ) -> Card:
+        return await privacy.settings_card(ctx, tokens)  # the one step: `/me settings`
+
+    async def submit(self, ctx: Context, step: str, values: dict[str, Any]) -> Step:
+        return await privacy.settings_submit(ctx, values)
 
 
 class HelpDialog(Dialog):

@@ -412,6 +412,11 @@ class Settings(BaseSettings):
     # Who becomes a member on first sight inside the boundary: "open" (everyone) or "directory"
     # (only people already imported; others are asked to see their admin).
     membership: Literal["open", "directory"] = Field("open", validation_alias="MEMBERSHIP")
+    # Whether members who have not chosen (`/me settings`) appear on leaderboards: "shown" or
+    # "hidden". The import's `leaderboard_opt_out` hides a member (their team) when "shown".
+    leaderboard_default: Literal["shown", "hidden"] = Field(
+        "shown", validation_alias="LEADERBOARD_DEFAULT"
+    )
     # Birthdays and anniversaries on a Saturday or Sunday: "on_day", "friday_before" or
     # "monday_after" (the member's own calendar).
     weekend_policy: Literal["on_day", "friday_before", "monday_after"] = Field(

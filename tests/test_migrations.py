@@ -308,6 +308,7 @@ async def test_counters_keep_their_values_through_the_metric_columns_migration(
 
 
 async def _member_at_0017(database: Database, name: str) -> int:
+    """A member row as the schema of 0017 has it (the model has grown columns since)."""
     member = sa.table(
         "member",
         sa.column("id", Integer),
@@ -316,28 +317,25 @@ async def _member_at_0017(database: Database, name: str) -> int:
         sa.column("active", sa.Boolean),
         sa.column("leaderboard_opt_out", sa.Boolean),
         sa.column("celebrations_opt_out", sa.Boolean),
-        sa.column("created_at", UTCDateTime()),
-        sa.column("updated_at", UTCDateTime()),
+        sa.column("created_at", UTCDateTime),
+        sa.column("updated_at", UTCDateTime),
     )
-    now = datetime(2026, 1, 5, tzinfo=UTC)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
     async with database.write() as session:
-        return int(
-            (
-                await session.execute(
-                    member.insert()
-                    .values(
-                        email=f"{name.lower()}@example.com",
-                        display_name=name,
-                        active=True,
-                        leaderboard_opt_out=False,
-                        celebrations_opt_out=False,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(member.c.id)
-                )
-            ).scalar_one()
+        result = await session.execute(
+            member.insert()
+            .values(
+                email=f"{name.lower()}@example.com",
+                display_name=name,
+                active=True,
+                leaderboard_opt_out=False,
+                celebrations_opt_out=False,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(member.c.id)
         )
+        return int(result.scalar_one())
 
 
 async def test_awards_waiting_for_their_announcement_survive_0018_both_ways(
@@ -349,7 +347,6 @@ async def test_awards_waiting_for_their_announcement_survive_0018_both_ways(
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0017")
     database = Database(url)
     try:
-        # Members as the 0017 schema has them: later revisions add columns the model writes.
         ana = await _member_at_0017(database, "Ana")
         bo = await _member_at_0017(database, "Bo")
         await add_reward(database, reward_id=5)

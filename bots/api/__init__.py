@@ -17,7 +17,14 @@ from bots.api.ratelimit import rate_limit_middleware
 
 
 def setup(app: web.Application) -> None:
-    from bots.api import admin_actions_routes, kudos_routes, openapi, rewards_routes, shop_routes
+    from bots.api import (
+        admin_actions_routes,
+        kudos_routes,
+        openapi,
+        privacy_routes,
+        rewards_routes,
+        shop_routes,
+    )
     from bots.api.admin_routes import routes as admin_routes
     from bots.api.people_routes import routes as people_routes
 
@@ -31,4 +38,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(admin_routes)
     app.router.add_routes(shop_routes.routes)
     app.router.add_routes(admin_actions_routes.routes)
+    app.router.add_routes(privacy_routes.routes)
     openapi.setup(app)

@@ -15,6 +15,7 @@ import click
 
 from bots.commands.common import with_database
 from rewards.errors import RewardsError, UnknownMember
+from rewards.privacy.preferences import Preferences, get_preferences
 from rewards.services.members import MemberView, get_member, list_members, resolve
 from rewards.services.members_import import (
     ImportReport,
@@ -129,7 +130,9 @@ def list_command(department: str | None, group: str | None, limit: int, everyone
 def show_command(ref: str) -> None:
     """Show one member: REF is a member id, an email or platform:user_id (e.g. slack:U0123)."""
 
-    async def work(database: Database, _settings: Settings) -> tuple[MemberView, str | None]:
+    async def work(
+        database: Database, settings: Settings
+    ) -> tuple[MemberView, str | None, Preferences]:
         member = await resolve(database, ref)
         manager = None
         if member.manager_id is not None:
@@ -137,10 +140,10 @@ def show_command(ref: str) -> None:
                 manager = str(await get_member(database, member.manager_id))
             except UnknownMember:
                 manager = None
-        return member, manager
+        return member, manager, await get_preferences(database, settings, member.id)
 
     try:
-        member, manager = with_database(work)
+        member, manager, chosen = with_database(work)
     except UnknownMember as problem:
         click.echo(str(problem), err=True)
         sys.exit(1)
@@ -158,8 +161,12 @@ def show_command(ref: str) -> None:
         ("time zone", member.timezone),
         ("locale", member.locale),
         ("active", "yes" if member.active else "no"),
-        ("on leaderboards", "no" if member.leaderboard_opt_out else "yes"),
-        ("celebrated", "no" if member.celebrations_opt_out else "yes"),
+        # What applies (the member's own choice, else the import's flag, else the default).
+        ("leaderboards", chosen.leaderboard + ("" if chosen.leaderboard_chosen else " (default)")),
+        (
+            "celebrations",
+            chosen.celebrations + ("" if chosen.celebrations_chosen else " (default)"),
+        ),
     ]
     for label, value in lines:
         click.echo(f"{label + ':':<17}{value if value is not None else '-'}")
@@ -171,3 +178,12 @@ def show_command(ref: str) -> None:
             handle = f" @{account.username}" if account.username else ""
             what = account.user_id + handle
         click.echo(f"{'account:':<17}{account.platform}{where} {what}")
+
+
+def _add_privacy_commands() -> None:
+    from bots.commands.privacy import forget
+
+    members.add_command(forget)
+
+
+_add_privacy_commands()

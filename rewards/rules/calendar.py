@@ -35,6 +35,7 @@ from sqlmodel import col, select
 
 from rewards.catalog.rules import EmploymentDuration, WorkAnniversary
 from rewards.clock import as_utc, local_today
+from rewards.privacy.preferences import celebrated
 from rewards.rules.base import Candidate, EvalContext
 from rewards.store.models import Member
 
@@ -101,10 +102,9 @@ def _matches(month: Any, day: Any, pairs: Sequence[tuple[int, int]]) -> ColumnEl
 
 
 def _celebrated() -> ColumnElement[bool]:
-    return and_(
-        col(Member.active).is_(True),
-        col(Member.celebrations_opt_out).is_(False),
-    )
+    """Active and celebrated publicly or privately (`rewards.privacy`: "off" is left out here;
+    "private" is told by direct message only, when the celebration is announced)."""
+    return celebrated(Member.__table__)  # type: ignore[attr-defined]
 
 
 async def birthdays(ctx: EvalContext) -> list[Candidate]:

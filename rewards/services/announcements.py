@@ -57,6 +57,7 @@ from sqlmodel import col
 from rewards.catalog.announce import DEFAULT_ANNOUNCE, AnnounceSpec
 from rewards.clock import as_utc
 from rewards.errors import NotAvailable, NotFound
+from rewards.privacy.preferences import PRIVATE, PUBLIC, celebrations_of
 from rewards.services.members import is_placeholder_email
 from rewards.settings import Settings
 from rewards.store.db import Database
@@ -286,6 +287,8 @@ async def announce_awards(
                     col(Award.message),
                     col(Award.points),
                     col(Member.display_name),
+                    col(Member.celebrations),
+                    col(Member.celebrations_opt_out),
                 )
                 .join(Member, col(Member.id) == col(Award.member_id))
                 .where(ids_in(session, col(Award.id), sorted(run_of)))
@@ -298,33 +301,66 @@ async def announce_awards(
         made = []
         for run_key, items_of_run in runs.items():
             digest = hashlib.sha256(",".join(str(a.id) for a in items_of_run).encode()).hexdigest()
-            items = [
-                AnnouncedItem(
-                    member_id=a.member_id,
-                    name=a.display_name,
-                    text=a.message or f"{a.display_name} received {title}",
-                    points=a.points,
+            key = f"reward:{reward_id}:{run_key}:{digest[:16]}"
+            for suffix, place, told in _audiences(kind, spec or DEFAULT_ANNOUNCE, items_of_run):
+                items = [
+                    AnnouncedItem(
+                        member_id=a.member_id,
+                        name=a.display_name,
+                        text=a.message or f"{a.display_name} received {title}",
+                        points=a.points,
+                    )
+                    for a in told
+                ]
+                announcement_id = await _record(
+                    session,
+                    settings,
+                    key=f"{key[: 300 - len(suffix)]}{suffix}",
+                    kind=kind,
+                    title=title,
+                    items=items,
+                    now=now,
+                    reward_id=reward_id,
+                    spec=place,
+                    payload={"run_key": run_key},
                 )
-                for a in items_of_run
-            ]
-            announcement_id = await _record(
-                session,
-                settings,
-                key=f"reward:{reward_id}:{run_key}:{digest[:16]}"[:300],
-                kind=kind,
-                title=title,
-                items=items,
-                now=now,
-                reward_id=reward_id,
-                spec=spec or DEFAULT_ANNOUNCE,
-                payload={"run_key": run_key},
-            )
-            if announcement_id is not None:
-                made.append(announcement_id)
+                if announcement_id is not None:
+                    made.append(announcement_id)
         await session.execute(
             delete(AnnouncePending).where(col(AnnouncePending.id).in_([int(p.id) for p in pending]))
         )
         return made
+
+
+CELEBRATION_KINDS = frozenset({"birthday", "anniversary"})
+PRIVATE_SUFFIX = ":private"
+
+
+def _audiences(
+    kind: str, spec: AnnounceSpec, found: Sequence[Any]
+) -> list[tuple[str, AnnounceSpec, list[Any]]]:
+    """(key suffix, where, whose awards) for one run. A celebration is split by each member's
+    choice (`rewards.privacy`): "public" ones as the reward says, "private" ones by direct
+    message only (no channel line), "off" ones not at all. Other kinds are one announcement."""
+    if kind not in CELEBRATION_KINDS:
+        return [("", spec, list(found))]
+    public: list[Any] = []
+    private: list[Any] = []
+    for award in found:
+        mode = celebrations_of(award.celebrations, award.celebrations_opt_out)
+        if mode == PUBLIC:
+            public.append(award)
+        elif mode == PRIVATE:
+            private.append(award)
+    groups: list[tuple[str, AnnounceSpec, list[Any]]] = []
+    if public:
+        groups.append(("", spec, public))
+    if private:
+        direct_only = spec.model_copy(
+            update={"teams": False, "slack": False, "telegram": False, "direct": True}
+        )
+        groups.append((PRIVATE_SUFFIX, direct_only, private))
+    return groups
 
 
 # --- delivering ---------------------------------------------------------------------------------

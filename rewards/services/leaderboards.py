@@ -3,7 +3,8 @@
 Leaderboards read the counters of `rewards.leaderboards` (kept with every write): the top of one
 index range, whatever the size of the ledger. Windows are calendar periods in the organisation's
 time zone (`TIMEZONE`): the ISO week from Monday, the month, the quarter, the year, or all time.
-Members who opted out of leaderboards and inactive members are left off. Ties share a rank
+Members hidden from leaderboards (their own choice, the import's flag or LEADERBOARD_DEFAULT:
+`rewards.privacy`) and inactive members are left off. Ties share a rank
 (1, 2, 2, 4).
 """
 
@@ -25,6 +26,7 @@ from rewards.errors import InvalidInput
 from rewards.leaderboards import counters
 from rewards.leaderboards.counters import COUNTER
 from rewards.leaderboards.periods import start_of
+from rewards.privacy.preferences import MEMBER, SHOWN, shown_on_leaderboards
 from rewards.services.kudos import normalise_tag
 from rewards.settings import Settings
 from rewards.store.db import Database
@@ -120,10 +122,13 @@ class LeaderboardService:
         filters: LeaderboardFilter,
         limit: int,
         dialect: str = "sqlite",
+        leaderboard_default: str = SHOWN,
     ) -> Select[Any]:
         """The top of one counter range, read down the metric's ranking index by value (partial,
-        `> 0`: the same condition is here), with each candidate's member row (active, not opted
-        out, the department and group filters)."""
+        `> 0`: the same condition is here), with each candidate's member row (active, not hidden
+        by their own choice or the defaults (`rewards.privacy`), the department and group
+        filters). The visibility test is on the member row the join reads anyway, so hidden
+        members cost nothing beyond being skipped."""
         counter = COUNTER
         value = counter.c[metric.value]
         query = (
@@ -141,8 +146,7 @@ class LeaderboardService:
                 # A literal, not a bound value: the partial index's condition must be provable
                 # when the statement is planned (SQLite, or a generic PostgreSQL plan).
                 value > literal_column("0"),
-                col(Member.active).is_(True),
-                col(Member.leaderboard_opt_out).is_(False),
+                shown_on_leaderboards(MEMBER, leaderboard_default),
             )
             .order_by(value.desc(), col(Member.display_name), col(Member.id))
             .limit(limit)
@@ -198,7 +202,16 @@ class LeaderboardService:
                 return Leaderboard(metric, period, since, filters, ())
             result = (
                 await session.execute(
-                    self._top(metric, period, key, dim, filters, limit, self.db.dialect)
+                    self._top(
+                        metric,
+                        period,
+                        key,
+                        dim,
+                        filters,
+                        limit,
+                        self.db.dialect,
+                        self.settings.leaderboard_default,
+                    )
                 )
             ).all()
         rows: list[LeaderboardRow] = []

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from rewards.clock import as_utc, period_start
+from rewards.privacy.preferences import SHOWN, shown_on_leaderboards
 from rewards.services.awards import AwardView
 from rewards.store.db import Database
 from rewards.store.models import ApiKey, Award, LedgerEntry, Member, Reward
@@ -102,7 +103,13 @@ async def _awards(
 
 
 async def points_rank(
-    db: Database, member_id: int, now: datetime, timezone: str, period: str = "month"
+    db: Database,
+    member_id: int,
+    now: datetime,
+    timezone: str,
+    period: str = "month",
+    *,
+    leaderboard_default: str = SHOWN,
 ) -> int | None:
     """The member's rank on the points leaderboard of `period` (ties share a rank), or None when
     they are not on it: no points in the period, opted out, or inactive.
@@ -123,9 +130,7 @@ async def points_rank(
     )
     ranked = select(totals.c.member_id, totals.c.total).join(
         MEMBER,
-        (MEMBER.c.id == totals.c.member_id)
-        & MEMBER.c.active.is_(True)
-        & MEMBER.c.leaderboard_opt_out.is_(False),
+        (MEMBER.c.id == totals.c.member_id) & shown_on_leaderboards(MEMBER, leaderboard_default),
     )
     async with db.read() as session:
         mine = (await session.execute(ranked.where(totals.c.member_id == member_id))).first()

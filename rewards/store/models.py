@@ -32,6 +32,16 @@ def _time(*, nullable: bool = False, index: bool = False) -> Any:
 
 class Member(SQLModel, table=True):
     __tablename__ = "member"
+    __table_args__ = (
+        # The members who chose to be shown: with LEADERBOARD_DEFAULT=hidden a board can start
+        # from them (a counter lookup each) instead of skipping hidden rows down a ranking index.
+        Index(
+            "ix_member_leaderboard_shown",
+            "id",
+            postgresql_where=text("leaderboard_choice = 'shown'"),
+            sqlite_where=text("leaderboard_choice = 'shown'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
@@ -49,6 +59,7 @@ class Member(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     locale: str | None = Field(default=None, max_length=35)
     active: bool = True
+    # The import's (HR's, by team) privacy defaults; the member's own choices below win.
     leaderboard_opt_out: bool = False
     celebrations_opt_out: bool = False
     created_at: datetime = _time()
@@ -57,6 +68,14 @@ class Member(SQLModel, table=True):
     # nominations, votes). Read with the member, so the kudos path checks it for free.
     giving_locked_at: datetime | None = _time(nullable=True)
     giving_lock_reason: str | None = Field(default=None, max_length=500)
+    # The member's own choices from `/me settings` (rewards.privacy): None follows the defaults
+    # (LEADERBOARD_DEFAULT, the import's flags). The import never writes these.
+    leaderboard_choice: str | None = Field(default=None, max_length=10)  # shown | hidden
+    celebrations: str | None = Field(default=None, max_length=10)  # public | private | off
+    reply_language: str | None = Field(default=None, max_length=35)
+    # Set when the member was forgotten (`/forget me`): the row is an anonymous placeholder that
+    # keeps the ledger and other people's history whole.
+    forgotten_at: datetime | None = _time(nullable=True)
 
 
 class MemberGroup(SQLModel, table=True):
@@ -139,6 +158,20 @@ class Award(SQLModel, table=True):
         Index("ix_award_member_time_revoked", "member_id", "awarded_at", "revoked_at"),
         # Covers the badges leaderboard of a window without touching the table.
         Index("ix_award_time_member", "awarded_at", "member_id", "revoked_at"),
+        # Small partial indexes (most awards come from rules, with neither): the badges a person
+        # gave or revoked, found when they ask to be forgotten (`rewards.privacy.erasure`).
+        Index(
+            "ix_award_giver",
+            "giver_id",
+            postgresql_where=text("giver_id IS NOT NULL"),
+            sqlite_where=text("giver_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_award_revoked_by",
+            "revoked_by_id",
+            postgresql_where=text("revoked_by_id IS NOT NULL"),
+            sqlite_where=text("revoked_by_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
