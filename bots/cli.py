@@ -57,6 +57,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Announcement deliveries (channel posts, direct messages, emails).",
     ),
     LazyCommand(
+        "export",
+        "bots.commands.export:export",
+        "Export kudos, awards, ledger, members, nominations, redemptions or participation.",
+    ),
+    LazyCommand(
         "jobs", "bots.commands.jobs:jobs", "Scheduled jobs: lotteries, birthdays, the sweep."
     ),
     LazyCommand(
@@ -71,7 +76,9 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Build the Teams app package, the Slack app manifest and Telegram's command list.",
     ),
     LazyCommand(
-        "members", "bots.commands.members:members", "Members: import from HR data, list, show."
+        "members",
+        "bots.commands.members:members",
+        "Members: import from HR data, list, show, their data.",
     ),
     LazyCommand(
         "nominations",

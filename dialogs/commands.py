@@ -23,7 +23,9 @@ COMMANDS: tuple[Command, ...] = (
         "/leaderboard [week|month|quarter|year|all] [points|badges|kudos] [#tag|department]",
         "See who is on top.",
     ),
-    Command("me", "/me", "Your points, badges and recent kudos."),
+    Command(
+        "me", "/me [data]", "Your points, badges and recent kudos (data: all of it, as a file)."
+    ),
     Command("nominate", "/nominate @someone reason", "Nominate someone for an award."),
     Command("vote", "/vote [number]", "See the candidates and vote."),
     Command(
@@ -42,6 +44,13 @@ COMMANDS: tuple[Command, ...] = (
         "Join your accounts on Teams, Slack and Telegram: one member, one balance.",
     ),
     Command("help", "/help", "What I can do."),
+    Command(
+        "export",
+        "/export KIND [FROM] [TO] [csv|jsonl]",
+        "Admins: kudos, awards, ledger, members, nominations, redemptions or participation "
+        "as a file in your direct chat.",
+        teams_menu=False,
+    ),
     # Forms on Teams carry their own Cancel button, so /cancel leaves the Teams menu to /link.
     Command("cancel", "/cancel", "Stop what we were doing.", teams_menu=False),
 )

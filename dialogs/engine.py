@@ -70,6 +70,7 @@ NOTHING_TO_CANCEL = "There was nothing to cancel."
 
 def default_dialogs() -> list[Dialog]:
     from dialogs.badge import BadgeDialog
+    from dialogs.export import ExportDialog
     from dialogs.info import HelpDialog, LeaderboardDialog, MeDialog
     from dialogs.kudos import KudosDialog
     from dialogs.link import LinkDialog
@@ -87,6 +88,7 @@ def default_dialogs() -> list[Dialog]:
         NominationsDialog(),
         WorkflowDialog(),
         LinkDialog(),
+        ExportDialog(),
     ]
 
 

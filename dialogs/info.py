@@ -10,6 +10,7 @@ from cards.screens import help_card, leaderboard, my_rewards
 from cards.workflows import workflow_progress
 from dialogs.base import Context, Dialog, Finish, Step
 from dialogs.commands import COMMANDS
+from dialogs.export import send_my_data
 from dialogs.replies import Show
 from rewards.services import ledger, profile
 from rewards.services.leaderboards import LeaderboardFilter, Metric, Period
@@ -103,6 +104,8 @@ class MeDialog(Dialog):
     name = "me"
 
     async def start(self, ctx: Context, args: str) -> Step:
+        if args.strip().casefold() == "data":
+            return await send_my_data(ctx)
         db = ctx.core.db
         summary = await ledger.summary(db, ctx.member_id)
         rank = await profile.points_rank(db, ctx.member_id, ctx.now, ctx.core.settings.timezone)

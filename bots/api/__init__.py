@@ -17,7 +17,7 @@ from bots.api.ratelimit import rate_limit_middleware
 
 
 def setup(app: web.Application) -> None:
-    from bots.api import kudos_routes, openapi, rewards_routes, shop_routes
+    from bots.api import export_routes, kudos_routes, openapi, rewards_routes, shop_routes
     from bots.api.admin_routes import routes as admin_routes
     from bots.api.people_routes import routes as people_routes
 
@@ -30,4 +30,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(people_routes)
     app.router.add_routes(admin_routes)
     app.router.add_routes(shop_routes.routes)
+    app.router.add_routes(export_routes.routes)
     openapi.setup(app)
