@@ -4,6 +4,7 @@ participation aggregate, the CLI and the API's streaming downloads with their sc
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -11,10 +12,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from bots.cli import cli
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.economy.shop.file import parse_shop
@@ -23,7 +27,9 @@ from rewards.exports.files import OutgoingFile, export_file
 from rewards.exports.kinds import KINDS
 from rewards.settings import Settings
 from rewards.store.db import Database
+from rewards.store.migrate import upgrade
 from rewards.store.models import Award, LedgerEntry, Nomination, NominationCampaign
+from tests.conftest import _Backends
 from tests.factories import add_member, add_reward
 from tests.support.api import api_client
 
@@ -261,3 +267,51 @@ async def test_the_api_streams_exports_to_admin_keys_only(
             "/rewards/api/v1/members/bo.smith@example.com/data", headers=api.auth("write")
         )
         assert refused.status == 403
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli_url(request: pytest.FixtureRequest, tmp_path: Path, _backends: _Backends) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'export.db'}"
+    return asyncio.run(_backends.create_pg_database("export_cli"))
+
+
+def test_the_command_line_writes_a_file_and_refuses_bad_input(cli_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": cli_url, "REWARDS_ENV_FILE": str(tmp_path / "no.env")}
+    upgrade(cli_url)
+
+    async def seed() -> None:
+        db = Database(cli_url)
+        try:
+            clock = FixedClock(datetime(2026, 11, 18, 15, 0, tzinfo=UTC))
+            settings = Settings(database_url=cli_url, catalog_files=(), reward_scheduler=False)
+            core = Core(settings=settings, db=db, clock=clock)
+            ana, bo = await add_member(db, "Ana Lopez"), await add_member(db, "Bo Smith")
+            await core.kudos.give(ana, [bo], "thanks, Bo")
+            await core.hooks.drain()
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    runner = CliRunner()
+    out = tmp_path / "kudos.jsonl"
+    done = runner.invoke(
+        cli,
+        ["export", "kudos", "--from", "2026-11-01", "--format", "jsonl", "-o", str(out)],
+        env=env,
+    )
+    assert done.exit_code == 0, done.output
+    assert "1 rows written" in done.output and "Exporting" not in done.output  # no bar: no TTY
+    [record] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (record["giver_name"], record["receiver_name"]) == ("Ana Lopez", "Bo Smith")
+
+    to_stdout = runner.invoke(cli, ["export", "members"], env=env)
+    assert to_stdout.exit_code == 0
+    assert to_stdout.output.splitlines()[0] == ",".join(KINDS["members"].columns)
+
+    never = tmp_path / "never.csv"
+    bad = runner.invoke(
+        cli, ["export", "ledger", "--from", "2026-02-30", "-o", str(never)], env=env
+    )
+    assert bad.exit_code == 1 and "must be a date" in bad.output
+    assert not never.exists()  # refused before any file is opened

@@ -87,8 +87,14 @@ def export(kind: str, first: str | None, last: str | None, fmt: str, output: Pat
     ("Exports"). CSV has a header row; JSON Lines has one object per row.
     """
     config = load()
+    try:  # bad input is refused before any file is opened or the database touched
+        fmt = format_named(fmt)
+        kind_named(kind)
+        window(first, last, config.timezone)
+    except RewardsError as problem:
+        click.echo(f"Error: {problem}", err=True)
+        sys.exit(1)
     upgrade(config.database_url)
-    fmt = format_named(fmt)
 
     async def run(out: IO[bytes]) -> int:
         database = Database(config.database_url)
