@@ -6,7 +6,7 @@
 A throwaway PostgreSQL server (bench/pgserver.py) is filled with the seeded data set
 (bench/dataset.py, bench/loaders.py), then each export kind runs in a process of its own
 (`--child`), exactly as `rewards export KIND --output FILE` does (`bots.commands.export._write`,
-rows streamed into CSV), so its peak resident memory (`ru_maxrss`) is the export's alone. Each
+rows streamed into CSV), so its peak resident memory (VmHWM) is the export's alone. Each
 process reports its memory before the export (interpreter, SQLAlchemy, asyncpg and the models
 imported, connected) and its peak after: constant memory means the peak does not grow with the
 number of rows. The ledger is also exported for its last month alone, which shows the same peak
@@ -33,6 +33,11 @@ KINDS = ("members", "kudos", "awards", "ledger", "nominations", "redemptions", "
 
 
 def _rss_peak_kb() -> int:
+    """This process's peak resident memory (VmHWM). Not `ru_maxrss`: that survives the exec of
+    a forked child, so every child would report the benchmark parent's peak (the data set)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
@@ -66,15 +71,10 @@ def _run_child(url: str, kind: str, out: Path, first: str | None = None) -> dict
     argv = [sys.executable, "-m", "bench.exports", "--child", kind, "--url", url, "--out", str(out)]
     if first:
         argv += ["--from", first]
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"export of {kind} failed ({child.returncode})")
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
-    result["rss_peak_kb"] = max(result["rss_peak_kb"], int(usage.ru_maxrss))
+    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"export of {kind} failed ({done.returncode})")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
