@@ -36,7 +36,7 @@ from rewards.store.models import (
 @dataclass(frozen=True)
 class ExportKind:
     """One kind of export. `query(window)` selects the columns labelled as `columns`, ordered
-    by `key`; `key_columns(query)` are the same key's column expressions (for "after this key")."""
+    by the unique `key` (labels of `columns`); None for an aggregate (`participation`)."""
 
     name: str
     description: str

@@ -4,9 +4,10 @@ Everything stored about the member: the profile and its groups, the chat account
 the awards they received, the kudos they gave and received (with the other people's names, as
 the chat showed them, never their emails), nominations made and received, votes cast, the days
 they were active, the points ledger, their redemptions and what they spent, their use of the
-giving allowance and their workflow progress. Each part is a query by the member's own id
-(indexed, except votes and nominations made, which are read by the unique keys that start with
-the campaign), so it costs the same in an organisation of ten or a hundred thousand.
+giving allowance and their workflow progress. Each part is a query by the member's own id,
+indexed for everything that grows with the organisation (kudos, awards, the ledger, activity);
+votes and nominations made have no index by member and are read from their own tables, which
+hold one row per vote or nomination.
 """
 
 from __future__ import annotations
