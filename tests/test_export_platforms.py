@@ -10,13 +10,17 @@ import copy
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from bots.files import read_whole
 from rewards.clock import FixedClock
+from rewards.errors import NotAvailable
+from rewards.exports.files import OutgoingFile
 from rewards.exports.kinds import KINDS
 from rewards.store.db import Database
 from tests.test_nominations_platforms import (
@@ -154,3 +158,14 @@ async def test_teams_links_are_signed_expiring_and_for_admins_only(
         w.core.settings = w.core.settings.model_copy(update={"admins": ()})
         demoted = await w.client.get(path)
         assert demoted.status == 403 and "Exports are for admins" in await demoted.text()
+
+
+async def test_a_chat_file_stops_at_the_limit_with_a_sentence() -> None:
+    async def pieces() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 1024
+
+    file = OutgoingFile("ledger-all.csv", "text/csv", "", {}, pieces)
+    assert len(await read_whole(file, limit=4096)) == 3072
+    with pytest.raises(NotAvailable, match="too big for a chat: use `rewards export`"):
+        await read_whole(file, limit=2048)
