@@ -62,6 +62,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Announcement deliveries (channel posts, direct messages, emails).",
     ),
     LazyCommand(
+        "export",
+        "bots.commands.export:export",
+        "Export kudos, awards, ledger, members, nominations, redemptions or participation.",
+    ),
+    LazyCommand(
         "jobs", "bots.commands.jobs:jobs", "Scheduled jobs: lotteries, birthdays, the sweep."
     ),
     LazyCommand(
@@ -81,7 +86,9 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Lock a member's giving (they can still receive); --list shows who is locked.",
     ),
     LazyCommand(
-        "members", "bots.commands.members:members", "Members: import from HR data, list, show."
+        "members",
+        "bots.commands.members:members",
+        "Members: import from HR data, list, show, their data, forget.",
     ),
     LazyCommand(
         "nominations",

@@ -156,9 +156,10 @@ def mount(
     if settings.event_manager.active:
         runtime.append(event_manager)
     app.router.add_get("/healthz", healthz)
-    from bots import api  # imported here: its routes use CORE from this module
+    from bots import api, files  # imported here: their routes use CORE from this module
 
     api.setup(app)
+    files.setup(app)  # the signed download links, and `core.files` bound to the platforms
     if platforms:
         mount_platforms(app, settings)
     return runtime

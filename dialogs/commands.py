@@ -25,8 +25,9 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "me",
-        "/me [settings]",
-        "Your points, badges and recent kudos; settings: your privacy choices.",
+        "/me [settings|data]",
+        "Your points, badges and recent kudos; settings: your privacy choices; "
+        "data: all of it, as a file.",
     ),
     Command(
         "shop",
@@ -60,6 +61,13 @@ COMMANDS: tuple[Command, ...] = (
         "Join your accounts on Teams, Slack and Telegram: one member, one balance.",
     ),
     Command("help", "/help", "What I can do."),
+    Command(
+        "export",
+        "/export KIND [FROM] [TO] [csv|jsonl]",
+        "Admins: kudos, awards, ledger, members, nominations, redemptions or participation "
+        "as a file in your direct chat.",
+        teams_menu=False,
+    ),
     Command(
         "forget",
         "/forget me",

@@ -71,6 +71,7 @@ NOTHING_TO_CANCEL = "There was nothing to cancel."
 def default_dialogs() -> list[Dialog]:
     from dialogs.admin import LockDialog, RevokeDialog, UnlockDialog
     from dialogs.badge import BadgeDialog
+    from dialogs.export import ExportDialog
     from dialogs.info import HelpDialog, LeaderboardDialog, MeDialog
     from dialogs.kudos import KudosDialog
     from dialogs.link import LinkDialog
@@ -97,6 +98,7 @@ def default_dialogs() -> list[Dialog]:
         LockDialog(),
         UnlockDialog(),
         ForgetDialog(),
+        ExportDialog(),
     ]
 
 

@@ -13,6 +13,7 @@ from cards.workflows import workflow_progress
 from dialogs import privacy
 from dialogs.base import Ask, Context, Dialog, Finish, Step, StepTokens
 from dialogs.commands import COMMANDS
+from dialogs.export import send_my_data
 from dialogs.replies import Show
 from rewards.privacy.preferences import get_preferences
 from rewards.services import ledger, profile
@@ -109,6 +110,8 @@ class MeDialog(Dialog):
     async def start(self, ctx: Context, args: str) -> Step:
         if args.strip().casefold() == privacy.SETTINGS:
             return Ask(privacy.SETTINGS)
+        if args.strip().casefold() == "data":
+            return await send_my_data(ctx)
         db = ctx.core.db
         summary = await ledger.summary(db, ctx.member_id)
         settings = ctx.core.settings

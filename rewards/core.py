@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 from rewards.admin.service import AdminService
 from rewards.clock import Clock, SystemClock
 from rewards.economy.shop.service import ShopService
+from rewards.exports.files import FileDelivery
 from rewards.functions.registry import FunctionRegistry, build_registry
 from rewards.hooks import HookRunner
 from rewards.limits import RateLimits
@@ -61,6 +62,9 @@ class Core:
         # The rewards shop: offers, balances, redemptions and their approvals, admin grants.
         self.shop = ShopService(self.db, self.settings, self.clock)
         self.admin = AdminService(self.db, self.settings, self.clock, self.awards, self.nominations)
+        # Who delivers files (exports, a member's data) into a direct chat, per platform: bound
+        # by the server (bots/files); unbound, no platform can receive files.
+        self.files = FileDelivery()
         self.hooks = HookRunner(self.db, self.clock, self.events.handle_many)
         # Per-process rate limits (API keys, chat members): shared by every turn and request.
         self.limits = RateLimits.from_settings(self.settings)

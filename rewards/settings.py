@@ -386,6 +386,9 @@ class Settings(BaseSettings):
         0, validation_alias="REWARD_COOLDOWN_MINUTES"
     )
     admins: tuple[str, ...] = Field((), validation_alias="REWARDS_ADMINS")
+    # Signs the short-lived download links the bot sends on Teams (`rewards.exports.links`); empty:
+    # a random secret per process (links then work only on the replica that made them).
+    link_secret: str = Field("", validation_alias="REWARDS_LINK_SECRET", repr=False)
     function_modules: tuple[str, ...] = Field((), validation_alias="REWARDS_FUNCTION_MODULES")
     smtp_host: str = Field("", validation_alias="SMTP_HOST")
     smtp_port: Annotated[int, Ge(1), Le(65535)] = Field(587, validation_alias="SMTP_PORT")

@@ -19,6 +19,7 @@ from bots.api.ratelimit import rate_limit_middleware
 def setup(app: web.Application) -> None:
     from bots.api import (
         admin_actions_routes,
+        export_routes,
         kudos_routes,
         openapi,
         privacy_routes,
@@ -39,4 +40,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(shop_routes.routes)
     app.router.add_routes(admin_actions_routes.routes)
     app.router.add_routes(privacy_routes.routes)
+    app.router.add_routes(export_routes.routes)
     openapi.setup(app)

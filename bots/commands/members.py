@@ -29,7 +29,7 @@ from rewards.store.db import Database
 
 @click.group()
 def members() -> None:
-    """Members: import from HR data, list, show."""
+    """Members: import from HR data, list, show, their data."""
 
 
 @members.command("import")
@@ -178,6 +178,37 @@ def show_command(ref: str) -> None:
             handle = f" @{account.username}" if account.username else ""
             what = account.user_id + handle
         click.echo(f"{'account:':<17}{account.platform}{where} {what}")
+
+
+@members.command("data")
+@click.argument("ref")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (default: standard output).",
+)
+def data_command(ref: str, output: Path | None) -> None:
+    """Everything stored about one member, as JSON (the member's `/me data`): REF is a member
+    id, an email or platform:user_id."""
+    from datetime import UTC, datetime
+
+    from rewards.exports.mydata import as_json, member_data
+
+    async def work(database: Database, _settings: Settings) -> bytes:
+        member = await resolve(database, ref)
+        return as_json(await member_data(database, member.id, now=datetime.now(UTC)))
+
+    try:
+        document = with_database(work)
+    except UnknownMember as problem:
+        click.echo(str(problem), err=True)
+        sys.exit(1)
+    if output is None:
+        click.echo(document.decode())
+    else:
+        output.write_bytes(document)
+        click.echo(f"Written to {output}.", err=True)
 
 
 def _add_privacy_commands() -> None:

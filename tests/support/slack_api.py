@@ -4,11 +4,14 @@ Point `AsyncWebClient(base_url=fake.api_url)` at it (`SLACK_API_URL`). It record
 (method, parameters from the query string, form or JSON body, and the Authorization header) and
 answers like Slack for the methods the bot uses: auth.test, chat.postMessage, chat.postEphemeral,
 chat.update, views.open, users.info and users.list (paged by `limit` and `cursor`, from `users`),
-conversations.open. `response_url` posts go to `fake.response_url(name)` and are recorded under
-the method name `response_url`. The message a slash command's HTTP answer carries (`answered`) is
-posted by Slack itself: an ephemeral one is recorded like a `response_url` post (the sender sees
-the same), an `in_channel` one under `in_channel` (in the command's channel); `public()` lists
-what the whole channel sees.
+conversations.open, and the three steps of a file upload (`files_upload_v2`):
+files.getUploadURLExternal hands out an upload URL on this server, the bytes POSTed there are kept,
+and files.completeUploadExternal shares them into `channel_id`; `files()` lists the files shared,
+with their channel, title, comment and bytes. `response_url` posts go to `fake.response_url(name)`
+and are recorded under the method name `response_url`. The message a slash command's HTTP answer
+carries (`answered`) is posted by Slack itself: an ephemeral one is recorded like a `response_url`
+post (the sender sees the same), an `in_channel` one under `in_channel` (in the command's channel);
+`public()` lists what the whole channel sees.
 
 `auth.test` names the token's workspace (`team_id`, and `enterprise_id` for Grid) and its bot user
 (`BOT_USER`); set `auth_error` (e.g. "invalid_auth") to make it fail like a revoked token.
@@ -16,9 +19,9 @@ what the whole channel sees.
 Grid orgs (`enterprise_user`) and bots. `broken[method] = (status, content_type, body)` answers a
 method with something that is not Slack's JSON (the call is still recorded).
 
-`rate_limit(method, retry_after)` makes the next call of `method` answer like Slack's rate
-limiter (HTTP 429, `Retry-After`, `{"ok": false, "error": "ratelimited"}`), once; the refused
-call is recorded under `method` in `limited`, not in `calls`.
+`rate_limit(method, retry_after)` makes the next call of `method` answer like Slack's rate limiter
+(HTTP 429, `Retry-After`, `{"ok": false, "error": "ratelimited"}`), once; the refused call is
+recorded under `method` in `limited`, not in `calls`.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class FakeSlackApi:
     rate_limits: dict[str, int] = field(default_factory=dict)  # method: Retry-After, once
     limited: list[str] = field(default_factory=list)
     post_delay: float = 0.0  # seconds chat.postMessage hangs before answering (a hung Slack)
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)  # file id -> its upload
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -63,6 +67,7 @@ class FakeSlackApi:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self.server = TestServer(app, host="127.0.0.1")
 
     async def __aenter__(self) -> FakeSlackApi:
@@ -159,6 +164,18 @@ class FakeSlackApi:
                 self._changed.clear()
                 await self._changed.wait()
 
+    def files(self) -> list[dict[str, Any]]:
+        """The files shared by files.completeUploadExternal: channel, title, comment, content."""
+        return [u for u in self.uploads.values() if u.get("channel")]
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="unknown upload")
+        upload["content"] = await request.read()
+        self._changed.set()
+        return web.Response(text=f"OK - {len(upload['content'])}")
+
     async def _response(self, request: web.Request) -> web.Response:
         self._record("response_url", await request.json(), request)
         return web.Response(text="ok")
@@ -218,6 +235,26 @@ class FakeSlackApi:
             more = start + limit < len(self.users)
             cursor = str(start + limit) if more else ""
             return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(self.uploads) + 1:07d}"
+            self.uploads[file_id] = {"filename": params.get("filename"), "content": None}
+            url = str(self.server.make_url(f"/upload/{file_id}"))
+            return {"ok": True, "upload_url": url, "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            listed = params.get("files")
+            listed = json.loads(listed) if isinstance(listed, str) else listed or []
+            done = []
+            for entry in listed:
+                upload = self.uploads.get(entry.get("id"))
+                if upload is None or upload["content"] is None:
+                    return {"ok": False, "error": "file_not_found"}
+                upload.update(
+                    channel=params.get("channel_id"),
+                    title=entry.get("title"),
+                    comment=params.get("initial_comment"),
+                )
+                done.append({"id": entry.get("id"), "title": entry.get("title")})
+            return {"ok": True, "files": done}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(params.get("users", ""))[1:]}}
         return {"ok": False, "error": "unknown_method"}

@@ -4,10 +4,11 @@ Serves `/bot{token}/{method}` like api.telegram.org: parameters may come form-en
 python-telegram-bot sends; nested values such as `reply_markup` arrive as JSON strings) or as a
 JSON body. Every call is recorded (`calls`, `params(method)`), and the answers have the shapes the
 real API returns, so PTB parses them into its own objects. `getUpdates` serves `queue_update`s;
-`getChatMember` answers from `set_chat_member` (someone never added there has `left`, as on
-Telegram). `rate_limit(method, retry_after)` answers the next call of `method` like Telegram's
-flood control (429, `parameters.retry_after`), once; `getMe` failing (`failures`) or the fake
-being closed is how a test makes the start fail.
+`sendDocument` takes a multipart upload (its name and size are recorded under `document`, the
+upload with its bytes in `files`); `getChatMember` answers from `set_chat_member` (someone never
+added there has `left`, as on Telegram). `rate_limit(method, retry_after)` answers the next call of
+`method` like Telegram's flood control (429, `parameters.retry_after`), once; `getMe` failing
+(`failures`) or the fake being closed is how a test makes the start fail.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class FakeBotAPI:
     chat_members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     rate_limits: dict[str, int] = field(default_factory=dict)  # method: retry_after, once
     limited: list[str] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)  # uploads: params and `content`
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     server: TestServer | None = None
 
@@ -178,6 +180,13 @@ class FakeBotAPI:
         if request.can_read_body:
             form = await request.post()
             params.update({k: v for k, v in form.items() if isinstance(v, str)})
+            # Uploaded files (sendDocument): their name and size under the field's name, their
+            # bytes in `files` (what the recipient would download).
+            for name, value in form.items():
+                if isinstance(value, web.FileField):
+                    content = value.file.read()
+                    params[name] = {"filename": value.filename, "size": len(content)}
+                    self.files.append({**params, name: params[name], "content": content})
         for name in JSON_PARAMS:
             if isinstance(params.get(name), str):
                 params[name] = json.loads(params[name])
@@ -232,6 +241,16 @@ class FakeBotAPI:
             return BOT_USER
         if method == "sendMessage":
             return self._message(params, next(self._ids))
+        if method == "sendDocument":
+            message = self._message(params, next(self._ids))
+            document = params.get("document") or {}
+            message["document"] = {
+                "file_id": f"doc-{message['message_id']}",
+                "file_unique_id": f"u-{message['message_id']}",
+                "file_name": document.get("filename") if isinstance(document, dict) else None,
+            }
+            message["caption"] = params.get("caption")
+            return message
         if method in ("editMessageText", "editMessageReplyMarkup"):
             message = self._message(params, int(params["message_id"]))
             message["edit_date"] = DATE + 60
