@@ -29,7 +29,7 @@ from rewards.store.db import Database
 
 @click.group()
 def members() -> None:
-    """Members: import from HR data, list, show, their data."""
+    """Members: import from HR data, list, show, their data, forget."""
 
 
 @members.command("import")
