@@ -20,7 +20,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("badge", "/badge", "Give a badge to someone."),
     Command(
         "leaderboard",
-        "/leaderboard [week|month|quarter|year|all] [points|badges|kudos] [#tag|department]",
+        "/leaderboard [week|month|quarter|year|all] [points|badges|kudos|kudos_given] "
+        "[#tag|department]",
         "See who is on top.",
     ),
     Command("me", "/me", "Your points, badges and recent kudos."),
