@@ -57,6 +57,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Announcement deliveries (channel posts, direct messages, emails).",
     ),
     LazyCommand(
+        "integrity",
+        "bots.commands.integrity:integrity",
+        "Integrity report: reciprocity rings, giving bursts, open campaigns' vote timelines.",
+    ),
+    LazyCommand(
         "jobs", "bots.commands.jobs:jobs", "Scheduled jobs: lotteries, birthdays, the sweep."
     ),
     LazyCommand(

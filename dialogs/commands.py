@@ -43,6 +43,12 @@ COMMANDS: tuple[Command, ...] = (
         "Join your accounts on Teams, Slack and Telegram: one member, one balance.",
     ),
     Command("help", "/help", "What I can do."),
+    Command(
+        "integrity",
+        "/integrity [DAYS]",
+        "For admins: reciprocity rings, giving bursts and vote bursts of the last DAYS days.",
+        teams_menu=False,
+    ),
     # Forms on Teams carry their own Cancel button, so /cancel leaves the Teams menu to /link.
     Command("cancel", "/cancel", "Stop what we were doing.", teams_menu=False),
 )

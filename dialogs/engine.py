@@ -71,6 +71,7 @@ NOTHING_TO_CANCEL = "There was nothing to cancel."
 def default_dialogs() -> list[Dialog]:
     from dialogs.badge import BadgeDialog
     from dialogs.info import HelpDialog, LeaderboardDialog, MeDialog
+    from dialogs.integrity import IntegrityDialog
     from dialogs.kudos import KudosDialog
     from dialogs.link import LinkDialog
     from dialogs.nominations import NominateDialog, NominationsDialog, VoteDialog
@@ -87,6 +88,7 @@ def default_dialogs() -> list[Dialog]:
         NominationsDialog(),
         WorkflowDialog(),
         LinkDialog(),
+        IntegrityDialog(),
     ]
 
 

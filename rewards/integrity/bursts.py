@@ -81,6 +81,7 @@ class HourCount:
     votes: int
     voters: int
     burst: bool
+    usual: float
     top_nominee: int | None = None
     top_votes: int = 0
 
@@ -118,7 +119,7 @@ async def vote_timelines(
             top, top_votes = None, 0
             if burst:
                 top, top_votes = await _top_nominee(session, campaign, start)
-            line.append(HourCount(campaign, start, votes, voters, burst, top, top_votes))
+            line.append(HourCount(campaign, start, votes, voters, burst, usual, top, top_votes))
         timelines[campaign] = line
     return timelines
 

@@ -76,6 +76,8 @@ class VoteBucket:
     votes: int
     voters: int
     burst: bool = False
+    usual: float = 0.0
+    """The campaign's median hour with votes (the other hours)."""
     top_nominee: str | None = None
     top_votes: int = 0
     """For a burst: the candidate most of its votes went to, and how many."""

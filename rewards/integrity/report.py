@@ -123,6 +123,7 @@ async def build_report(
                         h.votes,
                         h.voters,
                         h.burst,
+                        h.usual,
                         name(h.top_nominee) if h.top_nominee else None,
                         h.top_votes,
                     )
