@@ -69,6 +69,37 @@ async def test_admins_see_the_report_and_others_are_refused(
     assert "Say it as /integrity" in admin.text
 
 
+async def test_the_api_report_needs_the_admin_scope(database: Database, clock: FixedClock) -> None:
+    from tests.support.api import api_client
+
+    ana = await add_member(database, "Ana Lopez")
+    li = await add_member(database, "Li Wei")
+    core = make_core(database, clock)
+    await _give_back_and_forth(core, ana, li, 5)
+    url = "/rewards/api/v1/integrity?from=2026-11-01&to=2026-11-18"
+    async with api_client(database, clock) as api:
+        refused = await api.client.get(url, headers=api.auth("write"))
+        assert refused.status == 403
+        answer = await api.client.get(url, headers=api.auth("admin"))
+        assert answer.status == 200, await answer.text()
+        body = await answer.json()
+        assert body["clean"] is False and body["bursts"] == [] and body["campaigns"] == []
+        [ring] = body["rings"]
+        assert ring["gifts"] == 10
+        assert [(m["name"], m["received_share"]) for m in ring["members"]] == [
+            ("Ana Lopez", 1.0),
+            ("Li Wei", 1.0),
+        ]
+        bad = await api.client.get(
+            "/rewards/api/v1/integrity?from=yesterday", headers=api.auth("admin")
+        )
+        assert bad.status == 422 and "`from` must be a day" in (await bad.json())["detail"]
+        backwards = await api.client.get(
+            "/rewards/api/v1/integrity?from=2026-11-18&to=2026-11-01", headers=api.auth("admin")
+        )
+        assert backwards.status == 422
+
+
 def _run(url: str, *args: str) -> Result:
     env = {"DATABASE_URL": url, "REWARDS_ENV_FILE": os.devnull}
     return CliRunner().invoke(integrity, list(args), env=env)

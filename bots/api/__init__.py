@@ -19,6 +19,7 @@ from bots.api.ratelimit import rate_limit_middleware
 def setup(app: web.Application) -> None:
     from bots.api import kudos_routes, openapi, rewards_routes, shop_routes
     from bots.api.admin_routes import routes as admin_routes
+    from bots.api.integrity_routes import routes as integrity_routes
     from bots.api.people_routes import routes as people_routes
 
     app.middlewares.append(audit_middleware)  # outermost: it sees every final status
@@ -30,4 +31,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(people_routes)
     app.router.add_routes(admin_routes)
     app.router.add_routes(shop_routes.routes)
+    app.router.add_routes(integrity_routes)
     openapi.setup(app)
