@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select, union_all
-from sqlalchemy.sql import ColumnElement, Subquery
+from sqlalchemy import CTE, func, literal, select, union_all
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
 from rewards.store.models import Award, Kudos, KudosReceiver, LedgerEntry
@@ -32,17 +32,19 @@ def parse_bucket(text: str) -> datetime:
     return datetime.strptime(text[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
 
 
-def edges(since: datetime, until: datetime) -> Subquery:
+def edges(since: datetime, until: datetime) -> CTE:
     """One row per (giver, receiver) of the window: `gifts` (kudos and badges given by a person,
     self-gifts excluded) and the `points` they carried. Kudos points are their ledger credits
-    (kind "kudos", one per receiver); a badge's are the award's, unless it was revoked."""
+    (kind "kudos", one per receiver, found by `kudos_id`'s index); a badge's are the award's,
+    unless it was revoked. A CTE, so a statement that reads it twice (the heavy edges against
+    each receiver's total) aggregates the window once."""
     ledger = (
         select(
             col(LedgerEntry.kudos_id).label("kudos_id"),
             col(LedgerEntry.member_id).label("member_id"),
             col(LedgerEntry.points).label("points"),
         )
-        .where(col(LedgerEntry.kind) == "kudos", col(LedgerEntry.created_at) >= since)
+        .where(col(LedgerEntry.kind) == "kudos")
         .subquery("credit")
     )
     kudos: Any = (
@@ -84,5 +86,5 @@ def edges(since: datetime, until: datetime) -> Subquery:
             func.sum(gifts.c.points).label("points"),
         )
         .group_by(gifts.c.giver, gifts.c.receiver)
-        .subquery("edge")
+        .cte("edge")
     )
