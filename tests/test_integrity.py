@@ -278,3 +278,20 @@ async def test_a_generated_organisation_shows_only_what_was_planted(database: Da
     assert hour.top_nominee == f"Member {NOMINEES[3]}" and hour.top_votes >= 40
     assert sum(b.votes for b in campaign.buckets) == 280
     print(f"\n{database.dialect}: {org.kudos} kudos in {generated:.1f}s, report {took:.2f}s")
+
+
+def test_cycles_are_found_once_and_dead_ends_are_dropped() -> None:
+    from rewards.integrity.rings import cycles
+
+    manager = [(1, r) for r in range(100, 200)]  # heavy for a hundred people, none gives back
+    ring = [(2, 3), (3, 4), (4, 2), (3, 2)]
+    pair = [(5, 6), (6, 5)]
+    square = [(7, 8), (8, 9), (9, 10), (10, 7)]
+    five = [(11, 12), (12, 13), (13, 14), (14, 15), (15, 11)]  # too big a cycle
+    found = cycles([*manager, *ring, *pair, *square, *five], 4)
+    assert found == {
+        frozenset({2, 3, 4}),
+        frozenset({2, 3}),
+        frozenset({5, 6}),
+        frozenset({7, 8, 9, 10}),
+    }

@@ -83,8 +83,19 @@ async def heavy_edges(
 
 def cycles(pairs: Iterable[tuple[int, int]], max_size: int) -> set[frozenset[int]]:
     """The member sets of the directed cycles of 2..`max_size` members among `pairs`."""
+    edges = set(pairs)
+    # Only members with a heavy edge in and one out can be on a cycle: drop the others until
+    # none is left to drop, so a giver who is heavy for a hundred receivers (a manager thanking
+    # the team) is not walked from at all unless someone gives back.
+    while True:
+        givers = {g for g, _ in edges}
+        receivers = {r for _, r in edges}
+        kept = {(g, r) for g, r in edges if g in receivers and r in givers}
+        if kept == edges:
+            break
+        edges = kept
     following: dict[int, set[int]] = {}
-    for giver, receiver in pairs:
+    for giver, receiver in edges:
         following.setdefault(giver, set()).add(receiver)
     found: set[frozenset[int]] = set()
 
