@@ -67,6 +67,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Export kudos, awards, ledger, members, nominations, redemptions or participation.",
     ),
     LazyCommand(
+        "integrity",
+        "bots.commands.integrity:integrity",
+        "Integrity report: reciprocity rings, giving bursts, open campaigns' vote timelines.",
+    ),
+    LazyCommand(
         "jobs", "bots.commands.jobs:jobs", "Scheduled jobs: lotteries, birthdays, the sweep."
     ),
     LazyCommand(

@@ -64,6 +64,7 @@ from rewards.errors import RewardsError
 from rewards.rules.evaluate import EvaluationReport, evaluate_reward, sweep
 from rewards.services import housekeeping
 from rewards.services import jobs as runs
+from rewards.services.announcements import NOWHERE, went_nowhere
 from rewards.services.catalog import list_definitions
 from rewards.store.models import JobRun
 
@@ -181,9 +182,22 @@ def reward_body(reward_id: int) -> Body:
 
     async def body(core: Core, now: datetime, run_key: str) -> RunOutcome:
         report = await evaluate_reward(core, reward_id, now=now, run_key=run_key)
-        return summarise(report)
+        return await _with_nowhere(core, summarise(report), [report])
 
     return body
+
+
+async def _with_nowhere(
+    core: Core, outcome: RunOutcome, reports: list[EvaluationReport]
+) -> RunOutcome:
+    """The outcome, saying which of the runs' announcements had nowhere to go (no channel, no
+    reachable recipient), instead of them being dropped silently."""
+    ids = [r.announcement_id for r in reports if r.announcement_id is not None]
+    lost = await went_nowhere(core.db, ids=ids) if ids else []
+    if not lost:
+        return outcome
+    notes = " ".join(f"Announcement #{a.announcement_id} ({a.title}) had {NOWHERE}." for a in lost)
+    return RunOutcome(outcome.status, f"{outcome.summary} {notes}")
 
 
 async def sweep_body(core: Core, now: datetime, run_key: str) -> RunOutcome:
@@ -196,7 +210,9 @@ async def sweep_body(core: Core, now: datetime, run_key: str) -> RunOutcome:
     if not awarded:
         text += " Nobody new was awarded."
     # One broken reward does not fail the sweep (the others ran); it is named first.
-    return RunOutcome(runs.DONE, " ".join([text, *failed, *awarded]))
+    return await _with_nowhere(
+        core, RunOutcome(runs.DONE, " ".join([text, *failed, *awarded])), reports
+    )
 
 
 def nomination_body(reward_id: int) -> Body:

@@ -265,7 +265,27 @@ STATUS_WORDS = {
 }
 
 
-def campaigns_status(campaigns: Sequence[CampaignLike]) -> Card:
+def campaign_progress_line(
+    status: str, *, candidates: int, nominations: int, voters: int, my_votes: int
+) -> str:
+    """What anyone may know of an open campaign: the totals and their own part, never who is
+    ahead (the tallies stay blind until the close)."""
+    if status == "nominating":
+        return (
+            f"{_plural(nominations, 'nomination')} for {_plural(candidates, 'person', 'people')} "
+            "so far · /nominate @someone reason"
+        )
+    mine = "you have voted" if my_votes else "you have not voted yet: /vote"
+    return (
+        f"{_plural(candidates, 'candidate')} · "
+        f"{_plural(voters, 'person has', 'people have')} voted · {mine}"
+    )
+
+
+def campaigns_status(
+    campaigns: Sequence[CampaignLike], details: Mapping[int, str] | None = None
+) -> Card:
+    """The open campaigns; `details` (by campaign id) adds a line of totals to each."""
     rows = []
     for campaign in campaigns:
         until = (
@@ -273,12 +293,20 @@ def campaigns_status(campaigns: Sequence[CampaignLike]) -> Card:
             if campaign.status == "nominating"
             else campaign.voting_close_at
         )
+        shown = until is not None and campaign.status in STATUS_WORDS
         rows.append(
             Row(
                 f"#{campaign.id}",
                 campaign.reward_name,
                 STATUS_WORDS.get(campaign.status, campaign.status),
-                f"until {_date(until)}" if until and campaign.status in STATUS_WORDS else "",
+                " · ".join(
+                    part
+                    for part in (
+                        f"until {_date(until)}" if shown and until else "",
+                        (details or {}).get(campaign.id, ""),
+                    )
+                    if part
+                ),
             )
         )
     return Card(

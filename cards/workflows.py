@@ -53,8 +53,11 @@ def progress_blocks(view: WorkflowProgressView) -> tuple[Text | Facts | ItemList
     )
 
 
-def workflow_progress(views: Sequence[WorkflowProgressView], *, empty: str = "") -> Card:
-    """The member's workflows with their steps (shown privately)."""
+def workflow_progress(
+    views: Sequence[WorkflowProgressView], *, empty: str = "", whose: str | None = None
+) -> Card:
+    """The member's workflows with their steps (shown privately); `whose` names the member when
+    the reader is someone else (an admin marking a step)."""
     body: list[Text | Facts | ItemList] = []
     for view in views:
         body.extend(progress_blocks(view))
@@ -63,7 +66,7 @@ def workflow_progress(views: Sequence[WorkflowProgressView], *, empty: str = "")
     done = sum(1 for v in views if v.status == "completed")
     return Card(
         screen="workflow_progress",
-        title="🧭 Your workflows",
+        title=f"🧭 Workflows of {whose}" if whose else "🧭 Your workflows",
         summary=f"{len(views)} workflows, {done} completed" if views else "No workflows yet",
         body=tuple(body),
     )

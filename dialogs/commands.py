@@ -20,7 +20,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("badge", "/badge", "Give a badge to someone."),
     Command(
         "leaderboard",
-        "/leaderboard [week|month|quarter|year|all] [points|badges|kudos] [#tag|department]",
+        "/leaderboard [week|month|quarter|year|all] [points|badges|kudos|kudos_given] "
+        "[#tag|department]",
         "See who is on top.",
     ),
     Command(
@@ -72,6 +73,12 @@ COMMANDS: tuple[Command, ...] = (
         "forget",
         "/forget me",
         "Erase your personal data (asks to confirm first).",
+        teams_menu=False,
+    ),
+    Command(
+        "integrity",
+        "/integrity [DAYS]",
+        "For admins: reciprocity rings, giving bursts and vote bursts of the last DAYS days.",
         teams_menu=False,
     ),
     # Forms on Teams carry their own Cancel button, so /cancel leaves the Teams menu to /link.

@@ -73,6 +73,7 @@ def default_dialogs() -> list[Dialog]:
     from dialogs.badge import BadgeDialog
     from dialogs.export import ExportDialog
     from dialogs.info import HelpDialog, LeaderboardDialog, MeDialog
+    from dialogs.integrity import IntegrityDialog
     from dialogs.kudos import KudosDialog
     from dialogs.link import LinkDialog
     from dialogs.nominations import NominateDialog, NominationsDialog, VoteDialog
@@ -99,6 +100,7 @@ def default_dialogs() -> list[Dialog]:
         UnlockDialog(),
         ForgetDialog(),
         ExportDialog(),
+        IntegrityDialog(),
     ]
 
 

@@ -15,6 +15,7 @@ from dialogs.base import Ask, Context, Dialog, Finish, Step, StepTokens
 from dialogs.commands import COMMANDS
 from dialogs.export import send_my_data
 from dialogs.replies import Show
+from rewards.errors import InvalidInput
 from rewards.privacy.preferences import get_preferences
 from rewards.services import ledger, profile
 from rewards.services.leaderboards import LeaderboardFilter, Metric, Period
@@ -55,6 +56,17 @@ def parse_board_args(args: str) -> BoardQuery:
     return BoardQuery(period, metric, tag, " ".join(department) or None)
 
 
+def unknown_board_word(word: str) -> str:
+    """The sentence for a leaderboard word that is neither a period, a metric, a tag nor a
+    department anyone belongs to."""
+    periods = ", ".join(p.value for p in Period)
+    metrics = ", ".join(m.value for m in Metric)
+    return (
+        f"I don't know \u201c{word}\u201d; try {periods} (the period), {metrics} (what to "
+        "rank by), #tag, or the name of a department."
+    )
+
+
 def _full_token(query: BoardQuery) -> str | None:
     """A "full leaderboard" button, when the query fits in a token (else no button)."""
     scope = f"t-{query.tag}" if query.tag else f"d-{query.department}" if query.department else ""
@@ -77,6 +89,14 @@ class LeaderboardDialog(Dialog):
             limit=FULL_LIMIT if full else 10,
             now=ctx.now,
         )
+        # An empty board for a word that names no department was a typo or a word we do not
+        # know ("banana"), not a department with no activity: say what we understand.
+        if (
+            query.department
+            and not board.rows
+            and not await ctx.core.leaderboards.knows_department(query.department)
+        ):
+            raise InvalidInput(unknown_board_word(query.department))
         card = leaderboard(
             board,
             full=None if full else _full_token(query),

@@ -30,6 +30,7 @@ from cards.model import Card
 from cards.nominations import (
     ballot,
     campaign_cancelled,
+    campaign_progress_line,
     campaigns_status,
     nominate_form,
     nomination_recorded,
@@ -224,7 +225,7 @@ class NominationsDialog(Dialog):
         verb, rest = verb.casefold(), rest.strip()
         service = ctx.core.nominations
         if verb in ("", "status", "list"):
-            return Finish((Show(campaigns_status(await service.open_campaigns())),))
+            return Finish((Show(await self._status(ctx)),))
         if verb == "open":
             reward_id = await self._reward_id(ctx, rest)
             campaign = await service.open(reward_id, by=ctx.member_id, now=ctx.now)
@@ -275,6 +276,24 @@ class NominationsDialog(Dialog):
             raise NotAllowed(f"Only an admin can {what} a nomination campaign.")
         member = await get_member(ctx.core.db, ctx.member_id)
         return Actor.member("chat", ctx.member_id, member.email)
+
+    async def _status(self, ctx: Context) -> Card:
+        """The open campaigns with what a member may see: totals and their own vote, no
+        per-candidate counts (those stay blind until the close)."""
+        service = ctx.core.nominations
+        campaigns = await service.open_campaigns()
+        details = {}
+        for campaign in campaigns:
+            stats = await service.stats(campaign.id)
+            mine = await service.my_votes(campaign.id, ctx.member_id)
+            details[campaign.id] = campaign_progress_line(
+                campaign.status,
+                candidates=stats.candidates,
+                nominations=stats.nominations,
+                voters=stats.voters,
+                my_votes=len(mine),
+            )
+        return campaigns_status(campaigns, details)
 
     async def _reward_id(self, ctx: Context, text: str) -> int:
         """A Nomination Badge by id or by name."""

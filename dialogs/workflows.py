@@ -15,20 +15,41 @@ from rewards.errors import InvalidInput, UnknownReward
 from rewards.services.mentions import resolve_mention
 
 USAGE_MARK = "Say it as: /workflow mark @someone WORKFLOW STEP"
+# Straight and typographic quotes: chat clients (and phones) turn one into the other.
+QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201d", "'": "'", "\u2018": "\u2019"}
+CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
+
+
+def _unquote(text: str) -> str:
+    """`"First Login"` as `First Login`; unquoted text as it is."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] in QUOTES and text[-1] == QUOTES[text[0]]:
+        return text[1:-1].strip()
+    return text
 
 
 def _split_workflow(text: str, workflows: list[RewardDefinition]) -> tuple[RewardDefinition, str]:
-    """The workflow named at the start of `text` (by id or by name) and the rest (the step)."""
+    """The workflow named at the start of `text` (by id or by name, quoted or not) and the rest
+    (the step, unquoted)."""
+    if text[:1] in QUOTES:
+        end = text.find(QUOTES[text[0]], 1)
+        if end > 0:
+            name, rest = text[1:end].strip(), _unquote(text[end + 1 :])
+            for definition in workflows:
+                if definition.reward.casefold() == name.casefold() or name == str(
+                    definition.reward_id
+                ):
+                    return definition, rest
     words = text.split()
     if words and words[0].isdigit():
         for definition in workflows:
             if definition.reward_id == int(words[0]):
-                return definition, " ".join(words[1:])
+                return definition, _unquote(" ".join(words[1:]))
     folded = text.casefold()
     for definition in sorted(workflows, key=lambda d: -len(d.reward)):
         name = definition.reward.casefold()
         if folded.startswith(name) and (len(folded) == len(name) or folded[len(name)] == " "):
-            return definition, text[len(name) :].strip()
+            return definition, _unquote(text[len(name) :])
     names = ", ".join(d.reward for d in workflows) or "none"
     raise UnknownReward(f"Say which workflow first. Workflows: {names}.")
 
@@ -57,7 +78,7 @@ class WorkflowDialog(Dialog):
         return Finish((Show(workflow_progress(views, empty=empty)),))
 
     async def _join(self, ctx: Context, rest: str) -> Step:
-        definition = await ctx.core.workflows.find(rest)
+        definition = await ctx.core.workflows.find(_unquote(rest))
         result = await ctx.core.workflows.enroll(
             definition.reward_id, ctx.member_id, by=ctx.member_id
         )
@@ -70,7 +91,8 @@ class WorkflowDialog(Dialog):
         return Finish((Say(said), Show(workflow_progress([result.progress]))))
 
     async def _mark(self, ctx: Context, rest: str) -> Step:
-        text = rest.strip()
+        # Typographic quotes as straight ones, so `@“Ana Lopez”` is one mention.
+        text = rest.strip().translate(CURLY)
         mentions = split_mentions(text)
         if not mentions or not text.startswith(mentions[0]):
             raise InvalidInput(USAGE_MARK)
@@ -90,4 +112,6 @@ class WorkflowDialog(Dialog):
             else f"Marked. {member.display_name} is at {view.done_count}/{len(view.steps)} "
             f"in {definition.reward}."
         )
-        return Finish((Say(said), Show(workflow_progress([view]))))
+        # The admin is looking at someone else's progress: the card says whose.
+        whose = None if member.id == ctx.member_id else member.display_name
+        return Finish((Say(said), Show(workflow_progress([view], whose=whose))))

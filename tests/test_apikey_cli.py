@@ -60,8 +60,11 @@ def test_create_prints_the_key_once_list_and_revoke(cli_url: str) -> None:
     assert revoked.exit_code == 0 and "Revoked API key #1 crm" in revoked.output
     assert not _works(cli_url, key)
     assert "revoked" in _run(cli_url, "list").output
-    by_id = _run(cli_url, "revoke", "1")
-    assert by_id.exit_code == 0
+    # Revoking it again changes nothing and says so (exit 1), by name or by id.
+    again = _run(cli_url, "revoke", "1")
+    assert again.exit_code == 1
+    assert "API key #1 crm was already revoked on " in str(again.exception)
+    assert "nothing changed" in str(again.exception)
 
 
 def test_bad_scope_and_unknown_key(cli_url: str) -> None:

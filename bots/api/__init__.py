@@ -27,6 +27,7 @@ def setup(app: web.Application) -> None:
         shop_routes,
     )
     from bots.api.admin_routes import routes as admin_routes
+    from bots.api.integrity_routes import routes as integrity_routes
     from bots.api.people_routes import routes as people_routes
 
     app.middlewares.append(audit_middleware)  # outermost: it sees every final status
@@ -41,4 +42,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(admin_actions_routes.routes)
     app.router.add_routes(privacy_routes.routes)
     app.router.add_routes(export_routes.routes)
+    app.router.add_routes(integrity_routes)
     openapi.setup(app)

@@ -3,7 +3,8 @@
 `create` prints the key once (only its SHA-256 is stored; a lost key is revoked and replaced).
 `list` shows each key's last use and its writes (from the API audit trail): how many in the last
 30 days and when the latest was.
-Exit codes: 0 done; 1 refused (a name already taken, an unknown key).
+Exit codes: 0 done; 1 refused (a name already taken, an unknown key, revoking a key that
+was already revoked: nothing changes and the message says when it was revoked).
 """
 
 from __future__ import annotations

@@ -6,8 +6,12 @@ queue with a fresh set of attempts, for after a platform outage or a configurati
 server's notifier picks a retried delivery up at its next tick. A delivery that was sent is never
 sent again.
 
-Exit codes: 0 done; 1 `list --failed` found failures (so a cron job can alert), or a retry was
-refused; 2 no such delivery.
+An announcement that had nowhere to go (no channel configured, no recipient reachable in a direct
+chat) has no delivery at all; `list` names it after the deliveries, and `list --failed` counts it
+as a failure.
+
+Exit codes: 0 done; 1 `list --failed` found failures or announcements that went nowhere (so a
+cron job can alert), or a retry was refused; 2 no such delivery.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ import click
 from bots.commands.common import with_database
 from rewards.clock import SystemClock
 from rewards.errors import NotAvailable, NotFound
-from rewards.services.announcements import DeliveryView, list_deliveries, retry_delivery
+from rewards.services.announcements import (
+    NOWHERE,
+    DeliveryView,
+    Undelivered,
+    list_deliveries,
+    retry_delivery,
+    went_nowhere,
+)
 from rewards.settings import Settings
 from rewards.store.db import Database
 
@@ -58,15 +69,24 @@ def _line(view: DeliveryView) -> str:
 def list_command(failed: bool, limit: int) -> None:
     """List deliveries, newest first."""
 
-    async def work(db: Database, _settings: Settings) -> list[DeliveryView]:
-        return await list_deliveries(db, failed=failed, limit=limit)
+    async def work(
+        db: Database, _settings: Settings
+    ) -> tuple[list[DeliveryView], list[Undelivered]]:
+        return await list_deliveries(db, failed=failed, limit=limit), await went_nowhere(
+            db, limit=limit
+        )
 
-    rows = with_database(work)
-    if not rows:
+    rows, nowhere = with_database(work)
+    if not rows and not nowhere:
         click.echo("No failed deliveries." if failed else "No deliveries yet.")
         sys.exit(0)
     for view in rows:
         click.echo(_line(view))
+    for lost in nowhere:
+        click.echo(
+            f"announcement #{lost.announcement_id}  not delivered  {lost.created_at:%Y-%m-%d %H:%M}"
+            f"  \u201c{lost.title}\u201d\n      {NOWHERE[0].upper()}{NOWHERE[1:]}."
+        )
     sys.exit(1 if failed else 0)
 
 

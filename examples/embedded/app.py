@@ -9,7 +9,10 @@ It serves its own pages (`/` and `/hello`), and, through the engine, `/healthz`,
 (`/rewards/api/v1/...`) and the bot endpoints (`/api/messages` for Teams and the Bot Framework
 Emulator; Slack and Telegram when their settings are present). The catalogue comes from
 `my_rewards/rewards.json` through `JsonStorage`; settings come from the environment and
-`env/.env` like `rewards serve` (`DATABASE_URL`, `PORT`, `ENABLE_REWARDS`, `REWARD_MIDDLEWARE`...).
+`env/.env` like `rewards serve` (`DATABASE_URL`, `PORT`, `ENABLE_REWARDS`, `REWARD_MIDDLEWARE`...),
+except the database: without `DATABASE_URL` (or `DBHOST`) the example keeps its own SQLite file,
+`var/embedded-example.db`, instead of the `var/rewards.db` of `rewards serve`, whose catalogue it
+would otherwise overwrite (both define reward 1005).
 
 `demo_auth` stands in for the host's real authentication: it accepts `Authorization: Bearer
 <token>` for the tokens listed in `DEMO_TOKENS` and stores the user on the request, where the
@@ -28,11 +31,13 @@ from pathlib import Path
 from aiohttp import web
 
 from rewards.engine import RewardsEngine
+from rewards.settings import DEFAULT_SQLITE_PATH, Settings, load_settings
 from rewards.storages import JsonStorage
 
 HERE = Path(__file__).resolve().parent
 ENGINE = web.AppKey("rewards_engine", RewardsEngine)
 TOKENS = web.AppKey("demo_tokens", dict)
+EXAMPLE_DATABASE = Path("var") / "embedded-example.db"
 
 # Like most authentication middlewares, the demo stores the user as request["user"], where the
 # engine's default `identify` looks; aiohttp would rather see a RequestKey there.
@@ -69,6 +74,16 @@ async def hello(request: web.Request) -> web.Response:
     return web.json_response({"hello": user["email"]})
 
 
+def example_settings() -> Settings:
+    """The settings `rewards serve` would use, but the example's own SQLite file when the
+    database is the default one: trying the example must not rewrite the server's catalogue."""
+    settings = load_settings()
+    if settings.database_url == f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}":
+        url = f"sqlite+aiosqlite:///{EXAMPLE_DATABASE}"
+        settings = settings.model_copy(update={"database_url": url})
+    return settings
+
+
 def create_app() -> web.Application:
     # Create your aiohttp app
     app = web.Application(middlewares=[demo_auth])
@@ -77,7 +92,7 @@ def create_app() -> web.Application:
     app.router.add_get("/hello", hello)
 
     # Initialize Rewards Engine
-    rewards_engine = RewardsEngine(app)
+    rewards_engine = RewardsEngine(app, settings=example_settings())
     app[ENGINE] = rewards_engine
 
     # Setup routes and middleware

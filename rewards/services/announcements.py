@@ -33,6 +33,9 @@ each. This module holds the queue the notifier works from:
   Each mark applies only while the claim is still the caller's (same token, still pending).
 - `list_deliveries()` / `list_failures()` and `retry_delivery()` serve ``rewards deliveries``;
   a sent delivery is never re-queued, so nothing is announced twice.
+- `went_nowhere()` finds announcements recorded without a single delivery (no channel configured
+  and no recipient reachable in a direct chat): ``rewards deliveries list`` and the job's output
+  say so, instead of the announcement vanishing silently.
 
 Statuses: "pending" (waiting or leased), "sent", "failed", "skipped". Awards are never touched by
 delivering: they are written before their announcement, so a platform outage cannot lose or
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,6 +74,15 @@ from rewards.store.models import (
     PlatformAccount,
     Reward,
 )
+
+log = logging.getLogger(__name__)
+
+NOWHERE = (
+    "nowhere to go: no channel is configured for it (ANNOUNCE_TEAMS_CHANNEL, "
+    "ANNOUNCE_SLACK_CHANNEL, TELEGRAM_CHAT_ID or the reward's announce section) and no "
+    "recipient has a chat account the bot can write to"
+)
+"""Why an announcement without deliveries was not sent, for the CLI and the job's output."""
 
 DIRECT_PREFIX = "member:"
 """A delivery target naming a member's direct chat (``member:42``) rather than a channel."""
@@ -205,6 +218,8 @@ async def _record(
     ]
     if rows:
         await session.execute(insert(Delivery), rows)
+    else:
+        log.warning("announcement %s (%s) has %s", row.id, title, NOWHERE)
     return row.id
 
 
@@ -781,3 +796,44 @@ async def retry_delivery(db: Database, delivery_id: int, now: datetime) -> Deliv
         session.add(row)
         await session.flush()
         return _delivery_view(row, await session.get(Announcement, row.announcement_id))
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """An announcement recorded with no delivery at all: nothing was, or will be, sent."""
+
+    announcement_id: int
+    kind: str
+    title: str
+    created_at: datetime
+
+
+async def went_nowhere(
+    db: Database, *, ids: Sequence[int] | None = None, limit: int = 100
+) -> list[Undelivered]:
+    """Announcements without a single delivery row, newest first (only among `ids` if given):
+    nothing was configured to receive them. The rows are kept, so fixing the settings and
+    announcing again is a person's decision, not a silent loss."""
+    no_delivery = ~(
+        select(col(Delivery.id))
+        .where(col(Delivery.announcement_id) == col(Announcement.id))
+        .exists()
+    )
+    query = (
+        select(
+            col(Announcement.id),
+            col(Announcement.kind),
+            col(Announcement.title),
+            col(Announcement.created_at),
+        )
+        .where(no_delivery)
+        .order_by(col(Announcement.id).desc())
+        .limit(limit)
+    )
+    if ids is not None:
+        if not ids:
+            return []
+        query = query.where(col(Announcement.id).in_(list(ids)))
+    async with db.read() as session:
+        rows = (await session.execute(query)).all()
+    return [Undelivered(int(i or 0), str(k), str(t), as_utc(c)) for i, k, t, c in rows]

@@ -106,7 +106,9 @@ async def list_keys(db: Database) -> list[ApiKeyView]:
 
 
 async def revoke_key(db: Database, ref: str, clock: Clock | None = None) -> ApiKeyView:
-    """Revoke the key named `ref` (or with id `ref`); revoking twice keeps the first time."""
+    """Revoke the key named `ref` (or with id `ref`). Revoking a revoked key changes nothing and
+    raises `NotAvailable` saying when it was revoked, so a script sees it did not revoke anything
+    (the CLI exits 1)."""
     text = ref.strip()
     condition = col(ApiKey.name) == text
     if text.isdigit():
@@ -116,9 +118,13 @@ async def revoke_key(db: Database, ref: str, clock: Clock | None = None) -> ApiK
         row = next((r for r in rows if r.name == text), rows[0] if rows else None)
         if row is None:
             raise NotFound(f"There is no API key named {text}.")
-        if row.revoked_at is None:
-            row.revoked_at = (clock or SystemClock()).now()
-            await session.flush()
+        if row.revoked_at is not None:
+            raise NotAvailable(
+                f"API key #{row.id} {row.name} was already revoked on "
+                f"{row.revoked_at:%Y-%m-%d %H:%M} UTC; nothing changed."
+            )
+        row.revoked_at = (clock or SystemClock()).now()
+        await session.flush()
         return _view(row)
 
 

@@ -238,3 +238,21 @@ class LeaderboardService:
             query = query.where(col(KudosTagLink.created_at) >= since)
         async with self.db.read() as session:
             return [TagTrend(tag, label, int(n)) for tag, label, n in await session.execute(query)]
+
+    async def knows_department(self, name: str) -> bool:
+        """Whether any member's department is `name` (case-insensitively). Asked only when a
+        department board came back empty, to tell a misspelt word ("banana") from a real
+        department with no activity yet: the indexed exact match first, then one row of the
+        case-insensitive one."""
+        async with self.db.read() as session:
+            exact: Select[Any] = (
+                select(literal_column("1")).where(col(Member.department) == name).limit(1)
+            )
+            if await session.scalar(exact) is not None:
+                return True
+            folded: Select[Any] = (
+                select(literal_column("1"))
+                .where(func.lower(col(Member.department)) == name.lower())
+                .limit(1)
+            )
+            return await session.scalar(folded) is not None

@@ -13,9 +13,11 @@ from sqlalchemy import func, or_
 from rewards.errors import UnknownMember
 from rewards.services.members import (
     MEMBER,
+    PLACEHOLDER_DOMAIN_SUFFIX,
     MemberView,
     _members_where_in,
     find_by_email,
+    is_placeholder_email,
     normalise_email,
 )
 from rewards.store.db import Database
@@ -49,6 +51,16 @@ async def candidates(db: Database, mention: str) -> list[MemberView]:
         )
 
 
+def _shown(member: MemberView) -> str:
+    """A candidate in a "could be" sentence: the name and the address, or for a member with only
+    a placeholder address (`teams-user-…@teams.invalid`: an Emulator or Telegram user) the name
+    and the platform they were seen on; the placeholder means nothing to a person."""
+    if is_placeholder_email(member.email):
+        platform = member.email.rpartition("@")[2].removesuffix(PLACEHOLDER_DOMAIN_SUFFIX)
+        return f"{member.display_name} (on {platform.title()})"
+    return f"{member.display_name} ({normalise_email(member.email)})"
+
+
 async def resolve_mention(db: Database, mention: str) -> MemberView:
     """The one member a mention names; raises UnknownMember (with candidates) otherwise."""
     shown = mention.strip()
@@ -67,8 +79,14 @@ async def resolve_mention(db: Database, mention: str) -> MemberView:
         raise UnknownMember(
             f"I don't know anyone called {shown}. Try their email address, e.g. @name@company.com."
         )
-    listed = ", ".join(
-        f"{m.display_name} ({normalise_email(m.email)})" for m in found[:MAX_CANDIDATES]
-    )
+    # A placeholder address (`teams-user-…@teams.invalid`, an Emulator or Telegram user) means
+    # nothing to a person: such a candidate is shown by name alone.
+    listed = ", ".join(_shown(m) for m in found[:MAX_CANDIDATES])
     more = f" and {len(found) - MAX_CANDIDATES} more" if len(found) > MAX_CANDIDATES else ""
-    raise UnknownMember(f"{shown} could be {listed}{more}. Please use their email address.")
+    advice = (
+        "Please pick them with a real @-mention (from the chat's suggestions) or use their "
+        "email address."
+        if any(is_placeholder_email(m.email) for m in found[:MAX_CANDIDATES])
+        else "Please use their email address."
+    )
+    raise UnknownMember(f"{shown} could be {listed}{more}. {advice}")
