@@ -145,6 +145,16 @@ WRITE_ROUTES = [
     ("POST", "/rewards/api/v1/attendance", "write"),
     ("POST", "/rewards/api/v1/data/sales", "write"),
     ("POST", "/rewards/api/v1/events", "write"),
+    ("POST", "/rewards/api/v1/kudos/1/revoke", "admin"),
+    ("POST", "/rewards/api/v1/members/ana@example.com/lock", "admin"),
+    ("POST", "/rewards/api/v1/members/ana@example.com/unlock", "admin"),
+    ("POST", "/rewards/api/v1/members/ana@example.com/grants", "admin"),
+    ("POST", "/rewards/api/v1/members/1/forget", "admin"),
+    ("POST", "/rewards/api/v1/nominations/1/voting", "admin"),
+    ("POST", "/rewards/api/v1/redemptions", "write"),
+    ("POST", "/rewards/api/v1/redemptions/1/approve", "admin"),
+    ("POST", "/rewards/api/v1/redemptions/1/reject", "admin"),
+    ("POST", "/rewards/api/v1/redemptions/1/fulfil", "admin"),
 ]
 
 
@@ -163,7 +173,7 @@ def test_the_route_list_is_every_api_write_route_with_a_body() -> None:
         and not route.resource.canonical.endswith("/run")  # runs a job: no body
     }
     listed = {(m, p) for m, p, _ in WRITE_ROUTES}
-    assert len(served) == len(listed) == 15
+    assert len(served) == len(listed) == 25
     assert {m for m, _ in served} == {m for m, _ in listed}
 
 
