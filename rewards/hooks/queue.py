@@ -14,12 +14,12 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from rewards.store.db import HOOKS_STAGED, Database
+from rewards.store.db import HOOKS_STAGED, Database, Fixed, run_fixed
 from rewards.store.models import EventHook
 
 EVENT_HOOK = SQLModel.metadata.tables[EventHook.__tablename__]
 # `stage_many`'s statement, built once: its rows are executemany parameters.
-_STAGE_MANY = insert(EVENT_HOOK)
+_STAGE_MANY = Fixed(insert(EVENT_HOOK), writes=True, returns_rows=False)
 # `finish`'s statement, built once, on the table: an ORM-enabled DELETE or UPDATE of the model
 # evaluates its WHERE against the session's objects and is cache-keyed anew on every call.
 _FINISH = delete(EVENT_HOOK).where(EVENT_HOOK.c.id.in_(bindparam("ids", expanding=True)))
@@ -101,7 +101,8 @@ async def stage_many(
     if not events:
         return
     session.info[HOOKS_STAGED] = True
-    await session.execute(
+    await run_fixed(
+        session,
         _STAGE_MANY,
         [
             {
