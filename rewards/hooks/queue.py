@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Integer, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from rewards.store.db import HOOKS_STAGED, Database, Fixed, run_fixed
+from rewards.store.db import HOOKS_STAGED, Database, Fixed, among, run_fixed
 from rewards.store.models import EventHook
 
 EVENT_HOOK = SQLModel.metadata.tables[EventHook.__tablename__]
@@ -22,7 +22,10 @@ EVENT_HOOK = SQLModel.metadata.tables[EventHook.__tablename__]
 _STAGE_MANY = Fixed(insert(EVENT_HOOK), writes=True, returns_rows=False)
 # `finish`'s statement, built once, on the table: an ORM-enabled DELETE or UPDATE of the model
 # evaluates its WHERE against the session's objects and is cache-keyed anew on every call.
-_FINISH = delete(EVENT_HOOK).where(EVENT_HOOK.c.id.in_(bindparam("ids", expanding=True)))
+_FINISH = {
+    pg: delete(EVENT_HOOK).where(among(EVENT_HOOK.c.id, "ids", Integer, postgresql=pg))
+    for pg in (True, False)
+}
 _CLAIMS: dict[tuple[bool, bool, int], Any] = {}  # (PostgreSQL, with staged_before, limit)
 
 
@@ -147,7 +150,7 @@ async def finish(db: Database, ids: list[int]) -> None:
     if not ids:
         return
     async with db.write(savepoint=False) as session:
-        await session.execute(_FINISH, {"ids": ids})
+        await session.execute(_FINISH[not db.is_sqlite], {"ids": ids})
 
 
 async def release(db: Database, hook_id: int, error: str, *, retry_at: datetime) -> None:

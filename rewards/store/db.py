@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import ARRAY, any_, bindparam, event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -334,6 +334,16 @@ async def _raise_as_sqlalchemy(
             connection._handle_dbapi_exception, translated, sql, arguments, None, None
         )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def among(column: Any, name: str, item: Any, *, postgresql: bool) -> Any:
+    """``column IN (:name)`` for a statement built once per dialect, `name` bound to a list: on
+    PostgreSQL ``column = ANY(:name)``, the list sent as one array, so the statement is compiled
+    once and its text never changes (an expanding IN is rendered anew on every execution, and is
+    a different prepared statement for every length); elsewhere an expanding IN."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(item)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def is_disconnect(problem: BaseException) -> bool:
