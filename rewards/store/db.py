@@ -242,7 +242,8 @@ class Fixed:
         return self._compiled[key]
 
 
-_Compiled = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]
+# (SQL text, parameter names in order, their bind processors, values bound in the statement)
+_Compiled = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...], dict[str, Any]]
 
 
 def _compile_fixed(
@@ -251,16 +252,21 @@ def _compile_fixed(
     compiled = statement.compile(dialect=dialect, column_keys=sorted(names), for_executemany=many)
     if compiled.insert_prefetch or compiled.update_prefetch or compiled.literal_execute_params:
         return None  # values SQLAlchemy computes or renders per execution
-    if compiled.positiontup is None or any(
-        p.expanding for p in compiled.binds.values()
-    ):  # pragma: no cover - every dialect used here is positional
-        return None
+    if compiled.positiontup is None or any(p.expanding for p in compiled.binds.values()):
+        return None  # pragma: no cover - every dialect used here is positional
     for column in compiled._result_columns:
         if column[3]._cached_result_processor(dialect, None) is not None:
             return None
     order = tuple(compiled.positiontup)
+    constants: dict[str, Any] = {}
+    for name in order:
+        if name not in names:  # a value of the statement itself (a LIMIT, a literal)
+            bind = compiled.binds[name]
+            if bind.callable is not None or bind.value is None:
+                return None
+            constants[name] = bind.value
     processors = compiled._bind_processors
-    return compiled.string, order, tuple(processors.get(name) for name in order)
+    return compiled.string, order, tuple(processors.get(name) for name in order), constants
 
 
 async def run_fixed(
@@ -281,9 +287,11 @@ async def run_fixed(
     if compiled is None or unit is None or unit.connection is None:
         result = await session.execute(fixed.statement, parameters)
         return result.all() if fixed.returns_rows and not many else []
-    sql, order, processors = compiled
+    sql, order, processors, constants = compiled
 
     def values(row: dict[str, Any]) -> tuple[Any, ...]:  # as SQLAlchemy passes them on
+        if constants:
+            row = constants | row
         return tuple(
             row[name] if process is None else process(row[name])
             for name, process in zip(order, processors, strict=True)
