@@ -282,7 +282,9 @@ async def run_fixed(
     elif parameters:
         sample = parameters[0]
     compiled = None
-    if unit is not None and not unit.db.is_sqlite and unit.connection is not None and sample:
+    direct = unit is not None and not unit.db.is_sqlite and unit.connection is not None
+    if direct and (sample or not many):  # (an empty executemany is SQLAlchemy's to refuse)
+        assert unit is not None
         compiled = fixed.compiled(unit.db.engine.dialect, frozenset(sample), many)
     if compiled is None or unit is None or unit.connection is None:
         result = await session.execute(fixed.statement, parameters)
