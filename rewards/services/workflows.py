@@ -86,7 +86,7 @@ from rewards.services.awards import AwardService, AwardSource, AwardView
 from rewards.services.catalog import get_definition, list_definitions
 from rewards.services.events import EventService, Fired
 from rewards.settings import Settings
-from rewards.store.db import Database, among
+from rewards.store.db import Database, Fixed, among, run_fixed
 from rewards.store.models import (
     Award,
     Member,
@@ -233,11 +233,15 @@ def _groups(postgresql: bool) -> Any:
     )
 
 
-# {is PostgreSQL: statement}
-_ENROLMENTS = {pg: _enrolments(pg) for pg in (True, False)}
-_MEMBERS = {pg: _members(pg) for pg in (True, False)}
-_STEPS_DONE = {pg: _steps_done(pg) for pg in (True, False)}
-_GROUPS = {pg: _groups(pg) for pg in (True, False)}
+def _fixed(build: Any) -> dict[bool, Fixed]:
+    """{is PostgreSQL: the read}, run as fixed statements (`run_fixed`)."""
+    return {pg: Fixed(build(pg), writes=False, returns_rows=True) for pg in (True, False)}
+
+
+_ENROLMENTS = _fixed(_enrolments)
+_MEMBERS = _fixed(_members)
+_STEPS_DONE = _fixed(_steps_done)
+_GROUPS = _fixed(_groups)
 
 
 class WorkflowService:
@@ -723,8 +727,8 @@ class WorkflowService:
         state = _State()
         pg = not self.db.is_sqlite
         async with self.db.read() as session:
-            conn = await session.connection()  # plain rows: no ORM loading
-            enrolments = await conn.execute(
+            enrolments = await run_fixed(  # plain rows: no ORM loading
+                session,
                 _ENROLMENTS[pg],
                 {"rewards": sorted({d.reward_id for d in definitions}), "members": ids},
             )
@@ -735,13 +739,14 @@ class WorkflowService:
                     item = _Progress(int(enrollment_id or 0), int(member_id), {})
                     active[item.enrollment_id] = item
                     state.active.setdefault(int(reward_id), []).append(item)
-            rows = await conn.execute(_MEMBERS[pg], {"members": ids})
+            rows = await run_fixed(session, _MEMBERS[pg], {"members": ids})
             for ident, email, name, tz, job_code, department, is_active in rows:
                 if is_active:
                     member = MemberInfo(int(ident or 0), email, str(name), tz, job_code, department)
                     state.members[member.id] = member
             if active:
-                steps = await conn.execute(_STEPS_DONE[pg], {"enrolments": sorted(active)})
+                wanted = {"enrolments": sorted(active)}
+                steps = await run_fixed(session, _STEPS_DONE[pg], wanted)
                 for enrollment_id, index, done_at in steps:
                     active[int(enrollment_id)].done[int(index)] = done_at
             never = {
@@ -752,7 +757,7 @@ class WorkflowService:
                 if m not in state.enrolled.get(d.reward_id, ())
             }
             if never:
-                groups = await conn.execute(_GROUPS[pg], {"members": sorted(never)})
+                groups = await run_fixed(session, _GROUPS[pg], {"members": sorted(never)})
                 for member_id, group in groups:
                     state.groups.setdefault(int(member_id), set()).add(str(group))
         return state
