@@ -21,6 +21,10 @@ kudos, so their statements and CPU are counted too.
     .venv/bin/python -m bench.turn --members 2000 --kudos 20       # quick check
     .venv/bin/python -m bench.turn --hooks on --profile turn.prof  # where the CPU goes (pstats)
 
+With `--profile` it also prints `python_calls`, the Python function calls per kudos: unlike the
+CPU time (which the profiler inflates, and other work on the machine shifts by ±20%), a count
+that only changes with the code, for comparing two trees on a busy machine.
+
 The script only imports the application, so the same file measures another checkout:
 `PYTHONPATH=/path/to/other/checkout python /path/to/bench/turn.py ...`.
 """
@@ -31,6 +35,7 @@ import argparse
 import asyncio
 import cProfile
 import os
+import pstats
 import sys
 import time
 import uuid
@@ -158,6 +163,7 @@ async def run_once(url: str, dsn: str, args: argparse.Namespace) -> dict[str, fl
                 profiler.disable()
                 profiler.dump_stats(args.profile)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            calls = pstats.Stats(profiler).total_calls if profiler is not None else 0
         await db.dispose()
     k = args.kudos
     return {
@@ -167,7 +173,7 @@ async def run_once(url: str, dsn: str, args: argparse.Namespace) -> dict[str, fl
         "checkouts": counts.checkouts / k,
         "cpu_ms": 1000 * cpu / k,
         "wall_ms": 1000 * wall / k,
-    }
+    } | ({"python_calls": calls / k} if calls else {})
 
 
 async def run(args: argparse.Namespace) -> int:

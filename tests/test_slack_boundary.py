@@ -122,6 +122,12 @@ async def test_command_from_another_workspace_is_refused(database: Database) -> 
         await command(slack, "/kudos", f"<@{LI}> great demo")
         assert await count(database, Kudos) == 1
 
+        # Once the token is checked, commands skip bolt: the boundary holds there too.
+        before = await table_counts(database)
+        response = await command(slack, "/kudos", f"<@{LI}> again", team_id=OTHER)
+        assert await ack_json(response) == {"response_type": "ephemeral", "text": OUTSIDE_REFUSAL}
+        assert_unchanged(before, await table_counts(database))
+
 
 async def test_slack_team_ids_replace_the_token_workspace(database: Database) -> None:
     async with boundary_app(database, slack_team_ids=(TEAM, "T0SECOND")) as slack:

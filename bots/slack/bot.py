@@ -20,7 +20,9 @@ proxy, a dropped connection: `bots.slack.failures`) is logged and falls back whe
 Retried deliveries are absorbed with `first_delivery` on the event id (or the trigger id).
 
 Trust: after bolt's own checks (signature; `auth.test` for the token, asked on the first request,
-asked again while it fails, and nothing served meanwhile) a global middleware keeps out every
+asked again while it fails, and nothing served meanwhile; once it has passed, slash commands skip
+bolt and its per-request objects, the gate having verified the signature) a global middleware
+(for a slash command, the same check in `_command_directly`) keeps out every
 request from outside the organisation's boundary (`bots.slack.boundary`) before any listener runs,
 so such a request writes nothing, not even a delivery marker. Inside, each turn vets the sender
 and the people it mentions (`bots.slack.people`) before writing anything for them.
@@ -36,6 +38,7 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -230,16 +233,55 @@ class SlackBot:
 
     async def handle(self, request: web.Request) -> web.Response:
         """`POST /slack/events`: the input gate (`bots.slack.gate`: headers, size, signature,
-        JSON depth), then bolt verifies the signature again (401 otherwise) and dispatches."""
+        JSON depth); a slash command then goes straight to its listener once bolt has checked
+        the token (`_command_directly`); anything else goes to bolt, which verifies the
+        signature again (401 otherwise) and dispatches."""
         body = await checked_body(request, self.verifier)
         if isinstance(body, web.Response):
             return body
+        direct = await self._command_directly(body, request)
+        if direct is not None:
+            return direct
         bolt_request = AsyncBoltRequest(
             body=body,
             query=request.query_string,
             headers=request.headers,  # type: ignore[arg-type]
         )
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+
+    async def _command_directly(self, raw: str, request: web.Request) -> web.Response | None:
+        """A slash command served without bolt's per-request machinery (its request and context
+        objects, a Web API client built per request, the signature checked a second time): what
+        bolt would do for it, and nothing else. The gate has verified the signature; bolt's
+        token check (`auth.test`) is done once per process and kept (`self.own` is set from
+        it), so until then, and for anything but a plain command form, None: bolt serves it.
+
+        Then, as bolt with the middleware and listener below: the boundary (a command from
+        outside gets the ephemeral refusal), the command's turn (`_command`), its answer."""
+        if (
+            self.own is None
+            or request.content_type == "application/json"
+            or raw.startswith("{")
+            or "payload" in raw  # bolt reads such a form as an interactivity payload
+        ):
+            return None
+        body = dict(parse_qsl(raw, keep_blank_values=True))
+        if not body.get("command") or body.get("ssl_check"):
+            return None
+        respond = AsyncRespond(
+            response_url=body.get("response_url"), proxy=self.client.proxy, ssl=self.client.ssl
+        )
+        if not inside(origin(body), self.boundary, self.own):
+            log.warning(
+                "slack request from outside the boundary refused: %s", origin(body).places or "-"
+            )
+            return await to_aiohttp_response(await _refuse_outside(body, respond))
+        try:
+            answer = await self._command(body, raw, respond)
+        except Exception:  # as bolt's default error handler answers a failed listener
+            log.exception("slack command failed")
+            return await to_aiohttp_response(BoltResponse(status=500, body=""))
+        return await to_aiohttp_response(BoltResponse(status=200, body=answer))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(self._guard(work))
@@ -430,10 +472,17 @@ class SlackBot:
     async def _on_command(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, request: Any
     ) -> None:
+        """A slash command through bolt (before its token was checked, see
+        `_command_directly`): `_command`'s answer is the ack."""
+        await ack(await self._command(body, request.raw_body, respond))
+
+    async def _command(
+        self, body: Mapping[str, Any], raw: str, respond: AsyncRespond
+    ) -> dict[str, Any] | str:
         """A slash command: the turn runs before the HTTP answer, which carries its first reply
         (Slack posts it: `in_channel` for the team, `ephemeral` for the sender), so the usual
         answer costs no Web API call. A turn slower than `COMMAND_BUDGET` is acked empty and its
-        replies go out when ready, as before."""
+        replies go out when ready, as before. Returns the answer's body."""
         channel = body.get("channel_id", "")
         where = Where(
             team=body.get("team_id", ""),
@@ -445,19 +494,16 @@ class SlackBot:
         )
         name = command_for_slack(str(body.get("command", "")))
         command = Command(name, body.get("text") or "")
-        work = asyncio.ensure_future(
-            self._unit_turn(body, request.raw_body, where, self._ready(command))
-        )
+        work = asyncio.ensure_future(self._unit_turn(body, raw, where, self._ready(command)))
         try:
             replies = await asyncio.wait_for(asyncio.shield(work), self.command_budget)
         except TimeoutError:
-            await ack()
             self._spawn(self._late(work, where))
-            return
+            return ""
         answer, rest = ack_message(replies or [])
-        await ack(answer or "")
         if rest:
             self._spawn(self.deliver(rest, where))
+        return answer or ""
 
     async def _on_action(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None, request: Any

@@ -75,17 +75,19 @@ _SLACK_USER = re.compile(r"^(?:<@)?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
 Json = dict[str, Any]
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ESCAPE_TABLE = str.maketrans(_ESCAPES)  # one C pass over the text, not a Python call a character
 
 
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return "".join(_ESCAPES.get(c, c) for c in text)
+    return text.translate(_ESCAPE_TABLE)
 
 
 def escape_cut(text: str, limit: int) -> str:
     """`escape(text)` in at most `limit` characters, never cutting an ``&amp;`` in half."""
-    if len(escape(text)) <= limit:
-        return escape(text)
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
     out: list[str] = []
     size = 0
     for c in text:

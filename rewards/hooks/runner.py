@@ -12,10 +12,11 @@
 - The handler takes a claimed batch at once (`EventService.handle_many`: the catalogue read once,
   the workflows of every member the batch names evaluated together), so a burst of kudos costs
   fewer statements than the same hooks one by one. Claim, handling and deletion of a batch are
-  one unit of work (`Database.transact`: one connection, one commit), so the rows go exactly
-  when their effects are committed. When that fails, the batch is claimed again with a lease
-  and each of its hooks is run alone: the one that fails is released for a retry, the others
-  are finished (handling is idempotent, so nothing is done twice).
+  one unit of work (`Database.transact`: one connection, one commit; the claim and the deletion
+  are one statement, `queue.take`), so the rows go exactly when their effects are committed.
+  When that fails, the batch is claimed again with a lease and each of its hooks is run alone:
+  the one that fails is released for a retry, the others are finished (handling is idempotent,
+  so nothing is done twice).
 - `stop()` ends the loop, waits for spawned drains, and drains once more.
 """
 
@@ -135,18 +136,14 @@ class HookRunner:
     async def _in_one_unit(
         self, now: datetime, staged_before: datetime | None
     ) -> tuple[int, list[int]]:
-        """Claim a batch, run it and delete its rows, inside the caller's unit of work; returns
-        (rows claimed, ids finished). Raises when the batch fails (the unit then rolls back,
-        claim included)."""
-        batch = await queue.claim(
-            self.db, now=now, limit=BATCH, lease=LEASE, staged_before=staged_before
-        )
+        """Take a batch (its rows claimed and deleted in one statement, `queue.take`) and run it,
+        inside the caller's unit of work; returns (rows taken, ids finished). Raises when the
+        batch fails (the unit then rolls back: the rows are back as they were)."""
+        batch = await queue.take(self.db, now=now, limit=BATCH, staged_before=staged_before)
         if not batch:
             return 0, []
-        ids = [hook.id for hook in batch]
         await self.handler(batch)
-        await queue.finish(self.db, ids)
-        return len(batch), ids
+        return len(batch), [hook.id for hook in batch]
 
     async def _handle(self, hook: StagedHook) -> bool:
         """Run one hook; True when its row can go (handled, or failed too often)."""

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from rewards.leaderboards.periods import local_day, starts_of_day
+from rewards.store.db import Fixed, run_fixed
 from rewards.store.models import Award, LeaderboardCounter
 
 COUNTER = SQLModel.metadata.tables[LeaderboardCounter.__tablename__]
@@ -100,7 +101,7 @@ async def apply(session: AsyncSession, deltas: Deltas) -> None:
         }
         for slot, metric in enumerate(METRICS):
             columns[metric] = [changes[slot] for _, changes in items]
-        await session.execute(_UNNEST_UPSERT, columns)
+        await run_fixed(session, _UNNEST_UPSERT, columns)
         return
     await session.execute(_SQLITE_UPSERT, deltas.rows())
 
@@ -114,17 +115,21 @@ def _sqlite_upsert() -> Any:
 
 
 _SQLITE_UPSERT = _sqlite_upsert()
-_UNNEST_UPSERT = text(
-    "INSERT INTO leaderboard_counter "
-    "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
-    "SELECT * FROM unnest(CAST(:period AS varchar[]), CAST(:period_start AS date[]), "
-    "CAST(:dim AS varchar[]), CAST(:member_id AS integer[]), CAST(:points AS bigint[]), "
-    "CAST(:badges AS bigint[]), CAST(:kudos AS bigint[]), CAST(:kudos_given AS bigint[])) "
-    "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
-    "points = leaderboard_counter.points + excluded.points, "
-    "badges = leaderboard_counter.badges + excluded.badges, "
-    "kudos = leaderboard_counter.kudos + excluded.kudos, "
-    "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
+_UNNEST_UPSERT = Fixed(
+    text(
+        "INSERT INTO leaderboard_counter "
+        "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
+        "SELECT * FROM unnest(CAST(:period AS varchar[]), CAST(:period_start AS date[]), "
+        "CAST(:dim AS varchar[]), CAST(:member_id AS integer[]), CAST(:points AS bigint[]), "
+        "CAST(:badges AS bigint[]), CAST(:kudos AS bigint[]), CAST(:kudos_given AS bigint[])) "
+        "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
+        "points = leaderboard_counter.points + excluded.points, "
+        "badges = leaderboard_counter.badges + excluded.badges, "
+        "kudos = leaderboard_counter.kudos + excluded.kudos, "
+        "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
+    ),
+    writes=True,
+    returns_rows=False,
 )
 # The batch path's awards of one reward, all at one instant: the rows are the members crossed
 # with the instant's periods and the reward's dims, made by PostgreSQL from one array of member

@@ -27,7 +27,7 @@ from rewards.catalog.loader import RewardDefinition, definition_from_json
 from rewards.catalog.model import RewardKind
 from rewards.clock import Clock
 from rewards.errors import CatalogError, CatalogProblem, UnknownReward
-from rewards.store.db import CATALOG, Database, turn_cache
+from rewards.store.db import CATALOG, Database, Fixed, run_fixed, turn_cache
 from rewards.store.models import CatalogVersion, Reward, RewardCategory, RewardGroup, RewardType
 
 VERSION_TABLE = CatalogVersion.__table__  # type: ignore[attr-defined]
@@ -213,7 +213,11 @@ class _Snapshot:
 
 # Built once: every turn and every batch of event hooks runs it, and a statement built per call is
 # cache-keyed anew each time.
-_READ_VERSION = select(VERSION_TABLE.c.version).where(VERSION_TABLE.c.id == 1)
+_READ_VERSION = Fixed(
+    select(VERSION_TABLE.c.version).where(VERSION_TABLE.c.id == 1),
+    writes=False,
+    returns_rows=True,
+)
 
 
 async def _version(session: AsyncSession) -> int | None:
@@ -223,7 +227,8 @@ async def _version(session: AsyncSession) -> int | None:
     if turn is not None and "version" in turn:
         known: int | None = turn["version"]
         return known
-    version = await session.scalar(_READ_VERSION)
+    rows = await run_fixed(session, _READ_VERSION, {})
+    version = rows[0][0] if rows else None
     if turn is not None:
         turn["version"] = version
     return None if version is None else int(version)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, as_utc
-from rewards.store.db import Database
+from rewards.store.db import Database, Fixed, run_fixed
 from rewards.store.models import ChannelReference, InboundEvent
 
 CHANNEL_TABLE = ChannelReference.__table__  # type: ignore[attr-defined]
@@ -157,10 +157,10 @@ async def first_delivery(
     """True the first time `(platform, event_id)` is seen, False for every repeat."""
     now = (clock or SystemClock()).now()
     async with db.write(savepoint=False) as session:
-        statement = _FIRST_DELIVERY[session.get_bind().dialect.name == "postgresql"]
+        statement = _FIRST_DELIVERY[not db.is_sqlite]
         row = {"platform": platform, "event_id": event_id[:200], "received_at": now}
         # A row comes back only when this call inserted it: exactly one caller wins.
-        return (await session.execute(statement, row)).first() is not None
+        return bool(await run_fixed(session, statement, row))
 
 
 def _first_delivery(insert: Any) -> Any:
@@ -168,4 +168,7 @@ def _first_delivery(insert: Any) -> Any:
 
 
 # {is PostgreSQL: the delivery marker's insert}, built once (every turn runs it).
-_FIRST_DELIVERY = {True: _first_delivery(pg_insert), False: _first_delivery(sqlite_insert)}
+_FIRST_DELIVERY = {
+    postgresql: Fixed(_first_delivery(insert), writes=True, returns_rows=True)
+    for postgresql, insert in ((True, pg_insert), (False, sqlite_insert))
+}

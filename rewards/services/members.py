@@ -43,7 +43,7 @@ from sqlmodel import SQLModel
 
 from rewards.clock import Clock, SystemClock
 from rewards.errors import InvalidInput, UnknownMember
-from rewards.store.db import MEMBERS, Database, turn_cache
+from rewards.store.db import MEMBERS, Database, among, turn_cache
 from rewards.store.models import Member, MemberGroup, PlatformAccount
 
 __all__ = [
@@ -302,7 +302,7 @@ def _view(row: Any, groups: Sequence[str], accounts: Sequence[AccountView]) -> M
 _FIELD, _ITEM = "\x1f", "\x1e"
 
 
-def _held_by(with_tenant: bool) -> Any:
+def _held_by(with_tenant: bool, postgresql: bool) -> Any:
     """`remember_accounts`' query: the members holding accounts, each with its groups and
     accounts aggregated. Built once per shape (with a tenant or not): building it, and its cache
     key, on every turn cost more than running it."""
@@ -335,16 +335,17 @@ def _held_by(with_tenant: bool) -> Any:
         .join_from(held, MEMBER, MEMBER.c.id == held.c.member_id)
         .where(
             held.c.platform == bindparam("a_platform"),
-            held.c.user_id.in_(bindparam("a_users", expanding=True)),
+            among(held.c.user_id, "a_users", String, postgresql=postgresql),
         )
         .order_by(held.c.id)
     )
     if with_tenant:
-        query = query.where(held.c.tenant.in_(bindparam("a_tenants", expanding=True)))
+        query = query.where(among(held.c.tenant, "a_tenants", String, postgresql=postgresql))
     return query
 
 
-_HELD_BY = {False: _held_by(False), True: _held_by(True)}
+# {(with a tenant, PostgreSQL): statement}
+_HELD_BY = {(t, pg): _held_by(t, pg) for t in (False, True) for pg in (False, True)}
 
 
 async def remember_accounts(
@@ -366,7 +367,8 @@ async def remember_accounts(
         parameters: dict[str, Any] = {"a_platform": platform, "a_users": wanted}
         if tenant:
             parameters["a_tenants"] = [tenant, ""]
-        rows = (await session.execute(_HELD_BY[bool(tenant)], parameters)).all()
+        statement = _HELD_BY[bool(tenant), not db.is_sqlite]
+        rows = (await session.execute(statement, parameters)).all()
     found: dict[str, list[Any]] = {}
     for row in rows:
         found.setdefault(row[0], []).append(row)

@@ -10,6 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.store.db import Fixed, run_fixed
+
 
 async def insert_ignoring_duplicates(
     session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]]
@@ -20,11 +22,12 @@ async def insert_ignoring_duplicates(
     dialect (SQLAlchemy's cache); `.values(rows)` would compile anew whenever the rows differ."""
     if not rows:
         return
-    await session.execute(_ignoring(table, session.get_bind().dialect.name), list(rows))
+    await run_fixed(session, _ignoring(table, session.get_bind().dialect.name), list(rows))
 
 
 @cache
-def _ignoring(table: Any, dialect: str) -> Any:
-    """The statement, built once per table and dialect (building one costs ~0.1 ms)."""
+def _ignoring(table: Any, dialect: str) -> Fixed:
+    """The statement, built once per table and dialect (building one costs ~0.1 ms), run as a
+    fixed statement (`run_fixed`: on PostgreSQL inside a unit, straight on the driver)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing()
+    return Fixed(insert(table).on_conflict_do_nothing(), writes=True, returns_rows=False)

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -86,7 +86,7 @@ from rewards.services.awards import AwardService, AwardSource, AwardView
 from rewards.services.catalog import get_definition, list_definitions
 from rewards.services.events import EventService, Fired
 from rewards.settings import Settings
-from rewards.store.db import Database
+from rewards.store.db import Database, Fixed, among, run_fixed
 from rewards.store.models import (
     Award,
     Member,
@@ -192,32 +192,56 @@ def _step_index(definition: RewardDefinition, step: str | int) -> int:
     raise InvalidInput(f'{definition.reward} has no step "{step}" (its steps: {names}).')
 
 
-# `_read_state`'s reads, built once with their id lists as expanding parameters: a hook batch
-# runs them for every kudos, and a statement built per call is coerced and cache-keyed anew.
-_ENROLMENTS = (
-    select(
-        col(WorkflowEnrollment.id),
-        col(WorkflowEnrollment.reward_id),
-        col(WorkflowEnrollment.member_id),
-        col(WorkflowEnrollment.status),
+# `_read_state`'s reads, built once per dialect with their id lists as one parameter each
+# (`among`): a hook batch runs them for every kudos, and a statement built per call is coerced
+# and cache-keyed anew.
+def _enrolments(postgresql: bool) -> Any:
+    return (
+        select(
+            col(WorkflowEnrollment.id),
+            col(WorkflowEnrollment.reward_id),
+            col(WorkflowEnrollment.member_id),
+            col(WorkflowEnrollment.status),
+        )
+        .where(
+            among(col(WorkflowEnrollment.reward_id), "rewards", Integer, postgresql=postgresql),
+            among(col(WorkflowEnrollment.member_id), "members", Integer, postgresql=postgresql),
+        )
+        .order_by(col(WorkflowEnrollment.id))
     )
-    .where(
-        col(WorkflowEnrollment.reward_id).in_(bindparam("rewards", expanding=True)),
-        col(WorkflowEnrollment.member_id).in_(bindparam("members", expanding=True)),
+
+
+def _members(postgresql: bool) -> Any:
+    return select(*MEMBER_INFO_COLUMNS, col(Member.active)).where(
+        among(col(Member.id), "members", Integer, postgresql=postgresql)
     )
-    .order_by(col(WorkflowEnrollment.id))
-)
-_MEMBERS = select(*MEMBER_INFO_COLUMNS, col(Member.active)).where(
-    col(Member.id).in_(bindparam("members", expanding=True))
-)
-_STEPS_DONE = select(
-    col(WorkflowStepDone.enrollment_id),
-    col(WorkflowStepDone.step_index),
-    col(WorkflowStepDone.done_at),
-).where(col(WorkflowStepDone.enrollment_id).in_(bindparam("enrolments", expanding=True)))
-_GROUPS = select(col(MemberGroup.member_id), col(MemberGroup.name)).where(
-    col(MemberGroup.member_id).in_(bindparam("members", expanding=True))
-)
+
+
+def _steps_done(postgresql: bool) -> Any:
+    return select(
+        col(WorkflowStepDone.enrollment_id),
+        col(WorkflowStepDone.step_index),
+        col(WorkflowStepDone.done_at),
+    ).where(
+        among(col(WorkflowStepDone.enrollment_id), "enrolments", Integer, postgresql=postgresql)
+    )
+
+
+def _groups(postgresql: bool) -> Any:
+    return select(col(MemberGroup.member_id), col(MemberGroup.name)).where(
+        among(col(MemberGroup.member_id), "members", Integer, postgresql=postgresql)
+    )
+
+
+def _fixed(build: Any) -> dict[bool, Fixed]:
+    """{is PostgreSQL: the read}, run as fixed statements (`run_fixed`)."""
+    return {pg: Fixed(build(pg), writes=False, returns_rows=True) for pg in (True, False)}
+
+
+_ENROLMENTS = _fixed(_enrolments)
+_MEMBERS = _fixed(_members)
+_STEPS_DONE = _fixed(_steps_done)
+_GROUPS = _fixed(_groups)
 
 
 class WorkflowService:
@@ -701,10 +725,11 @@ class WorkflowService:
         enrolled in an `auto_enroll` workflow) those members' groups, for the awardee rules."""
         ids = sorted(set(member_ids))
         state = _State()
+        pg = not self.db.is_sqlite
         async with self.db.read() as session:
-            conn = await session.connection()  # plain rows: no ORM loading
-            enrolments = await conn.execute(
-                _ENROLMENTS,
+            enrolments = await run_fixed(  # plain rows: no ORM loading
+                session,
+                _ENROLMENTS[pg],
                 {"rewards": sorted({d.reward_id for d in definitions}), "members": ids},
             )
             active: dict[int, _Progress] = {}
@@ -714,13 +739,14 @@ class WorkflowService:
                     item = _Progress(int(enrollment_id or 0), int(member_id), {})
                     active[item.enrollment_id] = item
                     state.active.setdefault(int(reward_id), []).append(item)
-            rows = await conn.execute(_MEMBERS, {"members": ids})
+            rows = await run_fixed(session, _MEMBERS[pg], {"members": ids})
             for ident, email, name, tz, job_code, department, is_active in rows:
                 if is_active:
                     member = MemberInfo(int(ident or 0), email, str(name), tz, job_code, department)
                     state.members[member.id] = member
             if active:
-                steps = await conn.execute(_STEPS_DONE, {"enrolments": sorted(active)})
+                wanted = {"enrolments": sorted(active)}
+                steps = await run_fixed(session, _STEPS_DONE[pg], wanted)
                 for enrollment_id, index, done_at in steps:
                     active[int(enrollment_id)].done[int(index)] = done_at
             never = {
@@ -731,7 +757,7 @@ class WorkflowService:
                 if m not in state.enrolled.get(d.reward_id, ())
             }
             if never:
-                groups = await conn.execute(_GROUPS, {"members": sorted(never)})
+                groups = await run_fixed(session, _GROUPS[pg], {"members": sorted(never)})
                 for member_id, group in groups:
                     state.groups.setdefault(int(member_id), set()).add(str(group))
         return state
