@@ -2,8 +2,8 @@
 
 The same erasure as `/forget me` and `rewards members forget` (`rewards.privacy.erasure`). The
 member is named by id, never by email, so the request's own audit row and idempotency record
-carry no personal data. A second call answers 200 with `already: true` and changes nothing. The request needs no body;
-one that is sent must be `{}` (anything else is refused and nothing is erased).
+carry no personal data. A second call answers 200 with `already: true` and changes nothing. The
+request needs no body; one that is sent must be `{}` (anything else is refused, nothing erased).
 """
 
 from __future__ import annotations
