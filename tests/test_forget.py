@@ -22,6 +22,7 @@ from sqlmodel import SQLModel
 
 from bots.commands.members import members as members_cli
 from dialogs.engine import DialogEngine
+from rewards.admin.audit import Actor
 from rewards.clock import FixedClock
 from rewards.economy.shop.file import parse_shop
 from rewards.errors import UnknownMember
@@ -123,6 +124,11 @@ async def _history(database: Database, clock: FixedClock) -> tuple[Any, dict[str
         items=[AnnouncedItem(people["ana"], "Ana Lopez", "Happy birthday, Ana Lopez!")],
         now=clock.now(),
     )
+    # An admin paused Ana's giving: the audit log and the lock name her.
+    boss = Actor.member("chat", people["bo"], "bo.boss@example.com")
+    await core.admin.lock(people["ana"], "Ana Lopez asked for a pause", boss)
+    await core.admin.unlock(people["ana"], boss)
+    await core.admin.lock(people["ana"], "Ana Lopez, again", boss)
     # Li starts a badge for Ana and leaves it at the confirmation: the state names her.
     await li_chat.say("/badge")
     await li_chat.fill({"badge": "9001", "recipient": "@ana.lopez", "message": ""})

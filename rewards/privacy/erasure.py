@@ -199,6 +199,9 @@ async def _forget_in(session: AsyncSession, member: Any, now: datetime) -> Erasu
             celebrations=OFF,
             forgotten_at=now,
             updated_at=now,
+            # A placeholder gives nothing: an admin's lock (and its reason) has no one to hold.
+            giving_locked_at=None,
+            giving_lock_reason=None,
         )
     )
 
@@ -264,6 +267,11 @@ async def _forget_in(session: AsyncSession, member: Any, now: datetime) -> Erasu
     records += await _scrub(session, scrub, t("event_hook"), ("payload",), None)
     records += await _scrub(session, scrub, t("api_idempotency"), ("body",), None)
     records += await _scrub(session, scrub, t("api_audit"), ("path",), None)
+    # The admin audit log keeps each action (who did what, when) with the member's strings
+    # replaced, whether they were its target or the admin who acted.
+    records += await _scrub(
+        session, scrub, t("admin_audit"), ("actor", "target_label", "reason"), None
+    )
     records += await _scrub(session, scrub, t("nomination_campaign"), ("outcome", "messages"), None)
     records += await _scrub(session, scrub, t("delivery"), ("target", "last_error"), None)
     # Someone else's unfinished dialog naming them (a badge for them) simply ends.
