@@ -50,7 +50,14 @@ async def deliver(ctx: Context, file: OutgoingFile) -> Step:
     """Send `file` to the person's direct chat on this platform and say so."""
     sender = ctx.core.files.sender(ctx.turn.key.platform)
     if sender is None:
-        return Finish((Say("I can't send files here: ask me on Teams, Slack or Telegram."),))
+        return Finish(
+            (
+                Say(
+                    "I can't send files here: ask me on Teams, Slack or Telegram, or run "
+                    "`rewards export KIND` or `rewards members data EMAIL` on the server."
+                ),
+            )
+        )
     if not await sender.send_file(ctx.member_id, file):
         return Finish(
             (Say("I couldn't reach our direct chat: open a chat with me first, then ask again."),)
