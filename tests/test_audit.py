@@ -21,6 +21,7 @@ from rewards.admin.locks import GivingLocked
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.errors import AlreadyAwarded, InvalidInput, NotAllowed, NotAvailable, RewardsError
+from rewards.services.kudos import list_kudos
 from rewards.settings import Settings
 from rewards.store.db import Database
 from rewards.store.migrate import upgrade
@@ -117,6 +118,9 @@ async def test_revoking_kudos_takes_the_points_back_records_it_and_tells_both_si
         # The counters agree with the ledger, overall and under the kudos' tag.
         assert await _counted_points(database, li) == {0}
         assert await _counted_points(database, li, "t:teamwork") == {0}
+        # Gone from the public kudos feed (the REST API's GET /kudos and the member's list).
+        assert kudos.id not in [k.id for k in await list_kudos(database)]
+        assert kudos.id not in [k.id for k in await list_kudos(database, member_id=li)]
         [entry] = await core.admin.audit_log()
         assert (entry.action, entry.actor, entry.actor_member_id) == ("kudos.revoke", BOSS, boss)
         assert (entry.target_kind, entry.target_id, entry.reason) == (

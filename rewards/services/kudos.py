@@ -130,12 +130,13 @@ async def ensure_predefined_tags(db: Database, clock: Clock | None = None) -> No
 async def list_kudos(
     db: Database, *, member_id: int | None = None, limit: int = 50, before_id: int | None = None
 ) -> list[KudosView]:
-    """Public kudos, newest first (by id), a page at a time: pass the smallest id of the previous
-    page as `before_id`. With `member_id`, only kudos that member gave or received."""
+    """Public kudos that stand (a revoked one is left out), newest first (by id), a page at a
+    time: pass the smallest id of the previous page as `before_id`. With `member_id`, only kudos
+    that member gave or received."""
     query = (
         select(Kudos, col(ApiKey.name))
         .outerjoin(ApiKey, col(ApiKey.id) == col(Kudos.api_key_id))
-        .where(col(Kudos.visibility) == "public")
+        .where(col(Kudos.visibility) == "public", col(Kudos.revoked_at).is_(None))
     )
     if member_id is not None:
         received = select(col(KudosReceiver.kudos_id)).where(
