@@ -145,7 +145,8 @@ class MeDialog(Dialog):
         hidden = rank is None and (await get_preferences(db, settings, ctx.member_id)).hidden
         awards = await profile.recent_awards(db, ctx.member_id, limit=5)
         kudos = [line for line in await ledger.history(db, ctx.member_id, limit=50)]
-        recent_kudos = [line for line in kudos if line.kind == "kudos"][:5]
+        # Kudos and their revocations (a revoked kudos shows its reversal beside it).
+        recent_kudos = [line for line in kudos if line.kudos_id is not None][:5]
         left = await ctx.core.kudos.allowance_left(ctx.member_id, ctx.now)
         balance = await ctx.core.shop.balance(ctx.member_id)
         card = my_rewards(

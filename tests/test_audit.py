@@ -21,6 +21,7 @@ from rewards.admin.locks import GivingLocked
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.errors import AlreadyAwarded, InvalidInput, NotAllowed, NotAvailable, RewardsError
+from rewards.services import ledger
 from rewards.services.kudos import list_kudos
 from rewards.settings import Settings
 from rewards.store.db import Database
@@ -118,6 +119,12 @@ async def test_revoking_kudos_takes_the_points_back_records_it_and_tells_both_si
         # The counters agree with the ledger, overall and under the kudos' tag.
         assert await _counted_points(database, li) == {0}
         assert await _counted_points(database, li, "t:teamwork") == {0}
+        # Li's history says what happened to the kudos.
+        lines = await ledger.history(database, li)
+        assert [(x.kind, x.points, x.description) for x in lines[:2]] == [
+            ("reversal", -5, "Kudos from Ana Lopez revoked: self-dealing ring"),
+            ("kudos", 5, "Kudos from Ana Lopez"),
+        ]
         # Gone from the public kudos feed (the REST API's GET /kudos and the member's list).
         assert kudos.id not in [k.id for k in await list_kudos(database)]
         assert kudos.id not in [k.id for k in await list_kudos(database, member_id=li)]

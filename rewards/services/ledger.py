@@ -126,6 +126,10 @@ async def history(
             via = {"award": awarded_via, "reversal": revoked_via, "kudos": kudos_via}
             if entry.kind == "award":
                 text = f"Received {reward_name}"
+            elif entry.kind == "reversal" and entry.kudos_id is not None:
+                text = f"Kudos from {kudos_giver} revoked" + (
+                    f": {entry.note}" if entry.note and entry.note != "kudos revoked" else ""
+                )
             elif entry.kind == "reversal":
                 text = f"{reward_name} revoked" + (
                     f": {entry.note}" if entry.note and entry.note != "revoked" else ""
