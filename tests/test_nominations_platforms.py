@@ -464,13 +464,14 @@ async def test_a_full_campaign(database: Database, clock: FixedClock, platform: 
         text = json.dumps(ballot, ensure_ascii=False)
         assert "rescued the release" in text and "mentored two new hires" in text
 
-        # Five members click: Li twice (changing the vote), Tim is not eligible.
+        # Four members click, Bo twice (changing the vote); the candidates vote for each other
+        # (not for themselves: `allow_self_vote` is off); Tim is not eligible.
         clicks = [
             ("Ana Lopez", "Vote Li Wei", "You voted for Li Wei"),
+            ("Bo Smith", "Vote Cy Young", "You voted for Cy Young"),
+            ("Bo Smith", "Vote Li Wei", "You changed your vote to Li Wei"),
             ("Li Wei", "Vote Cy Young", "You voted for Cy Young"),
-            ("Li Wei", "Vote Li Wei", "You changed your vote to Li Wei"),
-            ("Bo Smith", "Vote Li Wei", "You voted for Li Wei"),
-            ("Cy Young", "Vote Cy Young", "You voted for Cy Young"),
+            ("Cy Young", "Vote Li Wei", "You voted for Li Wei"),
         ]
         voters = set()
         for who, button, expected in clicks:
@@ -480,6 +481,8 @@ async def test_a_full_campaign(database: Database, clock: FixedClock, platform: 
             n = len(voters)
             assert f"{n} {'person has' if n == 1 else 'people have'} voted" in clicked.card
             assert "3 votes" not in clicked.card and "2 votes" not in clicked.card
+        himself = await d.click("Li Wei", votes["Vote Li Wei"], message)
+        assert "can't vote for yourself" in himself.private and himself.card == "", himself
         refused = await d.click("Tim Temp", votes["Vote Li Wei"], message)
         assert "Only people with" in refused.private and "can vote" in refused.private
         assert refused.card == ""
