@@ -293,36 +293,36 @@ async def _member_email(session: AsyncSession, member_id: int) -> str:
     return str(await session.scalar(select(col(Member.email)).where(col(Member.id) == member_id)))
 
 
-async def approve(
-    session: AsyncSession, settings: Settings, now: datetime, redemption_id: int, by: str
+async def _move(
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+    redemption_id: int,
+    verb: str,
+    states: tuple[str, ...],
+    values: dict[str, object],
 ) -> RedemptionView:
-    who = _by(by)
-    if not await _transition(
-        session,
-        redemption_id,
-        (REQUESTED,),
-        {"state": APPROVED, "decided_by": who, "decided_at": now},
-    ):
-        raise _already(await load_view(session, redemption_id), "approve")
+    """Move a redemption on from one of `states` (a conditional update: of two admins or two
+    clicks, one moves it and the other is told who did) and tell the member."""
+    if not await _transition(session, redemption_id, states, values):
+        raise _already(await load_view(session, redemption_id), verb)
     view = await load_view(session, redemption_id)
     await record_decided(session, settings, view, await _member_email(session, view.member_id), now)
     return view
+
+
+async def approve(
+    session: AsyncSession, settings: Settings, now: datetime, redemption_id: int, by: str
+) -> RedemptionView:
+    values = {"state": APPROVED, "decided_by": _by(by), "decided_at": now}
+    return await _move(session, settings, now, redemption_id, "approve", (REQUESTED,), values)
 
 
 async def fulfil(
     session: AsyncSession, settings: Settings, now: datetime, redemption_id: int, by: str
 ) -> RedemptionView:
-    who = _by(by)
-    if not await _transition(
-        session,
-        redemption_id,
-        (APPROVED,),
-        {"state": FULFILLED, "fulfilled_by": who, "fulfilled_at": now},
-    ):
-        raise _already(await load_view(session, redemption_id), "fulfil")
-    view = await load_view(session, redemption_id)
-    await record_decided(session, settings, view, await _member_email(session, view.member_id), now)
-    return view
+    values = {"state": FULFILLED, "fulfilled_by": _by(by), "fulfilled_at": now}
+    return await _move(session, settings, now, redemption_id, "fulfil", (APPROVED,), values)
 
 
 async def _refund(

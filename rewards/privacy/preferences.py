@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, literal_column, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from rewards.clock import Clock, SystemClock
@@ -94,24 +95,29 @@ def celebrated(member: Any) -> ColumnElement[bool]:
     )
 
 
-async def get_preferences(db: Database, settings: Settings, member_id: int) -> Preferences:
-    async with db.read() as session:
-        row = (
-            await session.execute(
-                MEMBER.select()
-                .with_only_columns(
-                    MEMBER.c.leaderboard_choice,
-                    MEMBER.c.leaderboard_opt_out,
-                    MEMBER.c.celebrations,
-                    MEMBER.c.celebrations_opt_out,
-                    MEMBER.c.reply_language,
-                )
-                .where(MEMBER.c.id == member_id)
+async def _read(session: AsyncSession, settings: Settings, member_id: int) -> Preferences:
+    """What applies to the member now, read in the caller's transaction."""
+    row = (
+        await session.execute(
+            MEMBER.select()
+            .with_only_columns(
+                MEMBER.c.leaderboard_choice,
+                MEMBER.c.leaderboard_opt_out,
+                MEMBER.c.celebrations,
+                MEMBER.c.celebrations_opt_out,
+                MEMBER.c.reply_language,
             )
-        ).first()
+            .where(MEMBER.c.id == member_id)
+        )
+    ).first()
     if row is None:
         raise UnknownMember("I don't know that member.")
     return _preferences(row, settings)
+
+
+async def get_preferences(db: Database, settings: Settings, member_id: int) -> Preferences:
+    async with db.read() as session:
+        return await _read(session, settings, member_id)
 
 
 def _preferences(row: Any, settings: Settings) -> Preferences:
@@ -162,19 +168,4 @@ async def set_preferences(
                 .where(MEMBER.c.id == member_id, MEMBER.c.forgotten_at.is_(None))
                 .values(changes)
             )
-        row = (
-            await session.execute(
-                MEMBER.select()
-                .with_only_columns(
-                    MEMBER.c.leaderboard_choice,
-                    MEMBER.c.leaderboard_opt_out,
-                    MEMBER.c.celebrations,
-                    MEMBER.c.celebrations_opt_out,
-                    MEMBER.c.reply_language,
-                )
-                .where(MEMBER.c.id == member_id)
-            )
-        ).first()
-        if row is None:
-            raise UnknownMember("I don't know that member.")
-        return _preferences(row, settings)
+        return await _read(session, settings, member_id)
