@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards.admin import audit, notices
@@ -230,30 +231,17 @@ class AdminService:
                 raise NotAllowed("You can't lock yourself.")
             async with self.db.write() as session:
                 state = await lock_member(session, member_id, reason, now)
-                await audit.record(
+                await self._record_lock_change(
                     session,
                     actor,
                     audit.MEMBER_LOCK,
-                    target_kind="member",
-                    target_id=member_id,
-                    target_label=f"{state.name} <{state.email}>",
-                    reason=reason,
-                    now=now,
-                )
-                await notices.record(
-                    session,
-                    self.settings,
-                    key=f"lock:{member_id}:{now.isoformat()}",
+                    state,
+                    reason,
+                    now,
                     title="Your giving is paused",
-                    told=[
-                        notices.Told(
-                            member_id,
-                            "An admin paused your giving: you can still receive kudos and "
-                            "badges, but you can't give kudos or badges, nominate or vote "
-                            "until it is lifted." + _because(reason),
-                        )
-                    ],
-                    now=now,
+                    text="An admin paused your giving: you can still receive kudos and badges, "
+                    "but you can't give kudos or badges, nominate or vote until it is lifted."
+                    + _because(reason),
                 )
         return state
 
@@ -264,31 +252,51 @@ class AdminService:
             await self._authorise(actor, "unlock members")
             async with self.db.write() as session:
                 state = await unlock_member(session, member_id)
-                await audit.record(
+                await self._record_lock_change(
                     session,
                     actor,
                     audit.MEMBER_UNLOCK,
-                    target_kind="member",
-                    target_id=member_id,
-                    target_label=f"{state.name} <{state.email}>",
-                    reason=reason,
-                    now=now,
-                )
-                await notices.record(
-                    session,
-                    self.settings,
-                    key=f"unlock:{member_id}:{now.isoformat()}",
+                    state,
+                    reason,
+                    now,
                     title="Your giving is back",
-                    told=[
-                        notices.Told(
-                            member_id,
-                            "An admin lifted the pause on your giving: you can give kudos and "
-                            "badges, nominate and vote again.",
-                        )
-                    ],
-                    now=now,
+                    text="An admin lifted the pause on your giving: you can give kudos and "
+                    "badges, nominate and vote again.",
                 )
         return state
+
+    async def _record_lock_change(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        action: str,
+        state: LockState,
+        reason: str | None,
+        now: datetime,
+        *,
+        title: str,
+        text: str,
+    ) -> None:
+        """The audit row and the member's direct message of a lock or unlock, in its
+        transaction."""
+        await audit.record(
+            session,
+            actor,
+            action,
+            target_kind="member",
+            target_id=state.member_id,
+            target_label=f"{state.name} <{state.email}>",
+            reason=reason,
+            now=now,
+        )
+        await notices.record(
+            session,
+            self.settings,
+            key=f"{action}:{state.member_id}:{now.isoformat()}",
+            title=title,
+            told=[notices.Told(state.member_id, text)],
+            now=now,
+        )
 
     async def locked_members(self) -> list[LockState]:
         """Every member whose giving is locked (a short list: an index-free scan is fine for
