@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from bots.cli import cli
+from rewards.admin.audit import Actor
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.economy.shop.file import parse_shop
@@ -143,6 +144,7 @@ async def test_every_kind_has_its_columns_and_rows(
         assert first["points"] == "5" and first["tags"] == "teamwork"
         assert first["message"].startswith("'=SUM(A1)")  # a formula is defused, not run
         assert first["receiver_department"] == "Engineering"
+        assert first["revoked_at"] == first["revoke_reason"] == ""
 
         [award] = await export_csv(org.core, "awards")
         assert (award["reward_name"], award["member_email"], award["giver_email"]) == (
@@ -181,6 +183,13 @@ async def test_every_kind_has_its_columns_and_rows(
             "5",
         )
         assert redemption["state"] == "approved" and redemption["note"] == "blue please"
+
+        # A revoked kudos stays in the export, saying when and why.
+        await org.core.admin.revoke_kudos(int(first["kudos_id"]), "sent twice", Actor.cli())
+        again = (await export_csv(org.core, "kudos"))[0]
+        assert (
+            again["revoked_at"] == "2026-11-18T15:00:00Z" and again["revoke_reason"] == "sent twice"
+        )
 
 
 async def test_the_period_is_local_days_and_participation_counts_people_and_kudos(

@@ -81,6 +81,8 @@ def _kudos(w: Window) -> Select[Any]:
             tags.label("tags"),
             col(Kudos.visibility).label("visibility"),
             col(Kudos.message).label("message"),
+            col(Kudos.revoked_at).label("revoked_at"),
+            col(Kudos.revoke_reason).label("revoke_reason"),
         )
         .join(KudosReceiver, col(KudosReceiver.kudos_id) == col(Kudos.id))
         .join(giver, col(giver.id) == col(Kudos.giver_id))
@@ -236,7 +238,13 @@ PARTICIPATION_COLUMNS = (
 KINDS: dict[str, ExportKind] = {
     kind.name: kind
     for kind in (
-        _kind("kudos", "One row per kudos and receiver.", _kudos, "kudos_id", "receiver_id"),
+        _kind(
+            "kudos",
+            "One row per kudos and receiver (revoked ones too).",
+            _kudos,
+            "kudos_id",
+            "receiver_id",
+        ),
         _kind("awards", "One row per badge awarded (revoked ones too).", _awards, "award_id"),
         _kind("ledger", "One row per points ledger entry.", _ledger, "entry_id"),
         _kind("members", "One row per member (joined in the period).", _members, "member_id"),
