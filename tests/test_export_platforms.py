@@ -114,7 +114,8 @@ async def test_exports_and_my_data_arrive_in_the_direct_chat(
         assert name == "kudos-2026-11-01_2026-11-30.csv"
         rows = list(csv.reader(io.StringIO(content.decode())))
         assert tuple(rows[0]) == KINDS["kudos"].columns
-        assert [(r[3], r[7], r[-1]) for r in rows[1:]] == [
+        message = rows[0].index("message")
+        assert [(r[3], r[7], r[message]) for r in rows[1:]] == [
             ("Ada Admin", "Li Wei", "thanks for the release notes")
         ]
 
