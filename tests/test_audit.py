@@ -21,6 +21,7 @@ from rewards.admin.locks import GivingLocked
 from rewards.clock import FixedClock
 from rewards.core import Core
 from rewards.errors import AlreadyAwarded, InvalidInput, NotAllowed, NotAvailable, RewardsError
+from rewards.leaderboards.rebuild import rebuild
 from rewards.services import ledger
 from rewards.services.kudos import list_kudos
 from rewards.settings import Settings
@@ -38,6 +39,7 @@ from rewards.store.models import (
 )
 from tests.factories import add_member, add_reward
 from tests.support.api import api_client
+from tests.test_leaderboard_counters import counters
 from tests.test_notifier import LI_CHAT, world
 
 BOSS, DEPUTY = "boss@example.com", "deputy@example.com"
@@ -119,6 +121,11 @@ async def test_revoking_kudos_takes_the_points_back_records_it_and_tells_both_si
         # The counters agree with the ledger, overall and under the kudos' tag.
         assert await _counted_points(database, li) == {0}
         assert await _counted_points(database, li, "t:teamwork") == {0}
+        # Nor do they count as kudos received or given any more; a rebuild agrees.
+        incremental = await counters(database)
+        assert not [key for key in incremental if key[0] in ("kudos", "kudos_given")]
+        await rebuild(database, settings.timezone)
+        assert await counters(database) == incremental
         # Li's history says what happened to the kudos.
         lines = await ledger.history(database, li)
         assert [(x.kind, x.points, x.description) for x in lines[:2]] == [

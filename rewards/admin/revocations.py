@@ -115,11 +115,17 @@ async def revoke_kudos(
                 for member_id, total in sorted(points.items())
             ],
         )
-        deltas = counters.Deltas(tz_name)
-        dims = (counters.EVERYTHING, *(counters.tag_dim(t) for t in tags))
-        for member_id, total in points.items():
-            deltas.add(counters.POINTS, member_id, now, -total, dims)
-        await counters.apply(session, deltas)
+    deltas = counters.Deltas(tz_name)
+    dims = (counters.EVERYTHING, *(counters.tag_dim(t) for t in tags))
+    for member_id, total in points.items():
+        deltas.add(counters.POINTS, member_id, now, -total, dims)
+    # Nor does it count as given or received any more: taken off the period it was given in,
+    # where a rebuild (which leaves revoked kudos out) would have counted it.
+    given_at = as_utc(kudos.created_at)
+    deltas.add(counters.KUDOS_GIVEN, kudos.giver_id, given_at, -1, dims)
+    for member_id in receivers:
+        deltas.add(counters.KUDOS_RECEIVED, member_id, given_at, -1, dims)
+    await counters.apply(session, deltas)
     names = await names_of(session, [kudos.giver_id, *receivers])
     return KudosRevocation(
         kudos_id=kudos_id,

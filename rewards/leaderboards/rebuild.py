@@ -61,8 +61,12 @@ def _fact_queries() -> list[tuple[str, Any, Any]]:
     )
     ledger_tag = LEDGER.join(TAG_LINK, TAG_LINK.c.kudos_id == LEDGER.c.kudos_id)
     live_award = AWARD.join(REWARD, REWARD.c.id == AWARD.c.reward_id)
-    receiver_tag = RECEIVER.join(TAG_LINK, TAG_LINK.c.kudos_id == RECEIVER.c.kudos_id)
+    # Revoked kudos count neither as received nor as given (their points are reversed in the
+    # ledger, which the points facts read as they are).
+    received = RECEIVER.join(KUDOS, KUDOS.c.id == RECEIVER.c.kudos_id)
+    receiver_tag = received.join(TAG_LINK, TAG_LINK.c.kudos_id == RECEIVER.c.kudos_id)
     giver_tag = KUDOS.join(TAG_LINK, TAG_LINK.c.kudos_id == KUDOS.c.id)
+    standing = KUDOS.c.revoked_at.is_(None)
     one = literal(1)
     return [
         (
@@ -94,22 +98,28 @@ def _fact_queries() -> list[tuple[str, Any, Any]]:
         (
             KUDOS_RECEIVED,
             _everything,
-            select(RECEIVER.c.member_id, one, RECEIVER.c.created_at, null()),
+            select(RECEIVER.c.member_id, one, RECEIVER.c.created_at, null())
+            .select_from(received)
+            .where(standing),
         ),
         (
             KUDOS_RECEIVED,
             _tag,
-            select(RECEIVER.c.member_id, one, RECEIVER.c.created_at, TAG_LINK.c.tag).select_from(
-                receiver_tag
-            ),
+            select(RECEIVER.c.member_id, one, RECEIVER.c.created_at, TAG_LINK.c.tag)
+            .select_from(receiver_tag)
+            .where(standing),
         ),
-        (KUDOS_GIVEN, _everything, select(KUDOS.c.giver_id, one, KUDOS.c.created_at, null())),
+        (
+            KUDOS_GIVEN,
+            _everything,
+            select(KUDOS.c.giver_id, one, KUDOS.c.created_at, null()).where(standing),
+        ),
         (
             KUDOS_GIVEN,
             _tag,
-            select(KUDOS.c.giver_id, one, KUDOS.c.created_at, TAG_LINK.c.tag).select_from(
-                giver_tag
-            ),
+            select(KUDOS.c.giver_id, one, KUDOS.c.created_at, TAG_LINK.c.tag)
+            .select_from(giver_tag)
+            .where(standing),
         ),
     ]
 
@@ -180,8 +190,12 @@ _PG_FACTS = (
     (
         (POINTS, "SELECT member_id, points, created_at, '' FROM ledger_entry"),
         (BADGES, "SELECT member_id, 1, awarded_at, '' FROM award WHERE revoked_at IS NULL"),
-        (KUDOS_RECEIVED, "SELECT member_id, 1, created_at, '' FROM kudos_receiver"),
-        (KUDOS_GIVEN, "SELECT giver_id, 1, created_at, '' FROM kudos"),
+        (
+            KUDOS_RECEIVED,
+            "SELECT r.member_id, 1, r.created_at, '' FROM kudos_receiver r "
+            "JOIN kudos k ON k.id = r.kudos_id WHERE k.revoked_at IS NULL",
+        ),
+        (KUDOS_GIVEN, "SELECT giver_id, 1, created_at, '' FROM kudos WHERE revoked_at IS NULL"),
     ),
     (
         (
@@ -206,12 +220,13 @@ _PG_FACTS = (
         (
             KUDOS_RECEIVED,
             "SELECT r.member_id, 1, r.created_at, 't:' || t.tag FROM kudos_receiver r "
-            "JOIN kudos_tag_link t ON t.kudos_id = r.kudos_id",
+            "JOIN kudos k ON k.id = r.kudos_id "
+            "JOIN kudos_tag_link t ON t.kudos_id = r.kudos_id WHERE k.revoked_at IS NULL",
         ),
         (
             KUDOS_GIVEN,
             "SELECT k.giver_id, 1, k.created_at, 't:' || t.tag FROM kudos k "
-            "JOIN kudos_tag_link t ON t.kudos_id = k.id",
+            "JOIN kudos_tag_link t ON t.kudos_id = k.id WHERE k.revoked_at IS NULL",
         ),
     ),
 )
