@@ -392,12 +392,14 @@ def my_rewards(
     allowance: str | None = None,
     balance: Balance | None = None,
     hidden: bool = False,
+    giving_paused: bool = False,
 ) -> Card:
     """A member's own totals, rank and recent history (shown privately). "Points" are what they
     earned (ranks count those); with the shop's `balance`, what they spent and can still spend;
     `allowance` is what is left of their kudos allowance ("3 of 5 today, resets in 4 h"; None:
     unlimited); `hidden`: they are off the leaderboards (their choice or a default), so no rank
-    is due."""
+    is due; `giving_paused`: an admin locked their giving, which they learn here rather than
+    from their next refused kudos."""
     spending = (
         (Fact("Spent", str(balance.spent)), Fact("Spendable", str(balance.spendable)))
         if balance is not None
@@ -413,6 +415,11 @@ def my_rewards(
             Fact("Kudos received", str(summary.kudos_received)),
             Fact("Kudos given", str(summary.kudos_given)),
             *([Fact("Allowance left", allowance)] if allowance else []),
+            *(
+                [Fact("Giving", "paused by an admin (you can still receive)")]
+                if giving_paused
+                else []
+            ),
         )
     )
     awards = ItemList(

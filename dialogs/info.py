@@ -18,6 +18,7 @@ from dialogs.replies import Show
 from rewards.errors import InvalidInput
 from rewards.privacy.preferences import get_preferences
 from rewards.services import ledger, profile
+from rewards.services._subjects import load_person
 from rewards.services.leaderboards import LeaderboardFilter, Metric, Period
 
 FULL_LIMIT = 50
@@ -149,6 +150,8 @@ class MeDialog(Dialog):
         recent_kudos = [line for line in kudos if line.kudos_id is not None][:5]
         left = await ctx.core.kudos.allowance_left(ctx.member_id, ctx.now)
         balance = await ctx.core.shop.balance(ctx.member_id)
+        async with db.read() as session:  # the turn already looked the member up: no statement
+            person = await load_person(session, ctx.member_id)
         card = my_rewards(
             summary,
             rank=rank,
@@ -157,6 +160,7 @@ class MeDialog(Dialog):
             allowance=left.describe(ctx.now) if left else None,
             balance=balance,
             hidden=hidden,
+            giving_paused=person.giving_locked,
         )
         active = await ctx.core.workflows.progress(ctx.member_id, active_only=True)
         return Finish((Show(card), *(Show(workflow_progress([view])) for view in active)))

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from bots.commands.audit import audit, lock, revoke, unlock
+from dialogs.engine import DialogEngine
 from rewards.admin.audit import Actor
 from rewards.admin.locks import GivingLocked
 from rewards.clock import FixedClock
@@ -39,6 +40,7 @@ from rewards.store.models import (
 )
 from tests.factories import add_member, add_reward
 from tests.support.api import api_client
+from tests.support.conversation import ScriptedConversation, make_core
 from tests.test_leaderboard_counters import counters
 from tests.test_notifier import LI_CHAT, world
 
@@ -516,3 +518,20 @@ def test_the_cli_revokes_locks_and_lists_the_log(tmp_path: Path) -> None:
     assert lines[3].endswith("duplicate")
     only = run(audit, "list", "--action", "member.lock")
     assert len(only.output.splitlines()) == 1
+
+
+async def test_a_locked_member_sees_on_me_that_their_giving_is_paused(
+    database: Database, clock: FixedClock
+) -> None:
+    core = make_core(database, clock, admins=(BOSS,), timezone="UTC")
+    boss = await add_member(database, "Boss")
+    li = await add_member(database, "Li Wei")
+    me = ScriptedConversation(DialogEngine(core), li, whole_forms=True)
+    await me.say("/me")
+    assert "paused" not in me.text
+    await core.admin.lock(li, "cooling off", Actor.member("chat", boss, BOSS))
+    await me.say("/me")
+    assert "Giving" in me.text and "paused by an admin (you can still receive)" in me.text
+    await core.admin.unlock(li, Actor.member("chat", boss, BOSS))
+    await me.say("/me")
+    assert "paused" not in me.text
