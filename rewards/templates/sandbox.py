@@ -17,7 +17,10 @@ expensive. Here:
   writes (``{% set %}`` blocks too) counts against `MAX_VALUE`.
 - **Time**: `Limits` holds the running render's deadline (per thread); the sandbox checks it on
   every attribute, item, call, operator, loop item and piece of output, so even a pure-Python loop
-  with no output stops at the deadline instead of spinning.
+  with no output stops at the deadline instead of spinning. The deadline is on the render
+  thread's own CPU time (`time.thread_time`): what a runaway template spends is CPU, while a
+  busy machine or other threads holding the GIL must not make an ordinary message fail (a
+  catalogue load refused a one-line message under load when this was wall time).
 
 The rewrite uses filters whose names a template cannot write (they contain ``:``), so a template
 can neither call nor shadow them.
@@ -82,7 +85,7 @@ class Limits(threading.local):
     built: int = 0
 
     def start(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.thread_time() + seconds
         self.written = 0
         self.built = 0
 
@@ -98,7 +101,7 @@ LIMITS = Limits()
 def tick() -> None:
     """Raise `Overrun("time")` once the running render is past its deadline."""
     deadline = LIMITS.deadline
-    if deadline is not None and time.monotonic() > deadline:
+    if deadline is not None and time.thread_time() > deadline:
         raise Overrun("time")
 
 
