@@ -23,20 +23,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from rewards.economy.shop.model import APPROVED, FULFILLED, REJECTED, RedemptionView
 from rewards.services.announcements import (
     DIRECT_PREFIX,
-    PENDING,
     AnnouncedItem,
     enabled_platforms,
+    queue_deliveries,
 )
 from rewards.services.members import is_placeholder_email
 from rewards.settings import Settings
-from rewards.store.models import Announcement, Delivery, Member, MemberGroup, PlatformAccount
+from rewards.store.models import Announcement, Member, MemberGroup, PlatformAccount
 
 REQUESTED_KIND = "redemption_requested"
 DECIDED_KIND = "redemption_decided"
@@ -160,19 +160,7 @@ async def _record(
     session.add(row)
     await session.flush()
     assert row.id is not None
-    rows = [
-        {
-            "announcement_id": row.id,
-            "channel": channel,
-            "target": target,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-        }
-        for channel, target in dict.fromkeys(targets)
-    ]
-    if rows:
-        await session.execute(insert(Delivery), rows)
+    await queue_deliveries(session, row.id, targets, now)
     return row.id
 
 

@@ -205,9 +205,21 @@ async def _record(
             for (email,) in emails.all()
             if email and not is_placeholder_email(email)
         ]
+    if not await queue_deliveries(session, row.id, targets, now):
+        log.warning("announcement %s (%s) has %s", row.id, title, NOWHERE)
+    return row.id
+
+
+async def queue_deliveries(
+    session: AsyncSession,
+    announcement_id: int,
+    targets: Sequence[tuple[str, str]],
+    now: datetime,
+) -> int:
+    """One pending delivery per distinct (channel, target), due now; returns how many."""
     rows = [
         {
-            "announcement_id": row.id,
+            "announcement_id": announcement_id,
             "channel": channel,
             "target": target,
             "status": PENDING,
@@ -218,9 +230,7 @@ async def _record(
     ]
     if rows:
         await session.execute(insert(Delivery), rows)
-    else:
-        log.warning("announcement %s (%s) has %s", row.id, title, NOWHERE)
-    return row.id
+    return len(rows)
 
 
 async def announce(
