@@ -527,6 +527,14 @@ async def run_now(core: Core, job: ScheduledJob, *, owner: str) -> RunOutcome:
     return await execute(core, job, claim, now=now)
 
 
+MAX_OVERLAPPING_RUNS = 3
+"""Fire times of one job that may run at once in one process. Each fire time has its own claim
+and run key, so a run that outlasts its interval (a slow database, a busy machine, a process
+that just started) must not make APScheduler skip the next fire time, as its default of one
+instance does: that fire time would then be drawn by no process at all. Three bounds the pile-up
+of a job that is always slower than its interval."""
+
+
 class ClaimingExecutor(AsyncIOExecutor):  # type: ignore[misc]
     """An AsyncIOExecutor that hands each run's scheduled fire time to the job function (as
     ``fire_time=``), which APScheduler 3's own executors do not. Misfire handling and events are
@@ -623,7 +631,7 @@ class RewardScheduler:
                 name=job.name,
                 misfire_grace_time=job.misfire_grace_time,
                 coalesce=job.coalesce,
-                max_instances=1,
+                max_instances=MAX_OVERLAPPING_RUNS,
                 replace_existing=True,
                 next_run_time=job.trigger.get_next_fire_time(None, now - job.catch_up),
             )

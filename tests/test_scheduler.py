@@ -336,6 +336,26 @@ async def test_a_run_abandoned_by_a_dead_process_is_finished_by_another(
     assert (run.status, run.claimed_by, run.attempts) == ("done", "survivor", 2)
 
 
+async def test_a_run_that_outlasts_its_interval_does_not_make_the_next_fire_time_skipped(
+    database: Database,
+) -> None:
+    """Each fire time has its own claim, so the next one starts while a slow run still goes (a
+    busy machine made a one-second lottery lose fire times: APScheduler skipped each fire time
+    that came while the previous run of the job was still running)."""
+    core = Core(settings=Settings(database_url=database.url), db=database)
+    body = Recorder(delay=1.4)
+    scheduler = RewardScheduler(core, owner="slow")
+    await scheduler.start(_every_second(body))
+    try:
+        await asyncio.sleep(4.2)
+    finally:
+        await scheduler.stop()
+
+    fire_times = sorted(run.fire_time for run in await _job_runs(database, "tick"))
+    assert len(fire_times) >= 4
+    assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(fire_times))
+
+
 async def test_a_long_run_keeps_its_claim_alive(database: Database) -> None:
     core = Core(settings=Settings(database_url=database.url), db=database)
     body = Recorder(delay=1.5)

@@ -193,7 +193,8 @@ async def test_two_servers_draw_each_fire_time_exactly_once_even_when_one_is_kil
     # No fire time missing between the first and the last, over the whole run and the kill.
     assert fire_times[0] <= started + timedelta(seconds=2)
     assert len(fire_times) >= 12
-    assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(fire_times))
+    gaps = [(a, b) for a, b in itertools.pairwise(fire_times) if b - a != timedelta(seconds=1)]
+    assert not gaps, (gaps, killed_at, logs[1].read_text()[-3000:])
     # Both processes ran fire times: the victim was caught holding one.
     owners = Counter(run.claimed_by.split(":")[1] for run in runs)
     assert caught, f"the victim never claimed a run in 15 s: {owners}"

@@ -13,6 +13,7 @@ award.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 import time
@@ -87,6 +88,30 @@ def test_nested_loops_without_output_stop_at_the_deadline() -> None:
     sentence, took = _refused(NESTED_LOOPS)
     assert sentence == f"the message template {SLOW}"
     assert took < 2  # 6.4e10 iterations: it is stopped, not left spinning
+
+
+class _CollectsGarbage:
+    """A value whose printing runs full garbage collections for `seconds` of CPU time in the
+    render thread, as a large process's own collection can at any allocation."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.heap = [[] for _ in range(300_000)]  # something for each collection to walk
+
+    def __str__(self) -> str:
+        started = time.thread_time()
+        while time.thread_time() - started < self.seconds:
+            gc.collect()
+        return "collected"
+
+
+def test_garbage_collection_in_the_render_thread_is_not_counted_against_the_template() -> None:
+    """A one-line message was refused ("took longer than 200 ms") when the process happened to
+    run a full collection during its render; the template did no work of its own."""
+    value = _CollectsGarbage(0.3)
+    rendered = render("Ranked #{{ args.rank }}", **{**VARS, "args": {"rank": value}})
+    assert rendered == "Ranked #collected"
+    assert _refused(NESTED_LOOPS, args={"rank": value})[0] == f"the message template {SLOW}"
 
 
 def test_output_is_streamed_and_stops_at_the_budget() -> None:

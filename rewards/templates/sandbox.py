@@ -20,7 +20,11 @@ expensive. Here:
   with no output stops at the deadline instead of spinning. The deadline is on the render
   thread's own CPU time (`time.thread_time`): what a runaway template spends is CPU, while a
   busy machine or other threads holding the GIL must not make an ordinary message fail (a
-  catalogue load refused a one-line message under load when this was wall time).
+  catalogue load refused a one-line message under load when this was wall time). Garbage
+  collections that run in the render thread are taken off the clock (`_collection_phase`): a
+  full collection walks every object of the process, which in a large process is hundreds of
+  milliseconds the template did not spend (a one-line message was refused in CI that way); the
+  collections a template itself can cause are bounded by the size limits.
 
 The rewrite uses filters whose names a template cannot write (they contain ``:``), so a template
 can neither call nor shadow them.
@@ -28,6 +32,7 @@ can neither call nor shadow them.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import string
@@ -83,19 +88,37 @@ class Limits(threading.local):
     deadline: float | None = None
     written: int = 0
     built: int = 0
+    collecting_since: float | None = None
 
     def start(self, seconds: float) -> None:
         self.deadline = time.thread_time() + seconds
         self.written = 0
         self.built = 0
+        self.collecting_since = None
 
     def stop(self) -> None:
         self.deadline = None
         self.written = 0
         self.built = 0
+        self.collecting_since = None
 
 
 LIMITS = Limits()
+
+
+def _collection_phase(phase: str, info: dict[str, int]) -> None:
+    """Move the running render's deadline on by the CPU time a garbage collection took in its
+    thread (`gc.callbacks` run in the thread that triggered the collection)."""
+    if LIMITS.deadline is None:
+        return
+    if phase == "start":
+        LIMITS.collecting_since = time.thread_time()
+    elif LIMITS.collecting_since is not None:
+        LIMITS.deadline += time.thread_time() - LIMITS.collecting_since
+        LIMITS.collecting_since = None
+
+
+gc.callbacks.append(_collection_phase)
 
 
 def tick() -> None:
