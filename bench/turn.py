@@ -40,7 +40,8 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -74,14 +75,18 @@ class Counts:
     commits: int = 0
     rollbacks: int = 0
     checkouts: int = 0
+    texts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def _record(db: Database, counts: Counts) -> None:
     engine = db.engine.sync_engine
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _statement(*_args: Any) -> None:
+    def _statement(_connection: Any, cursor: Any, statement: str, *_args: Any) -> None:
         counts.statements += 1
+        # `run_fixed` passes no cursor: it sent the statement straight to the driver.
+        way = "driver " if cursor is None else "session"
+        counts.texts[(way, " ".join(statement.split())[:110])] += 1
 
     @event.listens_for(engine, "commit")
     def _commit(*_args: Any) -> None:
@@ -165,6 +170,9 @@ async def run_once(url: str, dsn: str, args: argparse.Namespace) -> dict[str, fl
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             calls = pstats.Stats(profiler).total_calls if profiler is not None else 0
         await db.dispose()
+    if args.statements:
+        for (way, text), n in sorted(counts.texts.items(), key=lambda item: -item[1]):
+            print(f"{n / args.kudos:5.2f} {way} {text}")
     k = args.kudos
     return {
         "statements": counts.statements / k,
@@ -203,6 +211,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kudos", type=int, default=200, help="measured kudos")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--hooks", choices=("on", "off"), default="off")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="list each statement per kudos, and whether it went through the session or straight"
+        " to the driver",
+    )
     parser.add_argument(
         "--profile", help="write a cProfile (CPU time) of the measured kudos to this file"
     )

@@ -1,7 +1,9 @@
 """`HookRunner`: drains the `event_hook` queue in this process.
 
 - `nudge()` is called after every commit that staged hooks. A started runner (the server's) wakes
-  its loop, which waits `GATHER_SECONDS` so the turn's reply goes out first, then drains. A
+  its loop, which waits `GATHER_SECONDS` so the turn's reply goes out first, then drains; and
+  it starts a drain at most every `DRAIN_EVERY` seconds, so under load one drain takes the hooks
+  of many turns together (a quiet server still runs a kudos' hooks 10 ms after its reply). A
   runner that was never started (a test, a CLI command, an embedding without the lifecycle)
   spawns a one-off drain task instead, so the hooks still run right after the commit.
 - The started loop also polls every `POLL_SECONDS` for rows a crashed process left behind (their
@@ -38,6 +40,13 @@ from rewards.store.db import Database
 log = logging.getLogger(__name__)
 
 GATHER_SECONDS = 0.01
+DRAIN_EVERY = 0.2
+"""Seconds between the starts of two drains of the started loop. A batch costs about the same
+statements whatever its size (the catalogue read once, the workflows of all its members read
+together), so at a hundred kudos a second one drain of 20 kudos' hooks costs a fraction of 20
+drains of one: the benchmark measured 7.0 → 5.6 ms of server CPU per kudos and 15.5 → 12.3
+statements. A fifth of a second later is still "right after the reply" for what hooks do
+(workflow steps, automated badges)."""
 POLL_SECONDS = 5.0
 POLL_GRACE = timedelta(seconds=10)
 LEASE = timedelta(seconds=60)
@@ -178,6 +187,8 @@ class HookRunner:
 
     async def _run(self) -> None:
         first = True
+        loop = asyncio.get_running_loop()
+        last_drain = -DRAIN_EVERY
         while not self._stopping:
             woken = first
             if not first:
@@ -190,7 +201,8 @@ class HookRunner:
                 return
             try:
                 if woken:
-                    await asyncio.sleep(GATHER_SECONDS)
+                    await asyncio.sleep(max(GATHER_SECONDS, last_drain + DRAIN_EVERY - loop.time()))
+                    last_drain = loop.time()
                     await self.drain()
                 else:
                     await self.drain(staged_before_grace=True)
