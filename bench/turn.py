@@ -39,8 +39,8 @@ import pstats
 import sys
 import time
 import uuid
-from collections.abc import Sequence
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -96,14 +96,20 @@ async def apply(session: AsyncSession, deltas: Deltas) -> None:
     if not items:
         return
     if session.get_bind().dialect.name == "postgresql":
-        columns: dict[str, list[Any]] = {
-            name: [key[i] for key, _ in items] for i, name in enumerate(KEY_COLUMNS)
-        }
-        for slot, metric in enumerate(METRICS):
-            columns[metric] = [changes[slot] for _, changes in items]
-        await run_fixed(session, _UNNEST_UPSERT, columns)
+        await run_fixed(session, _UNNEST_UPSERT, unnest_columns(deltas))
         return
     await session.execute(_SQLITE_UPSERT, deltas.rows())
+
+
+def unnest_columns(deltas: Deltas) -> dict[str, list[Any]]:
+    """The deltas as the eight arrays of `UNNEST_UPSERT_SQL`'s parameters, a column each."""
+    items = deltas.items()
+    columns: dict[str, list[Any]] = {
+        name: [key[i] for key, _ in items] for i, name in enumerate(KEY_COLUMNS)
+    }
+    for slot, metric in enumerate(METRICS):
+        columns[metric] = [changes[slot] for _, changes in items]
+    return columns
 
 
 def _sqlite_upsert() -> Any:
@@ -115,19 +121,22 @@ def _sqlite_upsert() -> Any:
 
 
 _SQLITE_UPSERT = _sqlite_upsert()
+UNNEST_UPSERT_SQL = (
+    "INSERT INTO leaderboard_counter "
+    "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
+    "SELECT * FROM unnest(CAST(:period AS varchar[]), CAST(:period_start AS date[]), "
+    "CAST(:dim AS varchar[]), CAST(:member_id AS integer[]), CAST(:points AS bigint[]), "
+    "CAST(:badges AS bigint[]), CAST(:kudos AS bigint[]), CAST(:kudos_given AS bigint[])) "
+    "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
+    "points = leaderboard_counter.points + excluded.points, "
+    "badges = leaderboard_counter.badges + excluded.badges, "
+    "kudos = leaderboard_counter.kudos + excluded.kudos, "
+    "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
+)
+"""PostgreSQL's upsert of the counters: the columns travel as eight arrays (`unnest_columns`),
+so its text is the same for 1 row or 10,000; a kudos runs it inside its single statement."""
 _UNNEST_UPSERT = Fixed(
-    text(
-        "INSERT INTO leaderboard_counter "
-        "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
-        "SELECT * FROM unnest(CAST(:period AS varchar[]), CAST(:period_start AS date[]), "
-        "CAST(:dim AS varchar[]), CAST(:member_id AS integer[]), CAST(:points AS bigint[]), "
-        "CAST(:badges AS bigint[]), CAST(:kudos AS bigint[]), CAST(:kudos_given AS bigint[])) "
-        "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
-        "points = leaderboard_counter.points + excluded.points, "
-        "badges = leaderboard_counter.badges + excluded.badges, "
-        "kudos = leaderboard_counter.kudos + excluded.kudos, "
-        "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
-    ),
+    text(UNNEST_UPSERT_SQL),
     writes=True,
     returns_rows=False,
 )
@@ -221,8 +230,7 @@ async def revoked(
     await apply(session, deltas)
 
 
-async def kudos_given(
-    session: AsyncSession,
+def kudos_deltas(
     tz_name: str,
     *,
     giver_id: int,
@@ -230,7 +238,7 @@ async def kudos_given(
     tags: Iterable[str],
     points_each: int,
     at: datetime,
-) -> None:
+) -> Deltas:
     """One kudos: given once by the giver, received (and `points_each` credited) per receiver,
     under every one of its tags as well as overall."""
     deltas = Deltas(tz_name)
@@ -241,4 +249,4 @@ async def kudos_given(
         deltas.add_day(KUDOS_RECEIVED, receiver, day, 1, dims)
         if points_each:
             deltas.add_day(POINTS, receiver, day, points_each, dims)
-    await apply(session, deltas)
+    return deltas

@@ -15,21 +15,20 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from rewards import hooks
 from rewards.admin.locks import check_can_give
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.economy import allowance
 from rewards.economy.allowance import AllowanceLeft
 from rewards.errors import InvalidInput, NotAllowed, SelfAward, UnknownMember
 from rewards.inputs import check_text
-from rewards.leaderboards import counters
 from rewards.observability import Observer
 from rewards.services import outbox
 from rewards.services._subjects import Person, load_people
+from rewards.services.kudos_rows import KUDOS_TAG_TABLE, KudosRows, write_kudos
 from rewards.services.sql import insert_ignoring_duplicates
 from rewards.settings import Settings
 from rewards.store.db import Database
@@ -42,22 +41,9 @@ from rewards.store.models import (
     LedgerEntry,
 )
 
-KUDOS_TAG_TABLE = KudosTag.__table__  # type: ignore[attr-defined]
-KUDOS_TABLE = Kudos.__table__  # type: ignore[attr-defined]
-RECEIVER_TABLE = KudosReceiver.__table__  # type: ignore[attr-defined]
-TAG_LINK_TABLE = KudosTagLink.__table__  # type: ignore[attr-defined]
-LEDGER_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 40
 TAG_PATTERN = re.compile(r"^[\w-]+$")
-# The kudos' statements, built once: executed with their rows as parameters (a list of dicts for
-# several rows), each is one compiled statement from SQLAlchemy's cache, where `.values([...])`
-# would compile anew for every kudos, and building a statement per call costs its construction
-# and cache key (~0.1 ms each).
-_INSERT_KUDOS = insert(KUDOS_TABLE).returning(KUDOS_TABLE.c.id)
-_INSERT_RECEIVERS = insert(RECEIVER_TABLE)
-_INSERT_TAG_LINKS = insert(TAG_LINK_TABLE)
-_INSERT_LEDGER = insert(LEDGER_TABLE)
 
 PREDEFINED_TAGS: tuple[tuple[str, str], ...] = (
     ("Teamwork", "Worked together to get it done"),
@@ -329,9 +315,8 @@ class KudosService:
         now = self.clock.now()
         points = self.settings.kudos_points
         # The hot path: no savepoint (a refusal below raises before anything is written, or,
-        # the allowance's, after the block, whose refused upsert wrote nothing), and
-        # Core statements, one per table, whatever the number of receivers and tags; the rows
-        # are executemany parameters of fixed statements, so each is compiled once per process.
+        # the allowance's, after the block, whose refused upsert wrote nothing), and the rows in
+        # one statement on PostgreSQL (`kudos_rows`), whatever the number of receivers and tags.
         async with self.db.write(savepoint=False) as session:
             people = await load_people(session, [giver_id, *unique])
             if giver_id not in people:
@@ -352,61 +337,22 @@ class KudosService:
             if refused is not None:
                 view = None
             else:
-                kudos_id = int(
-                    (
-                        await session.execute(
-                            _INSERT_KUDOS,
-                            {
-                                "giver_id": giver_id,
-                                "message": text,
-                                "visibility": visibility,
-                                "channel": channel,
-                                "created_at": now,
-                                "api_key_id": api_key_id,
-                            },
-                        )
-                    ).scalar_one()
-                )
-                if self.settings.kudos_tags == "open":  # closed: they all exist
-                    await insert_ignoring_duplicates(
-                        session,
-                        KUDOS_TAG_TABLE,
-                        [
-                            {"name": key, "label": label, "predefined": False, "created_at": now}
-                            for key, label in tag_map.items()
-                        ],
-                    )
-                await session.execute(
-                    _INSERT_RECEIVERS,
-                    [{"kudos_id": kudos_id, "member_id": r, "created_at": now} for r in unique],
-                )
-                if tag_map:
-                    await session.execute(
-                        _INSERT_TAG_LINKS,
-                        [{"kudos_id": kudos_id, "tag": t, "created_at": now} for t in tag_map],
-                    )
-                if points:
-                    await session.execute(
-                        _INSERT_LEDGER,
-                        [
-                            {
-                                "member_id": r,
-                                "points": points,
-                                "kind": "kudos",
-                                "kudos_id": kudos_id,
-                                "created_at": now,
-                            }
-                            for r in unique
-                        ],
-                    )
-                await counters.kudos_given(
+                kudos_id = await write_kudos(
                     session,
-                    self.settings.timezone,
-                    giver_id=giver_id,
-                    receivers=unique,
-                    tags=tag_map,
-                    points_each=points,
-                    at=now,
+                    KudosRows(
+                        giver_id=giver_id,
+                        receivers=unique,
+                        message=text,
+                        visibility=visibility,
+                        channel=channel,
+                        api_key_id=api_key_id,
+                        tags=tag_map,
+                        new_tags=self.settings.kudos_tags == "open",  # closed: they all exist
+                        points_each=points,
+                        stage_hooks=self.stage_hooks,
+                        tz_name=self.settings.timezone,
+                        at=now,
+                    ),
                 )
                 outbox.stage(
                     session,
@@ -423,14 +369,6 @@ class KudosService:
                     },
                     at=now,
                 )
-                if self.stage_hooks:
-                    await hooks.stage_many(
-                        session,
-                        [("kudos.given", giver_id)] + [("kudos.received", r) for r in unique],
-                        {"kudos_id": kudos_id},
-                        occurrence=f"k{kudos_id}",
-                        at=now,
-                    )
                 await session.flush()
                 key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
                 view = KudosView(
