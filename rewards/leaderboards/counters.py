@@ -134,7 +134,7 @@ UNNEST_UPSERT_SQL = (
     "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
 )
 """PostgreSQL's upsert of the counters: the columns travel as eight arrays (`unnest_columns`),
-so its text is the same for 1 row or 10,000; a kudos runs it inside its single statement."""
+so its text is the same for 1 row or 10,000."""
 _UNNEST_UPSERT = Fixed(
     text(UNNEST_UPSERT_SQL),
     writes=True,
@@ -228,6 +228,56 @@ async def revoked(
     if award.points:
         deltas.add(POINTS, award.member_id, at, -award.points, dims)
     await apply(session, deltas)
+
+
+KUDOS_UPSERT_SQL = (
+    "INSERT INTO leaderboard_counter "
+    "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
+    "SELECT p.period, p.period_start, d.dim, m.member_id, m.points, 0, m.kudos, m.given "
+    "FROM unnest(CAST(:k_periods AS varchar[]), CAST(:k_starts AS date[])) "
+    "AS p(period, period_start) "
+    "CROSS JOIN unnest(CAST(:k_dims AS varchar[])) AS d(dim) "
+    "CROSS JOIN unnest(CAST(:k_members AS integer[]), CAST(:k_points AS bigint[]), "
+    "CAST(:k_kudos AS bigint[]), CAST(:k_given AS bigint[])) AS m(member_id, points, kudos, given) "
+    'ORDER BY p.period COLLATE "C", p.period_start, d.dim COLLATE "C", m.member_id '
+    "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
+    "points = leaderboard_counter.points + excluded.points, "
+    "kudos = leaderboard_counter.kudos + excluded.kudos, "
+    "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
+)
+"""PostgreSQL's counters of one kudos (`kudos_arrays`), as a kudos' single statement runs them:
+the rows are every period of the day crossed with the kudos' dims and its people, made by
+PostgreSQL from short arrays (25 values for a kudos to two people with two tags, where the rows
+themselves as arrays were 360, each encoded and type-checked by the driver). Sorted as
+`Deltas.items` sorts (code point order: COLLATE "C"), so writers lock shared counters in the same
+order; `kudos_deltas` is the same change, as rows."""
+
+
+def kudos_arrays(
+    tz_name: str,
+    *,
+    giver_id: int,
+    receivers: Sequence[int],
+    tags: Iterable[str],
+    points_each: int,
+    at: datetime,
+) -> dict[str, list[Any]]:
+    """The parameters of `KUDOS_UPSERT_SQL` for one kudos (see `kudos_deltas`)."""
+    people: dict[int, list[int]] = {giver_id: [0, 0, 1]}  # points, kudos received, given
+    for receiver in receivers:
+        changes = people.setdefault(receiver, [0, 0, 0])
+        changes[0] += points_each
+        changes[1] += 1
+    periods = starts_of_day(local_day(at, tz_name))
+    return {
+        "k_periods": [period for period, _ in periods],
+        "k_starts": [start for _, start in periods],
+        "k_dims": list(_tag_dims(tags)),
+        "k_members": list(people),
+        "k_points": [changes[0] for changes in people.values()],
+        "k_kudos": [changes[1] for changes in people.values()],
+        "k_given": [changes[2] for changes in people.values()],
+    }
 
 
 def kudos_deltas(

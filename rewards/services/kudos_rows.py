@@ -62,7 +62,7 @@ _ONE_STATEMENT = Fixed(
         "SELECT r.member_id, CAST(:points_each AS integer), 'kudos', k.id, "
         "CAST(:created_at AS timestamptz) "
         "FROM k, unnest(CAST(:credited AS integer[])) AS r(member_id)), "
-        f"boards AS ({counters.UNNEST_UPSERT_SQL}), "
+        f"boards AS ({counters.KUDOS_UPSERT_SQL}), "
         "staged AS (INSERT INTO event_hook "
         "(name, member_id, payload, occurrence, created_at, attempts) "
         "SELECT h.name, h.member_id, jsonb_build_object('kudos_id', k.id), 'k' || k.id, "
@@ -143,7 +143,14 @@ async def _in_one_statement(session: AsyncSession, rows: KudosRows) -> int:
             "credited": list(rows.receivers) if rows.points_each else [],
             "hook_names": [name for name, _ in events],
             "hook_members": [member for _, member in events],
-            **counters.unnest_columns(rows.deltas()),
+            **counters.kudos_arrays(
+                rows.tz_name,
+                giver_id=rows.giver_id,
+                receivers=rows.receivers,
+                tags=rows.tags,
+                points_each=rows.points_each,
+                at=rows.at,
+            ),
         },
     )
     return int(kudos_id)
