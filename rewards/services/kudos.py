@@ -369,7 +369,6 @@ class KudosService:
                     },
                     at=now,
                 )
-                await session.flush()
                 key = await session.get(ApiKey, api_key_id) if api_key_id is not None else None
                 view = KudosView(
                     id=kudos_id,

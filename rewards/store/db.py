@@ -581,7 +581,8 @@ class Database:
                 before = unit.writes()
                 try:
                     yield
-                    await session.flush()
+                    if session.new or session.deleted or session.identity_map.check_modified():
+                        await session.flush()  # a flush with nothing to write is a greenlet trip
                 except BaseException as problem:
                     pending = bool(session.new or session.dirty or session.deleted)
                     if pending or unit.writes() != before or isinstance(problem, DBAPIError):
