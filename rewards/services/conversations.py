@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel
 
 from rewards.clock import as_utc
-from rewards.store.db import Database
+from rewards.store.db import Database, Fixed, run_fixed
 from rewards.store.models import ConversationState
 
 STATE = SQLModel.metadata.tables[ConversationState.__tablename__]
@@ -131,12 +131,20 @@ async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: d
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-# `clear`'s statement, built once (every completed dialog runs it, a kudos among them).
-_CLEAR = delete(STATE).where(
-    STATE.c.platform == bindparam("k_platform"),
-    STATE.c.tenant == bindparam("k_tenant"),
-    STATE.c.chat == bindparam("k_chat"),
-    STATE.c.user_id == bindparam("k_user"),
+# `clear`'s statement, built once and run as a fixed statement (`run_fixed`): every completed
+# dialog runs it, a kudos among them. It returns the row it deleted, if any: a statement sent
+# straight to the driver reports no row count.
+_CLEAR = Fixed(
+    delete(STATE)
+    .where(
+        STATE.c.platform == bindparam("k_platform"),
+        STATE.c.tenant == bindparam("k_tenant"),
+        STATE.c.chat == bindparam("k_chat"),
+        STATE.c.user_id == bindparam("k_user"),
+    )
+    .returning(STATE.c.id),
+    writes=True,
+    returns_rows=True,
 )
 
 
@@ -149,5 +157,4 @@ async def clear(db: Database, key: ConversationKey) -> bool:
         "k_user": key.user[:200],
     }
     async with db.write(savepoint=False) as session:
-        result = await session.execute(_CLEAR, where)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(await run_fixed(session, _CLEAR, where))
