@@ -5,8 +5,9 @@ databases."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
 
 from rewards.clock import FixedClock
 from rewards.services import conversations
@@ -92,3 +93,70 @@ async def test_clearing_a_conversation_in_a_unit_says_whether_there_was_one(
         assert await conversations.load(database, key, clock.now()) is None
     assert await conversations.load(database, key, clock.now()) is None
     assert await conversations.load(database, other, clock.now()) is not None
+
+
+class _Statements:
+    """The statements the engine is asked to run, by their first word."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine.sync_engine
+        self.seen: list[str] = []
+
+    def __enter__(self) -> list[str]:
+        event.listen(self.engine, "before_cursor_execute", self._on)
+        return self.seen
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._on)
+
+    def _on(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        word = statement.split()[0].upper()
+        if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            self.seen.append(word)
+
+
+async def test_a_turn_reads_a_conversation_once_and_clears_only_a_state_it_may_have(
+    database: Database, clock: FixedClock
+) -> None:
+    key = ConversationKey("slack", "T1", "C1", "U1")
+    ttl = timedelta(minutes=5)
+    now = clock.now()
+    async with database.unit():
+        with _Statements(database) as seen:
+            assert await conversations.load(database, key, now) is None
+            assert not await conversations.clear(database, key)  # known to have none
+        assert seen == ["SELECT"]
+        with _Statements(database) as seen:
+            await conversations.save(
+                database, key, State("badge", "pick", {"a": [1]}, "n1"), now, ttl
+            )
+            first = await conversations.load(database, key, now)
+            assert first is not None and first.values == {"a": [1]}
+            first.values["a"].append(2)  # a caller's changes are its own
+            again = await conversations.load(database, key, now)
+            assert again is not None and (again.nonce, again.values) == ("n1", {"a": [1]})
+        assert seen == ["INSERT", "SELECT"]
+        with _Statements(database) as seen:
+            assert await conversations.claim(database, key, "n1", "n2", now)
+            claimed = await conversations.load(database, key, now)  # read again after a claim
+            assert claimed is not None and claimed.nonce == "n2"
+            assert await conversations.clear(database, key)
+            assert not await conversations.clear(database, key)
+        assert seen == ["UPDATE", "SELECT", "DELETE"]
+    assert await conversations.load(database, key, now) is None
+
+    # A state the turn read expires by a later `now` as it would have in the database.
+    await conversations.save(database, key, State("badge", "pick"), now, ttl)
+    async with database.unit():
+        assert await conversations.load(database, key, now) is not None
+        assert await conversations.load(database, key, now + ttl) is None
+    assert await conversations.load(database, key, now) is None
+
+    # Outside a unit nothing is kept: every call asks the database.
+    await conversations.save(database, key, State("badge", "pick"), now, ttl)
+    with _Statements(database) as seen:
+        assert await conversations.load(database, key, now) is not None
+        assert await conversations.load(database, key, now) is not None
+        assert await conversations.clear(database, key)
+        assert not await conversations.clear(database, key)
+    assert seen == ["SELECT", "SELECT", "DELETE", "DELETE"]

@@ -11,18 +11,20 @@ replicas never interleave a read and a write of the same conversation.
 
 from __future__ import annotations
 
+import copy
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from rewards.clock import as_utc
-from rewards.store.db import Database, Fixed, run_fixed
+from rewards.store.db import Database, Fixed, run_fixed, turn_cache
 from rewards.store.models import ConversationState
 
 STATE = SQLModel.metadata.tables[ConversationState.__tablename__]
@@ -37,6 +39,10 @@ class ConversationKey:
     tenant: str
     chat: str
     user: str
+
+    def _stored(self) -> tuple[str, str, str, str]:
+        """The key as it is stored (each part cut to its column)."""
+        return (self.platform[:20], self.tenant[:100], self.chat[:200], self.user[:200])
 
     def _where(self) -> tuple[Any, ...]:
         return (
@@ -63,9 +69,34 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(6)
 
 
+# `turn_cache` name: what this turn learnt of each conversation it read or cleared, by stored
+# key: its live State, or None (no state).
+_KNOWN = "conversations"
+
+
+def _known(session: AsyncSession) -> dict[tuple[str, str, str, str], State | None]:
+    """The turn's knowledge of its conversations; empty outside a unit, and after any block of
+    the unit that wrote in a savepoint (the cache is dropped then: see `turn_cache`)."""
+    known = turn_cache(session, _KNOWN)
+    return {} if known is None else known
+
+
 async def load(db: Database, key: ConversationKey, now: datetime) -> State | None:
-    """The live state of the conversation, or None. An expired state is deleted and not returned."""
+    """The live state of the conversation, or None. An expired state is deleted and not returned.
+
+    Inside a unit, a conversation this turn already read (or cleared) is not read again: the
+    adapter and the dialog engine may both look at it in one turn. Each step is still claimed
+    with the compare-and-swap on its nonce (`claim`), so knowing the state from earlier in the
+    turn never lets a step run twice."""
     async with db.read() as session:
+        known = _known(session)
+        stored = key._stored()
+        if stored in known:
+            state = known[stored]
+            if state is None:
+                return None
+            if state.expires_at is not None and state.expires_at > as_utc(now):
+                return replace(state, values=copy.deepcopy(state.values))
         row = (
             await session.execute(
                 select(
@@ -78,6 +109,7 @@ async def load(db: Database, key: ConversationKey, now: datetime) -> State | Non
             )
         ).first()
     if row is None:
+        known[stored] = None
         return None
     expires_at = as_utc(row.expires_at)
     if expires_at <= as_utc(now):
@@ -85,8 +117,11 @@ async def load(db: Database, key: ConversationKey, now: datetime) -> State | Non
             await session.execute(
                 delete(STATE).where(*key._where(), STATE.c.expires_at <= as_utc(now))
             )
+        known[stored] = None
         return None
-    return State(row.dialog, row.step, dict(row[2] or {}), row.nonce, expires_at)
+    values = dict(row[2] or {})
+    known[stored] = State(row.dialog, row.step, copy.deepcopy(values), row.nonce, expires_at)
+    return State(row.dialog, row.step, values, row.nonce, expires_at)
 
 
 async def save(
@@ -107,6 +142,7 @@ async def save(
         "updated_at": as_utc(now),
     }
     async with db.write(savepoint=False) as session:
+        _known(session).pop(key._stored(), None)
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = insert(STATE).values(values)
         changed = {name: statement.excluded[name] for name in values if name not in KEY_COLUMNS}
@@ -123,6 +159,7 @@ async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: d
     change nothing.
     """
     async with db.write(savepoint=False) as session:
+        _known(session).pop(key._stored(), None)
         result = await session.execute(
             update(STATE)
             .where(*key._where(), STATE.c.nonce == nonce, STATE.c.expires_at > as_utc(now))
@@ -149,12 +186,18 @@ _CLEAR = Fixed(
 
 
 async def clear(db: Database, key: ConversationKey) -> bool:
-    """Forget the conversation's state; True if there was one."""
-    where = {
-        "k_platform": key.platform[:20],
-        "k_tenant": key.tenant[:100],
-        "k_chat": key.chat[:200],
-        "k_user": key.user[:200],
-    }
+    """Forget the conversation's state; True if there was one.
+
+    Inside a unit, a conversation this turn found without a state (`load`), or cleared already,
+    is not cleared again: nothing in the turn has saved one since (`save` and `claim` forget
+    what the turn knew)."""
+    stored = key._stored()
     async with db.write(savepoint=False) as session:
-        return bool(await run_fixed(session, _CLEAR, where))
+        known = _known(session)
+        if stored in known and known[stored] is None:
+            return False
+        platform, tenant, chat, user = stored
+        where = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
+        cleared = bool(await run_fixed(session, _CLEAR, where))
+        known[stored] = None
+        return cleared
