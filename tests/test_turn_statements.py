@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event, insert, update
 
 from rewards.clock import FixedClock
+from rewards.membership import Person, admit, known_member
 from rewards.services import conversations
 from rewards.services.conversations import ConversationKey, State
 from rewards.services.members import (
@@ -160,3 +161,28 @@ async def test_a_turn_reads_a_conversation_once_and_clears_only_a_state_it_may_h
         assert await conversations.clear(database, key)
         assert not await conversations.clear(database, key)
     assert seen == ["SELECT", "SELECT", "DELETE", "DELETE"]
+
+
+async def test_admitting_people_the_turn_looked_up_reads_them_from_the_turn(
+    database: Database,
+) -> None:
+    ana = await add_member(database, "Ana Lopez")
+    li = await add_member(database, "Li Wei")
+    await link_account(database, ana, "slack", "U0ANA", tenant="T1", username="ana_l")
+    await _imported_account(database, li, "U0LI")  # its workspace is learnt at first sight
+    async with database.unit():
+        await remember_accounts(database, "slack", ["U0ANA", "U0LI", "U0NEW"], "T1")
+        with _Statements(database) as seen:
+            known = await known_member(database, "slack", "U0ANA", "T1")
+            assert known is not None and known.id == ana
+            assert await known_member(database, "slack", "U0NEW", "T1") is None
+            admitted = await admit(database, Person("slack", "U0ANA", "T1", username="ana_l"))
+            assert admitted == known
+        assert seen == []  # all from the turn's look-up
+        # What the profile would change is still written: the imported account's workspace.
+        claimed = await admit(database, Person("slack", "U0LI", "T1"))
+        assert claimed.id == li
+        assert [(a.platform, a.tenant, a.user_id) for a in claimed.accounts] == [
+            ("slack", "T1", "U0LI")
+        ]
+    assert (await get_member(database, li)).accounts[0].tenant == "T1"

@@ -85,6 +85,7 @@ __all__ = [
     "placeholder_email",
     "resolve",
     "set_preferences",
+    "turn_account_holder",
 ]
 
 # Core tables (typed `Table`), so statements stay Core and rows stay plain tuples: views are built
@@ -482,6 +483,14 @@ def _remember(cache: dict[Any, Any] | None, view: MemberView | None) -> MemberVi
     return view
 
 
+def _forget_members(session: AsyncSession) -> None:
+    """Drop the turn's member look-ups after a write to members or accounts, so the view the
+    writer returns next shows it (the unit drops them too, but only when the block ends)."""
+    cache = turn_cache(session, MEMBERS)
+    if cache is not None:
+        cache.clear()
+
+
 def cached_member(session: AsyncSession, member_id: int) -> MemberView | None:
     """The member as this turn already looked them up (no query), or None."""
     cache = turn_cache(session, MEMBERS)
@@ -552,6 +561,27 @@ async def _account_member_id_uncached(
     exact = [row for row in rows if row.tenant == tenant]
     member_id: int = (exact or rows)[0].member_id
     return member_id
+
+
+def turn_account_holder(
+    db: Database, platform: str, user_id: str, tenant: str
+) -> tuple[bool, MemberView | None]:
+    """What the running unit already knows of the member holding (platform, user_id) in
+    `tenant` (the arguments normalised, as `_account_member_id_in` takes them): (True, the
+    member or None for nobody) when it looked them up, else (False, None). Read from the unit's
+    cache without opening a block: a block costs more than the look-ups it would serve."""
+    unit = db.current_unit()
+    cache = None if unit is None else unit.cache.get(MEMBERS)
+    if cache is None:
+        return False, None
+    key = ("account", platform, user_id, tenant)
+    if key not in cache:
+        return False, None
+    member_id = cache[key]
+    if member_id is None:
+        return True, None
+    view: MemberView | None = cache.get(("id", member_id))
+    return view is not None, view
 
 
 async def _find_by_account_in(
@@ -871,6 +901,20 @@ async def _enrich(session: AsyncSession, member_id: int, p: _Profile, now: datet
         await session.execute(update(MEMBER).where(MEMBER.c.id == member_id).values(changes))
 
 
+def _is_current(view: MemberView, p: _Profile) -> bool:
+    """Whether `view`, the member holding p's account, already has all the profile could add:
+    the account as the profile names it, and no gap the profile would fill (nothing to write)."""
+    unchanged = any(
+        a.platform == p.platform
+        and a.user_id == p.user_id
+        and (not p.tenant or a.tenant == p.tenant)
+        and (p.username is None or a.username == p.username)
+        for a in view.accounts
+    )
+    gaps = (p.timezone and view.timezone is None) or (p.email and not view.has_real_email)
+    return unchanged and not gaps
+
+
 async def _ensure_member_for_account_in(
     session: AsyncSession,
     platform: str,
@@ -895,6 +939,7 @@ async def _ensure_member_for_account_in(
             # The savepoint undid our half; looking again now finds theirs.
             if attempt == 2:
                 raise
+    _forget_members(session)
     return await _get_member_in(session, member_id)
 
 
@@ -918,27 +963,18 @@ async def ensure_member_for_account(
     Details in the profile only fill gaps; the HR import stays the authority.
     """
     profile = _profile(platform, user_id, tenant, email, display_name, username, timezone)
+    # Fast path, no write lock: a known account whose details have not changed (first from
+    # what the turn already looked up, without opening a block).
+    found, view = turn_account_holder(db, profile.platform, profile.user_id, profile.tenant)
+    if found and view is not None and _is_current(view, profile):
+        return view
     async with db.read() as session:
-        # Fast path, no write lock: a known account whose details have not changed.
         member_id = await _account_member_id_in(
             session, profile.platform, profile.user_id, profile.tenant
         )
         if member_id is not None:
             view = await _get_member_in(session, member_id)
-            held = [
-                a
-                for a in view.accounts
-                if a.platform == profile.platform and a.user_id == profile.user_id
-            ]
-            unchanged = any(
-                (not profile.tenant or a.tenant == profile.tenant)
-                and (profile.username is None or a.username == profile.username)
-                for a in held
-            )
-            gaps = (profile.timezone and view.timezone is None) or (
-                profile.email and not view.has_real_email
-            )
-            if unchanged and not gaps:
+            if _is_current(view, profile):
                 return view
     async with db.write() as session:
         return await _ensure_member_for_account_in(
@@ -1007,6 +1043,7 @@ async def _link_account_in(
         except IntegrityError:
             if attempt == 2:
                 raise
+    _forget_members(session)
     return await _get_member_in(session, member_id)
 
 
@@ -1047,6 +1084,7 @@ async def _set_preferences_in(
     if changes:
         changes["updated_at"] = (clock or SystemClock()).now()
         await session.execute(update(MEMBER).where(MEMBER.c.id == member_id).values(changes))
+        _forget_members(session)
     # Raises UnknownMember when the update matched nobody.
     return await _get_member_in(session, member_id)
 
