@@ -17,6 +17,7 @@ from rewards.services.members import (
     ACCOUNT,
     MEMBER,
     cached_member,
+    find_by_email,
     get_member,
     link_account,
     remember_accounts,
@@ -178,6 +179,7 @@ async def test_admitting_people_the_turn_looked_up_reads_them_from_the_turn(
             assert await known_member(database, "slack", "U0NEW", "T1") is None
             admitted = await admit(database, Person("slack", "U0ANA", "T1", username="ana_l"))
             assert admitted == known
+            assert await find_by_email(database, " Ana.Lopez@example.com") == known
         assert seen == []  # all from the turn's look-up
         # What the profile would change is still written: the imported account's workspace.
         claimed = await admit(database, Person("slack", "U0LI", "T1"))

@@ -175,8 +175,11 @@ def is_placeholder_email(email: str) -> bool:
     return email.endswith(PLACEHOLDER_DOMAIN_SUFFIX)
 
 
+@lru_cache(maxsize=64)
 def normalise_platform(raw: str) -> str:
-    """`Teams ` -> `teams`; raises InvalidInput for anything that is not a short name."""
+    """`Teams ` -> `teams`; raises InvalidInput for anything that is not a short name.
+
+    Remembered: every look-up of a turn normalises the same few names (a refusal is not)."""
     platform = raw.strip().lower()
     if not _PLATFORM.match(platform):
         raise InvalidInput(f"{raw!r} is not a platform name I know how to store.")
@@ -526,7 +529,16 @@ async def _find_by_email_in(session: AsyncSession, email: str) -> MemberView | N
 
 
 async def find_by_email(db: Database, email: str) -> MemberView | None:
-    """The member with this email (any case, surrounding spaces ignored), or None."""
+    """The member with this email (any case, surrounding spaces ignored), or None.
+
+    A member the turn already looked up is answered from the turn's cache without opening a
+    block (a turn's kudos names its receivers by the emails the adapter put in its text)."""
+    cache = _unit_members(db)
+    if cache is not None:
+        key = ("email", normalise_email(email))
+        if key in cache:
+            found: MemberView | None = cache[key]
+            return found
     async with db.read() as session:
         return await _find_by_email_in(session, email)
 
@@ -563,15 +575,20 @@ async def _account_member_id_uncached(
     return member_id
 
 
+def _unit_members(db: Database) -> dict[Any, Any] | None:
+    """The running unit's member look-ups (`turn_cache` MEMBERS), if it made any, read without
+    opening a block: a block costs more than the look-ups it would serve from the cache."""
+    unit = db.current_unit()
+    return None if unit is None else unit.cache.get(MEMBERS)
+
+
 def turn_account_holder(
     db: Database, platform: str, user_id: str, tenant: str
 ) -> tuple[bool, MemberView | None]:
     """What the running unit already knows of the member holding (platform, user_id) in
     `tenant` (the arguments normalised, as `_account_member_id_in` takes them): (True, the
-    member or None for nobody) when it looked them up, else (False, None). Read from the unit's
-    cache without opening a block: a block costs more than the look-ups it would serve."""
-    unit = db.current_unit()
-    cache = None if unit is None else unit.cache.get(MEMBERS)
+    member or None for nobody) when it looked them up, else (False, None) (`_unit_members`)."""
+    cache = _unit_members(db)
     if cache is None:
         return False, None
     key = ("account", platform, user_id, tenant)
