@@ -20,11 +20,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from rewards.clock import as_utc
-from rewards.store.db import Database, Fixed, run_fixed, turn_cache
+from rewards.store.db import Database, Fixed, run_fixed
 from rewards.store.models import ConversationState
 
 STATE = SQLModel.metadata.tables[ConversationState.__tablename__]
@@ -74,11 +73,16 @@ def new_nonce() -> str:
 _KNOWN = "conversations"
 
 
-def _known(session: AsyncSession) -> dict[tuple[str, str, str, str], State | None]:
-    """The turn's knowledge of its conversations; empty outside a unit, and after any block of
-    the unit that wrote in a savepoint (the cache is dropped then: see `turn_cache`)."""
-    known = turn_cache(session, _KNOWN)
-    return {} if known is None else known
+def _known(db: Database) -> dict[tuple[str, str, str, str], State | None]:
+    """The running turn's knowledge of its conversations, read from its unit without opening a
+    block (a block costs more than the statement it would spare); empty after any block of the
+    unit that wrote in a savepoint (the unit's cache is dropped then: see `turn_cache`), and
+    outside a unit a new dict every time (nothing is kept)."""
+    unit = db.current_unit()
+    if unit is None:
+        return {}
+    known: dict[tuple[str, str, str, str], State | None] = unit.cache.setdefault(_KNOWN, {})
+    return known
 
 
 async def load(db: Database, key: ConversationKey, now: datetime) -> State | None:
@@ -88,15 +92,14 @@ async def load(db: Database, key: ConversationKey, now: datetime) -> State | Non
     adapter and the dialog engine may both look at it in one turn. Each step is still claimed
     with the compare-and-swap on its nonce (`claim`), so knowing the state from earlier in the
     turn never lets a step run twice."""
+    known, stored = _known(db), key._stored()
+    if stored in known:
+        state = known[stored]
+        if state is None:
+            return None
+        if state.expires_at is not None and state.expires_at > as_utc(now):
+            return replace(state, values=copy.deepcopy(state.values))
     async with db.read() as session:
-        known = _known(session)
-        stored = key._stored()
-        if stored in known:
-            state = known[stored]
-            if state is None:
-                return None
-            if state.expires_at is not None and state.expires_at > as_utc(now):
-                return replace(state, values=copy.deepcopy(state.values))
         row = (
             await session.execute(
                 select(
@@ -141,8 +144,8 @@ async def save(
         "expires_at": expires_at,
         "updated_at": as_utc(now),
     }
+    _known(db).pop(key._stored(), None)
     async with db.write(savepoint=False) as session:
-        _known(session).pop(key._stored(), None)
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = insert(STATE).values(values)
         changed = {name: statement.excluded[name] for name in values if name not in KEY_COLUMNS}
@@ -158,8 +161,8 @@ async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: d
     Exactly one of two concurrent clicks on the same card wins; the other gets False and must
     change nothing.
     """
+    _known(db).pop(key._stored(), None)
     async with db.write(savepoint=False) as session:
-        _known(session).pop(key._stored(), None)
         result = await session.execute(
             update(STATE)
             .where(*key._where(), STATE.c.nonce == nonce, STATE.c.expires_at > as_utc(now))
@@ -191,13 +194,12 @@ async def clear(db: Database, key: ConversationKey) -> bool:
     Inside a unit, a conversation this turn found without a state (`load`), or cleared already,
     is not cleared again: nothing in the turn has saved one since (`save` and `claim` forget
     what the turn knew)."""
-    stored = key._stored()
+    known, stored = _known(db), key._stored()
+    if stored in known and known[stored] is None:
+        return False
+    platform, tenant, chat, user = stored
+    where = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
     async with db.write(savepoint=False) as session:
-        known = _known(session)
-        if stored in known and known[stored] is None:
-            return False
-        platform, tenant, chat, user = stored
-        where = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
         cleared = bool(await run_fixed(session, _CLEAR, where))
-        known[stored] = None
-        return cleared
+    known[stored] = None  # (a block without a savepoint leaves the unit's cache as it was)
+    return cleared
