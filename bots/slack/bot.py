@@ -207,6 +207,7 @@ class SlackBot:
         self.tasks: set[asyncio.Task[None]] = set()
         self._engine: DialogEngine | None = None
         self.own: OwnApp | None = None  # the token's workspace and bot user, from auth.test
+        self._boundary: tuple[Settings, Boundary] | None = None  # see `boundary`
         self.handles = HandleDirectory(self.client)  # typed @handles in modals (users.list)
         self.bolt.middleware(self._keep_outsiders_out)
         # Every slash command of the app; the manifest's names map back to the command table
@@ -313,7 +314,12 @@ class SlackBot:
 
     @property
     def boundary(self) -> Boundary:
-        return Boundary.from_settings(self.core.settings)
+        """The organisation's boundary, built once per settings object (they are frozen): every
+        request checks it, and a turn builds its people's checks on it too."""
+        settings = self.core.settings
+        if self._boundary is None or self._boundary[0] is not settings:
+            self._boundary = (settings, Boundary.from_settings(settings))
+        return self._boundary[1]
 
     async def _keep_outsiders_out(
         self,

@@ -40,6 +40,7 @@ from rewards.services.members import (
     normalise_platform,
     normalise_username,
     pending_user_id,
+    turn_account_holder,
 )
 from rewards.store.db import Database
 
@@ -64,11 +65,18 @@ class Person:
 async def known_member(
     db: Database, platform: str, user_id: str, tenant: str = "", username: str | None = None
 ) -> MemberView | None:
-    """The member holding this account (or the imported `@username` it claims); reads only."""
+    """The member holding this account (or the imported `@username` it claims); reads only.
+
+    An account the turn already looked up (the adapter's look-up of everyone a request names)
+    is answered from the turn's cache, without a block of its own."""
     platform = normalise_platform(platform)
+    user_id, tenant = user_id.strip(), tenant.strip()
+    name = normalise_username(username)
+    found, view = turn_account_holder(db, platform, user_id, tenant)
+    if found and (view is not None or not name):
+        return view
     async with db.read() as session:
-        member_id = await _account_member_id_in(session, platform, user_id.strip(), tenant.strip())
-        name = normalise_username(username)
+        member_id = await _account_member_id_in(session, platform, user_id, tenant)
         if member_id is None and name:
             member_id = (
                 await session.execute(

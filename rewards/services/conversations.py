@@ -11,8 +11,9 @@ replicas never interleave a read and a write of the same conversation.
 
 from __future__ import annotations
 
+import copy
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel
 
 from rewards.clock import as_utc
-from rewards.store.db import Database
+from rewards.store.db import Database, Fixed, run_fixed
 from rewards.store.models import ConversationState
 
 STATE = SQLModel.metadata.tables[ConversationState.__tablename__]
@@ -37,6 +38,10 @@ class ConversationKey:
     tenant: str
     chat: str
     user: str
+
+    def _stored(self) -> tuple[str, str, str, str]:
+        """The key as it is stored (each part cut to its column)."""
+        return (self.platform[:20], self.tenant[:100], self.chat[:200], self.user[:200])
 
     def _where(self) -> tuple[Any, ...]:
         return (
@@ -63,8 +68,37 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(6)
 
 
+# `turn_cache` name: what this turn learnt of each conversation it read or cleared, by stored
+# key: its live State, or None (no state).
+_KNOWN = "conversations"
+
+
+def _known(db: Database) -> dict[tuple[str, str, str, str], State | None]:
+    """The running turn's knowledge of its conversations, read from its unit without opening a
+    block (a block costs more than the statement it would spare); empty after any block of the
+    unit that wrote in a savepoint (the unit's cache is dropped then: see `turn_cache`), and
+    outside a unit a new dict every time (nothing is kept)."""
+    unit = db.current_unit()
+    if unit is None:
+        return {}
+    known: dict[tuple[str, str, str, str], State | None] = unit.cache.setdefault(_KNOWN, {})
+    return known
+
+
 async def load(db: Database, key: ConversationKey, now: datetime) -> State | None:
-    """The live state of the conversation, or None. An expired state is deleted and not returned."""
+    """The live state of the conversation, or None. An expired state is deleted and not returned.
+
+    Inside a unit, a conversation this turn already read (or cleared) is not read again: the
+    adapter and the dialog engine may both look at it in one turn. Each step is still claimed
+    with the compare-and-swap on its nonce (`claim`), so knowing the state from earlier in the
+    turn never lets a step run twice."""
+    known, stored = _known(db), key._stored()
+    if stored in known:
+        state = known[stored]
+        if state is None:
+            return None
+        if state.expires_at is not None and state.expires_at > as_utc(now):
+            return replace(state, values=copy.deepcopy(state.values))
     async with db.read() as session:
         row = (
             await session.execute(
@@ -78,6 +112,7 @@ async def load(db: Database, key: ConversationKey, now: datetime) -> State | Non
             )
         ).first()
     if row is None:
+        known[stored] = None
         return None
     expires_at = as_utc(row.expires_at)
     if expires_at <= as_utc(now):
@@ -85,8 +120,11 @@ async def load(db: Database, key: ConversationKey, now: datetime) -> State | Non
             await session.execute(
                 delete(STATE).where(*key._where(), STATE.c.expires_at <= as_utc(now))
             )
+        known[stored] = None
         return None
-    return State(row.dialog, row.step, dict(row[2] or {}), row.nonce, expires_at)
+    values = dict(row[2] or {})
+    known[stored] = State(row.dialog, row.step, copy.deepcopy(values), row.nonce, expires_at)
+    return State(row.dialog, row.step, values, row.nonce, expires_at)
 
 
 async def save(
@@ -106,6 +144,7 @@ async def save(
         "expires_at": expires_at,
         "updated_at": as_utc(now),
     }
+    _known(db).pop(key._stored(), None)
     async with db.write(savepoint=False) as session:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = insert(STATE).values(values)
@@ -122,6 +161,7 @@ async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: d
     Exactly one of two concurrent clicks on the same card wins; the other gets False and must
     change nothing.
     """
+    _known(db).pop(key._stored(), None)
     async with db.write(savepoint=False) as session:
         result = await session.execute(
             update(STATE)
@@ -131,23 +171,35 @@ async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: d
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-# `clear`'s statement, built once (every completed dialog runs it, a kudos among them).
-_CLEAR = delete(STATE).where(
-    STATE.c.platform == bindparam("k_platform"),
-    STATE.c.tenant == bindparam("k_tenant"),
-    STATE.c.chat == bindparam("k_chat"),
-    STATE.c.user_id == bindparam("k_user"),
+# `clear`'s statement, built once and run as a fixed statement (`run_fixed`): every completed
+# dialog runs it, a kudos among them. It returns the row it deleted, if any: a statement sent
+# straight to the driver reports no row count.
+_CLEAR = Fixed(
+    delete(STATE)
+    .where(
+        STATE.c.platform == bindparam("k_platform"),
+        STATE.c.tenant == bindparam("k_tenant"),
+        STATE.c.chat == bindparam("k_chat"),
+        STATE.c.user_id == bindparam("k_user"),
+    )
+    .returning(STATE.c.id),
+    writes=True,
+    returns_rows=True,
 )
 
 
 async def clear(db: Database, key: ConversationKey) -> bool:
-    """Forget the conversation's state; True if there was one."""
-    where = {
-        "k_platform": key.platform[:20],
-        "k_tenant": key.tenant[:100],
-        "k_chat": key.chat[:200],
-        "k_user": key.user[:200],
-    }
+    """Forget the conversation's state; True if there was one.
+
+    Inside a unit, a conversation this turn found without a state (`load`), or cleared already,
+    is not cleared again: nothing in the turn has saved one since (`save` and `claim` forget
+    what the turn knew)."""
+    known, stored = _known(db), key._stored()
+    if stored in known and known[stored] is None:
+        return False
+    platform, tenant, chat, user = stored
+    where = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
     async with db.write(savepoint=False) as session:
-        result = await session.execute(_CLEAR, where)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        cleared = bool(await run_fixed(session, _CLEAR, where))
+    known[stored] = None  # (a block without a savepoint leaves the unit's cache as it was)
+    return cleared

@@ -36,14 +36,28 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import available_timezones
 
-from sqlalchemy import Row, String, bindparam, cast, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Row,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from rewards.clock import Clock, SystemClock
+from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, UnknownMember
-from rewards.store.db import MEMBERS, Database, among, turn_cache
+from rewards.store.db import MEMBERS, Database, Fixed, among, run_fixed, turn_cache
 from rewards.store.models import Member, MemberGroup, PlatformAccount
 
 __all__ = [
@@ -71,6 +85,7 @@ __all__ = [
     "placeholder_email",
     "resolve",
     "set_preferences",
+    "turn_account_holder",
 ]
 
 # Core tables (typed `Table`), so statements stay Core and rows stay plain tuples: views are built
@@ -160,8 +175,11 @@ def is_placeholder_email(email: str) -> bool:
     return email.endswith(PLACEHOLDER_DOMAIN_SUFFIX)
 
 
+@lru_cache(maxsize=64)
 def normalise_platform(raw: str) -> str:
-    """`Teams ` -> `teams`; raises InvalidInput for anything that is not a short name."""
+    """`Teams ` -> `teams`; raises InvalidInput for anything that is not a short name.
+
+    Remembered: every look-up of a turn normalises the same few names (a refusal is not)."""
     platform = raw.strip().lower()
     if not _PLATFORM.match(platform):
         raise InvalidInput(f"{raw!r} is not a platform name I know how to store.")
@@ -272,29 +290,49 @@ async def _views_in(
     return [_view(row, groups.get(row.id, ()), accounts.get(row.id, ())) for row in rows]
 
 
-def _view(row: Any, groups: Sequence[str], accounts: Sequence[AccountView]) -> MemberView:
+def _view(row: Sequence[Any], groups: Sequence[str], accounts: Sequence[AccountView]) -> MemberView:
+    """A view of the `MEMBER_COLUMNS` of `row`, by position: a SQLAlchemy row or a driver's
+    (`remember_accounts`), whose lock time skipped the column type's conversion to UTC."""
+    (
+        ident,
+        email,
+        display_name,
+        job_code,
+        department,
+        manager_id,
+        birthday_month,
+        birthday_day,
+        birth_year,
+        hire_date,
+        timezone,
+        locale,
+        active,
+        leaderboard_opt_out,
+        celebrations_opt_out,
+        giving_locked_at,
+    ) = row
     return MemberView(
-        id=row.id,
-        email=row.email,
-        display_name=row.display_name,
-        job_code=row.job_code,
-        department=row.department,
+        id=ident,
+        email=email,
+        display_name=display_name,
+        job_code=job_code,
+        department=department,
         groups=tuple(groups),
-        manager_id=row.manager_id,
+        manager_id=manager_id,
         birthday=(
-            (row.birthday_month, row.birthday_day)
-            if row.birthday_month is not None and row.birthday_day is not None
+            (birthday_month, birthday_day)
+            if birthday_month is not None and birthday_day is not None
             else None
         ),
-        birth_year=row.birth_year,
-        hire_date=row.hire_date,
-        timezone=row.timezone,
-        locale=row.locale,
-        active=row.active,
-        leaderboard_opt_out=row.leaderboard_opt_out,
-        celebrations_opt_out=row.celebrations_opt_out,
+        birth_year=birth_year,
+        hire_date=hire_date,
+        timezone=timezone,
+        locale=locale,
+        active=active,
+        leaderboard_opt_out=leaderboard_opt_out,
+        celebrations_opt_out=celebrations_opt_out,
         accounts=tuple(accounts),
-        giving_locked_at=row.giving_locked_at,
+        giving_locked_at=None if giving_locked_at is None else as_utc(giving_locked_at),
     )
 
 
@@ -302,36 +340,67 @@ def _view(row: Any, groups: Sequence[str], accounts: Sequence[AccountView]) -> M
 _FIELD, _ITEM = "\x1f", "\x1e"
 
 
-def _held_by(with_tenant: bool, postgresql: bool) -> Any:
+def _constant(value: str, postgresql: bool) -> Any:
+    """A string constant of `remember_accounts`' query. On PostgreSQL it is written into the
+    statement's text (an escaped string, every character as its code): a bound constant is one
+    more value to pass on every execution."""
+    if postgresql:
+        return literal_column("E'" + "".join(f"\\x{ord(c):02x}" for c in value) + "'", String)
+    return literal(value)
+
+
+def _aggregate(value: Any, separator: str, postgresql: bool) -> Any:
+    """The strings of `value` joined by `separator`. On PostgreSQL the separator is a constant
+    of the text (`_constant`): `aggregate_strings` renders it there anew on every execution,
+    which keeps the statement off the driver's direct path (`Fixed`)."""
+    if postgresql:
+        return func.string_agg(value, _constant(separator, postgresql), type_=String)
+    return func.aggregate_strings(value, separator)
+
+
+def _held_columns(postgresql: bool) -> tuple[Any, ...]:
+    """`MEMBER_COLUMNS` as `remember_accounts` selects them. On PostgreSQL the lock time is read
+    as the driver gives it (an aware datetime; `_view` converts it to UTC): the column's own
+    type would convert it per row, which keeps the statement off the driver's direct path."""
+    if not postgresql:
+        return MEMBER_COLUMNS
+    locked = MEMBER.c.giving_locked_at
+    plain = type_coerce(locked, DateTime(timezone=True)).label(locked.name)
+    return tuple(plain if column is locked else column for column in MEMBER_COLUMNS)
+
+
+def _held_by(with_tenant: bool, postgresql: bool) -> Fixed:
     """`remember_accounts`' query: the members holding accounts, each with its groups and
     accounts aggregated. Built once per shape (with a tenant or not): building it, and its cache
-    key, on every turn cost more than running it."""
+    key, on every turn cost more than running it. Every turn runs it, so it is a fixed statement
+    (`run_fixed`)."""
     held = ACCOUNT.alias("held")
     groups = (
-        select(func.aggregate_strings(MEMBER_GROUP.c.name, _ITEM))
+        select(_aggregate(MEMBER_GROUP.c.name, _ITEM, postgresql))
         .where(MEMBER_GROUP.c.member_id == MEMBER.c.id)
         .correlate(MEMBER)
         .scalar_subquery()
     )
+    field = _constant(_FIELD, postgresql)
     entry = (
         cast(ACCOUNT.c.id, String)
-        + literal(_FIELD)
+        + field
         + ACCOUNT.c.platform
-        + literal(_FIELD)
+        + field
         + ACCOUNT.c.tenant
-        + literal(_FIELD)
+        + field
         + ACCOUNT.c.user_id
-        + literal(_FIELD)
-        + func.coalesce(literal("=") + ACCOUNT.c.username, "")
+        + field
+        + func.coalesce(_constant("=", postgresql) + ACCOUNT.c.username, _constant("", postgresql))
     )
     accounts = (
-        select(func.aggregate_strings(entry, _ITEM))
+        select(_aggregate(entry, _ITEM, postgresql))
         .where(ACCOUNT.c.member_id == MEMBER.c.id)
         .correlate(MEMBER)
         .scalar_subquery()
     )
     query = (
-        select(held.c.user_id, held.c.tenant, *MEMBER_COLUMNS, groups, accounts)
+        select(held.c.user_id, held.c.tenant, *_held_columns(postgresql), groups, accounts)
         .join_from(held, MEMBER, MEMBER.c.id == held.c.member_id)
         .where(
             held.c.platform == bindparam("a_platform"),
@@ -341,11 +410,13 @@ def _held_by(with_tenant: bool, postgresql: bool) -> Any:
     )
     if with_tenant:
         query = query.where(among(held.c.tenant, "a_tenants", String, postgresql=postgresql))
-    return query
+    return Fixed(query, writes=False, returns_rows=True)
 
 
 # {(with a tenant, PostgreSQL): statement}
 _HELD_BY = {(t, pg): _held_by(t, pg) for t in (False, True) for pg in (False, True)}
+# Where `remember_accounts`' rows hold the member's columns, its groups and its accounts.
+_HELD_MEMBER = slice(2, 2 + len(MEMBER_COLUMNS))
 
 
 async def remember_accounts(
@@ -368,17 +439,18 @@ async def remember_accounts(
         if tenant:
             parameters["a_tenants"] = [tenant, ""]
         statement = _HELD_BY[bool(tenant), not db.is_sqlite]
-        rows = (await session.execute(statement, parameters)).all()
-    found: dict[str, list[Any]] = {}
+        rows = await run_fixed(session, statement, parameters)
+    found: dict[str, list[Sequence[Any]]] = {}
     for row in rows:
         found.setdefault(row[0], []).append(row)
     for user_id in wanted:
         candidates = found.get(user_id, [])
         exact = [row for row in candidates if row[1] == tenant]
         chosen = (exact or candidates)[0] if candidates else None
-        cache[("account", platform, user_id, tenant)] = None if chosen is None else chosen.id
-        if chosen is not None and ("id", chosen.id) not in cache:
-            _remember(cache, _view(chosen, *_parts(chosen[-2], chosen[-1])))
+        member_id = None if chosen is None else chosen[_HELD_MEMBER.start]
+        cache[("account", platform, user_id, tenant)] = member_id
+        if chosen is not None and ("id", member_id) not in cache:
+            _remember(cache, _view(chosen[_HELD_MEMBER], *_parts(chosen[-2], chosen[-1])))
 
 
 def _parts(groups: str | None, accounts: str | None) -> tuple[list[str], list[AccountView]]:
@@ -412,6 +484,14 @@ def _remember(cache: dict[Any, Any] | None, view: MemberView | None) -> MemberVi
         cache[("id", view.id)] = view
         cache[("email", view.email)] = view
     return view
+
+
+def _forget_members(session: AsyncSession) -> None:
+    """Drop the turn's member look-ups after a write to members or accounts, so the view the
+    writer returns next shows it (the unit drops them too, but only when the block ends)."""
+    cache = turn_cache(session, MEMBERS)
+    if cache is not None:
+        cache.clear()
 
 
 def cached_member(session: AsyncSession, member_id: int) -> MemberView | None:
@@ -449,7 +529,16 @@ async def _find_by_email_in(session: AsyncSession, email: str) -> MemberView | N
 
 
 async def find_by_email(db: Database, email: str) -> MemberView | None:
-    """The member with this email (any case, surrounding spaces ignored), or None."""
+    """The member with this email (any case, surrounding spaces ignored), or None.
+
+    A member the turn already looked up is answered from the turn's cache without opening a
+    block (a turn's kudos names its receivers by the emails the adapter put in its text)."""
+    cache = _unit_members(db)
+    if cache is not None:
+        key = ("email", normalise_email(email))
+        if key in cache:
+            found: MemberView | None = cache[key]
+            return found
     async with db.read() as session:
         return await _find_by_email_in(session, email)
 
@@ -484,6 +573,32 @@ async def _account_member_id_uncached(
     exact = [row for row in rows if row.tenant == tenant]
     member_id: int = (exact or rows)[0].member_id
     return member_id
+
+
+def _unit_members(db: Database) -> dict[Any, Any] | None:
+    """The running unit's member look-ups (`turn_cache` MEMBERS), if it made any, read without
+    opening a block: a block costs more than the look-ups it would serve from the cache."""
+    unit = db.current_unit()
+    return None if unit is None else unit.cache.get(MEMBERS)
+
+
+def turn_account_holder(
+    db: Database, platform: str, user_id: str, tenant: str
+) -> tuple[bool, MemberView | None]:
+    """What the running unit already knows of the member holding (platform, user_id) in
+    `tenant` (the arguments normalised, as `_account_member_id_in` takes them): (True, the
+    member or None for nobody) when it looked them up, else (False, None) (`_unit_members`)."""
+    cache = _unit_members(db)
+    if cache is None:
+        return False, None
+    key = ("account", platform, user_id, tenant)
+    if key not in cache:
+        return False, None
+    member_id = cache[key]
+    if member_id is None:
+        return True, None
+    view: MemberView | None = cache.get(("id", member_id))
+    return view is not None, view
 
 
 async def _find_by_account_in(
@@ -803,6 +918,20 @@ async def _enrich(session: AsyncSession, member_id: int, p: _Profile, now: datet
         await session.execute(update(MEMBER).where(MEMBER.c.id == member_id).values(changes))
 
 
+def _is_current(view: MemberView, p: _Profile) -> bool:
+    """Whether `view`, the member holding p's account, already has all the profile could add:
+    the account as the profile names it, and no gap the profile would fill (nothing to write)."""
+    unchanged = any(
+        a.platform == p.platform
+        and a.user_id == p.user_id
+        and (not p.tenant or a.tenant == p.tenant)
+        and (p.username is None or a.username == p.username)
+        for a in view.accounts
+    )
+    gaps = (p.timezone and view.timezone is None) or (p.email and not view.has_real_email)
+    return unchanged and not gaps
+
+
 async def _ensure_member_for_account_in(
     session: AsyncSession,
     platform: str,
@@ -827,6 +956,7 @@ async def _ensure_member_for_account_in(
             # The savepoint undid our half; looking again now finds theirs.
             if attempt == 2:
                 raise
+    _forget_members(session)
     return await _get_member_in(session, member_id)
 
 
@@ -850,27 +980,18 @@ async def ensure_member_for_account(
     Details in the profile only fill gaps; the HR import stays the authority.
     """
     profile = _profile(platform, user_id, tenant, email, display_name, username, timezone)
+    # Fast path, no write lock: a known account whose details have not changed (first from
+    # what the turn already looked up, without opening a block).
+    found, view = turn_account_holder(db, profile.platform, profile.user_id, profile.tenant)
+    if found and view is not None and _is_current(view, profile):
+        return view
     async with db.read() as session:
-        # Fast path, no write lock: a known account whose details have not changed.
         member_id = await _account_member_id_in(
             session, profile.platform, profile.user_id, profile.tenant
         )
         if member_id is not None:
             view = await _get_member_in(session, member_id)
-            held = [
-                a
-                for a in view.accounts
-                if a.platform == profile.platform and a.user_id == profile.user_id
-            ]
-            unchanged = any(
-                (not profile.tenant or a.tenant == profile.tenant)
-                and (profile.username is None or a.username == profile.username)
-                for a in held
-            )
-            gaps = (profile.timezone and view.timezone is None) or (
-                profile.email and not view.has_real_email
-            )
-            if unchanged and not gaps:
+            if _is_current(view, profile):
                 return view
     async with db.write() as session:
         return await _ensure_member_for_account_in(
@@ -939,6 +1060,7 @@ async def _link_account_in(
         except IntegrityError:
             if attempt == 2:
                 raise
+    _forget_members(session)
     return await _get_member_in(session, member_id)
 
 
@@ -979,6 +1101,7 @@ async def _set_preferences_in(
     if changes:
         changes["updated_at"] = (clock or SystemClock()).now()
         await session.execute(update(MEMBER).where(MEMBER.c.id == member_id).values(changes))
+        _forget_members(session)
     # Raises UnknownMember when the update matched nobody.
     return await _get_member_in(session, member_id)
 
