@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -38,7 +39,9 @@ from bots.server import CORE, create_app
 from bots.telegram import SECRET_HEADER, WEBHOOK_PATH
 from bots.telegram import setup as telegram_setup
 from rewards.clock import FixedClock
+from rewards.services import conversations
 from rewards.services.catalog import get_definition, list_definitions, load_catalog
+from rewards.services.conversations import ConversationKey, State
 from rewards.store.db import Database
 from rewards.store.models import Kudos, KudosReceiver, LedgerEntry
 from tests import test_teams as teams
@@ -47,7 +50,7 @@ from tests.factories import add_member, add_reward
 from tests.support.api import api_client
 from tests.support.teams_connector import FakeConnector
 from tests.support.telegram_api import FakeBotAPI
-from tests.test_slack import BOB, LI, slack_app
+from tests.test_slack import ANA, BOB, CHANNEL, LI, TEAM, slack_app
 
 MAX_STATEMENTS = 12
 MAX_SHOWN = 2000
@@ -270,3 +273,27 @@ async def test_a_telegram_kudos_is_one_transaction(database: Database) -> None:
     assert any(_writes_kudos(s) for s in seen.statements), seen.statements
     assert seen.commits == 1, seen.statements
     assert seen.checkouts == 1, seen.statements
+
+
+async def test_a_slack_kudos_clears_a_pending_dialog_and_skips_the_clear_when_there_is_none(
+    database: Database,
+) -> None:
+    """The delivery marker's statement also tells whether the sender has a dialog pending in
+    that channel (PostgreSQL): without one, the kudos ends without the DELETE that clears it
+    (three statements: the marker, the people, the kudos); with one, the dialog is still
+    cleared, as before, on both databases."""
+    key = ConversationKey("slack", TEAM, CHANNEL, ANA)
+    async with slack_app(database) as slack:
+        core = slack.bot.core
+        await slack.command("/kudos", f"<@{LI}> <@{BOB}> first one #teamwork")  # meets everyone
+        await core.hooks.stop()
+        with recording(database) as seen:
+            await slack.command("/kudos", f"<@{LI}> thanks for the review #quality")
+        clears = [s for s in seen.statements if s.startswith("DELETE FROM conversation_state")]
+        if not database.is_sqlite:
+            assert clears == [] and len(seen.statements) == 3, seen.statements
+
+        now = core.clock.now()
+        await conversations.save(database, key, State("badge", "pick"), now, timedelta(hours=1))
+        await slack.command("/kudos", f"<@{LI}> and for the demo #quality")
+        assert await conversations.load(database, key, core.clock.now()) is None

@@ -307,9 +307,15 @@ class SlackBot:
             for task in list(self.tasks):
                 task.cancel()
 
-    async def _first(self, body: Mapping[str, Any], raw: str) -> bool:
+    async def _first(
+        self, body: Mapping[str, Any], raw: str, conversation: ConversationKey | None = None
+    ) -> bool:
         return await first_delivery(
-            self.core.db, PLATFORM, _delivery_id(body, raw), clock=self.core.clock
+            self.core.db,
+            PLATFORM,
+            _delivery_id(body, raw),
+            clock=self.core.clock,
+            conversation=conversation,
         )
 
     @property
@@ -452,7 +458,7 @@ class SlackBot:
         """
 
         async def work() -> list[Reply] | None:
-            if not await self._first(body, raw):
+            if not await self._first(body, raw, self._key(where)):
                 return None
             return await self._turn(where, await event())
 

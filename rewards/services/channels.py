@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, as_utc
+from rewards.services.conversations import ConversationKey, note_absent
 from rewards.store.db import Database, Fixed, run_fixed
 from rewards.store.models import ChannelReference, InboundEvent
+from rewards.store.types import UTCDateTime
 
 CHANNEL_TABLE = ChannelReference.__table__  # type: ignore[attr-defined]
 INBOUND_TABLE = InboundEvent.__table__  # type: ignore[attr-defined]
@@ -152,21 +154,51 @@ async def list_channels(db: Database, platform: str | None = None) -> list[Chann
 
 
 async def first_delivery(
-    db: Database, platform: str, event_id: str, *, clock: Clock | None = None
+    db: Database,
+    platform: str,
+    event_id: str,
+    *,
+    clock: Clock | None = None,
+    conversation: ConversationKey | None = None,
 ) -> bool:
-    """True the first time `(platform, event_id)` is seen, False for every repeat."""
+    """True the first time `(platform, event_id)` is seen, False for every repeat.
+
+    With the `conversation` the delivery belongs to, on PostgreSQL the same statement tells
+    whether that conversation has a state at all, and the turn remembers when it has none
+    (`conversations.note_absent`): a command then ends without the DELETE that clears a pending
+    dialog (a round trip of the four a Slack kudos made)."""
     now = (clock or SystemClock()).now()
+    row = {"platform": platform, "event_id": event_id[:200], "received_at": now}
     async with db.write(savepoint=False) as session:
-        statement = _FIRST_DELIVERY[not db.is_sqlite]
-        row = {"platform": platform, "event_id": event_id[:200], "received_at": now}
-        # A row comes back only when this call inserted it: exactly one caller wins.
-        return bool(await run_fixed(session, statement, row))
+        if conversation is None or db.is_sqlite:
+            # A row comes back only when this call inserted it: exactly one caller wins.
+            return bool(await run_fixed(session, _FIRST_DELIVERY[not db.is_sqlite], row))
+        stored = conversation.stored()
+        keys = {"k_platform": stored[0], "k_tenant": stored[1], "k_chat": stored[2]}
+        [(marker, has_state)] = await run_fixed(
+            session, _FIRST_DELIVERY_AND_STATE, row | keys | {"k_user": stored[3]}
+        )
+    if not has_state:
+        note_absent(db, conversation)
+    return marker is not None
 
 
 def _first_delivery(insert: Any) -> Any:
     return insert(INBOUND_TABLE).on_conflict_do_nothing().returning(INBOUND_TABLE.c.id)
 
 
+# PostgreSQL's delivery marker with the state check of its conversation (`first_delivery`).
+_FIRST_DELIVERY_AND_STATE = Fixed(
+    text(
+        "WITH marker AS (INSERT INTO inbound_event (platform, event_id, received_at) "
+        "VALUES (:platform, :event_id, :received_at) ON CONFLICT DO NOTHING RETURNING id) "
+        "SELECT (SELECT id FROM marker), EXISTS (SELECT 1 FROM conversation_state "
+        "WHERE platform = :k_platform AND tenant = :k_tenant AND chat = :k_chat "
+        "AND user_id = :k_user)"
+    ).bindparams(bindparam("received_at", type_=UTCDateTime())),
+    writes=True,
+    returns_rows=True,
+)
 # {is PostgreSQL: the delivery marker's insert}, built once (every turn runs it).
 _FIRST_DELIVERY = {
     postgresql: Fixed(_first_delivery(insert), writes=True, returns_rows=True)

@@ -39,7 +39,7 @@ class ConversationKey:
     chat: str
     user: str
 
-    def _stored(self) -> tuple[str, str, str, str]:
+    def stored(self) -> tuple[str, str, str, str]:
         """The key as it is stored (each part cut to its column)."""
         return (self.platform[:20], self.tenant[:100], self.chat[:200], self.user[:200])
 
@@ -85,6 +85,12 @@ def _known(db: Database) -> dict[tuple[str, str, str, str], State | None]:
     return known
 
 
+def note_absent(db: Database, key: ConversationKey) -> None:
+    """The running turn learned that the conversation has no state (its first statement asked,
+    `channels.first_delivery`): `load` and `clear` need not ask again. Nothing outside a unit."""
+    _known(db)[key.stored()] = None
+
+
 async def load(db: Database, key: ConversationKey, now: datetime) -> State | None:
     """The live state of the conversation, or None. An expired state is deleted and not returned.
 
@@ -92,7 +98,7 @@ async def load(db: Database, key: ConversationKey, now: datetime) -> State | Non
     adapter and the dialog engine may both look at it in one turn. Each step is still claimed
     with the compare-and-swap on its nonce (`claim`), so knowing the state from earlier in the
     turn never lets a step run twice."""
-    known, stored = _known(db), key._stored()
+    known, stored = _known(db), key.stored()
     if stored in known:
         state = known[stored]
         if state is None:
@@ -144,7 +150,7 @@ async def save(
         "expires_at": expires_at,
         "updated_at": as_utc(now),
     }
-    _known(db).pop(key._stored(), None)
+    _known(db).pop(key.stored(), None)
     async with db.write(savepoint=False) as session:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = insert(STATE).values(values)
@@ -161,7 +167,7 @@ async def claim(db: Database, key: ConversationKey, nonce: str, new: str, now: d
     Exactly one of two concurrent clicks on the same card wins; the other gets False and must
     change nothing.
     """
-    _known(db).pop(key._stored(), None)
+    _known(db).pop(key.stored(), None)
     async with db.write(savepoint=False) as session:
         result = await session.execute(
             update(STATE)
@@ -194,7 +200,7 @@ async def clear(db: Database, key: ConversationKey) -> bool:
     Inside a unit, a conversation this turn found without a state (`load`), or cleared already,
     is not cleared again: nothing in the turn has saved one since (`save` and `claim` forget
     what the turn knew)."""
-    known, stored = _known(db), key._stored()
+    known, stored = _known(db), key.stored()
     if stored in known and known[stored] is None:
         return False
     platform, tenant, chat, user = stored

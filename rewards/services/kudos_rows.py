@@ -102,15 +102,16 @@ class KudosRows:
             return []
         return [("kudos.given", self.giver_id)] + [("kudos.received", r) for r in self.receivers]
 
-    def deltas(self) -> counters.Deltas:
-        return counters.kudos_deltas(
-            self.tz_name,
-            giver_id=self.giver_id,
-            receivers=self.receivers,
-            tags=self.tags,
-            points_each=self.points_each,
-            at=self.at,
-        )
+    def counted(self) -> dict[str, Any]:
+        """What the leaderboard counters take of the kudos (`counters.kudos_deltas` as rows,
+        `counters.kudos_arrays` as PostgreSQL's arrays)."""
+        return {
+            "giver_id": self.giver_id,
+            "receivers": self.receivers,
+            "tags": self.tags,
+            "points_each": self.points_each,
+            "at": self.at,
+        }
 
 
 async def write_kudos(session: AsyncSession, rows: KudosRows) -> int:
@@ -143,14 +144,7 @@ async def _in_one_statement(session: AsyncSession, rows: KudosRows) -> int:
             "credited": list(rows.receivers) if rows.points_each else [],
             "hook_names": [name for name, _ in events],
             "hook_members": [member for _, member in events],
-            **counters.kudos_arrays(
-                rows.tz_name,
-                giver_id=rows.giver_id,
-                receivers=rows.receivers,
-                tags=rows.tags,
-                points_each=rows.points_each,
-                at=rows.at,
-            ),
+            **counters.kudos_arrays(rows.tz_name, **rows.counted()),
         },
     )
     return int(kudos_id)
@@ -205,7 +199,7 @@ async def _table_by_table(session: AsyncSession, rows: KudosRows) -> int:
                 for r in rows.receivers
             ],
         )
-    await counters.apply(session, rows.deltas())
+    await counters.apply(session, counters.kudos_deltas(rows.tz_name, **rows.counted()))
     events = rows.hook_events()
     if events:
         await hooks.stage_many(
