@@ -96,20 +96,14 @@ async def apply(session: AsyncSession, deltas: Deltas) -> None:
     if not items:
         return
     if session.get_bind().dialect.name == "postgresql":
-        await run_fixed(session, _UNNEST_UPSERT, unnest_columns(deltas))
+        columns: dict[str, list[Any]] = {
+            name: [key[i] for key, _ in items] for i, name in enumerate(KEY_COLUMNS)
+        }
+        for slot, metric in enumerate(METRICS):
+            columns[metric] = [changes[slot] for _, changes in items]
+        await run_fixed(session, _UNNEST_UPSERT, columns)
         return
     await session.execute(_SQLITE_UPSERT, deltas.rows())
-
-
-def unnest_columns(deltas: Deltas) -> dict[str, list[Any]]:
-    """The deltas as the eight arrays of `UNNEST_UPSERT_SQL`'s parameters, a column each."""
-    items = deltas.items()
-    columns: dict[str, list[Any]] = {
-        name: [key[i] for key, _ in items] for i, name in enumerate(KEY_COLUMNS)
-    }
-    for slot, metric in enumerate(METRICS):
-        columns[metric] = [changes[slot] for _, changes in items]
-    return columns
 
 
 def _sqlite_upsert() -> Any:
@@ -121,22 +115,19 @@ def _sqlite_upsert() -> Any:
 
 
 _SQLITE_UPSERT = _sqlite_upsert()
-UNNEST_UPSERT_SQL = (
-    "INSERT INTO leaderboard_counter "
-    "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
-    "SELECT * FROM unnest(CAST(:period AS varchar[]), CAST(:period_start AS date[]), "
-    "CAST(:dim AS varchar[]), CAST(:member_id AS integer[]), CAST(:points AS bigint[]), "
-    "CAST(:badges AS bigint[]), CAST(:kudos AS bigint[]), CAST(:kudos_given AS bigint[])) "
-    "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
-    "points = leaderboard_counter.points + excluded.points, "
-    "badges = leaderboard_counter.badges + excluded.badges, "
-    "kudos = leaderboard_counter.kudos + excluded.kudos, "
-    "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
-)
-"""PostgreSQL's upsert of the counters: the columns travel as eight arrays (`unnest_columns`),
-so its text is the same for 1 row or 10,000."""
 _UNNEST_UPSERT = Fixed(
-    text(UNNEST_UPSERT_SQL),
+    text(
+        "INSERT INTO leaderboard_counter "
+        "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
+        "SELECT * FROM unnest(CAST(:period AS varchar[]), CAST(:period_start AS date[]), "
+        "CAST(:dim AS varchar[]), CAST(:member_id AS integer[]), CAST(:points AS bigint[]), "
+        "CAST(:badges AS bigint[]), CAST(:kudos AS bigint[]), CAST(:kudos_given AS bigint[])) "
+        "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
+        "points = leaderboard_counter.points + excluded.points, "
+        "badges = leaderboard_counter.badges + excluded.badges, "
+        "kudos = leaderboard_counter.kudos + excluded.kudos, "
+        "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
+    ),
     writes=True,
     returns_rows=False,
 )
