@@ -46,9 +46,15 @@ What is measured, per configuration (replica count) and path:
   receives.
 - statements and commits per kudos during the throughput phase, from pg_stat_statements (every
   statement including BEGIN/COMMIT/ROLLBACK, summed over the database; the servers' background
-  work, such as the notifier's poll, is included) and from pg_stat_database.xact_commit.
+  work, such as the notifier's poll, is included) and from pg_stat_database.xact_commit, which
+  also counts every statement sent outside a transaction (a read without BEGIN is a transaction
+  of its own to PostgreSQL). So "writing xacts" counts the transactions that wrote: the
+  transaction ids PostgreSQL assigned in the phase (an id is assigned at a transaction's first
+  write, never to one that only read), whether committed by COMMIT or as a single statement.
 - server CPU ms per kudos: user+system CPU of the server processes (from /proc) during the
-  throughput phase, divided by the kudos completed.
+  throughput phase, divided by the kudos completed; likewise PostgreSQL's (all its processes)
+  and the load generator's (this process: the clients, their signing, the fake Slack API),
+  which share the machine's cores with the servers.
 
 Everything stays on 127.0.0.1: the servers, the fake Slack Web API (in this process, so the
 servers' SLACK_API_URL points at it, with SLACK_TEAM_IDS set to its workspace) and PostgreSQL.
@@ -243,6 +249,7 @@ class DbCounters:
     commits_sql: int | None
     xact_commit: int
     xact_rollback: int
+    xids: int  # transaction ids assigned so far: one per transaction that wrote
 
 
 async def db_counters(dsn: str, statements: bool) -> DbCounters:
@@ -262,7 +269,11 @@ async def db_counters(dsn: str, statements: bool) -> DbCounters:
             "SELECT xact_commit, xact_rollback FROM pg_stat_database "
             "WHERE datname = current_database()"
         )
-        return DbCounters(calls, commits, int(stats["xact_commit"]), int(stats["xact_rollback"]))
+        # txid_current() assigns this probe an id of its own (one more between two probes).
+        xids = int(await connection.fetchval("SELECT txid_current()"))
+        return DbCounters(
+            calls, commits, int(stats["xact_commit"]), int(stats["xact_rollback"]), xids
+        )
     finally:
         await connection.close()
 
@@ -394,6 +405,21 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float:
+    """User + system CPU of every PostgreSQL process on this machine (the throwaway server's
+    backends live as long as the servers' pooled connections, so a phase's difference is what
+    PostgreSQL spent on it)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if "(postgres)" in text.split(" ", 2)[1]:
+            total += sum(int(x) for x in text.rsplit(")", 1)[1].split()[11:13])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -661,6 +687,9 @@ class Result:
     xact_commits: float | None
     cpu_ms: float | None
     load_rate: float = 0.0
+    writing_xacts: float | None = None
+    postgres_ms: float | None = None
+    client_ms: float | None = None
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
@@ -671,8 +700,9 @@ def table(results: Sequence[Result], raw: float) -> list[str]:
     lines = [
         "| replicas | path | kudos/s | of raw | failed | ack p50 / p99 ms | reply p50 / p99 ms "
         "| at kudos/s | statements / kudos | COMMITs / kudos | xact_commit / kudos "
-        "| server CPU ms / kudos |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| writing xacts / kudos | server CPU ms / kudos | PostgreSQL CPU ms / kudos "
+        "| load generator CPU ms / kudos |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lat = r.latency
@@ -690,7 +720,8 @@ def table(results: Sequence[Result], raw: float) -> list[str]:
             f"{r.throughput.seconds:.0f} s) | {100 * r.throughput.rate / raw:.2f}% | {failed} "
             f"| {acks} | {replies} | {fmt(r.load_rate, 2)} ({lat.done if lat else 0}) "
             f"| {fmt(r.statements, 1)} | {fmt(r.commits_sql, 1)} | {fmt(r.xact_commits, 1)} "
-            f"| {fmt(r.cpu_ms, 1)} |"
+            f"| {fmt(r.writing_xacts, 2)} | {fmt(r.cpu_ms, 1)} | {fmt(r.postgres_ms, 1)} "
+            f"| {fmt(r.client_ms, 1)} |"
         )
     return lines
 
@@ -715,11 +746,12 @@ async def measure(
         # Warm-up: every server answers a few (first-use costs: caches, prepared statements).
         await closed_loop(load, refs, len(servers.ports), 2 * len(servers.ports), args.duration)
         before = await db_counters(dsn, statements)
-        cpu_before = servers.cpu()
+        cpu_before, pg_before, own_before = servers.cpu(), postgres_cpu(), time.process_time()
         note(f"{path}: throughput")
         clients = args.concurrency * len(servers.ports)
         throughput = await closed_loop(load, refs, clients, args.max_kudos, args.duration)
         cpu = servers.cpu() - cpu_before
+        pg_cpu, own_cpu = postgres_cpu() - pg_before, time.process_time() - own_before
         await asyncio.sleep(1.2)  # backends report xact counts at most once a second
         after = await db_counters(dsn, statements)
         per = max(1, throughput.done)
@@ -736,6 +768,9 @@ async def measure(
             else None,
             (after.xact_commit - before.xact_commit) / per,
             1000 * cpu / per,
+            writing_xacts=(after.xids - before.xids - 1) / per,
+            postgres_ms=1000 * pg_cpu / per,
+            client_ms=1000 * own_cpu / per,
         )
         if throughput.rate > 0:
             rate = throughput.rate / 2

@@ -52,6 +52,7 @@ from rewards.limits import slow_down
 from rewards.observability.context import bound_turn
 from rewards.services import conversations
 from rewards.services.conversations import State
+from rewards.store.db import DuplicateDelivery
 
 log = logging.getLogger("dialogs.engine")
 
@@ -158,12 +159,16 @@ class DialogEngine:
         ctx = Context(self.core, turn, self.core.clock.now())
         try:
             await self.core.events.touch(turn.member_id, now=ctx.now)
+        except DuplicateDelivery:  # the turn is a copy of one already handled: no answer
+            raise
         except Exception:
             log.exception("recording activity failed for %r", turn.key)
         try:
             return await self._handle(ctx, event)
         except RewardsError as problem:
             return [Show(notice(str(problem)))]
+        except DuplicateDelivery:
+            raise
         except Exception:
             log.exception("dialog failed on %r for %r", type(event).__name__, turn.key)
             return [Say(APOLOGY)]

@@ -82,6 +82,7 @@ from rewards.services import conversations
 from rewards.services.channels import first_delivery, remember_channel
 from rewards.services.conversations import ConversationKey
 from rewards.settings import Settings
+from rewards.store.db import DuplicateDelivery
 
 log = logging.getLogger("bots.slack")
 
@@ -308,7 +309,12 @@ class SlackBot:
                 task.cancel()
 
     async def _first(
-        self, body: Mapping[str, Any], raw: str, conversation: ConversationKey | None = None
+        self,
+        body: Mapping[str, Any],
+        raw: str,
+        conversation: ConversationKey | None = None,
+        *,
+        hold: bool = False,
     ) -> bool:
         return await first_delivery(
             self.core.db,
@@ -316,6 +322,7 @@ class SlackBot:
             _delivery_id(body, raw),
             clock=self.core.clock,
             conversation=conversation,
+            hold=hold,
         )
 
     @property
@@ -448,22 +455,30 @@ class SlackBot:
         raw: str,
         where: Where,
         event: Callable[[], Awaitable[Event]],
+        *,
+        hold: bool = False,
     ) -> list[Reply] | None:
         """One delivery as one unit of work (`Database.transact`): the delivery marker, the
         vetting and admission of the people named, the channel, the activity, the dialog and what
         it writes share one connection and commit once. None for a repeated delivery.
+
+        `hold` (slash commands, which Slack never retries): the marker is held back and written
+        with the turn's first write (`first_delivery(hold=True)`), so a kudos is its reads and
+        one statement that writes and commits it with its marker.
 
         A turn that fails is rolled back whole and apologised for; its delivery is then marked
         seen on its own, so a retry of it is not run again (as when the marker committed first).
         """
 
         async def work() -> list[Reply] | None:
-            if not await self._first(body, raw, self._key(where)):
+            if not await self._first(body, raw, self._key(where), hold=hold):
                 return None
             return await self._turn(where, await event())
 
         try:
             return await self.core.db.transact(work)
+        except DuplicateDelivery:  # a concurrent copy of this delivery committed first
+            return None
         except Exception:
             log.exception("slack turn failed")
             try:
@@ -506,7 +521,9 @@ class SlackBot:
         )
         name = command_for_slack(str(body.get("command", "")))
         command = Command(name, body.get("text") or "")
-        work = asyncio.ensure_future(self._unit_turn(body, raw, where, self._ready(command)))
+        work = asyncio.ensure_future(
+            self._unit_turn(body, raw, where, self._ready(command), hold=True)
+        )
         try:
             replies = await asyncio.wait_for(asyncio.shield(work), self.command_budget)
         except TimeoutError:

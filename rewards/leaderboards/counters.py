@@ -221,27 +221,31 @@ async def revoked(
     await apply(session, deltas)
 
 
-KUDOS_UPSERT_SQL = (
-    "INSERT INTO leaderboard_counter "
-    "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
-    "SELECT p.period, p.period_start, d.dim, m.member_id, m.points, 0, m.kudos, m.given "
-    "FROM unnest(CAST(:k_periods AS varchar[]), CAST(:k_starts AS date[])) "
-    "AS p(period, period_start) "
-    "CROSS JOIN unnest(CAST(:k_dims AS varchar[])) AS d(dim) "
-    "CROSS JOIN unnest(CAST(:k_members AS integer[]), CAST(:k_points AS bigint[]), "
-    "CAST(:k_kudos AS bigint[]), CAST(:k_given AS bigint[])) AS m(member_id, points, kudos, given) "
-    'ORDER BY p.period COLLATE "C", p.period_start, d.dim COLLATE "C", m.member_id '
-    "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
-    "points = leaderboard_counter.points + excluded.points, "
-    "kudos = leaderboard_counter.kudos + excluded.kudos, "
-    "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
-)
-"""PostgreSQL's counters of one kudos (`kudos_arrays`), as a kudos' single statement runs them:
-the rows are every period of the day crossed with the kudos' dims and its people, made by
-PostgreSQL from short arrays (25 values for a kudos to two people with two tags, where the rows
-themselves as arrays were 360, each encoded and type-checked by the driver). Sorted as
-`Deltas.items` sorts (code point order: COLLATE "C"), so writers lock shared counters in the same
-order; `kudos_deltas` is the same change, as rows."""
+def kudos_upsert_sql(gate: str = "") -> str:
+    """PostgreSQL's counters of one kudos (`kudos_arrays`), as a kudos' single statement runs
+    them: the rows are every period of the day crossed with the kudos' dims and its people, made
+    by PostgreSQL from short arrays (25 values for a kudos to two people with two tags, where the
+    rows themselves as arrays were 360, each encoded and type-checked by the driver). Sorted as
+    `Deltas.items` sorts (code point order: COLLATE "C"), so writers lock shared counters in the
+    same order; `kudos_deltas` is the same change, as rows. `gate` (a CTE's name and
+    ``CROSS JOIN``, e.g. ``"claim CROSS JOIN "``) makes every row conditional on that CTE's."""
+    return (
+        # `gate` is a caller's constant, never input.
+        "INSERT INTO leaderboard_counter "  # noqa: S608
+        "(period, period_start, dim, member_id, points, badges, kudos, kudos_given) "
+        "SELECT p.period, p.period_start, d.dim, m.member_id, m.points, 0, m.kudos, m.given "
+        f"FROM {gate}unnest(CAST(:k_periods AS varchar[]), CAST(:k_starts AS date[])) "
+        "AS p(period, period_start) "
+        "CROSS JOIN unnest(CAST(:k_dims AS varchar[])) AS d(dim) "
+        "CROSS JOIN unnest(CAST(:k_members AS integer[]), CAST(:k_points AS bigint[]), "
+        "CAST(:k_kudos AS bigint[]), CAST(:k_given AS bigint[])) "
+        "AS m(member_id, points, kudos, given) "
+        'ORDER BY p.period COLLATE "C", p.period_start, d.dim COLLATE "C", m.member_id '
+        "ON CONFLICT (period, period_start, dim, member_id) DO UPDATE SET "
+        "points = leaderboard_counter.points + excluded.points, "
+        "kudos = leaderboard_counter.kudos + excluded.kudos, "
+        "kudos_given = leaderboard_counter.kudos_given + excluded.kudos_given"
+    )
 
 
 def kudos_arrays(
@@ -253,7 +257,7 @@ def kudos_arrays(
     points_each: int,
     at: datetime,
 ) -> dict[str, list[Any]]:
-    """The parameters of `KUDOS_UPSERT_SQL` for one kudos (see `kudos_deltas`)."""
+    """The parameters of `kudos_upsert_sql` for one kudos (see `kudos_deltas`)."""
     people: dict[int, list[int]] = {giver_id: [0, 0, 1]}  # points, kudos received, given
     for receiver in receivers:
         changes = people.setdefault(receiver, [0, 0, 0])

@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.services.conversations import ConversationKey, note_absent
-from rewards.store.db import Database, Fixed, run_fixed
+from rewards.store.db import Claim, Database, Fixed, Unit, run_fixed
 from rewards.store.models import ChannelReference, InboundEvent
 from rewards.store.types import UTCDateTime
 
@@ -160,15 +160,29 @@ async def first_delivery(
     *,
     clock: Clock | None = None,
     conversation: ConversationKey | None = None,
+    hold: bool = False,
 ) -> bool:
     """True the first time `(platform, event_id)` is seen, False for every repeat.
 
     With the `conversation` the delivery belongs to, on PostgreSQL the same statement tells
     whether that conversation has a state at all, and the turn remembers when it has none
     (`conversations.note_absent`): a command then ends without the DELETE that clears a pending
-    dialog (a round trip of the four a Slack kudos made)."""
+    dialog (a round trip of the four a Slack kudos made).
+
+    `hold` (PostgreSQL, inside a unit that has not written yet): the marker is not inserted now
+    but held by the unit (`Unit.hold`) and written with the turn's first write, inside a kudos'
+    own statement (`run_claiming`); this call only reads whether the delivery was seen. A repeat
+    that races the first one is then found when its marker is written (`DuplicateDelivery`)."""
     now = (clock or SystemClock()).now()
     row = {"platform": platform, "event_id": event_id[:200], "received_at": now}
+    unit = db.current_unit() if hold and not db.is_sqlite else None
+    if (
+        unit is not None
+        and conversation is not None
+        and unit.claim is None
+        and not await unit.begun()
+    ):
+        return await _held(db, unit, row, conversation)
     async with db.write(savepoint=False) as session:
         if conversation is None or db.is_sqlite:
             # A row comes back only when this call inserted it: exactly one caller wins.
@@ -181,6 +195,37 @@ async def first_delivery(
     if not has_state:
         note_absent(db, conversation)
     return marker is not None
+
+
+async def _held(
+    db: Database, unit: Unit, row: dict[str, Any], conversation: ConversationKey
+) -> bool:
+    stored = conversation.stored()
+    async with db.read() as session:
+        [(seen, has_state)] = await run_fixed(
+            session,
+            _SEEN_AND_STATE,
+            {
+                "platform": row["platform"],
+                "event_id": row["event_id"],
+                "k_platform": stored[0],
+                "k_tenant": stored[1],
+                "k_chat": stored[2],
+                "k_user": stored[3],
+            },
+        )
+    if seen:
+        return False
+    unit.hold(delivery_claim(row), may_seal=not has_state)
+    if not has_state:
+        note_absent(db, conversation)
+    return True
+
+
+def delivery_claim(row: dict[str, Any]) -> Claim:
+    """The delivery marker `row` (platform, event_id, received_at) as a unit holds it
+    (PostgreSQL)."""
+    return Claim(_FIRST_DELIVERY[True], row)
 
 
 def _first_delivery(insert: Any) -> Any:
@@ -197,6 +242,17 @@ _FIRST_DELIVERY_AND_STATE = Fixed(
         "AND user_id = :k_user)"
     ).bindparams(bindparam("received_at", type_=UTCDateTime())),
     writes=True,
+    returns_rows=True,
+)
+# PostgreSQL's question of a held marker (`first_delivery(hold=True)`): seen yet? a state?
+_SEEN_AND_STATE = Fixed(
+    text(
+        "SELECT EXISTS (SELECT 1 FROM inbound_event WHERE platform = :platform "
+        "AND event_id = :event_id), EXISTS (SELECT 1 FROM conversation_state "
+        "WHERE platform = :k_platform AND tenant = :k_tenant AND chat = :k_chat "
+        "AND user_id = :k_user)"
+    ),
+    writes=False,
     returns_rows=True,
 )
 # {is PostgreSQL: the delivery marker's insert}, built once (every turn runs it).

@@ -353,6 +353,8 @@ class KudosService:
                         tz_name=self.settings.timezone,
                         at=now,
                     ),
+                    # Nothing is written after the rows unless the outbox event below is.
+                    last=not self.settings.event_manager.active,
                 )
                 outbox.stage(
                     session,

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards import hooks
 from rewards.leaderboards import counters
 from rewards.services.sql import insert_ignoring_duplicates
-from rewards.store.db import HOOKS_STAGED, Fixed, run_fixed
+from rewards.store.db import HOOKS_STAGED, Fixed, run_claiming
 from rewards.store.models import Kudos, KudosReceiver, KudosTag, KudosTagLink, LedgerEntry
 from rewards.store.types import JSONType, UTCDateTime
 
@@ -41,16 +41,34 @@ _INSERT_RECEIVERS = insert(RECEIVER_TABLE)
 _INSERT_TAG_LINKS = insert(TAG_LINK_TABLE)
 _INSERT_LEDGER = insert(LEDGER_TABLE)
 
-_ONE_STATEMENT = Fixed(
-    text(
-        # The one interpolated text is the counters' own constant statement, not input.
-        "WITH k AS ("  # noqa: S608
+
+def _one_statement(claiming: bool) -> Fixed:
+    """The kudos' statement; `claiming`: it also writes the turn's held delivery marker
+    (`run_claiming`) as its first CTE, and every row only if that marker was new."""
+    if claiming:
+        claim = (
+            "claim AS (INSERT INTO inbound_event (platform, event_id, received_at) "
+            "VALUES (:claim_platform, :claim_event_id, :claim_received_at) "
+            "ON CONFLICT DO NOTHING RETURNING id), "
+        )
+        kudos = (
+            "SELECT CAST(:giver_id AS integer), CAST(:message AS varchar), "
+            "CAST(:visibility AS varchar), CAST(:channel AS jsonb), "
+            "CAST(:created_at AS timestamptz), CAST(:api_key_id AS integer) FROM claim "
+        )
+        gate = "claim CROSS JOIN "
+    else:
+        claim = ""
+        kudos = "VALUES (:giver_id, :message, :visibility, :channel, :created_at, :api_key_id) "
+        gate = ""
+    statement = text(
+        # The interpolated texts are this module's and the counters' constants, not input.
+        f"WITH {claim}k AS ("  # noqa: S608
         "INSERT INTO kudos (giver_id, message, visibility, channel, created_at, api_key_id) "
-        "VALUES (:giver_id, :message, :visibility, :channel, :created_at, :api_key_id) "
-        "RETURNING id), "
+        f"{kudos}RETURNING id), "
         "new_tags AS (INSERT INTO kudos_tag (name, label, predefined, created_at) "
         "SELECT t.name, t.label, false, CAST(:created_at AS timestamptz) "
-        "FROM unnest(CAST(:new_tags AS varchar[]), CAST(:new_labels AS varchar[])) "
+        f"FROM {gate}unnest(CAST(:new_tags AS varchar[]), CAST(:new_labels AS varchar[])) "
         "AS t(name, label) ON CONFLICT DO NOTHING), "
         "receivers AS (INSERT INTO kudos_receiver (kudos_id, member_id, created_at) "
         "SELECT k.id, r.member_id, CAST(:created_at AS timestamptz) "
@@ -62,7 +80,7 @@ _ONE_STATEMENT = Fixed(
         "SELECT r.member_id, CAST(:points_each AS integer), 'kudos', k.id, "
         "CAST(:created_at AS timestamptz) "
         "FROM k, unnest(CAST(:credited AS integer[])) AS r(member_id)), "
-        f"boards AS ({counters.KUDOS_UPSERT_SQL}), "
+        f"boards AS ({counters.kudos_upsert_sql(gate)}), "
         "staged AS (INSERT INTO event_hook "
         "(name, member_id, payload, occurrence, created_at, attempts) "
         "SELECT h.name, h.member_id, jsonb_build_object('kudos_id', k.id), 'k' || k.id, "
@@ -74,10 +92,14 @@ _ONE_STATEMENT = Fixed(
         bindparam("channel", type_=JSONType),
         bindparam("created_at", type_=UTCDateTime()),
         bindparam("points_each", type_=Integer),
-    ),
-    writes=True,
-    returns_rows=True,
-)
+    )
+    if claiming:
+        statement = statement.bindparams(bindparam("claim_received_at", type_=UTCDateTime()))
+    return Fixed(statement, writes=True, returns_rows=True)
+
+
+_ONE_STATEMENT = _one_statement(claiming=False)
+_CLAIMING_STATEMENT = _one_statement(claiming=True)
 
 
 @dataclass(frozen=True)
@@ -114,20 +136,25 @@ class KudosRows:
         }
 
 
-async def write_kudos(session: AsyncSession, rows: KudosRows) -> int:
-    """Write the rows of one kudos in the session's transaction; returns the kudos id."""
+async def write_kudos(session: AsyncSession, rows: KudosRows, *, last: bool = False) -> int:
+    """Write the rows of one kudos in the session's transaction; returns the kudos id.
+
+    `last`: the caller writes nothing after them, so on PostgreSQL, in a turn that holds its
+    delivery marker and only read so far, the marker, the rows and the commit are one
+    statement (`run_claiming`)."""
     if session.get_bind().dialect.name == "postgresql":
-        return await _in_one_statement(session, rows)
+        return await _in_one_statement(session, rows, last)
     return await _table_by_table(session, rows)
 
 
-async def _in_one_statement(session: AsyncSession, rows: KudosRows) -> int:
+async def _in_one_statement(session: AsyncSession, rows: KudosRows, last: bool) -> int:
     events = rows.hook_events()
     if events:
         session.info[HOOKS_STAGED] = True  # the runner is woken when the transaction commits
     new_tags = list(rows.tags.items()) if rows.new_tags else []
-    [(kudos_id,)] = await run_fixed(
+    [(kudos_id,)] = await run_claiming(
         session,
+        _CLAIMING_STATEMENT,
         _ONE_STATEMENT,
         {
             "giver_id": rows.giver_id,
@@ -146,6 +173,7 @@ async def _in_one_statement(session: AsyncSession, rows: KudosRows) -> int:
             "hook_members": [member for _, member in events],
             **counters.kudos_arrays(rows.tz_name, **rows.counted()),
         },
+        last=last,
     )
     return int(kudos_id)
 

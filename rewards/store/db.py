@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -94,6 +95,24 @@ class UnitAborted(Exception):
     the whole unit was rolled back (the turn must not report writes that did not happen)."""
 
 
+class DuplicateDelivery(Exception):
+    """The unit's held claim (`Unit.hold`) found its delivery already handled: a concurrent
+    turn of the same delivery committed first. The unit was rolled back; the turn is a repeat
+    and must not answer."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery marker a unit holds back instead of writing it first (`Unit.hold`).
+
+    `statement` inserts it and returns a row only when it was not there yet; `values` are its
+    parameters. A statement written to carry the claim (`run_claiming`) takes the same values
+    with the prefix ``claim_``."""
+
+    statement: Fixed
+    values: dict[str, Any]
+
+
 class Unit:
     """One turn's transaction: every `Database.read()` / `write()` of the task that opened it runs
     on one connection, checked out at the first statement and committed once at the end.
@@ -120,6 +139,55 @@ class Unit:
         self._shared: AsyncSession | None = None
         self._depth = 0  # blocks open on the shared session (a service may call another)
         self._driver: Any = None
+        # A held delivery marker (`hold`), whether the unit may end with one statement in
+        # autocommit (`run_claiming`), and whether it did: then it has committed already.
+        self.claim: Claim | None = None
+        self.may_seal = False
+        self.sealed = False
+        self._writes_at_seal = 0
+
+    def hold(self, claim: Claim, *, may_seal: bool) -> None:
+        """Hold the turn's delivery marker back instead of inserting it first (PostgreSQL).
+
+        It is written with the unit's first write: inside that write's own statement when the
+        statement is made to carry it (`run_claiming`: a Slack kudos is then one statement, its
+        marker, its rows and its commit), else just before it (`settle_claim`), or when the unit
+        ends. Until then the unit's statements are reads, sent without BEGIN: at PostgreSQL's
+        READ COMMITTED each statement sees the latest committed rows anyway, so a read before
+        the transaction's first write sees what it would have seen inside it. A repeated
+        delivery is found when the marker is written: the unit is rolled back and
+        `DuplicateDelivery` raised.
+
+        `may_seal`: nothing the turn knows of will write after its main write (the conversation
+        has no pending dialog to clear), so that write may be the unit's one autocommitted
+        statement."""
+        self.claim = claim
+        self.may_seal = may_seal
+
+    async def begun(self) -> bool:
+        """Whether the unit's transaction has begun on the server (BEGIN was sent)."""
+        if self.connection is None:
+            return False
+        return (await self.driver())._transaction is not None
+
+    async def settle_claim(self, session: AsyncSession, *, last: bool = False) -> None:
+        """Write the held delivery marker now: inside the unit's transaction, before a write
+        that cannot carry it; or, `last`, as the unit ends (in autocommit when it wrote
+        nothing, so a turn that only read costs no BEGIN and COMMIT)."""
+        claim, self.claim = self.claim, None
+        if claim is None:
+            return
+        alone = last and not await self.begun()
+        rows = await run_fixed(session, claim.statement, claim.values, autocommit=alone)
+        if not rows:
+            raise DuplicateDelivery("this delivery was handled by a concurrent turn")
+
+    def seal(self) -> None:
+        self.sealed = True
+        self._writes_at_seal = self.writes()
+
+    def wrote_after_seal(self) -> bool:
+        return self.sealed and self.writes() != self._writes_at_seal
 
     async def connect(self) -> AsyncConnection:
         """The unit's connection, in its transaction (begun on first use: on SQLite with
@@ -270,11 +338,25 @@ def _compile_fixed(
 
 
 async def run_fixed(
-    session: AsyncSession, fixed: Fixed, parameters: dict[str, Any] | list[dict[str, Any]]
+    session: AsyncSession,
+    fixed: Fixed,
+    parameters: dict[str, Any] | list[dict[str, Any]],
+    *,
+    autocommit: bool = False,
 ) -> Sequence[Sequence[Any]]:
     """Execute `fixed` with `parameters` (a list: executemany) in the session's unit; the rows
-    it returns (none for a list, or a statement without rows). See `Fixed`."""
+    it returns (none for a list, or a statement without rows). See `Fixed`.
+
+    On PostgreSQL a read sent before the unit's first write goes without BEGIN (see
+    `Unit.hold`); a write first writes the unit's held delivery marker, if any. `autocommit`
+    (a unit's last write, `run_claiming`): the write is sent without BEGIN, so it commits as it
+    runs, and the unit is sealed: it may not write again."""
     unit: Unit | None = session.info.get(_SESSION_UNIT)
+    if unit is not None and fixed.writes:
+        if unit.sealed:
+            raise UnitAborted("a write after the turn's autocommitted statement")
+        if unit.claim is not None:
+            await unit.settle_claim(session)
     many = isinstance(parameters, list)
     sample: dict[str, Any] = {}
     if isinstance(parameters, dict):
@@ -310,9 +392,11 @@ async def run_fixed(
         listener(connection, None, sql, arguments, None, many)
     rows: Sequence[Sequence[Any]] = []
     failed: BaseException | None = None
+    if autocommit:
+        unit.committing = True  # it may have been applied, whatever happens: never run it twice
     async with adapted._execute_mutex:
         try:
-            if adapted._transaction is None:
+            if adapted._transaction is None and fixed.writes and not autocommit:
                 await adapted._start_transaction()
             if many:
                 await adapted._connection.executemany(sql, arguments)
@@ -326,7 +410,48 @@ async def run_fixed(
         connection.info[_WRITES] = connection.info.get(_WRITES, 0) + 1
     for listener in dispatch.after_cursor_execute:
         listener(connection, None, sql, arguments, None, many)
+    if autocommit:
+        unit.seal()
     return rows if fixed.returns_rows else []
+
+
+async def run_claiming(
+    session: AsyncSession,
+    claiming: Fixed,
+    plain: Fixed,
+    parameters: dict[str, Any],
+    *,
+    last: bool,
+) -> Sequence[Sequence[Any]]:
+    """Run a write that can carry the unit's held delivery marker (`Unit.hold`).
+
+    `claiming` is `plain` with the marker's insert as its first CTE (values ``claim_*``) and
+    every row it writes conditional on that insert: a repeated delivery then writes nothing and
+    returns no row, and `DuplicateDelivery` is raised. Without a held marker (another platform,
+    the API, SQLite, or it was written already) `plain` runs as usual.
+
+    `last`: the caller writes nothing after this statement. When the unit has not begun a
+    transaction either (it only read so far), has nothing pending in the session and knows of
+    no dialog to clear (`may_seal`), the statement is sent without BEGIN: the marker, the
+    writes and the commit are one round trip."""
+    unit: Unit | None = session.info.get(_SESSION_UNIT)
+    if unit is None or unit.claim is None or unit.db.is_sqlite:
+        return await run_fixed(session, plain, parameters)
+    if unit.sealed:
+        raise UnitAborted("a write after the turn's autocommitted statement")
+    claim, unit.claim = unit.claim, None
+    values = parameters | {f"claim_{name}": value for name, value in claim.values.items()}
+    alone = (
+        last
+        and unit.may_seal
+        and unit._depth == 1
+        and not (session.new or session.dirty or session.deleted)
+        and not await unit.begun()
+    )
+    rows = await run_fixed(session, claiming, values, autocommit=alone)
+    if not rows:
+        raise DuplicateDelivery("this delivery was handled by a concurrent turn")
+    return rows
 
 
 async def _raise_as_sqlalchemy(
@@ -435,6 +560,9 @@ class Database:
         try:
             try:
                 yield unit
+                if unit.claim is not None:  # nothing wrote it: it is the unit's last write
+                    async with unit.block() as session:
+                        await unit.settle_claim(session, last=True)
             except BaseException:
                 await unit.release()
                 if unit.connection is not None:
@@ -445,6 +573,9 @@ class Database:
                 if unit.doomed:
                     await unit.connection.rollback()
                     raise UnitAborted("a block of the turn failed after writing")
+                if unit.wrote_after_seal():  # a second transaction: the turn is not one
+                    await unit.connection.rollback()
+                    raise UnitAborted("a write after the turn's autocommitted statement")
                 unit.committing = True
                 await unit.connection.commit()
         finally:
@@ -572,6 +703,8 @@ class Database:
     ) -> AsyncIterator[None]:
         try:
             if savepoint:
+                if unit.claim is not None:  # the marker before the savepoint, in the transaction
+                    await unit.settle_claim(session)
                 try:
                     async with session.begin_nested():
                         yield
