@@ -18,8 +18,10 @@ Options:
   --paths LIST        slack,rest (both): signed `/kudos` slash commands on /slack/events, and
                       POST /kudos/api/v1/user_kudos with a write key.
   --concurrency N     clients per server in the throughput phase, each with one kudos in flight
-                      (2: a server is one event loop, so more only queue; they also share the
-                      CPU, so with a slow kudos path many in flight all finish late together).
+                      (8: a Slack turn waits on three round trips to PostgreSQL and its commit's
+                      flush, and with only 2 in flight the server sat idle between them (5-7%
+                      of raw where 8 make 10%); more than 8 only queue, and past the server's
+                      10 pooled connections cost a connection each).
   --duration S        cap on each throughput phase (60 s; a phase also stops at --max-kudos).
   --max-kudos N       cap on the kudos of one throughput phase (3,000).
   --latency-kudos N   kudos sent in the half-load phase (200; fewer if they do not fit in
@@ -887,7 +889,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int)
     parser.add_argument("--replicas")
     parser.add_argument("--paths", default="slack,rest")
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--max-kudos", type=int)
     parser.add_argument("--latency-kudos", type=int)
