@@ -415,9 +415,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu() -> float:
-    """User + system CPU of every PostgreSQL process on this machine (the throwaway server's
-    backends live as long as the servers' pooled connections, so a phase's difference is what
-    PostgreSQL spent on it)."""
+    """User + system CPU of every PostgreSQL process on this machine, with that of the backends
+    which have exited (the postmaster's waited-for children), so a phase's difference is what
+    PostgreSQL spent on it even when connections closed meanwhile."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -425,7 +425,7 @@ def postgres_cpu() -> float:
         except OSError:  # gone meanwhile
             continue
         if "(postgres)" in text.split(" ", 2)[1]:
-            total += sum(int(x) for x in text.rsplit(")", 1)[1].split()[11:13])
+            total += sum(int(x) for x in text.rsplit(")", 1)[1].split()[11:15])
     return total / os.sysconf("SC_CLK_TCK")
 
 
