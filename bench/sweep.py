@@ -80,7 +80,7 @@ from rewards.rules.base import Candidate, EvalContext
 from rewards.rules.calendar import birthdays, employment_anniversaries, work_anniversaries
 from rewards.services.catalog import load_catalog
 from rewards.settings import Settings
-from rewards.store.db import Database, custom_plans
+from rewards.store.db import Database
 from rewards.store.migrate import upgrade_async
 from rewards.store.models import AttendanceRecord, Award, Member
 
@@ -1004,10 +1004,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     shown = [make_url(a).render_as_string(hide_password=True) if "://" in a else a for a in argv]
     args.command = shlex.join([".venv/bin/python", "-m", "bench.sweep", *shown])
-    # The rule evaluators run as the scheduler runs them: planned for their values on every
-    # execution (`evaluate_reward` and `sweep` do the same around their evaluations).
-    with custom_plans():
-        raise SystemExit(asyncio.run(run(args)))
+    raise SystemExit(asyncio.run(run(args)))
 
 
 if __name__ == "__main__":

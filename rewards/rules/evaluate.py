@@ -86,7 +86,6 @@ from rewards.services.announcements import announce_awards
 from rewards.services.awards import AwardSource, AwardView
 from rewards.services.catalog import get_definition, list_definitions
 from rewards.services.events import BADGE_AWARDED
-from rewards.store.db import custom_plans
 from rewards.store.models import Award
 
 if TYPE_CHECKING:
@@ -303,9 +302,8 @@ async def evaluate_reward(
     something unique. The same `run_key` never draws, awards or announces twice. Raises
     `UnknownReward` when there is no such reward.
     """
-    with custom_plans():
-        definition = await get_definition(core.db, reward_id)
-        return await _evaluate(core, definition, now=now, run_key=run_key)
+    definition = await get_definition(core.db, reward_id)
+    return await _evaluate(core, definition, now=now, run_key=run_key)
 
 
 def sweep_run_key(core: Core, now: datetime) -> str:
@@ -325,11 +323,6 @@ def swept(definition: RewardDefinition) -> bool:
 
 async def sweep(core: Core, *, now: datetime) -> list[EvaluationReport]:
     """Evaluate every enabled reward with rules and no job (see the module docstring)."""
-    with custom_plans():
-        return await _sweep(core, now=now)
-
-
-async def _sweep(core: Core, *, now: datetime) -> list[EvaluationReport]:
     run_key = sweep_run_key(core, now)
     reports: list[EvaluationReport] = []
     for definition in await list_definitions(core.db):

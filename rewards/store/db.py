@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from sqlalchemy import ARRAY, any_, bindparam, event, text
+from sqlalchemy import ARRAY, any_, bindparam, event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -198,8 +198,6 @@ class Unit:
             connection = await self.db._write_engine.connect()
             try:
                 await connection.begin()
-                if _CUSTOM_PLANS.get() and not self.db.is_sqlite:
-                    await connection.exec_driver_sql(_FORCE_CUSTOM_PLANS)
             except BaseException:
                 await connection.close()
                 raise
@@ -260,28 +258,6 @@ class Unit:
 
 
 _UNIT: ContextVar[Unit | None] = ContextVar("rewards_unit", default=None)
-_CUSTOM_PLANS: ContextVar[bool] = ContextVar("rewards_custom_plans", default=False)
-# Sent first in every transaction of a task inside `custom_plans` (PostgreSQL).
-_FORCE_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
-
-
-@contextmanager
-def custom_plans() -> Iterator[None]:
-    """Plan every statement of the running task (and of the tasks it starts) for its values.
-
-    For the rule evaluations: their queries run over date windows and the whole population,
-    where a generic plan, which ignores the actual dates, made the attendance and login-streak
-    queries 2-5x slower from the sixth sweep on one pooled connection (`bench/sweep.py`). Each
-    transaction of the task then starts with ``SET LOCAL plan_cache_mode = force_custom_plan``;
-    every other statement keeps PostgreSQL's default, under which a turn's look-ups and writes
-    by key are planned once (see `Database`)."""
-    token = _CUSTOM_PLANS.set(True)
-    try:
-        yield
-    finally:
-        _CUSTOM_PLANS.reset(token)
-
-
 # `AsyncSession.info` key of the unit a block's session belongs to.
 _SESSION_UNIT = "rewards_unit"
 # `Unit.cache` keys: the member look-ups a turn makes once (`rewards.services.members`), the
@@ -540,17 +516,18 @@ class Database:
             _count_writes(self.engine)
             self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
-            # asyncpg prepares every statement, and PostgreSQL's default plan cache mode lets a
-            # statement run five times switch to a generic plan when it costs no more than the
-            # custom ones: a turn's look-ups and writes by key are then no longer planned on
-            # every execution (planning was a third of PostgreSQL's CPU per kudos). The rule
-            # evaluations ask for custom plans instead (`custom_plans`).
+            # asyncpg prepares every statement; after five runs PostgreSQL may switch a prepared
+            # statement to a generic plan that ignores the actual dates, and the rule queries
+            # (attendance windows, login streaks) then became 2-5x slower from the sixth sweep on
+            # one pooled connection (bench/sweep.py). Custom plans keep them planned for their
+            # parameters.
             self.engine = create_async_engine(
                 url,
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=pool_size * 2,
                 pool_recycle=POOL_RECYCLE,
+                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
                 # A failed statement's error (logged, or kept as a delivery's last error) names
                 # the statement but not its values: those are what members typed.
                 hide_parameters=True,
@@ -674,8 +651,6 @@ class Database:
         unit = self.current_unit()
         if unit is None:
             async with AsyncSession(self.engine, expire_on_commit=False) as session:
-                if _CUSTOM_PLANS.get() and not self.is_sqlite:
-                    await session.execute(text(_FORCE_CUSTOM_PLANS))
                 yield session
             return
         async with unit.block() as session:
@@ -711,8 +686,6 @@ class Database:
             AsyncSession(self._write_engine, expire_on_commit=False) as session,
             session.begin(),
         ):
-            if _CUSTOM_PLANS.get() and not self.is_sqlite:
-                await session.execute(text(_FORCE_CUSTOM_PLANS))
             yield session
         if session.info.pop(OUTBOX_STAGED, False):
             self._staged()
