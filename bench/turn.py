@@ -81,26 +81,26 @@ class Counts:
 
 
 def _record(db: Database, counts: Counts) -> None:
-    engine = db.engine.sync_engine
-
-    @event.listens_for(engine, "before_cursor_execute")
     def _statement(_connection: Any, cursor: Any, statement: str, *_args: Any) -> None:
         counts.statements += 1
         # `run_fixed` passes no cursor: it sent the statement straight to the driver.
         way = "driver " if cursor is None else "session"
         counts.texts[(way, " ".join(statement.split())[:110])] += 1
 
-    @event.listens_for(engine, "commit")
     def _commit(*_args: Any) -> None:
         counts.commits += 1
 
-    @event.listens_for(engine, "rollback")
     def _rollback(*_args: Any) -> None:
         counts.rollbacks += 1
 
-    @event.listens_for(engine.pool, "checkout")
     def _checkout(*_args: Any) -> None:
         counts.checkouts += 1
+
+    for engine in (e.sync_engine for e in db.engines()):  # a kudos turn has a pool of its own
+        event.listen(engine, "before_cursor_execute", _statement)
+        event.listen(engine, "commit", _commit)
+        event.listen(engine, "rollback", _rollback)
+        event.listen(engine.pool, "checkout", _checkout)
 
 
 def _command_body(api: FakeSlackApi, text: str) -> str:

@@ -104,3 +104,10 @@ def help_text() -> str:
     lines = ["Here is what I can do:"]
     lines.extend(f"  {c.usage}\n      {c.description}" for c in COMMANDS)
     return "\n".join(lines)
+
+
+# The commands whose turn looks up and writes only the people it names, by key: their turns run
+# on the database connections whose statements keep a generic plan (`Database.unit`'s
+# `planned_once`). Every other command may read a population or a date window (a leaderboard,
+# the integrity report, an export), where a plan made for the actual values matters.
+KEYED_COMMANDS: frozenset[str] = frozenset({"kudos"})

@@ -42,7 +42,7 @@ from cards.model import Card, Field, FieldKind
 from cards.render.text import field_prompt_text
 from cards.screens import notice
 from dialogs.base import Context, Dialog, Finish, Step, StepTokens
-from dialogs.commands import COMMANDS
+from dialogs.commands import COMMANDS, KEYED_COMMANDS
 from dialogs.events import Action, Command, Event, Text, Turn, cleaned
 from dialogs.forms import NO, YES, merge_custom_values, parse_answer
 from dialogs.replies import Done, Reply, Say, Show, Update
@@ -358,6 +358,17 @@ class DialogEngine:
 def command_name(command: Command) -> str:
     """The command's name as the table knows it: `/Kudos@MyBot` is `kudos`."""
     return command.name.strip().lstrip("/").split("@", 1)[0].lower()
+
+
+def is_keyed(event: Event) -> bool:
+    """Whether `event` is a command of `KEYED_COMMANDS` (typed as a command or as `/name` text),
+    whose turn may run on the connections that plan its statements once (`Database.unit`)."""
+    if isinstance(event, Text):
+        text = event.text.strip()
+        if not text.startswith("/"):
+            return False
+        event = Command(text[1:].partition(" ")[0])
+    return isinstance(event, Command) and command_name(event) in KEYED_COMMANDS
 
 
 def _replacing(replies: list[Reply]) -> list[Reply]:

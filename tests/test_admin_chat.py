@@ -369,12 +369,14 @@ async def test_a_locked_giver_is_refused_without_a_statement_of_its_own(
         def on_execute(*args: Any) -> None:
             seen.append(" ".join(str(args[2]).split()))
 
-        engine = database.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", on_execute)
+        engines = [engine.sync_engine for engine in database.engines()]
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", on_execute)
         try:
             await slack.command("/kudos", f"<@{LI}> one more")
         finally:
-            event.remove(engine, "before_cursor_execute", on_execute)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", on_execute)
         assert "An admin has paused your giving" in _answer(slack)
         assert await _count(database, Kudos) == kudos
         reading_the_lock = [s for s in seen if "giving_locked_at" in s]

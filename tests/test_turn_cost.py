@@ -27,7 +27,7 @@ connection, with the replies sent after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -61,6 +61,12 @@ MAX_SHOWN = 4000
 """Characters of a statement kept: the kudos' single statement on PostgreSQL is ~1,900."""
 
 
+def keyed_pool(database: Database) -> int:
+    """Where a kudos turn's connection comes from (`Recorded.pools`): the keyed turns' own pool
+    on PostgreSQL; SQLite has one."""
+    return 0 if database.is_sqlite else 1
+
+
 def _writes_kudos(statement: str) -> bool:
     """The kudos insert: a statement of its own on SQLite, the head of the kudos' one
     statement on PostgreSQL (`rewards.services.kudos_rows`)."""
@@ -83,11 +89,14 @@ class Recorded:
     checkouts: int = 0
     # PostgreSQL: transactions asyncpg began (its BEGIN, sent by the driver itself).
     begins: int = 0
+    # The pool of each checkout: 0 the database's main pool, 1 (PostgreSQL) the keyed turns'
+    # pool, whose statements keep their generic plans (`Database.unit`'s `planned_once`).
+    pools: list[int] = field(default_factory=list)
 
 
 @contextmanager
 def recording(database: Database) -> Iterator[Recorded]:
-    engine = database.engine.sync_engine
+    engines = [engine.sync_engine for engine in database.engines()]  # a kudos turn's pool too
     seen = Recorded()
 
     def on_execute(
@@ -102,8 +111,14 @@ def recording(database: Database) -> Iterator[Recorded]:
     def on_commit(_conn: Any) -> None:
         seen.commits += 1
 
-    def on_checkout(*_args: Any) -> None:
-        seen.checkouts += 1
+    def on_checkout(pool: int) -> Callable[..., None]:
+        def checked_out(*_args: Any) -> None:
+            seen.checkouts += 1
+            seen.pools.append(pool)
+
+        return checked_out
+
+    counters = [on_checkout(pool) for pool in range(len(engines))]
 
     adapter = AsyncAdapt_asyncpg_connection
     begin = adapter._start_transaction
@@ -112,17 +127,19 @@ def recording(database: Database) -> Iterator[Recorded]:
         seen.begins += 1
         await begin(self)
 
-    event.listen(engine, "before_cursor_execute", on_execute)
-    event.listen(engine, "commit", on_commit)
-    event.listen(engine.pool, "checkout", on_checkout)
+    for engine, counter in zip(engines, counters, strict=True):
+        event.listen(engine, "before_cursor_execute", on_execute)
+        event.listen(engine, "commit", on_commit)
+        event.listen(engine.pool, "checkout", counter)
     adapter._start_transaction = counted_begin  # type: ignore[method-assign]
     try:
         yield seen
     finally:
         adapter._start_transaction = begin  # type: ignore[method-assign]
-        event.remove(engine, "before_cursor_execute", on_execute)
-        event.remove(engine, "commit", on_commit)
-        event.remove(engine.pool, "checkout", on_checkout)
+        for engine, counter in zip(engines, counters, strict=True):
+            event.remove(engine, "before_cursor_execute", on_execute)
+            event.remove(engine, "commit", on_commit)
+            event.remove(engine.pool, "checkout", counter)
 
 
 async def test_a_slack_kudos_is_one_transaction_of_at_most_12_statements(
@@ -171,7 +188,7 @@ async def test_a_slack_kudos_is_one_transaction_of_at_most_12_statements(
         [posted] = [p for p in slack.api.public() if "great demo" in str(p)]
         assert "Li Wei" in posted["text"] and "Bob Stone" in posted["text"]
         assert seen.commits == 1, seen.statements
-        assert seen.checkouts == 1
+        assert seen.pools == [keyed_pool(database)]
         # What reaches the server: the statements, and the COMMIT of each transaction begun
         # (SQLite's BEGIN IMMEDIATE is among the statements; asyncpg sends its BEGIN itself).
         commits = 1 if database.is_sqlite else seen.begins
@@ -206,6 +223,7 @@ async def test_a_rest_kudos_reads_each_person_once_and_commits_once(
     member_reads = [s for s in seen.statements if s.startswith("SELECT member.id")]
     assert len(member_reads) == 3, seen.statements  # ana, bob, cy: once each
     assert seen.commits == 2, seen.statements  # the kudos, the audit row
+    assert keyed_pool(served) in seen.pools  # the kudos' unit; the audit row takes the main pool
 
 
 async def test_the_catalogue_is_cached_per_process_and_a_load_reaches_every_replica(
@@ -268,7 +286,7 @@ async def test_a_teams_kudos_is_one_transaction(database: Database) -> None:
             assert len(connector.posted()) == 2
     assert any(_writes_kudos(s) for s in seen.statements), seen.statements
     assert seen.commits == 1, seen.statements
-    assert seen.checkouts == 1, seen.statements
+    assert seen.pools == [keyed_pool(database)], seen.statements
 
 
 async def test_a_telegram_kudos_is_one_transaction(database: Database) -> None:
@@ -304,7 +322,7 @@ async def test_a_telegram_kudos_is_one_transaction(database: Database) -> None:
         await api.close()
     assert any(_writes_kudos(s) for s in seen.statements), seen.statements
     assert seen.commits == 1, seen.statements
-    assert seen.checkouts == 1, seen.statements
+    assert seen.pools == [keyed_pool(database)], seen.statements
 
 
 async def test_a_slack_kudos_clears_a_pending_dialog_and_skips_the_clear_when_there_is_none(

@@ -101,15 +101,17 @@ class _Statements:
     """The statements the engine is asked to run, by their first word."""
 
     def __init__(self, db: Database) -> None:
-        self.engine = db.engine.sync_engine
+        self.engines = [engine.sync_engine for engine in db.engines()]
         self.seen: list[str] = []
 
     def __enter__(self) -> list[str]:
-        event.listen(self.engine, "before_cursor_execute", self._on)
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self._on)
         return self.seen
 
     def __exit__(self, *_exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._on)
+        for engine in self.engines:
+            event.remove(engine, "before_cursor_execute", self._on)
 
     def _on(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         word = statement.split()[0].upper()

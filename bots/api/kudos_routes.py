@@ -71,7 +71,8 @@ async def give_kudos(request: web.Request) -> web.Response:
 
     async def work() -> tuple[int, dict[str, object]]:
         # One unit of work: the people named are read once (`give` takes them from the turn's
-        # cache) and the kudos commits with one transaction on one connection.
-        return 201, views.kudos(await core.db.transact(give))
+        # cache) and the kudos commits with one transaction on one connection, one whose
+        # statements are planned once (it touches only the people it names).
+        return 201, views.kudos(await core.db.transact(give, planned_once=True))
 
     return await idempotent(request, work)

@@ -163,19 +163,21 @@ class ScrapeTime(Collector):
                 value=self.backlog.events,
             )
         database = self.database()
-        pool = database.engine.pool if database is not None else None
-        checked_out = getattr(pool, "checkedout", None)
-        if pool is None or checked_out is None:
+        pools = [engine.pool for engine in database.engines()] if database is not None else []
+        counted = [pool for pool in pools if hasattr(pool, "checkedout")]
+        if not counted:
             return
+        # PostgreSQL has two pools (the keyed turns' and the rest's: `Database.__init__`); the
+        # gauges are the process's totals.
         yield GaugeMetricFamily(
             "rewards_db_pool_checked_out",
-            "Database connections in use (checked out of this process's pool).",
-            value=checked_out(),
+            "Database connections in use (checked out of this process's pools).",
+            value=sum(pool.checkedout() for pool in counted),
         )
-        size = getattr(pool, "size", None)
-        if size is not None:
+        sized = [pool for pool in counted if hasattr(pool, "size")]
+        if sized:
             yield GaugeMetricFamily(
                 "rewards_db_pool_size",
-                "Connections the pool keeps open (it may open up to twice as many more).",
-                value=size(),
+                "Connections the pools keep open (they may open up to twice as many more).",
+                value=sum(pool.size() for pool in sized),
             )

@@ -71,7 +71,7 @@ from cards.model import Text as TextBlock
 from cards.render import custom_field_id
 from cards.render.blockkit import escape, fallback_text, to_blocks, to_modal
 from dialogs.commands import COMMANDS
-from dialogs.engine import APOLOGY, CANCEL, SUBMIT, DialogEngine
+from dialogs.engine import APOLOGY, CANCEL, SUBMIT, DialogEngine, is_keyed
 from dialogs.events import Action, Command, Event, Text, Turn
 from dialogs.link import admit_sender
 from dialogs.replies import Audience, Done, Reply, Say, Show, Update, is_public
@@ -457,6 +457,7 @@ class SlackBot:
         event: Callable[[], Awaitable[Event]],
         *,
         hold: bool = False,
+        keyed: bool = False,
     ) -> list[Reply] | None:
         """One delivery as one unit of work (`Database.transact`): the delivery marker, the
         vetting and admission of the people named, the channel, the activity, the dialog and what
@@ -464,7 +465,8 @@ class SlackBot:
 
         `hold` (slash commands, which Slack never retries): the marker is held back and written
         with the turn's first write (`first_delivery(hold=True)`), so a kudos is its reads and
-        one statement that writes and commits it with its marker.
+        one statement that writes and commits it with its marker. `keyed`: a command of
+        `KEYED_COMMANDS` (`is_keyed`), run on the connections whose statements are planned once.
 
         A turn that fails is rolled back whole and apologised for; its delivery is then marked
         seen on its own, so a retry of it is not run again (as when the marker committed first).
@@ -476,7 +478,7 @@ class SlackBot:
             return await self._turn(where, await event())
 
         try:
-            return await self.core.db.transact(work)
+            return await self.core.db.transact(work, planned_once=keyed)
         except DuplicateDelivery:  # a concurrent copy of this delivery committed first
             return None
         except Exception:
@@ -522,7 +524,9 @@ class SlackBot:
         name = command_for_slack(str(body.get("command", "")))
         command = Command(name, body.get("text") or "")
         work = asyncio.ensure_future(
-            self._unit_turn(body, raw, where, self._ready(command), hold=True)
+            self._unit_turn(
+                body, raw, where, self._ready(command), hold=True, keyed=is_keyed(command)
+            )
         )
         try:
             replies = await asyncio.wait_for(asyncio.shield(work), self.command_budget)

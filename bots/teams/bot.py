@@ -48,7 +48,7 @@ from cards.model import Card
 from cards.model import Text as TextBlock
 from cards.render.adaptive import to_adaptive
 from dialogs.commands import COMMANDS
-from dialogs.engine import APOLOGY, DialogEngine
+from dialogs.engine import APOLOGY, DialogEngine, is_keyed
 from dialogs.events import Action, Command, Event, Text, Turn
 from dialogs.link import admit_sender
 from dialogs.nominations import Private
@@ -287,8 +287,9 @@ class RewardsTeamsBot:
                 return None
             return await self._message(turn_context, core)
 
+        keyed = not isinstance(activity.value, dict) and is_keyed(parse_text(plain_text(activity)))
         try:
-            answered = await core.db.transact(work)
+            answered = await core.db.transact(work, planned_once=keyed)
         except Exception:
             log.exception("teams: message failed")
             if delivery:

@@ -56,7 +56,15 @@ from cards.model import Card, Field
 from cards.render.telegram import TelegramMessage, field_prompt, to_telegram
 from cards.render.text import field_prompt_text
 from dialogs.base import Context, StepTokens
-from dialogs.engine import CANCEL, FIELD, STALE, SUBMIT, UNKNOWN_BUTTON, DialogEngine
+from dialogs.engine import (
+    CANCEL,
+    FIELD,
+    STALE,
+    SUBMIT,
+    UNKNOWN_BUTTON,
+    DialogEngine,
+    is_keyed,
+)
 from dialogs.events import Action, Command, Event, Text, Turn
 from dialogs.link import admit_sender, link_args
 from dialogs.nominations import Private
@@ -204,8 +212,10 @@ class TelegramBot:
                 await self._on_chat_member(update.my_chat_member)
             return True
 
+        message = update.message
+        keyed = message is not None and bool(message.text) and is_keyed(_event(message.text or ""))
         try:
-            fresh = await self.core.db.transact(work)
+            fresh = await self.core.db.transact(work, planned_once=keyed)
         except Exception:
             log.exception("telegram update %s failed", update.update_id)
             await self._failed(update)

@@ -74,6 +74,9 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+# PostgreSQL's `plan_cache_mode` of the two pools (`Database.__init__`).
+CUSTOM_PLANS = "force_custom_plan"
+PLANS_CACHED = "auto"
 # Set in a write session's `info` by `rewards.services.outbox.stage`.
 OUTBOX_STAGED = "outbox_staged"
 # Set in a write session's `info` by `rewards.hooks.stage`.
@@ -125,8 +128,10 @@ class Unit:
     by account, the catalogue version): see `turn_cache`.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, planned_once: bool = False) -> None:
         self.db = db
+        # Checked out of the pool whose statements are planned once (`Database.unit`).
+        self.planned_once = planned_once
         self.task = asyncio.current_task()
         self.connection: AsyncConnection | None = None
         self.cache: dict[Any, Any] = {}
@@ -195,7 +200,8 @@ class Unit:
         every statement of the turn then runs on this one connection, so it cannot wait on
         itself)."""
         if self.connection is None:
-            connection = await self.db._write_engine.connect()
+            engine = self.db._turn_engine if self.planned_once else self.db._write_engine
+            connection = await engine.connect()
             try:
                 await connection.begin()
             except BaseException:
@@ -515,25 +521,48 @@ class Database:
             _prepare_sqlite(self.engine)
             _count_writes(self.engine)
             self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            self._turn_engine = self._write_engine  # SQLite has no plan cache to choose
         else:
             # asyncpg prepares every statement; after five runs PostgreSQL may switch a prepared
-            # statement to a generic plan that ignores the actual dates, and the rule queries
+            # statement to a generic plan that ignores the actual values: the rule queries
             # (attendance windows, login streaks) then became 2-5x slower from the sixth sweep on
-            # one pooled connection (bench/sweep.py). Custom plans keep them planned for their
-            # parameters.
+            # one pooled connection (bench/sweep.py), and the integrity report's graph query ran
+            # for minutes instead of a third of a second. Custom plans keep every statement
+            # planned for its values.
             self.engine = create_async_engine(
                 url,
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=pool_size * 2,
                 pool_recycle=POOL_RECYCLE,
-                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+                connect_args={"server_settings": {"plan_cache_mode": CUSTOM_PLANS}},
                 # A failed statement's error (logged, or kept as a delivery's last error) names
                 # the statement but not its values: those are what members typed.
                 hide_parameters=True,
             )
             _count_writes(self.engine)
             self._write_engine = self.engine
+            # The pool of the turns that touch only the members they name (`unit(planned_once=
+            # True)`: a kudos): their statements are the same few by key on every turn, and
+            # planning them on every execution was about a third of PostgreSQL's CPU per kudos.
+            # Its connections keep PostgreSQL's default plan cache mode, under which a statement
+            # run five times keeps its generic plan when that costs no more than the custom ones.
+            # Connections are opened when a turn first needs one.
+            self._turn_engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_recycle=POOL_RECYCLE,
+                connect_args={"server_settings": {"plan_cache_mode": PLANS_CACHED}},
+                hide_parameters=True,
+            )
+            _count_writes(self._turn_engine)
+
+    def engines(self) -> list[AsyncEngine]:
+        """The engines of this database: one on SQLite, two on PostgreSQL (see `__init__`). For
+        whatever must see every statement or every pool (statement counts, the metrics)."""
+        return [self.engine] if self.is_sqlite else [self.engine, self._turn_engine]
 
     @property
     def dialect(self) -> str:
@@ -547,15 +576,21 @@ class Database:
         return unit
 
     @asynccontextmanager
-    async def unit(self) -> AsyncIterator[Unit]:
+    async def unit(self, *, planned_once: bool = False) -> AsyncIterator[Unit]:
         """A turn's unit of work: `read()` and `write()` inside it share one connection and one
         transaction, committed once when the block ends (rolled back if it raises). Nested
-        `unit()` calls join the outer unit."""
+        `unit()` calls join the outer unit.
+
+        `planned_once` (PostgreSQL): the turn only looks up and writes the members it names (a
+        kudos), so its connection comes from the pool whose statements keep a generic plan once
+        PostgreSQL finds it as cheap as a custom one. Any other turn may run a statement over a
+        population or a date window (a leaderboard, the integrity report, a rule's evaluation),
+        whose generic plan can be far slower than one made for its values."""
         outer = self.current_unit()
         if outer is not None:
             yield outer
             return
-        unit = Unit(self)
+        unit = Unit(self, planned_once=planned_once)
         token = _UNIT.set(unit)
         try:
             try:
@@ -615,16 +650,17 @@ class Database:
         else:
             unit.committed.append(callback)
 
-    async def transact(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run `work` in a unit; when the connection turns out to be dead (the server restarted,
-        a recycled connection dropped), run it once more on a fresh one. `work` must not have
+    async def transact(self, work: Callable[[], Awaitable[T]], *, planned_once: bool = False) -> T:
+        """Run `work` in a unit (`planned_once`: see `unit`); when the connection turns out to be
+        dead (the server restarted, a recycled connection dropped), run it once more on a fresh
+        one. `work` must not have
         sent anything before it touches the database (a turn's replies go out after it)."""
         if self.current_unit() is not None:  # already inside a turn: it is the turn's work
             return await work()
         for attempt in (1, 2):
             opened: Unit | None = None
             try:
-                async with self.unit() as unit:
+                async with self.unit(planned_once=planned_once) as unit:
                     opened = unit
                     return await work()
             except DBAPIError as problem:
@@ -734,3 +770,5 @@ class Database:
             except Exception:
                 logging.getLogger(__name__).exception("a step before closing the database failed")
         await self.engine.dispose()
+        if not self.is_sqlite:
+            await self._turn_engine.dispose()
