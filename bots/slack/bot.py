@@ -315,6 +315,7 @@ class SlackBot:
         conversation: ConversationKey | None = None,
         *,
         hold: bool = False,
+        keyed: bool = False,
     ) -> bool:
         return await first_delivery(
             self.core.db,
@@ -323,6 +324,7 @@ class SlackBot:
             clock=self.core.clock,
             conversation=conversation,
             hold=hold,
+            keyed=keyed,
         )
 
     @property
@@ -466,14 +468,16 @@ class SlackBot:
         `hold` (slash commands, which Slack never retries): the marker is held back and written
         with the turn's first write (`first_delivery(hold=True)`), so a kudos is its reads and
         one statement that writes and commits it with its marker. `keyed`: a command of
-        `KEYED_COMMANDS` (`is_keyed`), run on the connections whose statements are planned once.
+        `KEYED_COMMANDS` (`is_keyed`), run on the connections whose statements are planned once,
+        which does not read its conversation's state first (its kudos' statement deletes a
+        pending dialog: `first_delivery(keyed=True)`).
 
         A turn that fails is rolled back whole and apologised for; its delivery is then marked
         seen on its own, so a retry of it is not run again (as when the marker committed first).
         """
 
         async def work() -> list[Reply] | None:
-            if not await self._first(body, raw, self._key(where), hold=hold):
+            if not await self._first(body, raw, self._key(where), hold=hold, keyed=keyed):
                 return None
             return await self._turn(where, await event())
 

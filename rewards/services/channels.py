@@ -161,6 +161,7 @@ async def first_delivery(
     clock: Clock | None = None,
     conversation: ConversationKey | None = None,
     hold: bool = False,
+    keyed: bool = False,
 ) -> bool:
     """True the first time `(platform, event_id)` is seen, False for every repeat.
 
@@ -175,6 +176,11 @@ async def first_delivery(
     and returns True. A repeat, whether it races the first delivery or comes after it, is found
     when its marker is written: the unit is rolled back and `DuplicateDelivery` raised (for
     slash commands, which Slack never retries, a repeat is rare enough to run its reads again).
+
+    `keyed` (with `hold`: a kudos command, `KEYED_COMMANDS`): not even the state is read. The
+    kudos' statement deletes the conversation's pending dialog as it writes the marker (the
+    command replaces it), so the turn is the people's look-up and that one statement; a kudos
+    that is refused, or asks a question, clears or saves the state as any command does.
     """
     now = (clock or SystemClock()).now()
     row = {"platform": platform, "event_id": event_id[:200], "received_at": now}
@@ -185,7 +191,7 @@ async def first_delivery(
         and unit.claim is None
         and not await unit.begun()
     ):
-        return await _held(db, unit, row, conversation)
+        return await _held(db, unit, row, conversation, read_state=not keyed)
     async with db.write(savepoint=False) as session:
         if conversation is None or db.is_sqlite:
             # A row comes back only when this call inserted it: exactly one caller wins.
@@ -201,22 +207,32 @@ async def first_delivery(
 
 
 async def _held(
-    db: Database, unit: Unit, row: dict[str, Any], conversation: ConversationKey
+    db: Database,
+    unit: Unit,
+    row: dict[str, Any],
+    conversation: ConversationKey,
+    *,
+    read_state: bool,
 ) -> bool:
     platform, tenant, chat, user = conversation.stored()
     keys = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
-    async with db.read() as session:
-        [(has_state,)] = await run_fixed(session, _HAS_STATE, keys)
-    unit.hold(delivery_claim(row), may_seal=not has_state)
-    if not has_state:
+    has_state = False
+    if read_state:
+        async with db.read() as session:
+            [(has_state,)] = await run_fixed(session, _HAS_STATE, keys)
+    unit.hold(delivery_claim(row, db, conversation), may_seal=not has_state)
+    if read_state and not has_state:
         note_absent(db, conversation)
     return True
 
 
-def delivery_claim(row: dict[str, Any]) -> Claim:
-    """The delivery marker `row` (platform, event_id, received_at) as a unit holds it
-    (PostgreSQL)."""
-    return Claim(_FIRST_DELIVERY[True], row)
+def delivery_claim(row: dict[str, Any], db: Database, conversation: ConversationKey) -> Claim:
+    """The delivery marker `row` (platform, event_id, received_at) of a turn in `conversation`
+    as a unit holds it (PostgreSQL). A statement that carries it also deletes the conversation's
+    pending dialog (`run_claiming`); the turn then knows it has none."""
+    platform, tenant, chat, user = conversation.stored()
+    keys = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
+    return Claim(_FIRST_DELIVERY[True], row, keys, forgotten=lambda: note_absent(db, conversation))
 
 
 def _first_delivery(insert: Any) -> Any:

@@ -44,12 +44,19 @@ _INSERT_LEDGER = insert(LEDGER_TABLE)
 
 def _one_statement(claiming: bool) -> Fixed:
     """The kudos' statement; `claiming`: it also writes the turn's held delivery marker
-    (`run_claiming`) as its first CTE, and every row only if that marker was new."""
+    (`run_claiming`) as its first CTE, deletes the conversation's pending dialog, and writes
+    every row only if that marker was new."""
     if claiming:
+        # The command this kudos finishes replaces the conversation's pending dialog, if any
+        # (`DialogEngine` clears it when a command finishes): deleted here, nothing was read.
         claim = (
             "claim AS (INSERT INTO inbound_event (platform, event_id, received_at) "
             "VALUES (:claim_platform, :claim_event_id, :claim_received_at) "
             "ON CONFLICT DO NOTHING RETURNING id), "
+            "forgotten AS (DELETE FROM conversation_state "
+            "WHERE platform = :claim_k_platform AND tenant = :claim_k_tenant "
+            "AND chat = :claim_k_chat AND user_id = :claim_k_user "
+            "AND EXISTS (SELECT 1 FROM claim)), "
         )
         kudos = (
             "SELECT CAST(:giver_id AS integer), CAST(:message AS varchar), "

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -110,10 +110,14 @@ class Claim:
 
     `statement` inserts it and returns a row only when it was not there yet; `values` are its
     parameters. A statement written to carry the claim (`run_claiming`) takes the same values
-    with the prefix ``claim_``."""
+    with the prefix ``claim_``, and `conversation` likewise: the keys of the turn's
+    conversation, whose pending dialog, if any, that statement deletes (the command it finishes
+    replaces it), after which `forgotten` is called."""
 
     statement: Fixed
     values: dict[str, Any]
+    conversation: dict[str, Any] = field(default_factory=dict)
+    forgotten: Callable[[], None] | None = None
 
 
 class Unit:
@@ -431,8 +435,9 @@ async def run_claiming(
 ) -> Sequence[Sequence[Any]]:
     """Run a write that can carry the unit's held delivery marker (`Unit.hold`).
 
-    `claiming` is `plain` with the marker's insert as its first CTE (values ``claim_*``) and
-    every row it writes conditional on that insert: a repeated delivery then writes nothing and
+    `claiming` is `plain` with the marker's insert as its first CTE (values ``claim_*``), the
+    delete of the conversation's pending dialog (`Claim.conversation`), and every row it writes
+    conditional on that insert: a repeated delivery then writes nothing and
     returns no row, and `DuplicateDelivery` is raised. Without a held marker (another platform,
     the API, SQLite, or it was written already) `plain` runs as usual.
 
@@ -446,7 +451,8 @@ async def run_claiming(
     if unit.sealed:
         raise UnitAborted("a write after the turn's autocommitted statement")
     claim, unit.claim = unit.claim, None
-    values = parameters | {f"claim_{name}": value for name, value in claim.values.items()}
+    claimed = claim.values | claim.conversation
+    values = parameters | {f"claim_{name}": value for name, value in claimed.items()}
     alone = (
         last
         and unit.may_seal
@@ -457,6 +463,8 @@ async def run_claiming(
     rows = await run_fixed(session, claiming, values, autocommit=alone)
     if not rows:
         raise DuplicateDelivery("this delivery was handled by a concurrent turn")
+    if claim.forgotten is not None:
+        claim.forgotten()
     return rows
 
 
