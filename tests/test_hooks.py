@@ -577,3 +577,36 @@ async def test_a_busy_server_drains_the_hooks_of_many_kudos_together(
     assert len(batches) <= min(9, 2 * drains), (batches, given)
     awards = await _awards(database)
     assert {(KUDOS_BONUS, r, "event") for r in ids[1:11]} <= set(awards)
+
+
+async def test_a_paced_drain_leaves_what_commits_during_it_for_the_next_drain(
+    database: Database, clock: FixedClock, monkeypatch: Any
+) -> None:
+    """Under steady load kudos commit (and nudge the runner) while a batch is handled. The
+    started loop's drain (`paced`) ends after a short batch all the same: what came meanwhile
+    waits for the next drain, `DRAIN_EVERY` later, which takes it together. A drain called
+    directly (a CLI command, a test) claims again until a claim finds nothing new."""
+    from rewards.hooks import runner
+
+    core = _core(database, clock)
+    database.hook_listeners.remove(core.hooks.nudge)
+    ana, ben = [await add_member(database, name) for name in ("Ana", "Ben")]
+    takes: list[int] = []
+    take = runner.queue.take
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        batch = await take(*args, **kwargs)
+        takes.append(len(batch))
+        return batch
+
+    async def handle(batch: Sequence[Any]) -> None:
+        drainer.nudge()  # a kudos committed meanwhile (its rows come with the next drain)
+
+    monkeypatch.setattr(runner.queue, "take", counted)
+    drainer = runner.HookRunner(database, clock, handle)
+    await core.kudos.give(ana, [ben], "Thanks!")
+    assert await drainer.drain(paced=True) == 2
+    assert takes == [2]  # one claim: the nudge waits for the next paced drain
+    await core.kudos.give(ben, [ana], "Thanks!")
+    assert await drainer.drain() == 2
+    assert takes == [2, 2, 0]  # unpaced: claims again after the nudge, finds nothing
