@@ -500,6 +500,23 @@ def is_disconnect(problem: BaseException) -> bool:
     return isinstance(problem, DBAPIError) and bool(problem.connection_invalidated)
 
 
+def _postgresql_engine(url: str, echo: bool, pool_size: int, plan_cache_mode: str) -> AsyncEngine:
+    """A pooled asyncpg engine whose connections use `plan_cache_mode` (`Database.__init__`)."""
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_recycle=POOL_RECYCLE,
+        connect_args={"server_settings": {"plan_cache_mode": plan_cache_mode}},
+        # A failed statement's error (logged, or kept as a delivery's last error) names the
+        # statement but not its values: those are what members typed.
+        hide_parameters=True,
+    )
+    _count_writes(engine)
+    return engine
+
+
 class Database:
     """One engine per process; `read()` and `write()` hand out sessions bound to a transaction."""
 
@@ -537,18 +554,7 @@ class Database:
             # one pooled connection (bench/sweep.py), and the integrity report's graph query ran
             # for minutes instead of a third of a second. Custom plans keep every statement
             # planned for its values.
-            self.engine = create_async_engine(
-                url,
-                echo=echo,
-                pool_size=pool_size,
-                max_overflow=pool_size * 2,
-                pool_recycle=POOL_RECYCLE,
-                connect_args={"server_settings": {"plan_cache_mode": CUSTOM_PLANS}},
-                # A failed statement's error (logged, or kept as a delivery's last error) names
-                # the statement but not its values: those are what members typed.
-                hide_parameters=True,
-            )
-            _count_writes(self.engine)
+            self.engine = _postgresql_engine(url, echo, pool_size, CUSTOM_PLANS)
             self._write_engine = self.engine
             # The pool of the turns that touch only the members they name (`unit(planned_once=
             # True)`: a kudos): their statements are the same few by key on every turn, and
@@ -556,16 +562,7 @@ class Database:
             # Its connections keep PostgreSQL's default plan cache mode, under which a statement
             # run five times keeps its generic plan when that costs no more than the custom ones.
             # Connections are opened when a turn first needs one.
-            self._turn_engine = create_async_engine(
-                url,
-                echo=echo,
-                pool_size=pool_size,
-                max_overflow=pool_size * 2,
-                pool_recycle=POOL_RECYCLE,
-                connect_args={"server_settings": {"plan_cache_mode": PLANS_CACHED}},
-                hide_parameters=True,
-            )
-            _count_writes(self._turn_engine)
+            self._turn_engine = _postgresql_engine(url, echo, pool_size, PLANS_CACHED)
 
     def engines(self) -> list[AsyncEngine]:
         """The engines of this database: one on SQLite, two on PostgreSQL (see `__init__`). For
