@@ -212,8 +212,8 @@ class TelegramBot:
                 await self._on_chat_member(update.my_chat_member)
             return True
 
-        message = update.message
-        keyed = message is not None and bool(message.text) and is_keyed(_event(message.text or ""))
+        text = update.message.text if update.message is not None else None
+        keyed = text is not None and is_keyed(_event(text))
         try:
             fresh = await self.core.db.transact(work, planned_once=keyed)
         except Exception:

@@ -196,10 +196,8 @@ async def first_delivery(
         if conversation is None or db.is_sqlite:
             # A row comes back only when this call inserted it: exactly one caller wins.
             return bool(await run_fixed(session, _FIRST_DELIVERY[not db.is_sqlite], row))
-        stored = conversation.stored()
-        keys = {"k_platform": stored[0], "k_tenant": stored[1], "k_chat": stored[2]}
         [(marker, has_state)] = await run_fixed(
-            session, _FIRST_DELIVERY_AND_STATE, row | keys | {"k_user": stored[3]}
+            session, _FIRST_DELIVERY_AND_STATE, row | conversation.values()
         )
     if not has_state:
         note_absent(db, conversation)
@@ -214,12 +212,10 @@ async def _held(
     *,
     read_state: bool,
 ) -> bool:
-    platform, tenant, chat, user = conversation.stored()
-    keys = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
     has_state = False
     if read_state:
         async with db.read() as session:
-            [(has_state,)] = await run_fixed(session, _HAS_STATE, keys)
+            [(has_state,)] = await run_fixed(session, _HAS_STATE, conversation.values())
     unit.hold(delivery_claim(row, db, conversation), may_seal=not has_state)
     if read_state and not has_state:
         note_absent(db, conversation)
@@ -230,9 +226,12 @@ def delivery_claim(row: dict[str, Any], db: Database, conversation: Conversation
     """The delivery marker `row` (platform, event_id, received_at) of a turn in `conversation`
     as a unit holds it (PostgreSQL). A statement that carries it also deletes the conversation's
     pending dialog (`run_claiming`); the turn then knows it has none."""
-    platform, tenant, chat, user = conversation.stored()
-    keys = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
-    return Claim(_FIRST_DELIVERY[True], row, keys, forgotten=lambda: note_absent(db, conversation))
+    return Claim(
+        _FIRST_DELIVERY[True],
+        row,
+        conversation.values(),
+        forgotten=lambda: note_absent(db, conversation),
+    )
 
 
 def _first_delivery(insert: Any) -> Any:

@@ -43,6 +43,12 @@ class ConversationKey:
         """The key as it is stored (each part cut to its column)."""
         return (self.platform[:20], self.tenant[:100], self.chat[:200], self.user[:200])
 
+    def values(self) -> dict[str, str]:
+        """The stored key as the values of the statements that name a conversation by
+        ``:k_platform``, ``:k_tenant``, ``:k_chat`` and ``:k_user``."""
+        platform, tenant, chat, user = self.stored()
+        return {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
+
     def _where(self) -> tuple[Any, ...]:
         return (
             STATE.c.platform == self.platform[:20],
@@ -203,9 +209,7 @@ async def clear(db: Database, key: ConversationKey) -> bool:
     known, stored = _known(db), key.stored()
     if stored in known and known[stored] is None:
         return False
-    platform, tenant, chat, user = stored
-    where = {"k_platform": platform, "k_tenant": tenant, "k_chat": chat, "k_user": user}
     async with db.write(savepoint=False) as session:
-        cleared = bool(await run_fixed(session, _CLEAR, where))
+        cleared = bool(await run_fixed(session, _CLEAR, key.values()))
     known[stored] = None  # (a block without a savepoint leaves the unit's cache as it was)
     return cleared
