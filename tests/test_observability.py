@@ -540,6 +540,25 @@ def test_secrets_are_hidden_in_both_formats() -> None:
     )
 
 
+def test_each_token_shape_is_hidden_on_a_line_of_its_own() -> None:
+    """Each shape alone on an access-log-like line (the redactor skips lines where none
+    starts), and an ordinary line goes out as it came."""
+    redact = Redactor()
+    shapes = (
+        ("/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5/getMe", "/bot***/getMe"),
+        ("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq", "***"),
+        ("xoxb-1234-5678-abcdefgh", "xox***"),
+        ("xapp-1-A0123456789", "xapp-***"),
+        ("nrw_abcdefghijklmnopqrstuvwxyz", "nrw_***"),
+        ("bearer abc.def", "bearer ***"),
+        ("BEARER\tabc.def", "BEARER\t***"),
+    )
+    for token, hidden in shapes:
+        assert redact(f'"GET /x?{token} HTTP/1.1" 200') == f'"GET /x?{hidden} HTTP/1.1" 200'
+    plain = '127.0.0.1 [07/Dec/2026:23:40:12 +0000] "POST /slack/events HTTP/1.1" 200 412 "-"'
+    assert redact(plain) is plain
+
+
 async def test_a_request_id_names_the_lines_of_its_request(database: Database) -> None:
     from aiohttp import web
 

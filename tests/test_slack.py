@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
@@ -27,7 +29,8 @@ from sqlmodel import col
 from bots.gateway import PostedMessage
 from bots.server import create_app
 from bots.slack import SLACK, SlackBot, SlackGateway, setup
-from bots.slack.bot import COMMAND_BUDGET, error_field, state_values
+from bots.slack.bot import COMMAND_BUDGET, command_answer, error_field, state_values
+from bots.slack.gate import form_fields
 from cards.actions import encode
 from cards.screens import notice
 from dialogs.engine import STALE, DialogEngine
@@ -713,3 +716,28 @@ async def test_a_web_api_answer_that_is_not_json_keeps_the_fallbacks(
             said["text"] == f"I couldn't look up <@{BOB}> just now. Please try again in a moment."
         )
         assert await count(database, Kudos) == 1
+
+
+def test_a_command_form_reads_as_parse_qsl_reads_it() -> None:
+    """The command's form is read without `parse_qsl` (it is on every command's path): the same
+    fields, whatever the quoting, blanks and repeats."""
+    forms = [
+        urlencode({"command": "/kudos", "text": "<@U1> thanks & more 100% + \u00e9", "a": ""}),
+        "command=%2Fkudos&text=a+b%2Bc&&flag&flag=2&=x&empty=&%E2%9C%93=ok&bad=%zz%E2",
+        "",
+        "payload=%7B%22type%22%3A%22block_actions%22%7D",
+    ]
+    for form in forms:
+        assert form_fields(form) == dict(parse_qsl(form, keep_blank_values=True))
+
+
+async def test_a_command_answer_is_what_bolt_would_send() -> None:
+    """The command's HTTP answer is built directly, as bolt's adapter would build it."""
+    for status, answer in ((200, {"text": "ok", "blocks": []}), (200, ""), (500, "")):
+        ours = command_answer(answer, status=status)
+        theirs = await to_aiohttp_response(BoltResponse(status=status, body=answer))
+        assert (ours.status, ours.text, dict(ours.headers)) == (
+            theirs.status,
+            theirs.text,
+            dict(theirs.headers),
+        )

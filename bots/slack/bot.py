@@ -38,7 +38,6 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -52,7 +51,7 @@ from bots.commands.manifest import command_for_slack
 from bots.server import CORE
 from bots.slack.boundary import OwnApp, inside, origin, person_inside
 from bots.slack.failures import WEB_API_FAILURES, reason
-from bots.slack.gate import checked_body
+from bots.slack.gate import checked_body, form_fields
 from bots.slack.people import PLATFORM, SlackPeople, mention_ids
 from bots.slack.pickers import (
     FieldRefusal,
@@ -267,7 +266,7 @@ class SlackBot:
             or "payload" in raw  # bolt reads such a form as an interactivity payload
         ):
             return None
-        body = dict(parse_qsl(raw, keep_blank_values=True))
+        body = form_fields(raw)
         if not body.get("command") or body.get("ssl_check"):
             return None
         respond = AsyncRespond(
@@ -282,8 +281,8 @@ class SlackBot:
             answer = await self._command(body, raw, respond)
         except Exception:  # as bolt's default error handler answers a failed listener
             log.exception("slack command failed")
-            return await to_aiohttp_response(BoltResponse(status=500, body=""))
-        return await to_aiohttp_response(BoltResponse(status=200, body=answer))
+            return command_answer("", status=500)
+        return command_answer(answer)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(self._guard(work))
@@ -818,6 +817,14 @@ class SlackBot:
             await where.respond(**message)
         except WEB_API_FAILURES as problem:
             log.warning("response_url answer failed: %s", reason(problem))
+
+
+def command_answer(answer: dict[str, Any] | str, *, status: int = 200) -> web.Response:
+    """The HTTP answer `to_aiohttp_response(BoltResponse(status=status, body=answer))` makes
+    (a JSON object, or plain text), built without the two intermediate objects."""
+    body = json.dumps(answer) if isinstance(answer, dict) else answer
+    content_type = "application/json" if body.startswith("{") else "text/plain"
+    return web.Response(status=status, body=body, content_type=content_type)
 
 
 def ack_message(replies: list[Reply]) -> tuple[dict[str, Any] | None, list[Reply]]:

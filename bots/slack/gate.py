@@ -18,7 +18,7 @@ Nothing is written for a refused request.
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
@@ -36,12 +36,28 @@ def _unauthorized() -> web.Response:
     return web.json_response({"error": "invalid request"}, status=401)  # as bolt answers
 
 
+def form_fields(text: str) -> dict[str, str]:
+    """A form body's fields, as `dict(parse_qsl(text, keep_blank_values=True))` reads them (the
+    last of a repeated name wins), with only the names and values that hold `%` or `+` unquoted:
+    in a slash command's form most hold neither, and it is read on every command."""
+    fields: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            fields[_unquoted(name)] = _unquoted(value)
+    return fields
+
+
+def _unquoted(text: str) -> str:
+    return unquote_plus(text) if "%" in text or "+" in text else text
+
+
 def _document(text: str, content_type: str) -> str | None:
     """The JSON text bolt would parse (its `parse_body`), or None for a plain form."""
     if content_type == "application/json" or text.startswith("{"):
         return text
     if "payload" in text:
-        return dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+        return form_fields(text).get("payload")
     return None
 
 

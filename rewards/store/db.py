@@ -148,6 +148,7 @@ class Unit:
         self._shared: AsyncSession | None = None
         self._depth = 0  # blocks open on the shared session (a service may call another)
         self._driver: Any = None
+        self._listeners: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
         # A held delivery marker (`hold`), whether the unit may end with one statement in
         # autocommit (`run_claiming`), and whether it did: then it has committed already.
         self.claim: Claim | None = None
@@ -221,6 +222,18 @@ class Unit:
             self._driver = (await self.connection.get_raw_connection()).dbapi_connection
         return self._driver
 
+    def cursor_listeners(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The engine's `before_cursor_execute` and `after_cursor_execute` listeners, for
+        `run_fixed`: read once per unit (the dispatcher builds the joined lists on every read)."""
+        if self._listeners is None:
+            assert self.connection is not None and self.connection.sync_connection is not None
+            dispatch = self.connection.sync_connection.dispatch
+            self._listeners = (
+                tuple(dispatch.before_cursor_execute),
+                tuple(dispatch.after_cursor_execute),
+            )
+        return self._listeners
+
     def writes(self) -> int:
         if self.connection is None:
             return 0
@@ -249,7 +262,7 @@ class Unit:
                 if failed:  # whatever state it is in now, no later block inherits it
                     self._shared = None
                     await session.close()
-                else:
+                elif _holds_objects(session):  # (expunging an empty session is not free)
                     session.expunge_all()
 
     async def release(self) -> None:
@@ -265,6 +278,13 @@ class Unit:
         )
         session.info[_SESSION_UNIT] = self
         return session
+
+
+def _holds_objects(session: AsyncSession) -> bool:
+    """Whether the session holds any object (loaded, new or deleted) a later block must not
+    inherit; most of a turn's blocks run Core statements only, and hold none."""
+    sync = session.sync_session
+    return bool(len(sync.identity_map) or sync._new or sync._deleted)
 
 
 _UNIT: ContextVar[Unit | None] = ContextVar("rewards_unit", default=None)
@@ -397,8 +417,8 @@ async def run_fixed(
     connection = unit.connection.sync_connection
     assert connection is not None
     adapted = await unit.driver()
-    dispatch = connection.dispatch
-    for listener in dispatch.before_cursor_execute:
+    before, after = unit.cursor_listeners()
+    for listener in before:
         listener(connection, None, sql, arguments, None, many)
     rows: Sequence[Sequence[Any]] = []
     failed: BaseException | None = None
@@ -418,7 +438,7 @@ async def run_fixed(
         await _raise_as_sqlalchemy(connection, adapted, failed, sql, arguments)
     if fixed.writes:
         connection.info[_WRITES] = connection.info.get(_WRITES, 0) + 1
-    for listener in dispatch.after_cursor_execute:
+    for listener in after:
         listener(connection, None, sql, arguments, None, many)
     if autocommit:
         unit.seal()
