@@ -52,7 +52,7 @@ from rewards.limits import slow_down
 from rewards.observability.context import bound_turn
 from rewards.services import conversations
 from rewards.services.conversations import State
-from rewards.store.db import DuplicateDelivery
+from rewards.store.db import ClaimRefused
 
 log = logging.getLogger("dialogs.engine")
 
@@ -159,7 +159,7 @@ class DialogEngine:
         ctx = Context(self.core, turn, self.core.clock.now())
         try:
             await self.core.events.touch(turn.member_id, now=ctx.now)
-        except DuplicateDelivery:  # the turn is a copy of one already handled: no answer
+        except ClaimRefused:  # a copy of a turn already handled, or run again: no answer
             raise
         except Exception:
             log.exception("recording activity failed for %r", turn.key)
@@ -167,7 +167,7 @@ class DialogEngine:
             return await self._handle(ctx, event)
         except RewardsError as problem:
             return [Show(notice(str(problem)))]
-        except DuplicateDelivery:
+        except ClaimRefused:
             raise
         except Exception:
             log.exception("dialog failed on %r for %r", type(event).__name__, turn.key)

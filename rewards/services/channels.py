@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import BigInteger, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.services.conversations import ConversationKey, note_absent
-from rewards.store.db import Claim, Database, Fixed, Unit, run_fixed
+from rewards.store.db import HELD_MARKER_SQL, Claim, Database, Fixed, Unit, run_fixed
 from rewards.store.models import ChannelReference, InboundEvent
 from rewards.store.types import UTCDateTime
 
@@ -227,7 +227,7 @@ def delivery_claim(row: dict[str, Any], db: Database, conversation: Conversation
     as a unit holds it (PostgreSQL). A statement that carries it also deletes the conversation's
     pending dialog (`run_claiming`); the turn then knows it has none."""
     return Claim(
-        _FIRST_DELIVERY[True],
+        _HELD_MARKER,
         row,
         conversation.values(),
         forgotten=lambda: note_absent(db, conversation),
@@ -238,6 +238,15 @@ def _first_delivery(insert: Any) -> Any:
     return insert(INBOUND_TABLE).on_conflict_do_nothing().returning(INBOUND_TABLE.c.id)
 
 
+# A held marker's own insert (`rewards.store.db.HELD_MARKER_SQL`), when no statement carried it.
+_HELD_MARKER = Fixed(
+    text(HELD_MARKER_SQL).bindparams(
+        bindparam("received_at", type_=UTCDateTime()),
+        bindparam("members_version", type_=BigInteger),
+    ),
+    writes=True,
+    returns_rows=True,
+)
 # PostgreSQL's delivery marker with the state check of its conversation (`first_delivery`).
 _FIRST_DELIVERY_AND_STATE = Fixed(
     text(

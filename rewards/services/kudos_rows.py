@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, insert, text
+from sqlalchemy import BigInteger, Integer, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards import hooks
 from rewards.leaderboards import counters
 from rewards.services.sql import insert_ignoring_duplicates
-from rewards.store.db import HOOKS_STAGED, Fixed, run_claiming
+from rewards.store.db import HELD_MARKER_SQL, HOOKS_STAGED, Fixed, run_claiming
 from rewards.store.models import Kudos, KudosReceiver, KudosTag, KudosTagLink, LedgerEntry
 from rewards.store.types import JSONType, UTCDateTime
 
@@ -50,9 +50,7 @@ def _one_statement(claiming: bool) -> Fixed:
         # The command this kudos finishes replaces the conversation's pending dialog, if any
         # (`DialogEngine` clears it when a command finishes): deleted here, nothing was read.
         claim = (
-            "claim AS (INSERT INTO inbound_event (platform, event_id, received_at) "
-            "VALUES (:claim_platform, :claim_event_id, :claim_received_at) "
-            "ON CONFLICT DO NOTHING RETURNING id), "
+            f"claim AS ({HELD_MARKER_SQL.replace(':', ':claim_')}), "  # noqa: S608 (constants)
             "forgotten AS (DELETE FROM conversation_state "
             "WHERE platform = :claim_k_platform AND tenant = :claim_k_tenant "
             "AND chat = :claim_k_chat AND user_id = :claim_k_user "
@@ -101,7 +99,10 @@ def _one_statement(claiming: bool) -> Fixed:
         bindparam("points_each", type_=Integer),
     )
     if claiming:
-        statement = statement.bindparams(bindparam("claim_received_at", type_=UTCDateTime()))
+        statement = statement.bindparams(
+            bindparam("claim_received_at", type_=UTCDateTime()),
+            bindparam("claim_members_version", type_=BigInteger),
+        )
     return Fixed(statement, writes=True, returns_rows=True)
 
 

@@ -57,8 +57,8 @@ from sqlmodel import SQLModel
 
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, UnknownMember
-from rewards.store.db import MEMBERS, Database, Fixed, among, run_fixed, turn_cache
-from rewards.store.models import Member, MemberGroup, PlatformAccount
+from rewards.store.db import MEMBERS, PEOPLE, Database, Fixed, among, run_fixed, turn_cache
+from rewards.store.models import Member, MemberGroup, MembershipVersion, PlatformAccount
 
 __all__ = [
     "ACCOUNT",
@@ -93,6 +93,7 @@ __all__ = [
 MEMBER = SQLModel.metadata.tables[Member.__tablename__]
 MEMBER_GROUP = SQLModel.metadata.tables[MemberGroup.__tablename__]
 ACCOUNT = SQLModel.metadata.tables[PlatformAccount.__tablename__]
+VERSION = SQLModel.metadata.tables[MembershipVersion.__tablename__]
 
 PLACEHOLDER_DOMAIN_SUFFIX = ".invalid"
 MAX_EMAIL = 320
@@ -405,8 +406,20 @@ def _held_by(with_tenant: bool, postgresql: bool, users: int = 0) -> Fixed:
         .correlate(MEMBER)
         .scalar_subquery()
     )
+    kept_under: tuple[Any, ...] = ()
+    if postgresql:  # read with the rows, so they can be kept under it (`_kept_people`)
+        kept_under = (
+            select(VERSION.c.version).where(VERSION.c.id == 1).scalar_subquery().label("version"),
+        )
     query = (
-        select(held.c.user_id, held.c.tenant, *_held_columns(postgresql), groups, accounts)
+        select(
+            held.c.user_id,
+            held.c.tenant,
+            *_held_columns(postgresql),
+            groups,
+            accounts,
+            *kept_under,
+        )
         .join_from(held, MEMBER, MEMBER.c.id == held.c.member_id)
         .where(held.c.platform == bindparam("a_platform"))
         .order_by(held.c.id)
@@ -432,8 +445,14 @@ _HELD_BY = {
     for pg in (False, True)
     for n in (range(_SINGLE_VALUES + 1) if pg else (0,))
 }
-# Where `remember_accounts`' rows hold the member's columns, its groups and its accounts.
+# Where `remember_accounts`' rows hold the member's columns, its groups and its accounts, and
+# on PostgreSQL the membership version they were read under.
 _HELD_MEMBER = slice(2, 2 + len(MEMBER_COLUMNS))
+_HELD_GROUPS = _HELD_MEMBER.stop
+_HELD_ACCOUNTS = _HELD_GROUPS + 1
+_HELD_VERSION = _HELD_ACCOUNTS + 1
+# At most this many people are kept across turns (`_kept_people`) before they are all dropped.
+_KEPT_AT_MOST = 20_000
 
 
 async def remember_accounts(
@@ -442,7 +461,13 @@ async def remember_accounts(
     """Look up, in one query, the members holding these accounts (as `_account_member_id_in`
     does one by one: the exact tenant first, then an imported tenant-less account) and keep them
     for the turn, so the adapter's vetting, admission and the services after it read no member
-    again. Outside a unit there is nothing to keep them in, and nothing is read."""
+    again. Outside a unit there is nothing to keep them in, and nothing is read.
+
+    A Slack kudos (`_kept_people`) may instead take them from the people earlier kudos of this
+    process looked up, when all of them are kept under one membership version: its held claim is
+    then guarded by that version (`Unit.guard_members`), so if anyone changed since, the turn
+    writes nothing and runs again with a look-up (`StaleLookup`). People it does look up are
+    kept for the next kudos, and guard its claim likewise."""
     async with db.read() as session:
         cache = turn_cache(session, MEMBERS)
         if cache is None:
@@ -451,6 +476,9 @@ async def remember_accounts(
         wanted = list(dict.fromkeys(u.strip() for u in user_ids))
         wanted = [u for u in wanted if ("account", platform, u, tenant) not in cache]
         if not wanted:
+            return
+        kept = _kept_people(db)
+        if kept is not None and _from_kept(db, kept, cache, platform, wanted, tenant):
             return
         single = 0 if db.is_sqlite or len(wanted) > _SINGLE_VALUES else len(wanted)
         parameters: dict[str, Any] = {"a_platform": platform}
@@ -467,14 +495,66 @@ async def remember_accounts(
     found: dict[str, list[Sequence[Any]]] = {}
     for row in rows:
         found.setdefault(row[0], []).append(row)
+    version = rows[0][_HELD_VERSION] if kept is not None and rows else None
+    unit = db.current_unit()
+    if version is not None and unit is not None:
+        unit.guard_members(version)  # these too: the turn writes only while they are current
     for user_id in wanted:
         candidates = found.get(user_id, [])
         exact = [row for row in candidates if row[1] == tenant]
         chosen = (exact or candidates)[0] if candidates else None
-        member_id = None if chosen is None else chosen[_HELD_MEMBER.start]
-        cache[("account", platform, user_id, tenant)] = member_id
-        if chosen is not None and ("id", member_id) not in cache:
-            _remember(cache, _view(chosen[_HELD_MEMBER], *_parts(chosen[-2], chosen[-1])))
+        _keep(cache, ("account", platform, user_id, tenant), chosen)
+        if kept is not None and chosen is not None and version is not None:
+            kept[("account", platform, user_id, tenant)] = (version, chosen)
+
+
+def _keep(cache: dict[Any, Any], key: tuple[str, ...], chosen: Sequence[Any] | None) -> None:
+    """The turn's look-up of account `key`: the member id (None: nobody holds it), and the
+    member's view by id and email."""
+    member_id = None if chosen is None else chosen[_HELD_MEMBER.start]
+    cache[key] = member_id
+    if chosen is not None and ("id", member_id) not in cache:
+        parts = _parts(chosen[_HELD_GROUPS], chosen[_HELD_ACCOUNTS])
+        _remember(cache, _view(chosen[_HELD_MEMBER], *parts))
+
+
+def _kept_people(db: Database) -> dict[Any, tuple[int, Sequence[Any]]] | None:
+    """The people this process keeps across Slack kudos, {account key: (membership version, the
+    look-up's row)}, when the running turn may use and add to them: a unit that may use kept
+    people (a kudos' first attempt) and holds its delivery claim (PostgreSQL, nothing written
+    yet, so its look-ups read committed rows). None otherwise."""
+    unit = db.current_unit()
+    if unit is None or not unit.kept_people or unit.claim is None or db.is_sqlite:
+        return None
+    kept: dict[Any, tuple[int, Sequence[Any]]] = db.memo.setdefault(PEOPLE, {})
+    if len(kept) > _KEPT_AT_MOST:
+        kept.clear()
+    return kept
+
+
+def _from_kept(
+    db: Database,
+    kept: dict[Any, tuple[int, Sequence[Any]]],
+    cache: dict[Any, Any],
+    platform: str,
+    wanted: Sequence[str],
+    tenant: str,
+) -> bool:
+    """Serve the turn's look-up of `wanted` from the kept people, if all of them are kept under
+    one version and the unit's claim now carries it (`Unit.guard_members`)."""
+    entries = []
+    for user_id in wanted:
+        entry = kept.get(("account", platform, user_id, tenant))
+        if entry is None:
+            return False
+        entries.append(entry)
+    versions = {version for version, _ in entries}
+    unit = db.current_unit()
+    if len(versions) != 1 or unit is None or not unit.guard_members(versions.pop()):
+        return False
+    for user_id, (_, chosen) in zip(wanted, entries, strict=True):
+        _keep(cache, ("account", platform, user_id, tenant), chosen)
+    return True
 
 
 def _parts(groups: str | None, accounts: str | None) -> tuple[list[str], list[AccountView]]:

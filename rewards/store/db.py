@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -98,10 +98,36 @@ class UnitAborted(Exception):
     the whole unit was rolled back (the turn must not report writes that did not happen)."""
 
 
-class DuplicateDelivery(Exception):
+class ClaimRefused(Exception):
+    """The unit's held claim (`Unit.hold`) was not written, so neither was anything of the turn
+    (`DuplicateDelivery`, `StaleLookup`): raised through the dialogs to the unit's owner."""
+
+
+class DuplicateDelivery(ClaimRefused):
     """The unit's held claim (`Unit.hold`) found its delivery already handled: a concurrent
     turn of the same delivery committed first. The unit was rolled back; the turn is a repeat
     and must not answer."""
+
+
+class StaleLookup(ClaimRefused):
+    """The unit's held claim was not written because the turn used people kept from an earlier
+    turn (`Claim.members_version`) and a member, group or account changed since: nothing was
+    written, and `Database.transact` runs the turn once more with a fresh look-up."""
+
+
+# The held delivery marker's insert (`Claim`): a row only when the delivery is new and, if the
+# turn used people kept from an earlier turn (`members_version` not null), only while the
+# membership version is still the one they were read with (migration 0023: every change to a
+# member, their groups or accounts bumps it). A statement carrying the claim (`run_claiming`)
+# embeds this text with its names prefixed ``claim_``.
+HELD_MARKER_SQL = (
+    "INSERT INTO inbound_event (platform, event_id, received_at) "
+    "SELECT CAST(:platform AS varchar), CAST(:event_id AS varchar), "
+    "CAST(:received_at AS timestamptz) "
+    "WHERE CAST(:members_version AS bigint) IS NULL OR CAST(:members_version AS bigint) = "
+    "(SELECT version FROM membership_version WHERE id = 1) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
 
 
 @dataclass(frozen=True)
@@ -112,12 +138,25 @@ class Claim:
     parameters. A statement written to carry the claim (`run_claiming`) takes the same values
     with the prefix ``claim_``, and `conversation` likewise: the keys of the turn's
     conversation, whose pending dialog, if any, that statement deletes (the command it finishes
-    replaces it), after which `forgotten` is called."""
+    replaces it), after which `forgotten` is called. `members_version`: set when the turn used
+    people kept from an earlier turn (`Unit.guard_members`); the marker, and so every row the
+    turn writes, is then written only if no member changed since (`HELD_MARKER_SQL`)."""
 
     statement: Fixed
     values: dict[str, Any]
     conversation: dict[str, Any] = field(default_factory=dict)
     forgotten: Callable[[], None] | None = None
+    members_version: int | None = None
+
+    def parameters(self) -> dict[str, Any]:
+        """The marker's values with the membership guard (`HELD_MARKER_SQL`)."""
+        return self.values | {"members_version": self.members_version}
+
+    def refused(self) -> Exception:
+        """Why the marker was not written: a stale look-up, or a delivery seen already."""
+        if self.members_version is not None:
+            return StaleLookup("a member changed since the turn's people were read")
+        return DuplicateDelivery("this delivery was handled by a concurrent turn")
 
 
 class Unit:
@@ -132,10 +171,14 @@ class Unit:
     by account, the catalogue version): see `turn_cache`.
     """
 
-    def __init__(self, db: Database, *, planned_once: bool = False) -> None:
+    def __init__(
+        self, db: Database, *, planned_once: bool = False, kept_people: bool = False
+    ) -> None:
         self.db = db
         # Checked out of the pool whose statements are planned once (`Database.unit`).
         self.planned_once = planned_once
+        # May use the people an earlier turn looked up (`kept_people`), under a guard.
+        self.kept_people = kept_people
         self.task = asyncio.current_task()
         self.connection: AsyncConnection | None = None
         self.cache: dict[Any, Any] = {}
@@ -188,9 +231,21 @@ class Unit:
         if claim is None:
             return
         alone = last and not await self.begun()
-        rows = await run_fixed(session, claim.statement, claim.values, autocommit=alone)
+        rows = await run_fixed(session, claim.statement, claim.parameters(), autocommit=alone)
         if not rows:
-            raise DuplicateDelivery("this delivery was handled by a concurrent turn")
+            raise claim.refused()
+
+    def guard_members(self, version: int) -> bool:
+        """Make the held claim write nothing unless the membership version is still `version`,
+        the one the turn's people were read under (kept from an earlier turn, or just looked
+        up). False when the unit holds no claim, may not use kept people, or its claim is
+        guarded by another version already: people read under `version` may not be used then
+        (the turn must look them up)."""
+        if self.claim is None or not self.kept_people:
+            return False
+        if self.claim.members_version is None:
+            self.claim = replace(self.claim, members_version=version)
+        return self.claim.members_version == version
 
     def seal(self) -> None:
         self.sealed = True
@@ -294,6 +349,8 @@ _SESSION_UNIT = "rewards_unit"
 # catalogue version it checked (`rewards.services.catalog`).
 MEMBERS = "members"
 CATALOG = "catalog"
+# `Database.memo` key of the people kept across Slack kudos (`rewards.services.members`).
+PEOPLE = "people"
 
 
 def turn_cache(session: AsyncSession, name: str) -> dict[Any, Any] | None:
@@ -471,7 +528,7 @@ async def run_claiming(
     if unit.sealed:
         raise UnitAborted("a write after the turn's autocommitted statement")
     claim, unit.claim = unit.claim, None
-    claimed = claim.values | claim.conversation
+    claimed = claim.parameters() | claim.conversation
     values = parameters | {f"claim_{name}": value for name, value in claimed.items()}
     alone = (
         last
@@ -482,7 +539,7 @@ async def run_claiming(
     )
     rows = await run_fixed(session, claiming, values, autocommit=alone)
     if not rows:
-        raise DuplicateDelivery("this delivery was handled by a concurrent turn")
+        raise claim.refused()
     if claim.forgotten is not None:
         claim.forgotten()
     return rows
@@ -601,7 +658,9 @@ class Database:
         return unit
 
     @asynccontextmanager
-    async def unit(self, *, planned_once: bool = False) -> AsyncIterator[Unit]:
+    async def unit(
+        self, *, planned_once: bool = False, kept_people: bool = False
+    ) -> AsyncIterator[Unit]:
         """A turn's unit of work: `read()` and `write()` inside it share one connection and one
         transaction, committed once when the block ends (rolled back if it raises). Nested
         `unit()` calls join the outer unit.
@@ -610,12 +669,15 @@ class Database:
         kudos), so its connection comes from the pool whose statements keep a generic plan once
         PostgreSQL finds it as cheap as a custom one. Any other turn may run a statement over a
         population or a date window (a leaderboard, the integrity report, a rule's evaluation),
-        whose generic plan can be far slower than one made for its values."""
+        whose generic plan can be far slower than one made for its values.
+
+        `kept_people`: the turn may use the people an earlier turn looked up, under the guard of
+        its held claim (`Unit.guard_members`); `transact` allows it for a kudos' first attempt."""
         outer = self.current_unit()
         if outer is not None:
             yield outer
             return
-        unit = Unit(self, planned_once=planned_once)
+        unit = Unit(self, planned_once=planned_once, kept_people=kept_people)
         token = _UNIT.set(unit)
         try:
             try:
@@ -679,15 +741,25 @@ class Database:
         """Run `work` in a unit (`planned_once`: see `unit`); when the connection turns out to be
         dead (the server restarted, a recycled connection dropped), run it once more on a fresh
         one. `work` must not have
-        sent anything before it touches the database (a turn's replies go out after it)."""
+        sent anything before it touches the database (a turn's replies go out after it).
+
+        A kudos' first attempt (`planned_once`) may use the people kept from an earlier kudos
+        (`kept_people`); when one of them changed meanwhile its claim writes nothing
+        (`StaleLookup`), and it runs once more, looking them up."""
         if self.current_unit() is not None:  # already inside a turn: it is the turn's work
             return await work()
         for attempt in (1, 2):
             opened: Unit | None = None
+            kept = planned_once and attempt == 1
             try:
-                async with self.unit(planned_once=planned_once) as unit:
+                async with self.unit(planned_once=planned_once, kept_people=kept) as unit:
                     opened = unit
                     return await work()
+            except StaleLookup:
+                self.memo.pop(PEOPLE, None)  # every person kept was read under an older version
+                if attempt == 2:
+                    raise  # pragma: no cover - the second attempt keeps no one
+                log.info("a member changed since the people were read; running the turn again")
             except DBAPIError as problem:
                 # Once COMMIT was sent the turn may have been applied: never run it twice.
                 lost_before_commit = opened is not None and not opened.committing

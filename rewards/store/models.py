@@ -787,6 +787,19 @@ class CatalogVersion(SQLModel, table=True):
     version: int = 0
 
 
+class MembershipVersion(SQLModel, table=True):
+    """One row (id 1) whose `version` every statement that changes a member, their groups or
+    their platform accounts bumps, in that statement's transaction (PostgreSQL triggers, added by
+    migration 0023). A process may keep the people a Slack kudos looked up for its next kudos
+    (`rewards.services.members.remember_accounts`); that kudos' statement writes nothing unless
+    the version is still the one the rows were read with (`rewards.store.db.Claim`)."""
+
+    __tablename__ = "membership_version"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class LeaderboardCounter(SQLModel, table=True):
     """A member's totals in one calendar period (in `TIMEZONE`): the leaderboards' read model
     (rewards/leaderboards/). Kept in the same transaction as the award, kudos or ledger row it
