@@ -18,10 +18,12 @@ Options:
   --paths LIST        slack,rest (both): signed `/kudos` slash commands on /slack/events, and
                       POST /kudos/api/v1/user_kudos with a write key.
   --concurrency N     clients per server in the throughput phase, each with one kudos in flight
-                      (8: a Slack turn waits on three round trips to PostgreSQL and its commit's
+                      (8: a Slack turn waits on its round trips to PostgreSQL and its commit's
                       flush, and with only 2 in flight the server sat idle between them (5-7%
                       of raw where 8 make 10%); more than 8 only queue, and past the server's
-                      10 pooled connections cost a connection each).
+                      10 pooled connections cost a connection each). The Slack path's commands
+                      go over plain keep-alive connections (`KeepAlive`), the REST path's
+                      through aiohttp's client.
   --duration S        cap on each throughput phase (60 s; a phase also stops at --max-kudos).
   --max-kudos N       cap on the kudos of one throughput phase (3,000).
   --latency-kudos N   kudos sent in the half-load phase (200; fewer if they do not fit in

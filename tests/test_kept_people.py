@@ -9,11 +9,13 @@ on SQLite every kudos looks its people up, and the same answers hold."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select, text, update
 from sqlmodel import col
 
 from rewards.admin.locks import LOCKED_SENTENCE, lock
+from rewards.services.members_import import import_members
 from rewards.store.db import PEOPLE, Database
 from rewards.store.models import Kudos, Member, MembershipVersion
 from tests.factories import add_member
@@ -94,3 +96,27 @@ async def test_every_change_to_members_groups_or_accounts_moves_the_version(
             versions.append(await session.scalar(select(col(MembershipVersion.version))))
     assert versions[0] is not None and versions == sorted(set(versions)), versions
     assert len(versions) == len(statements) + 1, versions
+
+
+async def test_a_transaction_moves_the_version_once_however_many_members_it_writes(
+    database: Database, tmp_path: Path
+) -> None:
+    """An import of many members, each row its own statement, moves it by one: a bump per
+    statement made a chain of row versions each bump had to walk (the import of 100,000
+    members took 313 s instead of 22 s)."""
+    if database.is_sqlite:
+        return
+    await add_member(database, "First One")
+    async with database.read() as session:
+        before = await session.scalar(select(col(MembershipVersion.version)))
+    people = tmp_path / "people.csv"
+    people.write_text(  # groups and accounts: rows written by executemany, a statement each
+        "email,display_name,groups,slack_user_id\n"
+        + "".join(f"person{i}@example.com,Person {i},band;choir,U{i:08d}\n" for i in range(300)),
+        encoding="utf-8",
+    )
+    report = await import_members(database, people)
+    assert report.created == 300
+    async with database.read() as session:
+        after = await session.scalar(select(col(MembershipVersion.version)))
+    assert after == before + 1
