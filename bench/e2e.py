@@ -548,8 +548,7 @@ class KeepAlive:
         writer.write(f"{head}Content-Length: {len(content)}\r\n\r\n".encode() + content)
         try:
             status_line, *fields = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
-            answer = dict(f.split(": ", 1) for f in fields if f)
-            found = {name.lower(): value for name, value in answer.items()}
+            found = {n.lower(): v for n, _, v in (f.partition(": ") for f in fields if f)}
             data = await reader.readexactly(int(found["content-length"]))
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, KeyError) as broken:
             writer.close()

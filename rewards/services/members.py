@@ -57,7 +57,7 @@ from sqlmodel import SQLModel
 
 from rewards.clock import Clock, SystemClock, as_utc
 from rewards.errors import InvalidInput, UnknownMember
-from rewards.store.db import MEMBERS, PEOPLE, Database, Fixed, among, run_fixed, turn_cache
+from rewards.store.db import MEMBERS, PEOPLE, Database, Fixed, Unit, among, run_fixed, turn_cache
 from rewards.store.models import Member, MemberGroup, MembershipVersion, PlatformAccount
 
 __all__ = [
@@ -477,8 +477,13 @@ async def remember_accounts(
         wanted = [u for u in wanted if ("account", platform, u, tenant) not in cache]
         if not wanted:
             return
-        kept = _kept_people(db)
-        if kept is not None and _from_kept(db, kept, cache, platform, wanted, tenant):
+        unit = db.current_unit()
+        kept = _kept_people(db, unit)
+        if (
+            unit is not None
+            and kept is not None
+            and _from_kept(unit, kept, cache, platform, wanted, tenant)
+        ):
             return
         single = 0 if db.is_sqlite or len(wanted) > _SINGLE_VALUES else len(wanted)
         parameters: dict[str, Any] = {"a_platform": platform}
@@ -496,7 +501,6 @@ async def remember_accounts(
     for row in rows:
         found.setdefault(row[0], []).append(row)
     version = rows[0][_HELD_VERSION] if kept is not None and rows else None
-    unit = db.current_unit()
     if version is not None and unit is not None:
         unit.guard_members(version)  # these too: the turn writes only while they are current
     for user_id in wanted:
@@ -518,12 +522,11 @@ def _keep(cache: dict[Any, Any], key: tuple[str, ...], chosen: Sequence[Any] | N
         _remember(cache, _view(chosen[_HELD_MEMBER], *parts))
 
 
-def _kept_people(db: Database) -> dict[Any, tuple[int, Sequence[Any]]] | None:
+def _kept_people(db: Database, unit: Unit | None) -> dict[Any, tuple[int, Sequence[Any]]] | None:
     """The people this process keeps across Slack kudos, {account key: (membership version, the
     look-up's row)}, when the running turn may use and add to them: a unit that may use kept
     people (a kudos' first attempt) and holds its delivery claim (PostgreSQL, nothing written
     yet, so its look-ups read committed rows). None otherwise."""
-    unit = db.current_unit()
     if unit is None or not unit.kept_people or unit.claim is None or db.is_sqlite:
         return None
     kept: dict[Any, tuple[int, Sequence[Any]]] = db.memo.setdefault(PEOPLE, {})
@@ -533,7 +536,7 @@ def _kept_people(db: Database) -> dict[Any, tuple[int, Sequence[Any]]] | None:
 
 
 def _from_kept(
-    db: Database,
+    unit: Unit,
     kept: dict[Any, tuple[int, Sequence[Any]]],
     cache: dict[Any, Any],
     platform: str,
@@ -549,8 +552,7 @@ def _from_kept(
             return False
         entries.append(entry)
     versions = {version for version, _ in entries}
-    unit = db.current_unit()
-    if len(versions) != 1 or unit is None or not unit.guard_members(versions.pop()):
+    if len(versions) != 1 or not unit.guard_members(versions.pop()):
         return False
     for user_id, (_, chosen) in zip(wanted, entries, strict=True):
         _keep(cache, ("account", platform, user_id, tenant), chosen)
