@@ -267,6 +267,8 @@ class DbCounters:
     xact_commit: int
     xact_rollback: int
     xids: int  # transaction ids assigned so far: one per transaction that wrote
+    wal_syncs: int = 0  # WAL flushes to disk (pg_stat_wal.wal_sync), the whole server
+    wal_sync_ms: float | None = None  # their total time; None without track_wal_io_timing
 
 
 async def db_counters(dsn: str, statements: bool) -> DbCounters:
@@ -288,8 +290,18 @@ async def db_counters(dsn: str, statements: bool) -> DbCounters:
         )
         # txid_current() assigns this probe an id of its own (one more between two probes).
         xids = int(await connection.fetchval("SELECT txid_current()"))
+        wal = await connection.fetchrow(
+            "SELECT wal_sync, wal_sync_time, current_setting('track_wal_io_timing')::bool "
+            "AS timed FROM pg_stat_wal"
+        )
         return DbCounters(
-            calls, commits, int(stats["xact_commit"]), int(stats["xact_rollback"]), xids
+            calls,
+            commits,
+            int(stats["xact_commit"]),
+            int(stats["xact_rollback"]),
+            xids,
+            int(wal["wal_sync"]),
+            float(wal["wal_sync_time"]) if wal["timed"] else None,
         )
     finally:
         await connection.close()
@@ -485,6 +497,8 @@ class ServerPool:
             self.servers.processes.append(process)
             self.servers.ports.append(port)
             await asyncio.to_thread(wait_healthy, process, port, log_path)
+        for process, _port, log_path in started:
+            await asyncio.to_thread(wait_warm, process, log_path)
         return Servers(self.servers.processes[:count], self.servers.ports[:count])
 
     async def stop(self) -> None:
@@ -513,6 +527,25 @@ def wait_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> None
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     raise RuntimeError(f"rewards serve on port {port} did not become healthy")
+
+
+def wait_warm(process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until a healthy server has done its start-up work: it imports the Teams SDK in a
+    worker thread `WARM_UP_SECONDS` after its lifecycle starts (about a second of CPU, holding
+    the interpreter's lock most of it, then ``teams: ... SDK loaded`` in its log), which
+    otherwise lands in the first throughput phase (8-10% of the server's samples in it). Then
+    until it has been idle (under 5% of a core) for half a second: a running deployment's
+    steady state, which is what is measured."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and b"SDK loaded" not in log.read_bytes():
+        time.sleep(0.1)
+    before = cpu_seconds(process.pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(process.pid)
+        if now - before < 0.025:
+            return
+        before = now
 
 
 # --- load ----
@@ -571,6 +604,8 @@ class Outcome:
     ack_ms: float | None
     reply_ms: float | None
     ok: bool
+    started: float = 0.0
+    """`time.perf_counter()` when the kudos was sent (set by `Load.one`)."""
 
 
 class Load:
@@ -611,10 +646,13 @@ class Load:
         started = time.perf_counter()
         try:
             if self.path == "rest":
-                return await self._rest(url, giver, receiver, message, started)
-            return await self._slack(url, giver, receiver, message, ref, started)
+                outcome = await self._rest(url, giver, receiver, message, started)
+            else:
+                outcome = await self._slack(url, giver, receiver, message, ref, started)
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
-            return Outcome(None, None, False)
+            outcome = Outcome(None, None, False)
+        outcome.started = started
+        return outcome
 
     async def _rest(
         self, url: str, giver: Person, receiver: Person, message: str, started: float
@@ -679,6 +717,14 @@ class Phase:
     seconds: float = 0.0
     acks: list[float] = field(default_factory=list)
     replies: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+    """Seconds from the phase's start to the sending of each kudos of `replies`."""
+
+    def slowest(self, count: int = 3) -> list[tuple[float, float]]:
+        """The `count` slowest replies as (ms, seconds into the phase when sent): whether the
+        tail is a few kudos held up alone (a lock, a lost packet) or a stretch of the run
+        (a stalled event loop or disk delays every kudos sent in it)."""
+        return sorted(zip(self.replies, self.sent_at, strict=True), reverse=True)[:count]
 
     @property
     def rate(self) -> float:
@@ -729,6 +775,7 @@ async def open_loop(load: Load, refs: Iterator[int], rate: float, count: int, ca
                 phase.acks.append(outcome.ack_ms)
             if outcome.reply_ms is not None:
                 phase.replies.append(outcome.reply_ms)
+                phase.sent_at.append(outcome.started - started)
         else:
             phase.failed += 1
     phase.seconds = time.perf_counter() - started
@@ -759,6 +806,8 @@ class Result:
     writing_xacts: float | None = None
     postgres_ms: float | None = None
     client_ms: float | None = None
+    wal_syncs: int = 0
+    wal_sync_ms: float | None = None  # during the half-load phase (track_wal_io_timing)
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
@@ -846,7 +895,12 @@ async def measure(
             count = max(2, min(args.latency_kudos, int(rate * args.latency_duration)))
             result.load_rate = rate
             note(f"{path}: latency, {count} kudos at {rate:.2f}/s")
+            wal_before = await db_counters(dsn, False)
             result.latency = await open_loop(load, refs, rate, count, args.latency_duration)
+            wal_after = await db_counters(dsn, False)
+            result.wal_syncs = wal_after.wal_syncs - wal_before.wal_syncs
+            if wal_after.wal_sync_ms is not None and wal_before.wal_sync_ms is not None:
+                result.wal_sync_ms = wal_after.wal_sync_ms - wal_before.wal_sync_ms
         await load.commands.close()
         return result
 
@@ -947,7 +1001,27 @@ async def run_on(dsn: str, args: argparse.Namespace, work: Path) -> list[str]:
         out.append("- pg_stat_statements unavailable: statements per kudos not measured")
     out.append("")
     out += table(results, raw)
+    out.append("")
+    out += tails(results)
     return out
+
+
+def tails(results: Sequence[Result]) -> list[str]:
+    """Per configuration, the half-load phase's slowest replies and the WAL flushes meanwhile:
+    what a p99 far above the p50 was made of."""
+    lines = []
+    for r in results:
+        if r.latency is None or not r.latency.replies:
+            continue
+        slow = ", ".join(f"{ms:,.0f} ms (sent at {at:.2f} s)" for ms, at in r.latency.slowest())
+        wal = f"{r.wal_syncs:,} WAL flushes"
+        if r.wal_sync_ms is not None and r.wal_syncs:
+            wal += f", {r.wal_sync_ms / r.wal_syncs:.2f} ms each on average"
+        lines.append(
+            f"- {r.replicas} replica(s), {r.path}, half load ({r.latency.seconds:.1f} s): "
+            f"slowest replies {slow}; {wal}"
+        )
+    return lines
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -997,7 +1071,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.pg_url:
             lines = asyncio.run(run_on(args.pg_url, args, work))
         else:
-            settings = {"shared_preload_libraries": "pg_stat_statements"}
+            # track_wal_io_timing: the WAL flushes' time during the half-load phase is reported
+            settings = {
+                "shared_preload_libraries": "pg_stat_statements",
+                "track_wal_io_timing": "on",
+            }
             with throwaway_postgres(settings) as dsn:
                 lines = asyncio.run(run_on(dsn, args, work))
     text = "\n".join(lines)
