@@ -24,11 +24,13 @@ from sqlmodel import col
 from rewards.economy.shop.model import Balance
 from rewards.leaderboards.counters import EVERYTHING
 from rewards.leaderboards.periods import ALL, ALL_TIME
+from rewards.store.db import write_now
 from rewards.store.models import LeaderboardCounter, MemberWallet
 
 
 async def earned(session: AsyncSession, member_id: int) -> int:
     """Every point the member was ever credited (awards, kudos, adjustments, less reversals)."""
+    await write_now(session)  # what this unit credited, queued for its end
     value = await session.scalar(
         select(col(LeaderboardCounter.points)).where(
             col(LeaderboardCounter.period) == ALL,
@@ -57,6 +59,7 @@ async def read(session: AsyncSession, member_id: int) -> Balance:
         .where(col(MemberWallet.member_id) == member_id)
         .scalar_subquery()
     )
+    await write_now(session)  # what this unit credited, queued for its end
     row = (await session.execute(select(earned_q, spent_q))).one()
     got, spent = int(row[0] or 0), int(row[1] or 0)
     return Balance(earned=got, spent=spent, spendable=got - spent)

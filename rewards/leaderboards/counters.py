@@ -1,14 +1,18 @@
 """What each write adds to the leaderboard counters, and the one upsert that applies it.
 
 Every writer calls one function here with its open session and the rows it wrote, inside its own
-transaction: the counters commit or roll back with the facts. Deltas are summed per key (period,
-period start, dim, member; a column per metric) first, so one statement (INSERT ... ON CONFLICT
-DO UPDATE SET points = points + excluded.points, ..., valid on SQLite and PostgreSQL) touches
-each row once, however many receivers and tags a kudos has.
+transaction: the counters commit or roll back with the facts. Inside a unit of work the upsert is
+one of the unit's last statements (`rewards.store.db.write_last`), so a counter row is locked for
+the commit alone; a reader of the counters inside a unit sends them first (`write_now`).
+
+Deltas are summed per key (period, period start, dim, member; a column per metric) first, so one
+statement (INSERT ... ON CONFLICT DO UPDATE SET points = points + excluded.points, ..., valid on
+SQLite and PostgreSQL) touches each row once, however many receivers and tags a kudos has.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -19,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from rewards.leaderboards.periods import local_day, starts_of_day
-from rewards.store.db import Fixed, run_fixed
+from rewards.store.db import Fixed, run_fixed, write_last
 from rewards.store.models import Award, LeaderboardCounter
 
 COUNTER = SQLModel.metadata.tables[LeaderboardCounter.__tablename__]
@@ -76,15 +80,17 @@ class Deltas:
         in the same order."""
         return [(key, changes) for key, changes in sorted(self.values.items()) if any(changes)]
 
-    def rows(self) -> list[dict[str, Any]]:
-        return [
-            dict(zip((*KEY_COLUMNS, *METRICS), (*key, *changes), strict=True))
-            for key, changes in self.items()
-        ]
+
+def _rows(items: list[tuple[Key, list[int]]]) -> list[dict[str, Any]]:
+    return [
+        dict(zip((*KEY_COLUMNS, *METRICS), (*key, *changes), strict=True)) for key, changes in items
+    ]
 
 
 async def apply(session: AsyncSession, deltas: Deltas) -> None:
-    """Add the deltas to the counters, inserting rows that do not exist yet.
+    """Add the deltas to the counters, inserting rows that do not exist yet: as one of the
+    unit's last statements (`write_last`: a counter row is shared by every write about its
+    member, and its lock is held from the upsert to the commit).
 
     Keys are summed first, so no row is upserted twice, and every statement is built once per
     process (one entry of SQLAlchemy's compiled cache): a `.values([...])` of the rows would be
@@ -93,8 +99,11 @@ async def apply(session: AsyncSession, deltas: Deltas) -> None:
     arrays (``unnest``), so its text and plan are the same for 1 row or 10,000. On SQLite the
     rows are executemany parameters of one upsert."""
     items = deltas.items()
-    if not items:
-        return
+    if items:
+        await write_last(session, functools.partial(_upsert, items=items))
+
+
+async def _upsert(session: AsyncSession, *, items: list[tuple[Key, list[int]]]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         columns: dict[str, list[Any]] = {
             name: [key[i] for key, _ in items] for i, name in enumerate(KEY_COLUMNS)
@@ -103,7 +112,7 @@ async def apply(session: AsyncSession, deltas: Deltas) -> None:
             columns[metric] = [changes[slot] for _, changes in items]
         await run_fixed(session, _UNNEST_UPSERT, columns)
         return
-    await session.execute(_SQLITE_UPSERT, deltas.rows())
+    await session.execute(_SQLITE_UPSERT, _rows(items))
 
 
 def _sqlite_upsert() -> Any:
@@ -150,6 +159,10 @@ _AWARDED_MANY = text(
 ).bindparams(bindparam("points", type_=BigInteger))
 
 
+async def _awarded_many(session: AsyncSession, *, values: dict[str, Any]) -> None:
+    await session.execute(_AWARDED_MANY, values)
+
+
 def _award_dims(category_id: int | None) -> tuple[str, ...]:
     return (EVERYTHING,) if category_id is None else (EVERYTHING, category_dim(category_id))
 
@@ -189,16 +202,14 @@ async def awarded_many(
     if session.get_bind().dialect.name == "postgresql":
         if member_ids:
             starts = starts_of_day(local_day(at, tz_name))
-            await session.execute(
-                _AWARDED_MANY,
-                {
-                    "periods": [period for period, _ in starts],
-                    "starts": [start for _, start in starts],
-                    "dims": list(dims),
-                    "members": list(member_ids),
-                    "points": points,
-                },
-            )
+            values = {
+                "periods": [period for period, _ in starts],
+                "starts": [start for _, start in starts],
+                "dims": list(dims),
+                "members": list(member_ids),
+                "points": points,
+            }
+            await write_last(session, functools.partial(_awarded_many, values=values))
         return
     deltas = Deltas(tz_name)
     for member_id in member_ids:

@@ -29,7 +29,7 @@ from rewards.leaderboards.periods import start_of
 from rewards.privacy.preferences import MEMBER, SHOWN, shown_on_leaderboards
 from rewards.services.kudos import normalise_tag
 from rewards.settings import Settings
-from rewards.store.db import Database
+from rewards.store.db import Database, write_now
 from rewards.store.models import KudosTag, KudosTagLink, Member, MemberGroup, RewardCategory
 
 MAX_LIMIT = 100
@@ -197,6 +197,7 @@ class LeaderboardService:
         since = period_start(period.value, instant, self.settings.timezone)
         key = start_of(period.value, instant, self.settings.timezone)
         async with self.db.read() as session:
+            await write_now(session)  # counters this unit changed, queued for its end
             dim = await self._dim(session, metric, filters)
             if dim is None:
                 return Leaderboard(metric, period, since, filters, ())

@@ -187,6 +187,8 @@ class Unit:
         self.hooks_staged = False
         self.committed: list[Callable[[], None]] = []
         self.deferred: list[Callable[[], Awaitable[None]]] = []
+        # Writes of rows many turns share, sent as the unit's last statements (`write_last`).
+        self.last_writes: list[Callable[[AsyncSession], Awaitable[None]]] = []
         self.committing = False
         self._shared: AsyncSession | None = None
         self._depth = 0  # blocks open on the shared session (a service may call another)
@@ -364,6 +366,42 @@ def turn_cache(session: AsyncSession, name: str) -> dict[Any, Any] | None:
         return None
     cache: dict[Any, Any] = unit.cache.setdefault(name, {})
     return cache
+
+
+async def write_last(
+    session: AsyncSession, work: Callable[[AsyncSession], Awaitable[None]]
+) -> None:
+    """Run `work` (a write of rows that many turns share: the leaderboard counters) as one of
+    the unit's last statements, just before its COMMIT, or now outside a unit.
+
+    PostgreSQL holds a written row's lock until the commit, and a concurrent writer of the same
+    row waits for it. A unit that wrote a hot row early and then ran on (the event hooks' batch:
+    200 hooks, their awards, then every workflow, 0.3 s when the server is busy) held every
+    concurrent kudos of those members for as long: `bench/e2e.py` saw the server's eight
+    connections wait 50-95 ms on one batch, five times a second. Queued to the end, the rows
+    are held for one round trip and the commit.
+
+    Run in the order queued. Dropped with a savepoint block that fails, as its other writes
+    are. Now instead when the unit is to end with one autocommitted statement (a held claim
+    that may seal: nothing may follow it). A reader of such rows inside a unit calls
+    `write_now` first, so it sees what its own unit wrote."""
+    unit: Unit | None = session.info.get(_SESSION_UNIT)
+    if unit is None or unit.sealed or (unit.claim is not None and unit.may_seal):
+        await work(session)
+        return
+    unit.last_writes.append(work)
+
+
+async def write_now(session: AsyncSession) -> None:
+    """Send the unit's queued last writes (`write_last`) now: before a read of the rows they
+    change, and as the unit ends."""
+    unit: Unit | None = session.info.get(_SESSION_UNIT)
+    while unit is not None and unit.last_writes:
+        if unit.claim is not None:  # the held marker goes first, as before any write
+            await unit.settle_claim(session)
+        queued, unit.last_writes = unit.last_writes, []
+        for work in queued:
+            await work(session)
 
 
 class Fixed:
@@ -682,6 +720,9 @@ class Database:
         try:
             try:
                 yield unit
+                if unit.last_writes:
+                    async with self._unit_write(unit, savepoint=False) as session:
+                        await write_now(session)
                 if unit.claim is not None:  # nothing wrote it: it is the unit's last write
                     async with unit.block() as session:
                         await unit.settle_claim(session, last=True)
@@ -838,9 +879,13 @@ class Database:
             if savepoint:
                 if unit.claim is not None:  # the marker before the savepoint, in the transaction
                     await unit.settle_claim(session)
+                queued = len(unit.last_writes)
                 try:
                     async with session.begin_nested():
                         yield
+                except BaseException:
+                    del unit.last_writes[queued:]  # undone with the block that queued them
+                    raise
                 finally:
                     unit.cache.clear()
             else:
