@@ -13,6 +13,7 @@ bound: the start-up (migrations, catalogue, platforms) comes in between.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import socket
 
@@ -99,8 +100,23 @@ def serve(host: str | None, port: int | None) -> None:
         # aiohttp calls `print` once every site has started (after the start-up steps: the
         # schema, the catalogue, the platforms), so this line means requests are being served.
         log.info("listening on %s", url)
+        freeze_heap()
 
     web.run_app(create_app(config), sock=sockets, print=listening)
+
+
+def freeze_heap() -> None:
+    """Move every object alive now out of the cyclic garbage collector's reach (`gc.freeze`):
+    the modules, the SDKs and the catalogue loaded at start-up live as long as the process.
+
+    A full collection walks every tracked object: about 170,000 in a started server, 40-50 ms
+    with the event loop stopped and every reply in flight delayed by as much. Python runs one
+    whenever the long-lived objects grew by a quarter (the people kept across kudos, the
+    statement caches), so under load it came every few seconds. Frozen, a full collection
+    walks what came after, a fraction of that. The Teams SDK, imported a moment later in the
+    background, is frozen with it (`bots.teams.LazyTeams.warm_up`). No collection first: it
+    would cost the start-up those 50 ms for the little cyclic garbage an import leaves."""
+    gc.freeze()
 
 
 def _url_host(host: str) -> str:

@@ -16,6 +16,7 @@ pass.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import ipaddress
 import logging
@@ -185,6 +186,8 @@ class LazyTeams:
 
             await asyncio.to_thread(importlib.import_module, SDKS[self.settings.teams_sdk])
             self.load()
+            if gc.get_freeze_count():  # the process froze its start-up heap (`rewards serve`):
+                gc.freeze()  # the SDK's modules live as long as the process too
 
 
 LAZY: web.AppKey[LazyTeams] = web.AppKey("teams_lazy", LazyTeams)
