@@ -150,6 +150,18 @@ ensure_venv() {
     info "installed in $(elapsed_since "$start")"
 }
 
+# Write the bytecode of the project's own packages (.pyc in __pycache__), if missing or stale.
+# `pip install -e` compiles the dependencies, not an editable project, and where the environment
+# sets PYTHONDONTWRITEBYTECODE=1 (as this machine and many containers do), Python never writes
+# them itself: every start then compiled the ~300 modules again, 0.2-0.3 s of the server's cold
+# start. Python reads existing .pyc files whatever that variable says. About 0.5 s the first
+# time, 0.15 s when they are up to date.
+compile_project() {
+    "$VENV_DIR/bin/python" -m compileall -q -j 0 \
+        "$REPO_ROOT/rewards" "$REPO_ROOT/bots" "$REPO_ROOT/dialogs" "$REPO_ROOT/cards" \
+        >/dev/null || info "compiling the project's bytecode failed; starting without it"
+}
+
 # The Microsoft 365 Agents SDK (TEAMS_SDK=agents) needs Python >= 3.12, which the main .venv may
 # not have (Debian 12's python3 is 3.11). `ensure_agents_venv` makes .venv-agents with the first
 # Python >= 3.12 on PATH (PYTHON_AGENTS picks one) and the project with its dev extras, the same

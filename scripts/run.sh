@@ -17,6 +17,7 @@ start="$(now)"
 {
     printf 'run.sh: checking .venv (Python environment)\n'
     ensure_venv serve
+    compile_project
     printf 'run.sh: .venv ready in %s; starting rewards serve (migrates the database and loads the catalogue first)\n' \
         "$(elapsed_since "$start")"
 } >&2
