@@ -460,6 +460,9 @@ class Settings(BaseSettings):
     log_level: Literal["info", "debug", "warning", "error", "critical"] = Field(
         "info", validation_alias="LOG_LEVEL"
     )
+    # The event loop of `rewards serve`: uvloop's (when installed, as it is on Linux and macOS)
+    # or Python's own asyncio loop.
+    event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", validation_alias="EVENT_LOOP")
     # Every SLACK_*, TELEGRAM_* and RABBITMQ_* variable as given: the platform adapters read
     # their own settings from here (tokens, secrets, API base URLs for fake servers in tests).
     extra: Mapping[str, str] = Field(default_factory=dict)
