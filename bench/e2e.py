@@ -59,6 +59,12 @@ What is measured, per configuration (replica count) and path:
   throughput phase, divided by the kudos completed; likewise PostgreSQL's (all its processes)
   and the load generator's (this process: the clients, their signing, the fake Slack API),
   which share the machine's cores with the servers.
+- under the table: the half-load phase's three slowest replies, each with when it was sent,
+  and the WAL flushes meanwhile (count; mean time with track_wal_io_timing), to tell a tail of
+  one held-up kudos (a lock) from a moment of the server or the disk.
+
+Each server is measured once started: after /healthz, the benchmark waits for its Teams SDK
+import (a worker thread two seconds after the start) and for half a second of idle.
 
 Everything stays on 127.0.0.1: the servers, the fake Slack Web API (in this process, so the
 servers' SLACK_API_URL points at it, with SLACK_TEAM_IDS set to its workspace) and PostgreSQL.
