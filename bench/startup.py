@@ -18,9 +18,9 @@ file a first untimed start has already migrated and loaded (what every later sta
 a crash restart, does: the schema is at the head and the catalogue unchanged). Both with
 REWARDS_CATALOG=examples/rewards.json, the scheduler on (its default), no chat platform secrets,
 and a free loopback port, the tree's bytecode written first (`compile_tree`); the clock runs
-from `Popen` to the
-first 200 answer of `/healthz`, polled every 10 ms. Why wall-clock from outside: that is what an
-orchestrator's readiness probe (and a developer) waits for, interpreter start included.
+from `Popen` to the first 200 answer of `/healthz`, polled every 10 ms. Why wall-clock from
+outside: that is what an orchestrator's readiness probe (and a developer) waits for, interpreter
+start included.
 """
 
 from __future__ import annotations

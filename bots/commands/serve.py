@@ -124,8 +124,7 @@ def fast_event_loop(config: Settings, log: logging.Logger) -> asyncio.AbstractEv
         log.info("event loop: asyncio (uvloop is not installed)")
         return None
     log.info("event loop: uvloop %s", uvloop.__version__)
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
+    return uvloop.new_event_loop()
 
 
 def freeze_heap() -> None:
